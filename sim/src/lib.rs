@@ -1,0 +1,1 @@
+//! Embedded simulated platform.
