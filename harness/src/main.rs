@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    // The CLI is wired in `harness/src/main.rs` once the library modules exist.
+}

@@ -1,0 +1,1 @@
+//! Existing clusters: context allow-listing and ownership guards for pre-upgrade validation.

@@ -1,0 +1,1 @@
+//! The flows a Seldon v2 team runtime needs, and their static evaluation against NetworkPolicies.

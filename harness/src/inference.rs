@@ -1,0 +1,1 @@
+//! Open Inference Protocol (V2) clients over REST and gRPC, and numeric comparison of outputs.

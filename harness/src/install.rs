@@ -1,0 +1,1 @@
+//! Seldon Core v2 installation with Helm, version-pinned, controller cluster-wide; upgrades.

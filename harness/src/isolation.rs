@@ -1,0 +1,1 @@
+//! Isolation checks: NetworkPolicy enforcement canary, connectivity probes, RBAC access reviews.

@@ -1,0 +1,1 @@
+//! kind clusters: create, reuse by fingerprint, recreate, keep or delete; image loading; log export.

@@ -1,0 +1,1 @@
+//! Quota checks: pods rejected for missing limits, runtimes admitted with limits, exhausted quotas.

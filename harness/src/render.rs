@@ -1,0 +1,1 @@
+//! Rendering every object a run would apply, without contacting a cluster.

@@ -1,0 +1,1 @@
+//! Verdicts and reports: terminal summary, Markdown, and redaction of secret values.

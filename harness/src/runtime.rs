@@ -1,0 +1,1 @@
+//! Team setup: namespaces, policies, SeldonRuntime, Servers and Models, and cleanup.

@@ -1,0 +1,1 @@
+//! Scenario files: the YAML format, parsing with locations, and validation.

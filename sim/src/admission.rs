@@ -1,0 +1,1 @@
+//! Admission as Kubernetes does it: namespace lifecycle, LimitRange defaults, ResourceQuota.

@@ -1,0 +1,1 @@
+//! The Kubernetes REST API subset over HTTP: discovery, CRUD, patch, apply, status, watch, errors.

@@ -1,0 +1,1 @@
+//! Loading sample model artifacts and computing their outputs.

@@ -1,0 +1,1 @@
+//! Workload controllers: StatefulSets and Deployments create pods; failures become events.

@@ -1,0 +1,118 @@
+//! Named defects and transport faults that make the platform misbehave on purpose.
+//!
+//! Each defect breaks one documented behaviour so that the harness can prove the check meant to
+//! catch it really fails. Names are stable: suites and reports refer to them.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// One documented behaviour the platform can be told to get wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Defect {
+    /// ResourceQuota is not enforced: pods without required limits and pods over quota are admitted.
+    QuotaNotEnforced,
+    /// LimitRange defaults are not applied to pods.
+    LimitRangeIgnored,
+    /// NetworkPolicy is ignored: every connection succeeds.
+    NetworkPolicyIgnored,
+    /// The controller behaves as namespaced (not cluster-wide): runtimes outside its namespace are ignored.
+    ControllerNotClusterWide,
+    /// The scheduler places models onto Servers of other namespaces.
+    CrossNamespaceScheduling,
+    /// Runtime components never become Ready.
+    RuntimeNeverReady,
+    /// Servers never report their capabilities.
+    ServerCapabilitiesMissing,
+    /// Models are never reported Ready although they could be scheduled.
+    ModelNeverReady,
+    /// The inference endpoint routes by path only and ignores the `seldon-model` header.
+    MeshIgnoresModelHeader,
+    /// Inference returns wrong numbers.
+    WrongInferenceOutput,
+    /// Requests for an unknown model are answered 200.
+    UnknownModelAnswered200,
+    /// Objects applied from secret packages are acknowledged but never stored.
+    SecretPackageObjectsDropped,
+    /// Access reviews allow everything.
+    AccessReviewAllowsAll,
+}
+
+impl Defect {
+    /// Every defect, in a stable order.
+    pub const ALL: [Defect; 13] = [
+        Defect::QuotaNotEnforced,
+        Defect::LimitRangeIgnored,
+        Defect::NetworkPolicyIgnored,
+        Defect::ControllerNotClusterWide,
+        Defect::CrossNamespaceScheduling,
+        Defect::RuntimeNeverReady,
+        Defect::ServerCapabilitiesMissing,
+        Defect::ModelNeverReady,
+        Defect::MeshIgnoresModelHeader,
+        Defect::WrongInferenceOutput,
+        Defect::UnknownModelAnswered200,
+        Defect::SecretPackageObjectsDropped,
+        Defect::AccessReviewAllowsAll,
+    ];
+
+    /// The kebab-case name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Defect::QuotaNotEnforced => "quota-not-enforced",
+            Defect::LimitRangeIgnored => "limitrange-ignored",
+            Defect::NetworkPolicyIgnored => "networkpolicy-ignored",
+            Defect::ControllerNotClusterWide => "controller-not-clusterwide",
+            Defect::CrossNamespaceScheduling => "cross-namespace-scheduling",
+            Defect::RuntimeNeverReady => "runtime-never-ready",
+            Defect::ServerCapabilitiesMissing => "server-capabilities-missing",
+            Defect::ModelNeverReady => "model-never-ready",
+            Defect::MeshIgnoresModelHeader => "mesh-ignores-model-header",
+            Defect::WrongInferenceOutput => "wrong-inference-output",
+            Defect::UnknownModelAnswered200 => "unknown-model-answered-200",
+            Defect::SecretPackageObjectsDropped => "secret-package-objects-dropped",
+            Defect::AccessReviewAllowsAll => "access-review-allows-all",
+        }
+    }
+
+    /// Parses a kebab-case defect name.
+    pub fn from_name(name: &str) -> Option<Defect> {
+        Defect::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
+/// Faults of the API transport itself, to prove verdicts hold under a flaky API server.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransportFaults {
+    /// Fraction (0.0–1.0) of API requests answered 500 InternalError.
+    pub error_rate: f64,
+    /// Fraction (0.0–1.0) of API requests answered 429 TooManyRequests with Retry-After.
+    pub throttle_rate: f64,
+    /// Close every watch stream after this long.
+    pub drop_watches_after: Option<Duration>,
+    /// Added to every API response.
+    pub latency: Duration,
+}
+
+/// Everything that is wrong with one platform instance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Behavioural defects.
+    pub defects: BTreeSet<Defect>,
+    /// API transport faults.
+    pub transport: TransportFaults,
+}
+
+impl Faults {
+    /// A platform with exactly one defect.
+    pub fn defect(d: Defect) -> Faults {
+        Faults {
+            defects: BTreeSet::from([d]),
+            ..Faults::default()
+        }
+    }
+
+    /// Whether the defect is active.
+    pub fn has(&self, d: Defect) -> bool {
+        self.defects.contains(&d)
+    }
+}

@@ -1,0 +1,1 @@
+//! NetworkPolicy evaluation with Kubernetes semantics, and connectivity probe outcomes.

@@ -1,0 +1,1 @@
+//! RBAC evaluation for SubjectAccessReview and SelfSubjectAccessReview.

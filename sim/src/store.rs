@@ -1,0 +1,1 @@
+//! In-memory object store with resource versions and change notifications.
