@@ -1,1 +1,588 @@
 //! In-memory object store with resource versions and change notifications.
+//!
+//! Objects are kept as JSON exactly as clients sent them (plus server-set metadata), because the
+//! platform must round-trip fields it does not model. One global resource version counter orders
+//! every change, as etcd's revision does, so watches can resume from any recent version.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+/// A resource type the platform serves: where it lives in the API and how it is scoped.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ResourceType {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// API version within the group.
+    pub version: &'static str,
+    /// Kind, e.g. `Pod`.
+    pub kind: &'static str,
+    /// Plural resource name used in URLs, e.g. `pods`.
+    pub plural: &'static str,
+    /// Singular name, for kubectl.
+    pub singular: &'static str,
+    /// Short names, for kubectl.
+    pub short_names: &'static [&'static str],
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// Whether the `status` subresource exists (status changes only through it).
+    pub has_status: bool,
+    /// Verbs advertised in discovery.
+    pub verbs: &'static [&'static str],
+}
+
+const RW: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const CREATE_ONLY: &[&str] = &["create"];
+
+macro_rules! rt {
+    ($g:expr, $v:expr, $k:expr, $p:expr, $s:expr, [$($sn:expr),*], $ns:expr, $st:expr) => {
+        ResourceType { group: $g, version: $v, kind: $k, plural: $p, singular: $s, short_names: &[$($sn),*],
+                       namespaced: $ns, has_status: $st, verbs: RW }
+    };
+}
+
+/// Every resource type the platform serves.
+pub static RESOURCES: &[ResourceType] = &[
+    rt!("", "v1", "Namespace", "namespaces", "namespace", ["ns"], false, true),
+    rt!("", "v1", "Secret", "secrets", "secret", [], true, false),
+    rt!("", "v1", "ConfigMap", "configmaps", "configmap", ["cm"], true, false),
+    rt!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ["sa"], true, false),
+    rt!("", "v1", "Service", "services", "service", ["svc"], true, true),
+    rt!("", "v1", "Pod", "pods", "pod", ["po"], true, true),
+    rt!("", "v1", "Event", "events", "event", ["ev"], true, false),
+    rt!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", ["quota"], true, true),
+    rt!("", "v1", "LimitRange", "limitranges", "limitrange", ["limits"], true, false),
+    rt!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ["pvc"], true, true),
+    rt!("apps", "v1", "Deployment", "deployments", "deployment", ["deploy"], true, true),
+    rt!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"], true, true),
+    rt!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", ["netpol"], true, false),
+    rt!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", [], true, false),
+    rt!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", [], true, false),
+    rt!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", [], false, false),
+    rt!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", [], false, false),
+    ResourceType { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview",
+        plural: "subjectaccessreviews", singular: "subjectaccessreview", short_names: &[], namespaced: false,
+        has_status: false, verbs: CREATE_ONLY },
+    ResourceType { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview",
+        plural: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview", short_names: &[], namespaced: false,
+        has_status: false, verbs: CREATE_ONLY },
+    rt!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
+        "customresourcedefinition", ["crd", "crds"], false, true),
+    rt!("mlops.seldon.io", "v1alpha1", "SeldonRuntime", "seldonruntimes", "seldonruntime", [], true, true),
+    rt!("mlops.seldon.io", "v1alpha1", "SeldonConfig", "seldonconfigs", "seldonconfig", [], true, true),
+    rt!("mlops.seldon.io", "v1alpha1", "ServerConfig", "serverconfigs", "serverconfig", [], true, false),
+    rt!("mlops.seldon.io", "v1alpha1", "Server", "servers", "server", ["mls"], true, true),
+    rt!("mlops.seldon.io", "v1alpha1", "Model", "models", "model", ["mlm"], true, true),
+    rt!("mlops.seldon.io", "v1alpha1", "Pipeline", "pipelines", "pipeline", ["mlp"], true, true),
+];
+
+impl ResourceType {
+    /// `group/version`, or `version` for the core group, as in `apiVersion`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+
+    /// Looks a resource type up by group and plural name.
+    pub fn by_plural(group: &str, plural: &str) -> Option<&'static ResourceType> {
+        RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
+    }
+
+    /// Looks a resource type up by `apiVersion` and `kind`.
+    pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+        RESOURCES.iter().find(|r| r.kind == kind && r.api_version() == api_version)
+    }
+}
+
+/// A Kubernetes `Status` failure: code, machine reason and human message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason} ({code}): {message}")]
+pub struct ApiError {
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.reason`, e.g. `NotFound`.
+    pub reason: &'static str,
+    /// `Status.message`, worded as Kubernetes words it.
+    pub message: String,
+    /// `Status.details` (kind, name, group), when known.
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    fn with(code: u16, reason: &'static str, message: String, rt: Option<&ResourceType>, name: &str) -> ApiError {
+        let details = rt.map(|rt| json!({"name": name, "group": rt.group, "kind": rt.plural}));
+        ApiError { code, reason, message, details }
+    }
+    /// `<plural>.<group> "<name>" not found` (404).
+    pub fn not_found(rt: &ResourceType, name: &str) -> ApiError {
+        ApiError::with(404, "NotFound", format!("{} \"{name}\" not found", qualified(rt)), Some(rt), name)
+    }
+    /// `<plural>.<group> "<name>" already exists` (409).
+    pub fn already_exists(rt: &ResourceType, name: &str) -> ApiError {
+        ApiError::with(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(rt)), Some(rt), name)
+    }
+    /// Optimistic-concurrency conflict (409), worded as the API server does.
+    pub fn conflict(rt: &ResourceType, name: &str) -> ApiError {
+        let msg = format!(
+            "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again",
+            qualified(rt)
+        );
+        ApiError::with(409, "Conflict", msg, Some(rt), name)
+    }
+    /// Forbidden (403) with a full message, e.g. from admission.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError { code: 403, reason: "Forbidden", message: message.into(), details: None }
+    }
+    /// Invalid (422) with a full message.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError { code: 422, reason: "Invalid", message: message.into(), details: None }
+    }
+    /// BadRequest (400) with a full message.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError { code: 400, reason: "BadRequest", message: message.into(), details: None }
+    }
+    /// Gone (410): the requested resource version is too old to watch from.
+    pub fn gone(message: impl Into<String>) -> ApiError {
+        ApiError { code: 410, reason: "Expired", message: message.into(), details: None }
+    }
+    /// The `Status` object clients expect in the response body.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code,
+        });
+        if let Some(d) = &self.details {
+            s["details"] = d.clone();
+        }
+        s
+    }
+}
+
+fn qualified(rt: &ResourceType) -> String {
+    if rt.group.is_empty() { rt.plural.to_string() } else { format!("{}.{}", rt.plural, rt.group) }
+}
+
+/// What a change did to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    /// The object was created.
+    Added,
+    /// The object was changed.
+    Modified,
+    /// The object was removed.
+    Deleted,
+}
+
+/// One change, as watches deliver it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeType,
+    /// The object's resource type.
+    pub resource: &'static ResourceType,
+    /// The object after the change (before it, for deletions, with the deletion's resource version).
+    pub object: Value,
+    /// The global resource version of this change.
+    pub resource_version: u64,
+}
+
+impl Change {
+    /// The object's namespace, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.object["metadata"]["namespace"].as_str()
+    }
+}
+
+/// The operation admission is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// A new object.
+    Create,
+    /// A change to an existing object (spec/metadata, not status).
+    Update,
+}
+
+/// Read access to stored objects, given to admission while the store is locked.
+pub trait Reader {
+    /// One object.
+    fn get(&self, rt: &ResourceType, namespace: Option<&str>, name: &str) -> Option<&Value>;
+    /// All objects of a type, in one namespace or all.
+    fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<&Value>;
+}
+
+/// Admission control: may change the object or reject it, as admission plugins do.
+pub trait Admission: Send + Sync {
+    /// Called before an object is stored; `old` is the stored object on update.
+    fn admit(
+        &self,
+        store: &dyn Reader,
+        op: Operation,
+        rt: &'static ResourceType,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError>;
+}
+
+type ObjKey = (&'static str, &'static str, String, String); // (group, plural, namespace or "", name)
+
+/// How many changes are kept to resume watches from; older versions answer 410 Gone.
+const HISTORY: usize = 10_000;
+
+struct Inner {
+    rv: u64,
+    uid_counter: u64,
+    objects: BTreeMap<ObjKey, Value>,
+    history: VecDeque<Change>,
+}
+
+impl Reader for Inner {
+    fn get(&self, rt: &ResourceType, namespace: Option<&str>, name: &str) -> Option<&Value> {
+        self.objects.get(&(rt.group, rt.plural, namespace.unwrap_or("").to_string(), name.to_string()))
+    }
+    fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<&Value> {
+        self.objects
+            .iter()
+            .filter(|((g, p, ns, _), _)| *g == rt.group && *p == rt.plural && namespace.is_none_or(|n| n == ns))
+            .map(|(_, v)| v)
+            .collect()
+    }
+}
+
+/// The object store. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+    admission: Arc<Vec<Box<dyn Admission>>>,
+    tx: broadcast::Sender<Change>,
+}
+
+fn key(rt: &'static ResourceType, obj: &Value) -> Result<ObjKey, ApiError> {
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        return Err(ApiError::invalid(format!("{} is invalid: metadata.name: Required value: name is required", rt.kind)));
+    }
+    let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+    if rt.namespaced && ns.is_empty() {
+        return Err(ApiError::bad_request("the server could not find the requested resource: namespace is required"));
+    }
+    Ok((rt.group, rt.plural, if rt.namespaced { ns.to_string() } else { String::new() }, name.to_string()))
+}
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Store {
+    /// A new empty store with the given admission chain (run in order).
+    pub fn new(admission: Vec<Box<dyn Admission>>) -> Store {
+        let (tx, _) = broadcast::channel(16_384);
+        let inner = Inner { rv: 1, uid_counter: 0, objects: BTreeMap::new(), history: VecDeque::new() };
+        Store { inner: Arc::new(Mutex::new(inner)), admission: Arc::new(admission), tx }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every write is one insert), so recover.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current global resource version.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().rv
+    }
+
+    /// One object, if it exists.
+    pub fn get(&self, rt: &'static ResourceType, namespace: Option<&str>, name: &str) -> Option<Value> {
+        self.lock().get(rt, namespace, name).cloned()
+    }
+
+    /// All objects of a type (in a namespace, or all) and the resource version of the list.
+    pub fn list(&self, rt: &'static ResourceType, namespace: Option<&str>) -> (Vec<Value>, u64) {
+        let inner = self.lock();
+        (inner.list(rt, namespace).into_iter().cloned().collect(), inner.rv)
+    }
+
+    fn record(&self, inner: &mut Inner, kind: ChangeType, rt: &'static ResourceType, object: Value) {
+        let change = Change { kind, resource: rt, object, resource_version: inner.rv };
+        inner.history.push_back(change.clone());
+        if inner.history.len() > HISTORY {
+            inner.history.pop_front();
+        }
+        // No receivers is fine: nobody is watching yet.
+        let _ = self.tx.send(change);
+    }
+
+    /// Creates an object: runs admission, sets uid, timestamps, generation and resource version.
+    pub fn create(&self, rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let k = key(rt, &obj)?;
+        if inner.objects.contains_key(&k) {
+            return Err(ApiError::already_exists(rt, &k.3));
+        }
+        for a in self.admission.iter() {
+            a.admit(&*inner, Operation::Create, rt, &mut obj, None)?;
+        }
+        inner.rv += 1;
+        inner.uid_counter += 1;
+        let uid = format!("00000000-0000-4000-8000-{:012x}", inner.uid_counter);
+        obj["apiVersion"] = json!(rt.api_version());
+        obj["kind"] = json!(rt.kind);
+        let meta = obj["metadata"].as_object_mut().expect("metadata checked by key()");
+        meta.insert("uid".into(), json!(uid));
+        meta.insert("resourceVersion".into(), json!(inner.rv.to_string()));
+        meta.insert("creationTimestamp".into(), json!(now()));
+        meta.insert("generation".into(), json!(1));
+        meta.remove("managedFields");
+        meta.remove("deletionTimestamp");
+        inner.objects.insert(k, obj.clone());
+        self.record(&mut inner, ChangeType::Added, rt, obj.clone());
+        Ok(obj)
+    }
+
+    /// Replaces an object's spec and metadata (status is kept unless the type has no status subresource).
+    ///
+    /// When `obj` carries a resource version it must match the stored one (optimistic concurrency).
+    pub fn update(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
+        self.write(rt, obj, false)
+    }
+
+    /// Replaces an object's status only, through the status subresource.
+    pub fn update_status(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
+        self.write(rt, obj, true)
+    }
+
+    fn write(&self, rt: &'static ResourceType, mut obj: Value, status_only: bool) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let k = key(rt, &obj)?;
+        let Some(old) = inner.objects.get(&k).cloned() else {
+            return Err(ApiError::not_found(rt, &k.3));
+        };
+        if let Some(rv) = obj["metadata"]["resourceVersion"].as_str()
+            && !rv.is_empty()
+            && Some(rv) != old["metadata"]["resourceVersion"].as_str()
+        {
+            return Err(ApiError::conflict(rt, &k.3));
+        }
+        let mut new = if status_only {
+            let mut n = old.clone();
+            n["status"] = obj["status"].take();
+            n
+        } else {
+            if rt.has_status {
+                obj["status"] = old["status"].clone();
+                if obj["status"].is_null() {
+                    obj.as_object_mut().expect("object").remove("status");
+                }
+            }
+            for a in self.admission.iter() {
+                a.admit(&*inner, Operation::Update, rt, &mut obj, Some(&old))?;
+            }
+            obj
+        };
+        // Server-owned metadata always comes from the stored object.
+        for f in ["uid", "creationTimestamp", "deletionTimestamp"] {
+            match old["metadata"].get(f) {
+                Some(v) => new["metadata"][f] = v.clone(),
+                None => {
+                    new["metadata"].as_object_mut().expect("metadata").remove(f);
+                }
+            }
+        }
+        let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
+        let spec_changed = !status_only && strip_for_generation(&old) != strip_for_generation(&new);
+        new["metadata"]["generation"] = json!(if spec_changed { generation + 1 } else { generation });
+        new["apiVersion"] = json!(rt.api_version());
+        new["kind"] = json!(rt.kind);
+        new["metadata"].as_object_mut().expect("metadata").remove("managedFields");
+        if new == old_with_rv(&old, &new) {
+            // Nothing changed: like the API server, keep the resource version and send no event.
+            return Ok(old);
+        }
+        inner.rv += 1;
+        new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        // An object being deleted whose last finalizer was removed goes away now.
+        let finished = new["metadata"]["deletionTimestamp"].is_string() && finalizers_empty(&new);
+        if finished {
+            inner.objects.remove(&k);
+            self.record(&mut inner, ChangeType::Deleted, rt, new.clone());
+            drop(inner);
+            self.collect_garbage(&new);
+            return Ok(new);
+        }
+        inner.objects.insert(k, new.clone());
+        self.record(&mut inner, ChangeType::Modified, rt, new.clone());
+        Ok(new)
+    }
+
+    /// Deletes an object. With finalizers it is only marked (deletionTimestamp) until they are removed.
+    /// Dependents (ownerReferences) are deleted in the background, and a namespace takes its objects with it.
+    pub fn delete(&self, rt: &'static ResourceType, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        let mut inner = self.lock();
+        let k: ObjKey = (rt.group, rt.plural, namespace.unwrap_or("").to_string(), name.to_string());
+        let Some(mut obj) = inner.objects.get(&k).cloned() else {
+            return Err(ApiError::not_found(rt, name));
+        };
+        inner.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        if !finalizers_empty(&obj) {
+            if obj["metadata"]["deletionTimestamp"].is_null() {
+                obj["metadata"]["deletionTimestamp"] = json!(now());
+                inner.objects.insert(k, obj.clone());
+                self.record(&mut inner, ChangeType::Modified, rt, obj.clone());
+            }
+            return Ok(obj);
+        }
+        inner.objects.remove(&k);
+        self.record(&mut inner, ChangeType::Deleted, rt, obj.clone());
+        drop(inner);
+        self.collect_garbage(&obj);
+        Ok(obj)
+    }
+
+    /// Deletes what depended on a deleted object: owned objects, and a namespace's contents.
+    fn collect_garbage(&self, deleted: &Value) {
+        let uid = deleted["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let is_namespace = deleted["kind"] == "Namespace";
+        let ns_name = deleted["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let doomed: Vec<(&'static ResourceType, Option<String>, String)> = {
+            let inner = self.lock();
+            RESOURCES
+                .iter()
+                .flat_map(|rt| inner.list(rt, None).into_iter().map(move |o| (rt, o)))
+                .filter(|(rt, o)| {
+                    let owned = o["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(&uid)));
+                    let in_ns = is_namespace && rt.namespaced && o["metadata"]["namespace"].as_str() == Some(&ns_name);
+                    owned || in_ns
+                })
+                .map(|(rt, o)| {
+                    let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
+                    (rt, ns, o["metadata"]["name"].as_str().unwrap_or_default().to_string())
+                })
+                .collect()
+        };
+        for (rt, ns, name) in doomed {
+            // Already gone through another owner is fine.
+            let _ = self.delete(rt, ns.as_deref(), &name);
+        }
+    }
+
+    /// Changes after `resource_version` still in history, plus a live receiver for what follows.
+    ///
+    /// Fails with 410 Gone when the version is older than the kept history, so clients relist.
+    pub fn watch_from(&self, resource_version: u64) -> Result<(Vec<Change>, broadcast::Receiver<Change>), ApiError> {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let oldest = inner.history.front().map(|c| c.resource_version).unwrap_or(inner.rv);
+        if resource_version + 1 < oldest && resource_version < inner.rv {
+            return Err(ApiError::gone(format!("too old resource version: {resource_version} ({oldest})")));
+        }
+        let backlog = inner.history.iter().filter(|c| c.resource_version > resource_version).cloned().collect();
+        Ok((backlog, rx))
+    }
+
+    /// A receiver of every change from now on, for controllers.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.tx.subscribe()
+    }
+}
+
+fn finalizers_empty(obj: &Value) -> bool {
+    obj["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty())
+}
+
+/// What counts for `metadata.generation`: everything but metadata and status.
+fn strip_for_generation(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    o
+}
+
+/// `old` with the new object's resource version and generation, to compare for no-op writes.
+fn old_with_rv(old: &Value, new: &Value) -> Value {
+    let mut o = old.clone();
+    o["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+    if new["metadata"]["resourceVersion"].is_null() {
+        o["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(kind: &str) -> &'static ResourceType {
+        RESOURCES.iter().find(|r| r.kind == kind).unwrap()
+    }
+
+    #[test]
+    fn create_sets_metadata_and_conflicts_are_detected() {
+        let s = Store::new(vec![]);
+        let cm = s.create(rt("ConfigMap"), json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "v"}})).unwrap();
+        assert_eq!(cm["metadata"]["generation"], 1);
+        assert_eq!(cm["apiVersion"], "v1");
+        let err = s.create(rt("ConfigMap"), cm.clone()).unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
+        let mut stale = cm.clone();
+        stale["data"]["k"] = json!("w");
+        let updated = s.update(rt("ConfigMap"), stale.clone()).unwrap();
+        assert_eq!(updated["metadata"]["generation"], 2);
+        let err = s.update(rt("ConfigMap"), stale).unwrap_err();
+        assert_eq!(err.reason, "Conflict");
+    }
+
+    #[test]
+    fn no_op_update_keeps_resource_version() {
+        let s = Store::new(vec![]);
+        let cm = s.create(rt("ConfigMap"), json!({"metadata": {"name": "a", "namespace": "n"}})).unwrap();
+        let again = s.update(rt("ConfigMap"), cm.clone()).unwrap();
+        assert_eq!(again["metadata"]["resourceVersion"], cm["metadata"]["resourceVersion"]);
+    }
+
+    #[test]
+    fn status_changes_only_through_subresource() {
+        let s = Store::new(vec![]);
+        let m = s.create(rt("Model"), json!({"metadata": {"name": "m", "namespace": "n"}, "spec": {"storageUri": "s3://x"}})).unwrap();
+        let mut with_status = m.clone();
+        with_status["status"] = json!({"replicas": 1});
+        let after = s.update(rt("Model"), with_status.clone()).unwrap();
+        assert!(after["status"].is_null());
+        let after = s.update_status(rt("Model"), with_status).unwrap();
+        assert_eq!(after["status"]["replicas"], 1);
+        assert_eq!(after["metadata"]["generation"], 1);
+    }
+
+    #[test]
+    fn finalizers_delay_deletion_and_owners_cascade() {
+        let s = Store::new(vec![]);
+        let owner = s
+            .create(rt("StatefulSet"), json!({"metadata": {"name": "o", "namespace": "n", "finalizers": ["x"]}}))
+            .unwrap();
+        let uid = owner["metadata"]["uid"].clone();
+        s.create(rt("Pod"), json!({"metadata": {"name": "p", "namespace": "n", "ownerReferences": [{"uid": uid}]}}))
+            .unwrap();
+        let marked = s.delete(rt("StatefulSet"), Some("n"), "o").unwrap();
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        assert!(s.get(rt("Pod"), Some("n"), "p").is_some());
+        let mut done = marked.clone();
+        done["metadata"]["finalizers"] = json!([]);
+        s.update(rt("StatefulSet"), done).unwrap();
+        assert!(s.get(rt("StatefulSet"), Some("n"), "o").is_none());
+        assert!(s.get(rt("Pod"), Some("n"), "p").is_none());
+    }
+
+    #[test]
+    fn watch_resumes_from_a_resource_version() {
+        let s = Store::new(vec![]);
+        let rv = s.resource_version();
+        s.create(rt("ConfigMap"), json!({"metadata": {"name": "a", "namespace": "n"}})).unwrap();
+        let (backlog, _rx) = s.watch_from(rv).unwrap();
+        assert_eq!(backlog.len(), 1);
+        assert_eq!(backlog[0].kind, ChangeType::Added);
+    }
+}
