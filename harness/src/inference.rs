@@ -64,7 +64,9 @@ impl fmt::Display for CallStatus {
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {
     /// The endpoint could not be reached or the connection broke.
-    #[error("{transport} {endpoint}: {operation} for model `{model}` could not reach the server: {detail}")]
+    #[error(
+        "{transport} {endpoint}: {operation} for model `{model}` could not reach the server: {detail}"
+    )]
     Unreachable {
         /// Transport used.
         transport: Transport,
@@ -78,7 +80,9 @@ pub enum InferenceError {
         detail: String,
     },
     /// No answer within the deadline.
-    #[error("{transport} {endpoint}: {operation} for model `{model}` got no answer within {timeout:?}")]
+    #[error(
+        "{transport} {endpoint}: {operation} for model `{model}` got no answer within {timeout:?}"
+    )]
     Timeout {
         /// Transport used.
         transport: Transport,
@@ -92,7 +96,9 @@ pub enum InferenceError {
         timeout: Duration,
     },
     /// The server answered with an error status.
-    #[error("{transport} {endpoint}: {operation} for model `{model}` was rejected with {status}: {message}")]
+    #[error(
+        "{transport} {endpoint}: {operation} for model `{model}` was rejected with {status}: {message}"
+    )]
     Rejected {
         /// Transport used.
         transport: Transport,
@@ -108,7 +114,9 @@ pub enum InferenceError {
         message: String,
     },
     /// The server answered success with a body that is not a valid V2 response.
-    #[error("{transport} {endpoint}: {operation} for model `{model}` returned a malformed response: {detail}")]
+    #[error(
+        "{transport} {endpoint}: {operation} for model `{model}` returned a malformed response: {detail}"
+    )]
     Malformed {
         /// Transport used.
         transport: Transport,
@@ -234,7 +242,11 @@ impl InferenceClient {
 
     /// A gRPC (plaintext HTTP/2) client for `addr` such as `127.0.0.1:8081`. Connects lazily.
     pub fn grpc(addr: &str) -> Result<InferenceClient, InferenceError> {
-        let uri = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+        let uri = if addr.contains("://") {
+            addr.to_string()
+        } else {
+            format!("http://{addr}")
+        };
         let channel = Endpoint::from_shared(uri)
             .map_err(|e| InferenceError::BadEndpoint {
                 transport: Transport::Grpc,
@@ -243,7 +255,11 @@ impl InferenceClient {
             })?
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
-        Ok(InferenceClient { endpoint: addr.to_string(), timeout: DEFAULT_TIMEOUT, conn: Conn::Grpc(channel) })
+        Ok(InferenceClient {
+            endpoint: addr.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            conn: Conn::Grpc(channel),
+        })
     }
 
     /// The same client with another per-call deadline.
@@ -268,10 +284,24 @@ impl InferenceClient {
     /// Whether the server behind the route for `model` is live (`/v2/health/live`, `ServerLive`).
     pub async fn server_live(&self, model: &str) -> Result<bool, InferenceError> {
         match &self.conn {
-            Conn::Rest(http) => self.rest_health(http, model, "server live", "/v2/health/live").await,
+            Conn::Rest(http) => {
+                self.rest_health(http, model, "server live", "/v2/health/live")
+                    .await
+            }
             Conn::Grpc(ch) => {
                 let op = "server live";
-                let r = self.grpc_call(op, model, client(ch).server_live(grpc_req(model, grpc::ServerLiveRequest {}, op, self)?)).await?;
+                let r = self
+                    .grpc_call(
+                        op,
+                        model,
+                        client(ch).server_live(grpc_req(
+                            model,
+                            grpc::ServerLiveRequest {},
+                            op,
+                            self,
+                        )?),
+                    )
+                    .await?;
                 Ok(r.live)
             }
         }
@@ -280,10 +310,24 @@ impl InferenceClient {
     /// Whether the server behind the route for `model` is ready (`/v2/health/ready`, `ServerReady`).
     pub async fn server_ready(&self, model: &str) -> Result<bool, InferenceError> {
         match &self.conn {
-            Conn::Rest(http) => self.rest_health(http, model, "server ready", "/v2/health/ready").await,
+            Conn::Rest(http) => {
+                self.rest_health(http, model, "server ready", "/v2/health/ready")
+                    .await
+            }
             Conn::Grpc(ch) => {
                 let op = "server ready";
-                let r = self.grpc_call(op, model, client(ch).server_ready(grpc_req(model, grpc::ServerReadyRequest {}, op, self)?)).await?;
+                let r = self
+                    .grpc_call(
+                        op,
+                        model,
+                        client(ch).server_ready(grpc_req(
+                            model,
+                            grpc::ServerReadyRequest {},
+                            op,
+                            self,
+                        )?),
+                    )
+                    .await?;
                 Ok(r.ready)
             }
         }
@@ -297,13 +341,25 @@ impl InferenceClient {
             Conn::Rest(http) => {
                 let path = format!("/v2/models/{model}/ready");
                 match self.rest_health(http, model, op, &path).await {
-                    Err(InferenceError::Rejected { status: CallStatus::Http(400), .. }) => Ok(false),
+                    Err(InferenceError::Rejected {
+                        status: CallStatus::Http(400),
+                        ..
+                    }) => Ok(false),
                     other => other,
                 }
             }
             Conn::Grpc(ch) => {
-                let msg = grpc::ModelReadyRequest { name: model.to_string(), version: String::new() };
-                let r = self.grpc_call(op, model, client(ch).model_ready(grpc_req(model, msg, op, self)?)).await?;
+                let msg = grpc::ModelReadyRequest {
+                    name: model.to_string(),
+                    version: String::new(),
+                };
+                let r = self
+                    .grpc_call(
+                        op,
+                        model,
+                        client(ch).model_ready(grpc_req(model, msg, op, self)?),
+                    )
+                    .await?;
                 Ok(r.ready)
             }
         }
@@ -326,11 +382,24 @@ impl InferenceClient {
                 })
             }
             Conn::Grpc(ch) => {
-                let msg = grpc::ModelMetadataRequest { name: model.to_string(), version: String::new() };
-                let m = self.grpc_call(op, model, client(ch).model_metadata(grpc_req(model, msg, op, self)?)).await?;
+                let msg = grpc::ModelMetadataRequest {
+                    name: model.to_string(),
+                    version: String::new(),
+                };
+                let m = self
+                    .grpc_call(
+                        op,
+                        model,
+                        client(ch).model_metadata(grpc_req(model, msg, op, self)?),
+                    )
+                    .await?;
                 let sig = |ts: Vec<grpc::model_metadata_response::TensorMetadata>| {
                     ts.into_iter()
-                        .map(|t| rest::MetadataTensor { name: t.name, datatype: t.datatype, shape: t.shape })
+                        .map(|t| rest::MetadataTensor {
+                            name: t.name,
+                            datatype: t.datatype,
+                            shape: t.shape,
+                        })
                         .collect()
                 };
                 Ok(ModelMetadata {
@@ -345,21 +414,36 @@ impl InferenceClient {
     }
 
     /// Runs `request` against `model` (`POST /v2/models/{model}/infer`, `ModelInfer`).
-    pub async fn infer(&self, model: &str, request: &InferenceRequest) -> Result<InferenceResponse, InferenceError> {
+    pub async fn infer(
+        &self,
+        model: &str,
+        request: &InferenceRequest,
+    ) -> Result<InferenceResponse, InferenceError> {
         let op = "infer";
         for input in &request.inputs {
-            input.validate().map_err(|source| InferenceError::InvalidRequest { model: model.to_string(), source })?;
+            input
+                .validate()
+                .map_err(|source| InferenceError::InvalidRequest {
+                    model: model.to_string(),
+                    source,
+                })?;
         }
         match &self.conn {
             Conn::Rest(http) => {
                 let body = rest::InferenceRequest {
                     id: request.id.clone(),
                     parameters: None,
-                    inputs: request.inputs.iter().map(NamedTensor::to_rest_input).collect(),
+                    inputs: request
+                        .inputs
+                        .iter()
+                        .map(NamedTensor::to_rest_input)
+                        .collect(),
                     outputs: None,
                 };
                 let url = format!("{}/v2/models/{model}/infer", self.endpoint);
-                let resp = self.rest_send(op, model, http.post(url).json(&body)).await?;
+                let resp = self
+                    .rest_send(op, model, http.post(url).json(&body))
+                    .await?;
                 let r: rest::InferenceResponse = self.rest_json(op, model, resp).await?;
                 let outputs = r
                     .outputs
@@ -367,17 +451,33 @@ impl InferenceClient {
                     .map(NamedTensor::from_rest_output)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| self.malformed(op, model, e.to_string()))?;
-                Ok(InferenceResponse { model_name: r.model_name, model_version: r.model_version, id: r.id, outputs })
+                Ok(InferenceResponse {
+                    model_name: r.model_name,
+                    model_version: r.model_version,
+                    id: r.id,
+                    outputs,
+                })
             }
             Conn::Grpc(ch) => {
                 let msg = grpc::ModelInferRequest {
                     model_name: model.to_string(),
                     id: request.id.clone().unwrap_or_default(),
-                    inputs: request.inputs.iter().map(NamedTensor::to_grpc_input).collect(),
+                    inputs: request
+                        .inputs
+                        .iter()
+                        .map(NamedTensor::to_grpc_input)
+                        .collect(),
                     ..Default::default()
                 };
-                let r = self.grpc_call(op, model, client(ch).model_infer(grpc_req(model, msg, op, self)?)).await?;
-                let outputs = oip::tensor::outputs_from_grpc(&r).map_err(|e| self.malformed(op, model, e.to_string()))?;
+                let r = self
+                    .grpc_call(
+                        op,
+                        model,
+                        client(ch).model_infer(grpc_req(model, msg, op, self)?),
+                    )
+                    .await?;
+                let outputs = oip::tensor::outputs_from_grpc(&r)
+                    .map_err(|e| self.malformed(op, model, e.to_string()))?;
                 Ok(InferenceResponse {
                     model_name: r.model_name,
                     model_version: Some(r.model_version).filter(|v| !v.is_empty()),
@@ -388,13 +488,24 @@ impl InferenceClient {
         }
     }
 
-    async fn rest_health(&self, http: &reqwest::Client, model: &str, op: &'static str, path: &str) -> Result<bool, InferenceError> {
+    async fn rest_health(
+        &self,
+        http: &reqwest::Client,
+        model: &str,
+        op: &'static str,
+        path: &str,
+    ) -> Result<bool, InferenceError> {
         let url = format!("{}{path}", self.endpoint);
         self.rest_send(op, model, http.get(url)).await.map(|_| true)
     }
 
     /// Sends with the routing header and deadline; non-2xx answers become `Rejected`.
-    async fn rest_send(&self, op: &'static str, model: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response, InferenceError> {
+    async fn rest_send(
+        &self,
+        op: &'static str,
+        model: &str,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, InferenceError> {
         let resp = req
             .header(SELDON_MODEL_HEADER, model)
             .timeout(self.timeout)
@@ -407,7 +518,9 @@ impl InferenceClient {
         }
         let body = resp.text().await.unwrap_or_default();
         // MLServer and Seldon answer `{"error": "..."}`; fall back to the raw body.
-        let message = serde_json::from_str::<rest::ErrorResponse>(&body).map(|e| e.error).unwrap_or(body);
+        let message = serde_json::from_str::<rest::ErrorResponse>(&body)
+            .map(|e| e.error)
+            .unwrap_or(body);
         Err(InferenceError::Rejected {
             transport: Transport::Rest,
             endpoint: self.endpoint.clone(),
@@ -418,10 +531,19 @@ impl InferenceClient {
         })
     }
 
-    async fn rest_json<T: serde::de::DeserializeOwned>(&self, op: &'static str, model: &str, resp: reqwest::Response) -> Result<T, InferenceError> {
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(op, model, &e))?;
+    async fn rest_json<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        model: &str,
+        resp: reqwest::Response,
+    ) -> Result<T, InferenceError> {
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(op, model, &e))?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        serde_path_to_error::deserialize(de).map_err(|e| self.malformed(op, model, format!("at `{}`: {}", e.path(), e.inner())))
+        serde_path_to_error::deserialize(de)
+            .map_err(|e| self.malformed(op, model, format!("at `{}`: {}", e.path(), e.inner())))
     }
 
     fn transport_error(&self, op: &'static str, model: &str, e: &reqwest::Error) -> InferenceError {
@@ -458,8 +580,15 @@ impl InferenceClient {
         let endpoint = self.endpoint.clone();
         let model = model.to_string();
         // tonic reports connection failures as UNAVAILABLE with a transport error source.
-        if status.code() == tonic::Code::Unavailable && std::error::Error::source(&status).is_some() {
-            return InferenceError::Unreachable { transport, endpoint, operation: op, model, detail: error_chain(&status) };
+        if status.code() == tonic::Code::Unavailable && std::error::Error::source(&status).is_some()
+        {
+            return InferenceError::Unreachable {
+                transport,
+                endpoint,
+                operation: op,
+                model,
+                detail: error_chain(&status),
+            };
         }
         if status.code() == tonic::Code::Cancelled && status.message().contains("Timeout expired") {
             return self.timed_out(op, &model);
@@ -500,7 +629,12 @@ fn client(ch: &Channel) -> GrpcInferenceServiceClient<Channel> {
 }
 
 /// Wraps a gRPC message with the routing metadata and the deadline.
-fn grpc_req<T>(model: &str, msg: T, op: &'static str, c: &InferenceClient) -> Result<tonic::Request<T>, InferenceError> {
+fn grpc_req<T>(
+    model: &str,
+    msg: T,
+    op: &'static str,
+    c: &InferenceClient,
+) -> Result<tonic::Request<T>, InferenceError> {
     let mut req = tonic::Request::new(msg);
     req.set_timeout(c.timeout);
     let value = model.parse().map_err(|_| InferenceError::Malformed {
@@ -575,7 +709,12 @@ mod tests {
 
     #[test]
     fn rest_trims_trailing_slash() {
-        assert_eq!(InferenceClient::rest("http://127.0.0.1:1/").unwrap().endpoint(), "http://127.0.0.1:1");
+        assert_eq!(
+            InferenceClient::rest("http://127.0.0.1:1/")
+                .unwrap()
+                .endpoint(),
+            "http://127.0.0.1:1"
+        );
     }
 
     #[test]
@@ -590,13 +729,20 @@ mod tests {
     #[tokio::test]
     async fn unreachable_endpoints_are_reported_as_such_over_both_transports() {
         // Bind then drop a listener so the port is very likely closed.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let rest = InferenceClient::rest(&format!("http://127.0.0.1:{port}")).unwrap();
         let err = rest.server_live("m").await.unwrap_err();
         assert!(matches!(err, InferenceError::Unreachable { .. }), "{err}");
         let grpc = InferenceClient::grpc(&format!("127.0.0.1:{port}")).unwrap();
         let err = grpc.server_live("m").await.unwrap_err();
         assert!(matches!(err, InferenceError::Unreachable { .. }), "{err}");
-        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
     }
 }

@@ -7,9 +7,7 @@
 //! One MLServer process serves all trials of one test-binary run and is killed (process group)
 //! when the run ends, on every path.
 
-use harness::inference::{
-    InferenceClient, NegativeCase, SampleSet, Transport, negative_case,
-};
+use harness::inference::{InferenceClient, NegativeCase, SampleSet, Transport, negative_case};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
@@ -37,7 +35,10 @@ fn locate_mlserver() -> Result<PathBuf, String> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(format!("HARNESS_MLSERVER={} is not a file; point it at the `mlserver` binary printed by ci/mlserver-venv.sh", p.display()))
+            Err(format!(
+                "HARNESS_MLSERVER={} is not a file; point it at the `mlserver` binary printed by ci/mlserver-venv.sh",
+                p.display()
+            ))
         };
     }
     let venv = match std::env::var_os("HARNESS_MLSERVER_VENV").filter(|p| !p.is_empty()) {
@@ -76,7 +77,8 @@ impl MlServer {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("mlserver.log")).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(self.dir.path().join("mlserver.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -91,11 +93,15 @@ impl MlServer {
     }
 
     fn start_once(bin: &Path, rt: &tokio::runtime::Runtime) -> Result<MlServer, String> {
-        let dir = tempfile::Builder::new().prefix("harness-mlserver-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("harness-mlserver-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
         copy_artifact(&model_dir(), &dir.path().join(MODEL), None)?;
         copy_artifact(&model_dir(), &dir.path().join(TAMPERED), Some(TAMPERED))?;
         let (http_port, grpc_port) = free_ports()?;
-        let log = File::create(dir.path().join("mlserver.log")).map_err(|e| format!("log file: {e}"))?;
+        let log =
+            File::create(dir.path().join("mlserver.log")).map_err(|e| format!("log file: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
         let mut cmd = Command::new(bin);
         cmd.arg("start").arg(dir.path()).current_dir(dir.path());
@@ -126,20 +132,34 @@ impl MlServer {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut server = MlServer { child, dir, http_port, grpc_port };
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let mut server = MlServer {
+            child,
+            dir,
+            http_port,
+            grpc_port,
+        };
         rt.block_on(server.wait_ready())?;
         Ok(server)
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let rest = InferenceClient::rest(&self.rest_url()).map_err(|e| e.to_string())?.with_timeout(Duration::from_secs(2));
-        let grpc = InferenceClient::grpc(&self.grpc_addr()).map_err(|e| e.to_string())?.with_timeout(Duration::from_secs(2));
+        let rest = InferenceClient::rest(&self.rest_url())
+            .map_err(|e| e.to_string())?
+            .with_timeout(Duration::from_secs(2));
+        let grpc = InferenceClient::grpc(&self.grpc_addr())
+            .map_err(|e| e.to_string())?
+            .with_timeout(Duration::from_secs(2));
         let deadline = Instant::now() + READY_DEADLINE;
         let mut last;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("MLServer exited ({status}) before becoming ready; log tail:\n{}", self.log_tail()));
+                return Err(format!(
+                    "MLServer exited ({status}) before becoming ready; log tail:\n{}",
+                    self.log_tail()
+                ));
             }
             let probe = async {
                 for model in [MODEL, TAMPERED] {
@@ -190,18 +210,23 @@ impl Drop for MlServer {
 fn copy_artifact(src: &Path, dst: &Path, rename: Option<&str>) -> Result<(), String> {
     std::fs::create_dir_all(dst).map_err(|e| format!("{}: {e}", dst.display()))?;
     for f in ARTIFACT_FILES {
-        std::fs::copy(src.join(f), dst.join(f)).map_err(|e| format!("copy {}: {e}", src.join(f).display()))?;
+        std::fs::copy(src.join(f), dst.join(f))
+            .map_err(|e| format!("copy {}: {e}", src.join(f).display()))?;
     }
     let Some(name) = rename else { return Ok(()) };
     let settings_path = dst.join("model-settings.json");
     let mut settings: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&settings_path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        serde_json::from_str(&std::fs::read_to_string(&settings_path).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     settings["name"] = name.into();
     std::fs::write(&settings_path, settings.to_string()).map_err(|e| e.to_string())?;
     let weights_path = dst.join("model.safetensors");
     let mut bytes = std::fs::read(&weights_path).map_err(|e| e.to_string())?;
     let (n, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| e.to_string())?;
-    let (start, _) = meta.info("net.4.bias").ok_or("model.safetensors has no net.4.bias")?.data_offsets;
+    let (start, _) = meta
+        .info("net.4.bias")
+        .ok_or("model.safetensors has no net.4.bias")?
+        .data_offsets;
     let at = 8 + n + start;
     let bias = f32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) + 0.05;
     bytes[at..at + 4].copy_from_slice(&bias.to_le_bytes());
@@ -211,7 +236,10 @@ fn copy_artifact(src: &Path, dst: &Path, rename: Option<&str>) -> Result<(), Str
 fn free_ports() -> Result<(u16, u16), String> {
     let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     let b = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok((a.local_addr().map_err(|e| e.to_string())?.port(), b.local_addr().map_err(|e| e.to_string())?.port()))
+    Ok((
+        a.local_addr().map_err(|e| e.to_string())?.port(),
+        b.local_addr().map_err(|e| e.to_string())?.port(),
+    ))
 }
 
 /// Shared by all trials of one run.
@@ -255,21 +283,28 @@ fn conformance(ctx: &Ctx, transport: Transport) -> Result<(), Failed> {
             Err(e) => failures.push(format!("metadata: {e}")),
             Ok(m) => {
                 let declared = |key: &str| -> Vec<(String, String, Vec<i64>)> {
-                    serde_json::from_value::<Vec<oip::rest::MetadataTensor>>(ctx.settings[key].clone())
-                        .expect("model-settings.json tensors")
-                        .into_iter()
-                        .map(|t| (t.name, t.datatype, t.shape))
-                        .collect()
+                    serde_json::from_value::<Vec<oip::rest::MetadataTensor>>(
+                        ctx.settings[key].clone(),
+                    )
+                    .expect("model-settings.json tensors")
+                    .into_iter()
+                    .map(|t| (t.name, t.datatype, t.shape))
+                    .collect()
                 };
                 let got = |ts: &[oip::rest::MetadataTensor]| -> Vec<(String, String, Vec<i64>)> {
-                    ts.iter().map(|t| (t.name.clone(), t.datatype.clone(), t.shape.clone())).collect()
+                    ts.iter()
+                        .map(|t| (t.name.clone(), t.datatype.clone(), t.shape.clone()))
+                        .collect()
                 };
                 if m.name != MODEL {
                     failures.push(format!("metadata: name {:?}, expected {MODEL:?}", m.name));
                 }
                 for (key, actual) in [("inputs", got(&m.inputs)), ("outputs", got(&m.outputs))] {
                     if actual != declared(key) {
-                        failures.push(format!("metadata {key}: {actual:?}, model-settings.json declares {:?}", declared(key)));
+                        failures.push(format!(
+                            "metadata {key}: {actual:?}, model-settings.json declares {:?}",
+                            declared(key)
+                        ));
                     }
                 }
             }
@@ -296,7 +331,13 @@ fn conformance(ctx: &Ctx, transport: Transport) -> Result<(), Failed> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} over {transport} at {}:\n  {}", MODEL, client.endpoint(), failures.join("\n  ")).into())
+        Err(format!(
+            "{} over {transport} at {}:\n  {}",
+            MODEL,
+            client.endpoint(),
+            failures.join("\n  ")
+        )
+        .into())
     }
 }
 
@@ -318,7 +359,11 @@ fn tampered_model_is_caught(ctx: &Ctx) -> Result<(), Failed> {
                     .into());
                 }
                 Err(m) if !m.to_string().contains("output \"default_probability\"[") => {
-                    return Err(format!("{transport}: sample `{}`: mismatch does not name the output element: {m}", sample.name).into());
+                    return Err(format!(
+                        "{transport}: sample `{}`: mismatch does not name the output element: {m}",
+                        sample.name
+                    )
+                    .into());
                 }
                 Err(_) => {}
             }
@@ -332,9 +377,17 @@ fn rest_and_grpc_agree(ctx: &Ctx) -> Result<(), Failed> {
     let (_, rest) = ctx.client(Transport::Rest)?;
     let (_, grpc) = ctx.client(Transport::Grpc)?;
     for sample in &ctx.samples.samples {
-        let (r, g) = ctx.rt.block_on(async { (rest.infer(MODEL, &sample.request()).await, grpc.infer(MODEL, &sample.request()).await) });
+        let (r, g) = ctx.rt.block_on(async {
+            (
+                rest.infer(MODEL, &sample.request()).await,
+                grpc.infer(MODEL, &sample.request()).await,
+            )
+        });
         let (r, g) = (r.map_err(|e| e.to_string())?, g.map_err(|e| e.to_string())?);
-        let exact = harness::inference::Tolerance { relative: 0.0, absolute: 0.0 };
+        let exact = harness::inference::Tolerance {
+            relative: 0.0,
+            absolute: 0.0,
+        };
         harness::inference::compare_outputs(&r.outputs, &g.outputs, exact)
             .map_err(|m| format!("sample `{}`: REST vs gRPC: {m}", sample.name))?;
     }
@@ -352,9 +405,16 @@ fn main() {
 
     type Check = fn(&Ctx) -> Result<(), Failed>;
     let checks: [(&str, Check); 4] = [
-        ("mlserver::rest_conformance", |c| conformance(c, Transport::Rest)),
-        ("mlserver::grpc_conformance", |c| conformance(c, Transport::Grpc)),
-        ("mlserver::tampered_model_is_caught", tampered_model_is_caught),
+        ("mlserver::rest_conformance", |c| {
+            conformance(c, Transport::Rest)
+        }),
+        ("mlserver::grpc_conformance", |c| {
+            conformance(c, Transport::Grpc)
+        }),
+        (
+            "mlserver::tampered_model_is_caught",
+            tampered_model_is_caught,
+        ),
         ("mlserver::rest_and_grpc_agree", rest_and_grpc_agree),
     ];
 
@@ -362,16 +422,28 @@ fn main() {
     let ctx: Option<Arc<Ctx>> = if args.list || skip_reason.is_some() {
         None
     } else {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
-        let samples = SampleSet::load(&model_dir().join("samples.json")).expect("credit-risk samples.json");
-        let settings: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(model_dir().join("model-settings.json")).expect("model-settings.json"))
-                .expect("model-settings.json is JSON");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let samples =
+            SampleSet::load(&model_dir().join("samples.json")).expect("credit-risk samples.json");
+        let settings: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(model_dir().join("model-settings.json"))
+                .expect("model-settings.json"),
+        )
+        .expect("model-settings.json is JSON");
         let server = located.clone().and_then(|bin| {
             eprintln!("mlserver_conformance: starting {}", bin.display());
             MlServer::start(&bin, &rt)
         });
-        Some(Arc::new(Ctx { rt, server, samples, settings }))
+        Some(Arc::new(Ctx {
+            rt,
+            server,
+            samples,
+            settings,
+        }))
     };
     if let Some(why) = &skip_reason
         && !args.list

@@ -81,31 +81,63 @@ impl ModelArtifact {
     /// Loads `dir/model-settings.json` and the weights file it names.
     pub fn load(dir: &Path) -> Result<ModelArtifact, ArtifactError> {
         let settings_path = dir.join("model-settings.json");
-        let err = |path: &Path, detail: String| ArtifactError { path: path.to_path_buf(), detail };
-        let text = std::fs::read_to_string(&settings_path).map_err(|e| err(&settings_path, format!("cannot read it: {e}")))?;
-        let s: Settings = serde_json::from_str(&text).map_err(|e| err(&settings_path, format!("not valid model settings: {e}")))?;
+        let err = |path: &Path, detail: String| ArtifactError {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text = std::fs::read_to_string(&settings_path)
+            .map_err(|e| err(&settings_path, format!("cannot read it: {e}")))?;
+        let s: Settings = serde_json::from_str(&text)
+            .map_err(|e| err(&settings_path, format!("not valid model settings: {e}")))?;
         if s.implementation != SUPPORTED_IMPLEMENTATION {
             return Err(err(
                 &settings_path,
-                format!("implementation `{}` is not supported; the embedded data plane computes only `{SUPPORTED_IMPLEMENTATION}`", s.implementation),
+                format!(
+                    "implementation `{}` is not supported; the embedded data plane computes only `{SUPPORTED_IMPLEMENTATION}`",
+                    s.implementation
+                ),
             ));
         }
         let one = |specs: Vec<TensorSpec>, what: &str| -> Result<TensorSpec, ArtifactError> {
             let n = specs.len();
-            let spec = specs.into_iter().next().filter(|_| n == 1).ok_or_else(|| err(&settings_path, format!("`{what}` must declare exactly one tensor, found {n}")))?;
-            if spec.datatype != "FP32" || spec.shape.len() != 2 || spec.shape[0] != -1 || spec.shape[1] < 1 {
-                return Err(err(&settings_path, format!("`{what}` tensor `{}` must be FP32 with shape [-1, n], found {} {:?}", spec.name, spec.datatype, spec.shape)));
+            let spec = specs.into_iter().next().filter(|_| n == 1).ok_or_else(|| {
+                err(
+                    &settings_path,
+                    format!("`{what}` must declare exactly one tensor, found {n}"),
+                )
+            })?;
+            if spec.datatype != "FP32"
+                || spec.shape.len() != 2
+                || spec.shape[0] != -1
+                || spec.shape[1] < 1
+            {
+                return Err(err(
+                    &settings_path,
+                    format!(
+                        "`{what}` tensor `{}` must be FP32 with shape [-1, n], found {} {:?}",
+                        spec.name, spec.datatype, spec.shape
+                    ),
+                ));
             }
             Ok(spec)
         };
         let input = one(s.inputs, "inputs")?;
         let output = one(s.outputs, "outputs")?;
-        let uri = s.parameters.and_then(|p| p.uri).ok_or_else(|| err(&settings_path, "`parameters.uri` must name the weights file, e.g. ./model.safetensors".into()))?;
+        let uri = s.parameters.and_then(|p| p.uri).ok_or_else(|| {
+            err(
+                &settings_path,
+                "`parameters.uri` must name the weights file, e.g. ./model.safetensors".into(),
+            )
+        })?;
         if uri.contains("://") || Path::new(&uri).is_absolute() {
-            return Err(err(&settings_path, format!("`parameters.uri` {uri:?} must be a path relative to the artifact folder")));
+            return Err(err(
+                &settings_path,
+                format!("`parameters.uri` {uri:?} must be a path relative to the artifact folder"),
+            ));
         }
         let weights_path = dir.join(&uri);
-        let bytes = std::fs::read(&weights_path).map_err(|e| err(&weights_path, format!("cannot read it: {e}")))?;
+        let bytes = std::fs::read(&weights_path)
+            .map_err(|e| err(&weights_path, format!("cannot read it: {e}")))?;
         let layers = read_layers(&bytes).map_err(|d| err(&weights_path, d))?;
         let (first, last) = (&layers[0], &layers[layers.len() - 1]);
         if first.inputs as i64 != input.shape[1] || last.outputs as i64 != output.shape[1] {
@@ -117,7 +149,12 @@ impl ModelArtifact {
                 ),
             ));
         }
-        Ok(ModelArtifact { name: s.name, input, output, layers })
+        Ok(ModelArtifact {
+            name: s.name,
+            input,
+            output,
+            layers,
+        })
     }
 
     /// Model name from `model-settings.json`.
@@ -140,21 +177,41 @@ impl ModelArtifact {
     pub fn predict(&self, inputs: &[NamedTensor]) -> Result<Vec<NamedTensor>, InvalidInput> {
         let names: Vec<&str> = inputs.iter().map(|t| t.name.as_str()).collect();
         let [t] = inputs else {
-            return Err(InvalidInput(format!("expected exactly one input named '{}', got {names:?}", self.input.name)));
+            return Err(InvalidInput(format!(
+                "expected exactly one input named '{}', got {names:?}",
+                self.input.name
+            )));
         };
         if t.name != self.input.name {
-            return Err(InvalidInput(format!("expected exactly one input named '{}', got {names:?}", self.input.name)));
+            return Err(InvalidInput(format!(
+                "expected exactly one input named '{}', got {names:?}",
+                self.input.name
+            )));
         }
         let TensorData::F32(x) = &t.data else {
-            return Err(InvalidInput(format!("input '{}' must have datatype FP32, got {}", t.name, t.datatype)));
+            return Err(InvalidInput(format!(
+                "input '{}' must have datatype FP32, got {}",
+                t.name, t.datatype
+            )));
         };
         let width = self.layers[0].inputs;
         let batch = match t.shape.as_slice() {
             [b, w] if *w == width as i64 && *b >= 0 => *b as usize,
-            _ => return Err(InvalidInput(format!("input '{}' must have shape [-1, {width}], got {:?}", t.name, t.shape))),
+            _ => {
+                return Err(InvalidInput(format!(
+                    "input '{}' must have shape [-1, {width}], got {:?}",
+                    t.name, t.shape
+                )));
+            }
         };
         if x.len() != batch * width {
-            return Err(InvalidInput(format!("input '{}': shape {:?} needs {} elements, got {}", t.name, t.shape, batch * width, x.len())));
+            return Err(InvalidInput(format!(
+                "input '{}': shape {:?} needs {} elements, got {}",
+                t.name,
+                t.shape,
+                batch * width,
+                x.len()
+            )));
         }
         let mut h: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -169,33 +226,55 @@ impl ModelArtifact {
             }
             h = next;
         }
-        let y: Vec<f32> = h.iter().map(|z| (1.0 / (1.0 + (-z).exp())) as f32).collect();
+        let y: Vec<f32> = h
+            .iter()
+            .map(|z| (1.0 / (1.0 + (-z).exp())) as f32)
+            .collect();
         let outputs = self.layers[self.layers.len() - 1].outputs as i64;
-        Ok(vec![NamedTensor::new(self.output.name.clone(), vec![batch as i64, outputs], TensorData::F32(y))])
+        Ok(vec![NamedTensor::new(
+            self.output.name.clone(),
+            vec![batch as i64, outputs],
+            TensorData::F32(y),
+        )])
     }
 }
 
 /// Reads `net.<i>.weight` / `net.<i>.bias` pairs in index order and checks that they chain.
 fn read_layers(bytes: &[u8]) -> Result<Vec<Layer>, String> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
-    let mut by_index: BTreeMap<usize, (Option<(Vec<usize>, Vec<f64>)>, Option<(Vec<usize>, Vec<f64>)>)> = BTreeMap::new();
+    // Shape and values of a weight and a bias, by layer index.
+    type Parsed = Option<(Vec<usize>, Vec<f64>)>;
+    let mut by_index: BTreeMap<usize, (Parsed, Parsed)> = BTreeMap::new();
     for (name, view) in st.tensors() {
         let parsed = name
             .strip_prefix("net.")
             .and_then(|rest| rest.split_once('.'))
             .and_then(|(i, kind)| Some((i.parse::<usize>().ok()?, kind)));
         let Some((index, kind)) = parsed else {
-            return Err(format!("tensor `{name}` is not named net.<i>.weight or net.<i>.bias"));
+            return Err(format!(
+                "tensor `{name}` is not named net.<i>.weight or net.<i>.bias"
+            ));
         };
         if view.dtype() != Dtype::F32 {
-            return Err(format!("tensor `{name}` is {:?}; weights must be F32", view.dtype()));
+            return Err(format!(
+                "tensor `{name}` is {:?}; weights must be F32",
+                view.dtype()
+            ));
         }
-        let values: Vec<f64> = view.data().chunks_exact(4).map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))).collect();
+        let values: Vec<f64> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect();
         let entry = by_index.entry(index).or_default();
         match kind {
             "weight" => entry.0 = Some((view.shape().to_vec(), values)),
             "bias" => entry.1 = Some((view.shape().to_vec(), values)),
-            _ => return Err(format!("tensor `{name}` is not named net.<i>.weight or net.<i>.bias")),
+            _ => {
+                return Err(format!(
+                    "tensor `{name}` is not named net.<i>.weight or net.<i>.bias"
+                ));
+            }
         }
     }
     if by_index.is_empty() {
@@ -204,20 +283,34 @@ fn read_layers(bytes: &[u8]) -> Result<Vec<Layer>, String> {
     let mut layers: Vec<Layer> = Vec::new();
     for (index, pair) in by_index {
         let (Some((wshape, weight)), Some((bshape, bias))) = pair else {
-            return Err(format!("layer net.{index} needs both net.{index}.weight and net.{index}.bias"));
+            return Err(format!(
+                "layer net.{index} needs both net.{index}.weight and net.{index}.bias"
+            ));
         };
         let [outputs, inputs] = wshape[..] else {
-            return Err(format!("net.{index}.weight must be 2-D [out, in], found {wshape:?}"));
+            return Err(format!(
+                "net.{index}.weight must be 2-D [out, in], found {wshape:?}"
+            ));
         };
         if bshape != [outputs] {
-            return Err(format!("net.{index}.bias must have shape [{outputs}], found {bshape:?}"));
+            return Err(format!(
+                "net.{index}.bias must have shape [{outputs}], found {bshape:?}"
+            ));
         }
         if let Some(prev) = layers.last()
             && prev.outputs != inputs
         {
-            return Err(format!("net.{index}.weight takes {inputs} inputs but the previous layer gives {}", prev.outputs));
+            return Err(format!(
+                "net.{index}.weight takes {inputs} inputs but the previous layer gives {}",
+                prev.outputs
+            ));
         }
-        layers.push(Layer { inputs, outputs, weight, bias });
+        layers.push(Layer {
+            inputs,
+            outputs,
+            weight,
+            bias,
+        });
     }
     Ok(layers)
 }
@@ -250,8 +343,16 @@ mod tests {
         s.samples
             .into_iter()
             .map(|e| {
-                let inputs = e.inputs.iter().map(|i| NamedTensor::from_rest_input(i).unwrap()).collect();
-                let outputs = e.outputs.iter().map(|o| NamedTensor::from_rest_output(o).unwrap()).collect();
+                let inputs = e
+                    .inputs
+                    .iter()
+                    .map(|i| NamedTensor::from_rest_input(i).unwrap())
+                    .collect();
+                let outputs = e
+                    .outputs
+                    .iter()
+                    .map(|o| NamedTensor::from_rest_output(o).unwrap())
+                    .collect();
                 (e.name, inputs, outputs)
             })
             .collect()
@@ -260,11 +361,21 @@ mod tests {
     fn assert_close(name: &str, expected: &[NamedTensor], actual: &[NamedTensor]) {
         assert_eq!(expected.len(), actual.len(), "sample {name}");
         for (e, a) in expected.iter().zip(actual) {
-            assert_eq!((&e.name, &e.datatype, &e.shape), (&a.name, &a.datatype, &a.shape), "sample {name}");
-            let (TensorData::F32(ev), TensorData::F32(av)) = (&e.data, &a.data) else { panic!("sample {name}: FP32 expected") };
+            assert_eq!(
+                (&e.name, &e.datatype, &e.shape),
+                (&a.name, &a.datatype, &a.shape),
+                "sample {name}"
+            );
+            let (TensorData::F32(ev), TensorData::F32(av)) = (&e.data, &a.data) else {
+                panic!("sample {name}: FP32 expected")
+            };
             for (i, (x, y)) in ev.iter().zip(av).enumerate() {
                 let (x, y) = (f64::from(*x), f64::from(*y));
-                assert!((x - y).abs() <= 1e-6 * x.abs() + 1e-9, "sample {name}: {}[{i}]: expected {x}, got {y}", e.name);
+                assert!(
+                    (x - y).abs() <= 1e-6 * x.abs() + 1e-9,
+                    "sample {name}: {}[{i}]: expected {x}, got {y}",
+                    e.name
+                );
             }
         }
     }
@@ -273,7 +384,10 @@ mod tests {
     fn credit_risk_outputs_match_the_stored_expected_outputs() {
         let model = ModelArtifact::load(&credit_risk_dir()).unwrap();
         assert_eq!(model.name(), "credit-risk");
-        assert_eq!((model.input().name.as_str(), model.output().name.as_str()), ("features", "default_probability"));
+        assert_eq!(
+            (model.input().name.as_str(), model.output().name.as_str()),
+            ("features", "default_probability")
+        );
         let samples = credit_risk_samples();
         assert!(samples.len() >= 4);
         for (name, inputs, expected) in samples {
@@ -284,10 +398,20 @@ mod tests {
     #[test]
     fn refuses_what_the_mlserver_runtime_refuses() {
         let model = ModelArtifact::load(&credit_risk_dir()).unwrap();
-        let f32s = |name: &str, shape: Vec<i64>, n: usize| NamedTensor::new(name, shape, TensorData::F32(vec![0.5; n]));
-        let e = model.predict(&[f32s("features", vec![1, 16], 16)]).unwrap_err();
+        let f32s = |name: &str, shape: Vec<i64>, n: usize| {
+            NamedTensor::new(name, shape, TensorData::F32(vec![0.5; n]))
+        };
+        let e = model
+            .predict(&[f32s("features", vec![1, 16], 16)])
+            .unwrap_err();
         assert_eq!(e.0, "input 'features' must have shape [-1, 8], got [1, 16]");
-        let e = model.predict(&[NamedTensor::new("features", vec![1, 8], TensorData::F64(vec![0.5; 8]))]).unwrap_err();
+        let e = model
+            .predict(&[NamedTensor::new(
+                "features",
+                vec![1, 8],
+                TensorData::F64(vec![0.5; 8]),
+            )])
+            .unwrap_err();
         assert_eq!(e.0, "input 'features' must have datatype FP32, got FP64");
         let e = model.predict(&[f32s("x", vec![1, 8], 8)]).unwrap_err();
         assert!(e.0.contains("named 'features'"), "{e}");
@@ -303,17 +427,32 @@ mod tests {
         let settings_path = dir.path().join("model-settings.json");
         let original = std::fs::read_to_string(&settings_path).unwrap();
 
-        std::fs::write(&settings_path, original.replace("runtime.CreditRiskRuntime", "mlserver_sklearn.SKLearnModel")).unwrap();
+        std::fs::write(
+            &settings_path,
+            original.replace("runtime.CreditRiskRuntime", "mlserver_sklearn.SKLearnModel"),
+        )
+        .unwrap();
         let e = ModelArtifact::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("model-settings.json") && e.contains("mlserver_sklearn.SKLearnModel") && e.contains(SUPPORTED_IMPLEMENTATION), "{e}");
+        assert!(
+            e.contains("model-settings.json")
+                && e.contains("mlserver_sklearn.SKLearnModel")
+                && e.contains(SUPPORTED_IMPLEMENTATION),
+            "{e}"
+        );
 
         std::fs::write(&settings_path, original.replace("[-1, 8]", "[-1, 9]")).unwrap();
         let e = ModelArtifact::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("model.safetensors") && e.contains("[-1, 9]"), "{e}");
+        assert!(
+            e.contains("model.safetensors") && e.contains("[-1, 9]"),
+            "{e}"
+        );
 
         std::fs::write(&settings_path, &original).unwrap();
         std::fs::write(dir.path().join("model.safetensors"), b"not safetensors").unwrap();
         let e = ModelArtifact::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("model.safetensors") && e.contains("not a safetensors file"), "{e}");
+        assert!(
+            e.contains("model.safetensors") && e.contains("not a safetensors file"),
+            "{e}"
+        );
     }
 }

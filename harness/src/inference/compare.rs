@@ -28,7 +28,11 @@ impl Tolerance {
 
 impl fmt::Display for Tolerance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tolerance {:e} relative + {:e} absolute", self.relative, self.absolute)
+        write!(
+            f,
+            "tolerance {:e} relative + {:e} absolute",
+            self.relative, self.absolute
+        )
     }
 }
 
@@ -90,14 +94,37 @@ impl fmt::Display for Difference {
         match self {
             Difference::Missing { output } => write!(f, "output \"{output}\" is missing"),
             Difference::Extra { output } => write!(f, "output \"{output}\" is not expected"),
-            Difference::Shape { output, expected, actual } => {
-                write!(f, "output \"{output}\": expected shape {expected:?}, got {actual:?}")
+            Difference::Shape {
+                output,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "output \"{output}\": expected shape {expected:?}, got {actual:?}"
+                )
             }
-            Difference::Datatype { output, expected, actual } => {
-                write!(f, "output \"{output}\": expected datatype {expected}, got {actual}")
+            Difference::Datatype {
+                output,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "output \"{output}\": expected datatype {expected}, got {actual}"
+                )
             }
-            Difference::Value { output, index, expected, actual, tolerance } => {
-                write!(f, "output \"{output}\"[{index}]: expected {expected}, got {actual}")?;
+            Difference::Value {
+                output,
+                index,
+                expected,
+                actual,
+                tolerance,
+            } => {
+                write!(
+                    f,
+                    "output \"{output}\"[{index}]: expected {expected}, got {actual}"
+                )?;
                 match tolerance {
                     Some(t) => write!(f, " ({t})"),
                     None => write!(f, " (exact)"),
@@ -131,35 +158,59 @@ const MAX_LISTED: usize = 5;
 ///
 /// FP32 elements are compared as f32 (both sides were parsed as f64 and narrowed, as JSON
 /// carries no width), FP64 as f64, both within `tolerance`; integer, BOOL and BYTES exactly.
-pub fn compare_outputs(expected: &[NamedTensor], actual: &[NamedTensor], tolerance: Tolerance) -> Result<(), Mismatch> {
+pub fn compare_outputs(
+    expected: &[NamedTensor],
+    actual: &[NamedTensor],
+    tolerance: Tolerance,
+) -> Result<(), Mismatch> {
     let mut differences = Vec::new();
     for e in expected {
         match actual.iter().find(|a| a.name == e.name) {
-            None => differences.push(Difference::Missing { output: e.name.clone() }),
+            None => differences.push(Difference::Missing {
+                output: e.name.clone(),
+            }),
             Some(a) => compare_one(e, a, tolerance, &mut differences),
         }
     }
     for a in actual {
         if !expected.iter().any(|e| e.name == a.name) {
-            differences.push(Difference::Extra { output: a.name.clone() });
+            differences.push(Difference::Extra {
+                output: a.name.clone(),
+            });
         }
     }
-    if differences.is_empty() { Ok(()) } else { Err(Mismatch { differences }) }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(Mismatch { differences })
+    }
 }
 
 fn compare_one(e: &NamedTensor, a: &NamedTensor, tolerance: Tolerance, out: &mut Vec<Difference>) {
     let output = e.name.clone();
     if e.shape != a.shape {
-        out.push(Difference::Shape { output: output.clone(), expected: e.shape.clone(), actual: a.shape.clone() });
+        out.push(Difference::Shape {
+            output: output.clone(),
+            expected: e.shape.clone(),
+            actual: a.shape.clone(),
+        });
     }
     if e.datatype != a.datatype || e.data.datatype() != a.data.datatype() {
-        out.push(Difference::Datatype { output, expected: e.datatype.clone(), actual: a.datatype.clone() });
+        out.push(Difference::Datatype {
+            output,
+            expected: e.datatype.clone(),
+            actual: a.datatype.clone(),
+        });
         return;
     }
     if e.data.len() != a.data.len() {
         // Only reachable with an unvalidated tensor; the shape difference above usually explains it.
         if e.shape == a.shape {
-            out.push(Difference::Shape { output, expected: e.shape.clone(), actual: a.shape.clone() });
+            out.push(Difference::Shape {
+                output,
+                expected: e.shape.clone(),
+                actual: a.shape.clone(),
+            });
         }
         return;
     }
@@ -188,7 +239,10 @@ fn compare_one(e: &NamedTensor, a: &NamedTensor, tolerance: Tolerance, out: &mut
         }
         (ed, ad) => {
             // Integers and booleans: exact; widening to f64 is exact below 2^53 and enough to locate a difference.
-            let (ev, av) = (ed.to_f64_vec().unwrap_or_default(), ad.to_f64_vec().unwrap_or_default());
+            let (ev, av) = (
+                ed.to_f64_vec().unwrap_or_default(),
+                ad.to_f64_vec().unwrap_or_default(),
+            );
             for (i, (&x, &y)) in ev.iter().zip(&av).enumerate() {
                 if x != y {
                     bad.push((i, x.to_string(), y.to_string(), None));
@@ -198,10 +252,19 @@ fn compare_one(e: &NamedTensor, a: &NamedTensor, tolerance: Tolerance, out: &mut
     }
     let total = bad.len();
     for (index, expected, actual, tolerance) in bad.into_iter().take(MAX_LISTED) {
-        out.push(Difference::Value { output: output.clone(), index, expected, actual, tolerance });
+        out.push(Difference::Value {
+            output: output.clone(),
+            index,
+            expected,
+            actual,
+            tolerance,
+        });
     }
     if total > MAX_LISTED {
-        out.push(Difference::MoreValues { output, count: total - MAX_LISTED });
+        out.push(Difference::MoreValues {
+            output,
+            count: total - MAX_LISTED,
+        });
     }
 }
 
@@ -213,7 +276,10 @@ fn quoted(b: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const TOL: Tolerance = Tolerance { relative: 1e-6, absolute: 0.0 };
+    const TOL: Tolerance = Tolerance {
+        relative: 1e-6,
+        absolute: 0.0,
+    };
 
     fn f32s(name: &str, shape: Vec<i64>, v: &[f32]) -> NamedTensor {
         NamedTensor::new(name, shape, TensorData::F32(v.to_vec()))
@@ -228,8 +294,16 @@ mod tests {
 
     #[test]
     fn value_outside_tolerance_names_output_index_and_values() {
-        let e = [f32s("default_probability", vec![3, 1], &[0.1, 0.2, 0.1234567])];
-        let a = [f32s("default_probability", vec![3, 1], &[0.1, 0.2, 0.3734567])];
+        let e = [f32s(
+            "default_probability",
+            vec![3, 1],
+            &[0.1, 0.2, 0.1234567],
+        )];
+        let a = [f32s(
+            "default_probability",
+            vec![3, 1],
+            &[0.1, 0.2, 0.3734567],
+        )];
         let err = compare_outputs(&e, &a, TOL).unwrap_err().to_string();
         assert_eq!(
             err,
@@ -239,7 +313,10 @@ mod tests {
 
     #[test]
     fn tolerance_is_relative_plus_absolute() {
-        let t = Tolerance { relative: 1e-6, absolute: 1e-9 };
+        let t = Tolerance {
+            relative: 1e-6,
+            absolute: 1e-9,
+        };
         assert!(t.accepts(1.0, 1.0 + 0.9e-6));
         assert!(!t.accepts(1.0, 1.0 + 1.1e-6));
         assert!(t.accepts(0.0, 0.9e-9));
@@ -254,12 +331,25 @@ mod tests {
         // 0.1 as f32 differs from 0.1 as f64 by ~1.5e-9 relative; both sides are f32 so this is exact.
         let e = [f32s("y", vec![1], &["0.1".parse::<f64>().unwrap() as f32])];
         let a = [f32s("y", vec![1], &[0.1f32])];
-        assert_eq!(compare_outputs(&e, &a, Tolerance { relative: 0.0, absolute: 0.0 }), Ok(()));
+        assert_eq!(
+            compare_outputs(
+                &e,
+                &a,
+                Tolerance {
+                    relative: 0.0,
+                    absolute: 0.0
+                }
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn missing_extra_shape_and_datatype_are_all_reported() {
-        let e = [f32s("p", vec![2, 1], &[0.1, 0.2]), f32s("q", vec![1], &[1.0])];
+        let e = [
+            f32s("p", vec![2, 1], &[0.1, 0.2]),
+            f32s("q", vec![1], &[1.0]),
+        ];
         let a = [
             NamedTensor::new("p", vec![1, 2], TensorData::F64(vec![0.1, 0.2])),
             f32s("r", vec![1], &[1.0]),
@@ -268,14 +358,26 @@ mod tests {
         assert_eq!(
             m.differences,
             vec![
-                Difference::Shape { output: "p".into(), expected: vec![2, 1], actual: vec![1, 2] },
-                Difference::Datatype { output: "p".into(), expected: "FP32".into(), actual: "FP64".into() },
+                Difference::Shape {
+                    output: "p".into(),
+                    expected: vec![2, 1],
+                    actual: vec![1, 2]
+                },
+                Difference::Datatype {
+                    output: "p".into(),
+                    expected: "FP32".into(),
+                    actual: "FP64".into()
+                },
                 Difference::Missing { output: "q".into() },
                 Difference::Extra { output: "r".into() },
             ]
         );
         let text = m.to_string();
-        assert!(text.contains("output \"q\" is missing") && text.contains("output \"r\" is not expected"), "{text}");
+        assert!(
+            text.contains("output \"q\" is missing")
+                && text.contains("output \"r\" is not expected"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -284,7 +386,10 @@ mod tests {
         let a = [f32s("y", vec![8], &[1.0; 8])];
         let m = compare_outputs(&e, &a, TOL).unwrap_err();
         assert_eq!(m.differences.len(), MAX_LISTED + 1);
-        assert_eq!(m.differences.last().unwrap().to_string(), "output \"y\": 3 more elements differ");
+        assert_eq!(
+            m.differences.last().unwrap().to_string(),
+            "output \"y\": 3 more elements differ"
+        );
     }
 
     #[test]
@@ -293,8 +398,16 @@ mod tests {
         let a = [NamedTensor::new("c", vec![2], TensorData::I64(vec![3, 5]))];
         let err = compare_outputs(&e, &a, TOL).unwrap_err().to_string();
         assert_eq!(err, "output \"c\"[1]: expected 4, got 5 (exact)");
-        let e = [NamedTensor::new("s", vec![1], TensorData::Bytes(vec![b"yes".to_vec()]))];
-        let a = [NamedTensor::new("s", vec![1], TensorData::Bytes(vec![b"no".to_vec()]))];
+        let e = [NamedTensor::new(
+            "s",
+            vec![1],
+            TensorData::Bytes(vec![b"yes".to_vec()]),
+        )];
+        let a = [NamedTensor::new(
+            "s",
+            vec![1],
+            TensorData::Bytes(vec![b"no".to_vec()]),
+        )];
         let err = compare_outputs(&e, &a, TOL).unwrap_err().to_string();
         assert_eq!(err, "output \"s\"[0]: expected \"yes\", got \"no\" (exact)");
     }

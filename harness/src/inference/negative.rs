@@ -29,7 +29,11 @@ impl fmt::Display for NegativeCase {
 
 impl NegativeCase {
     /// All cases, in report order.
-    pub const ALL: [NegativeCase; 3] = [NegativeCase::UnknownModel, NegativeCase::WrongShape, NegativeCase::WrongDatatype];
+    pub const ALL: [NegativeCase; 3] = [
+        NegativeCase::UnknownModel,
+        NegativeCase::WrongShape,
+        NegativeCase::WrongDatatype,
+    ];
 
     /// Whether `status` is a correct refusal for this case over `transport`.
     ///
@@ -38,7 +42,9 @@ impl NegativeCase {
     pub fn accepts(&self, status: CallStatus) -> bool {
         match (self, status) {
             (NegativeCase::UnknownModel, CallStatus::Http(code)) => code == 404,
-            (NegativeCase::UnknownModel, CallStatus::Grpc(code)) => matches!(code, Code::NotFound | Code::Unimplemented),
+            (NegativeCase::UnknownModel, CallStatus::Grpc(code)) => {
+                matches!(code, Code::NotFound | Code::Unimplemented)
+            }
             (_, CallStatus::Http(code)) => matches!(code, 400 | 422),
             (_, CallStatus::Grpc(code)) => code == Code::InvalidArgument,
         }
@@ -48,7 +54,9 @@ impl NegativeCase {
     pub fn expected(&self, transport: Transport) -> &'static str {
         match (self, transport) {
             (NegativeCase::UnknownModel, Transport::Rest) => "HTTP 404",
-            (NegativeCase::UnknownModel, Transport::Grpc) => "gRPC NOT_FOUND (or UNIMPLEMENTED from envoy)",
+            (NegativeCase::UnknownModel, Transport::Grpc) => {
+                "gRPC NOT_FOUND (or UNIMPLEMENTED from envoy)"
+            }
             (_, Transport::Rest) => "HTTP 400 or 422",
             (_, Transport::Grpc) => "gRPC INVALID_ARGUMENT",
         }
@@ -74,7 +82,11 @@ pub struct NegativeVerdict {
 
 impl fmt::Display for NegativeVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.passed { "refused as expected" } else { "NOT refused correctly" };
+        let verdict = if self.passed {
+            "refused as expected"
+        } else {
+            "NOT refused correctly"
+        };
         write!(
             f,
             "{} over {} to model `{}`: {verdict}: expected {}, got {}",
@@ -84,7 +96,12 @@ impl fmt::Display for NegativeVerdict {
 }
 
 /// Sends the bad variant of `valid` (a request `model` answers correctly) and judges the answer.
-pub async fn negative_case(client: &InferenceClient, model: &str, valid: &InferenceRequest, case: NegativeCase) -> NegativeVerdict {
+pub async fn negative_case(
+    client: &InferenceClient,
+    model: &str,
+    valid: &InferenceRequest,
+    case: NegativeCase,
+) -> NegativeVerdict {
     let transport = client.transport();
     let (target, request) = match case {
         NegativeCase::UnknownModel => (unknown_model_name(model), Ok(valid.clone())),
@@ -105,10 +122,19 @@ pub async fn negative_case(client: &InferenceClient, model: &str, valid: &Infere
     };
     match client.infer(&target, &request).await {
         Ok(resp) => {
-            let outputs: Vec<String> = resp.outputs.iter().map(|t| format!("{} {} {:?}", t.name, t.datatype, t.shape)).collect();
-            verdict(format!("success with outputs [{}]", outputs.join(", ")), false)
+            let outputs: Vec<String> = resp
+                .outputs
+                .iter()
+                .map(|t| format!("{} {} {:?}", t.name, t.datatype, t.shape))
+                .collect();
+            verdict(
+                format!("success with outputs [{}]", outputs.join(", ")),
+                false,
+            )
         }
-        Err(InferenceError::Rejected { status, message, .. }) => verdict(format!("{status}: {message}"), case.accepts(status)),
+        Err(InferenceError::Rejected {
+            status, message, ..
+        }) => verdict(format!("{status}: {message}"), case.accepts(status)),
         Err(other) => verdict(other.to_string(), false),
     }
 }
@@ -123,14 +149,24 @@ fn wrong_shape(valid: &InferenceRequest) -> Result<InferenceRequest, String> {
         .inputs
         .iter()
         .map(|t| {
-            let last = *t.shape.last().ok_or_else(|| format!("input `{}` is a scalar; cannot change its shape", t.name))?;
-            let row = usize::try_from(last).map_err(|_| format!("input `{}` has a negative dimension", t.name))?;
+            let last = *t.shape.last().ok_or_else(|| {
+                format!("input `{}` is a scalar; cannot change its shape", t.name)
+            })?;
+            let row = usize::try_from(last)
+                .map_err(|_| format!("input `{}` has a negative dimension", t.name))?;
             let mut shape = t.shape.clone();
             *shape.last_mut().expect("non-empty") = last * 2;
-            Ok(NamedTensor { shape, data: repeat_rows(&t.data, row), ..t.clone() })
+            Ok(NamedTensor {
+                shape,
+                data: repeat_rows(&t.data, row),
+                ..t.clone()
+            })
         })
         .collect::<Result<_, String>>()?;
-    Ok(InferenceRequest { id: valid.id.clone(), inputs })
+    Ok(InferenceRequest {
+        id: valid.id.clone(),
+        inputs,
+    })
 }
 
 /// Each row of `row` elements written twice, so `[.., n]` data becomes valid `[.., 2n]` data.
@@ -139,7 +175,9 @@ fn repeat_rows(data: &TensorData, row: usize) -> TensorData {
         if row == 0 {
             return Vec::new();
         }
-        v.chunks(row).flat_map(|c| c.iter().chain(c.iter()).cloned()).collect()
+        v.chunks(row)
+            .flat_map(|c| c.iter().chain(c.iter()).cloned())
+            .collect()
     }
     match data {
         TensorData::Bool(v) => TensorData::Bool(rep(v, row)),
@@ -167,7 +205,12 @@ fn wrong_datatype(valid: &InferenceRequest) -> Result<InferenceRequest, String> 
                 other => TensorData::F32(
                     other
                         .to_f64_vec()
-                        .ok_or_else(|| format!("input `{}` is {}; no numeric datatype to swap it for", t.name, t.datatype))?
+                        .ok_or_else(|| {
+                            format!(
+                                "input `{}` is {}; no numeric datatype to swap it for",
+                                t.name, t.datatype
+                            )
+                        })?
                         .into_iter()
                         .map(|x| x as f32)
                         .collect(),
@@ -176,7 +219,10 @@ fn wrong_datatype(valid: &InferenceRequest) -> Result<InferenceRequest, String> 
             Ok(NamedTensor::new(t.name.clone(), t.shape.clone(), data))
         })
         .collect::<Result<_, String>>()?;
-    Ok(InferenceRequest { id: valid.id.clone(), inputs })
+    Ok(InferenceRequest {
+        id: valid.id.clone(),
+        inputs,
+    })
 }
 
 #[cfg(test)]
@@ -184,14 +230,21 @@ mod tests {
     use super::*;
 
     fn features() -> InferenceRequest {
-        InferenceRequest::new(vec![NamedTensor::new("features", vec![2, 2], TensorData::F32(vec![1.0, 2.0, 3.0, 4.0]))])
+        InferenceRequest::new(vec![NamedTensor::new(
+            "features",
+            vec![2, 2],
+            TensorData::F32(vec![1.0, 2.0, 3.0, 4.0]),
+        )])
     }
 
     #[test]
     fn wrong_shape_doubles_the_last_dimension_keeping_data_consistent() {
         let r = wrong_shape(&features()).unwrap();
         assert_eq!(r.inputs[0].shape, vec![2, 4]);
-        assert_eq!(r.inputs[0].data, TensorData::F32(vec![1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0]));
+        assert_eq!(
+            r.inputs[0].data,
+            TensorData::F32(vec![1.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0])
+        );
         r.inputs[0].validate().unwrap();
     }
 
@@ -200,9 +253,20 @@ mod tests {
         let r = wrong_datatype(&features()).unwrap();
         assert_eq!(r.inputs[0].datatype, "FP64");
         r.inputs[0].validate().unwrap();
-        let ints = InferenceRequest::new(vec![NamedTensor::new("x", vec![1], TensorData::I64(vec![7]))]);
-        assert_eq!(wrong_datatype(&ints).unwrap().inputs[0].data, TensorData::F32(vec![7.0]));
-        let bytes = InferenceRequest::new(vec![NamedTensor::new("s", vec![1], TensorData::Bytes(vec![b"a".to_vec()]))]);
+        let ints = InferenceRequest::new(vec![NamedTensor::new(
+            "x",
+            vec![1],
+            TensorData::I64(vec![7]),
+        )]);
+        assert_eq!(
+            wrong_datatype(&ints).unwrap().inputs[0].data,
+            TensorData::F32(vec![7.0])
+        );
+        let bytes = InferenceRequest::new(vec![NamedTensor::new(
+            "s",
+            vec![1],
+            TensorData::Bytes(vec![b"a".to_vec()]),
+        )]);
         assert!(wrong_datatype(&bytes).unwrap_err().contains("BYTES"));
     }
 

@@ -1,8 +1,8 @@
 //! Fixed sample requests and their expected outputs, stored next to a sample model
 //! (`scenarios/models/<model>/samples.json`, format in `scenarios/models/README.md`).
 
-use super::compare::{Difference, Mismatch, Tolerance, compare_outputs};
 use super::InferenceRequest;
+use super::compare::{Difference, Mismatch, Tolerance, compare_outputs};
 use oip::{NamedTensor, rest};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -79,28 +79,53 @@ struct FileSample {
 impl SampleSet {
     /// Reads and checks a `samples.json` file.
     pub fn load(path: &Path) -> Result<SampleSet, SampleError> {
-        let err = |detail: String| SampleError { path: path.to_path_buf(), detail };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+        let err = |detail: String| SampleError {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
         let de = &mut serde_json::Deserializer::from_str(&text);
-        let doc: FileDoc = serde_path_to_error::deserialize(de).map_err(|e| err(format!("at `{}`: {}", e.path(), e.inner())))?;
+        let doc: FileDoc = serde_path_to_error::deserialize(de)
+            .map_err(|e| err(format!("at `{}`: {}", e.path(), e.inner())))?;
         if doc.samples.is_empty() {
             return Err(err("`samples` is empty: add at least one sample".into()));
         }
         let mut samples = Vec::new();
         for (i, s) in doc.samples.into_iter().enumerate() {
-            let at = |field: &str, e: oip::TensorError| err(format!("samples[{i}] (`{}`) {field}: {e}", s.name));
-            let inputs = s.inputs.iter().map(NamedTensor::from_rest_input).collect::<Result<Vec<_>, _>>().map_err(|e| at("inputs", e))?;
-            let outputs =
-                s.outputs.iter().map(NamedTensor::from_rest_output).collect::<Result<Vec<_>, _>>().map_err(|e| at("outputs", e))?;
+            let at = |field: &str, e: oip::TensorError| {
+                err(format!("samples[{i}] (`{}`) {field}: {e}", s.name))
+            };
+            let inputs = s
+                .inputs
+                .iter()
+                .map(NamedTensor::from_rest_input)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| at("inputs", e))?;
+            let outputs = s
+                .outputs
+                .iter()
+                .map(NamedTensor::from_rest_output)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| at("outputs", e))?;
             if outputs.is_empty() && s.expected_argmax.is_none() {
                 return Err(err(format!(
                     "samples[{i}] (`{}`) checks nothing: give `outputs` or `expected_argmax`",
                     s.name
                 )));
             }
-            samples.push(Sample { name: s.name, inputs, outputs, expected_argmax: s.expected_argmax });
+            samples.push(Sample {
+                name: s.name,
+                inputs,
+                outputs,
+                expected_argmax: s.expected_argmax,
+            });
         }
-        Ok(SampleSet { model: doc.model, tolerance: doc.tolerance, samples })
+        Ok(SampleSet {
+            model: doc.model,
+            tolerance: doc.tolerance,
+            samples,
+        })
     }
 }
 
@@ -112,7 +137,10 @@ impl Sample {
 
     /// Checks a model's outputs against this sample: exact outputs within `tolerance`, then the argmax.
     pub fn check(&self, actual: &[NamedTensor], tolerance: Tolerance) -> Result<(), Mismatch> {
-        let mut differences = match (self.outputs.is_empty(), compare_outputs(&self.outputs, actual, tolerance)) {
+        let mut differences = match (
+            self.outputs.is_empty(),
+            compare_outputs(&self.outputs, actual, tolerance),
+        ) {
             // Only the class is known: other outputs are not "extra".
             (true, _) => Vec::new(),
             (false, Ok(())) => Vec::new(),
@@ -120,7 +148,9 @@ impl Sample {
         };
         if let Some(want) = &self.expected_argmax {
             match actual.iter().find(|t| t.name == want.output) {
-                None => differences.push(Difference::Missing { output: want.output.clone() }),
+                None => differences.push(Difference::Missing {
+                    output: want.output.clone(),
+                }),
                 Some(t) => {
                     let got = t.data.to_f64_vec().and_then(|v| argmax(&v));
                     if got != Some(want.index) {
@@ -138,12 +168,20 @@ impl Sample {
                 }
             }
         }
-        if differences.is_empty() { Ok(()) } else { Err(Mismatch { differences }) }
+        if differences.is_empty() {
+            Ok(())
+        } else {
+            Err(Mismatch { differences })
+        }
     }
 }
 
 fn argmax(v: &[f64]) -> Option<usize> {
-    v.iter().enumerate().filter(|(_, x)| !x.is_nan()).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i)
+    v.iter()
+        .enumerate()
+        .filter(|(_, x)| !x.is_nan())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -159,17 +197,31 @@ mod tests {
 
     #[test]
     fn a_bad_field_is_named_with_the_file() {
-        let f = write(r#"{"model":"m","tolerance":{"relative":1e-6,"absolute":0},"samples":[{"name":"a","inputs":[{"name":"x","shape":[1],"datatype":"FP32"}],"outputs":[]}]}"#);
+        let f = write(
+            r#"{"model":"m","tolerance":{"relative":1e-6,"absolute":0},"samples":[{"name":"a","inputs":[{"name":"x","shape":[1],"datatype":"FP32"}],"outputs":[]}]}"#,
+        );
         let e = SampleSet::load(f.path()).unwrap_err().to_string();
-        assert!(e.contains(&f.path().display().to_string()) && e.contains("samples[0].inputs[0]") && e.contains("data"), "{e}");
+        assert!(
+            e.contains(&f.path().display().to_string())
+                && e.contains("samples[0].inputs[0]")
+                && e.contains("data"),
+            "{e}"
+        );
     }
 
     #[test]
     fn inconsistent_tensors_and_empty_samples_are_rejected() {
-        let f = write(r#"{"model":"m","tolerance":{"relative":1e-6,"absolute":0},"samples":[{"name":"a","inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1]}],"outputs":[{"name":"y","shape":[1],"datatype":"FP32","data":[1]}]}]}"#);
+        let f = write(
+            r#"{"model":"m","tolerance":{"relative":1e-6,"absolute":0},"samples":[{"name":"a","inputs":[{"name":"x","shape":[2],"datatype":"FP32","data":[1]}],"outputs":[{"name":"y","shape":[1],"datatype":"FP32","data":[1]}]}]}"#,
+        );
         let e = SampleSet::load(f.path()).unwrap_err().to_string();
-        assert!(e.contains("samples[0] (`a`) inputs") && e.contains("needs 2 elements"), "{e}");
-        let f = write(r#"{"model":"m","tolerance":{"relative":1e-6,"absolute":0},"samples":[{"name":"a","inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}]}"#);
+        assert!(
+            e.contains("samples[0] (`a`) inputs") && e.contains("needs 2 elements"),
+            "{e}"
+        );
+        let f = write(
+            r#"{"model":"m","tolerance":{"relative":1e-6,"absolute":0},"samples":[{"name":"a","inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}]}"#,
+        );
         let e = SampleSet::load(f.path()).unwrap_err().to_string();
         assert!(e.contains("checks nothing"), "{e}");
     }
@@ -180,14 +232,33 @@ mod tests {
             name: "digit".into(),
             inputs: vec![],
             outputs: vec![],
-            expected_argmax: Some(ExpectedArgmax { output: "y__0".into(), index: 1 }),
+            expected_argmax: Some(ExpectedArgmax {
+                output: "y__0".into(),
+                index: 1,
+            }),
         };
-        let tol = Tolerance { relative: 0.0, absolute: 0.0 };
-        let good = [NamedTensor::new("y__0", vec![1, 3], TensorData::F32(vec![-2.0, 5.0, 1.0]))];
+        let tol = Tolerance {
+            relative: 0.0,
+            absolute: 0.0,
+        };
+        let good = [NamedTensor::new(
+            "y__0",
+            vec![1, 3],
+            TensorData::F32(vec![-2.0, 5.0, 1.0]),
+        )];
         assert_eq!(s.check(&good, tol), Ok(()));
-        let bad = [NamedTensor::new("y__0", vec![1, 3], TensorData::F32(vec![-2.0, 1.0, 5.0]))];
+        let bad = [NamedTensor::new(
+            "y__0",
+            vec![1, 3],
+            TensorData::F32(vec![-2.0, 1.0, 5.0]),
+        )];
         let e = s.check(&bad, tol).unwrap_err().to_string();
         assert!(e.contains("y__0") && e.contains("index 2"), "{e}");
-        assert!(s.check(&[], tol).unwrap_err().to_string().contains("\"y__0\" is missing"));
+        assert!(
+            s.check(&[], tol)
+                .unwrap_err()
+                .to_string()
+                .contains("\"y__0\" is missing")
+        );
     }
 }
