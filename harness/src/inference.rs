@@ -10,7 +10,9 @@ mod samples;
 
 pub use compare::{Difference, Mismatch, Tolerance, compare_outputs};
 pub use negative::{NegativeCase, NegativeVerdict, negative_case};
-pub use samples::{Sample, SampleError, SampleSet};
+pub use samples::{
+    ExpectedArgmax, Sample, SampleError, SampleFailure, SampleSet, check_samples, check_signature,
+};
 
 use oip::grpc::grpc_inference_service_client::GrpcInferenceServiceClient;
 use oip::{NamedTensor, TensorError, grpc, rest};

@@ -7,7 +7,10 @@
 //! One MLServer process serves all trials of one test-binary run and is killed (process group)
 //! when the run ends, on every path.
 
-use harness::inference::{InferenceClient, NegativeCase, SampleSet, Transport, negative_case};
+use harness::inference::{
+    InferenceClient, NegativeCase, SampleSet, Transport, check_samples, check_signature,
+    negative_case,
+};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
@@ -282,43 +285,24 @@ fn conformance(ctx: &Ctx, transport: Transport) -> Result<(), Failed> {
         match client.model_metadata(MODEL).await {
             Err(e) => failures.push(format!("metadata: {e}")),
             Ok(m) => {
-                let declared = |key: &str| -> Vec<(String, String, Vec<i64>)> {
-                    serde_json::from_value::<Vec<oip::rest::MetadataTensor>>(
-                        ctx.settings[key].clone(),
-                    )
-                    .expect("model-settings.json tensors")
-                    .into_iter()
-                    .map(|t| (t.name, t.datatype, t.shape))
-                    .collect()
-                };
-                let got = |ts: &[oip::rest::MetadataTensor]| -> Vec<(String, String, Vec<i64>)> {
-                    ts.iter()
-                        .map(|t| (t.name.clone(), t.datatype.clone(), t.shape.clone()))
-                        .collect()
+                let declared = |key: &str| -> Vec<oip::rest::MetadataTensor> {
+                    serde_json::from_value(ctx.settings[key].clone())
+                        .expect("model-settings.json tensors")
                 };
                 if m.name != MODEL {
                     failures.push(format!("metadata: name {:?}, expected {MODEL:?}", m.name));
                 }
-                for (key, actual) in [("inputs", got(&m.inputs)), ("outputs", got(&m.outputs))] {
-                    if actual != declared(key) {
-                        failures.push(format!(
-                            "metadata {key}: {actual:?}, model-settings.json declares {:?}",
-                            declared(key)
-                        ));
-                    }
+                if let Err(diffs) = check_signature(&m, &declared("inputs"), &declared("outputs")) {
+                    failures.extend(diffs.into_iter().map(|d| format!("metadata: {d}")));
                 }
             }
         }
-        for sample in &ctx.samples.samples {
-            match client.infer(MODEL, &sample.request()).await {
-                Err(e) => failures.push(format!("sample `{}`: {e}", sample.name)),
-                Ok(resp) => {
-                    if let Err(m) = sample.check(&resp.outputs, ctx.samples.tolerance) {
-                        failures.push(format!("sample `{}`: {m}", sample.name));
-                    }
-                }
-            }
-        }
+        failures.extend(
+            check_samples(&client, MODEL, &ctx.samples)
+                .await
+                .iter()
+                .map(ToString::to_string),
+        );
         let valid = ctx.samples.samples[0].request();
         for case in NegativeCase::ALL {
             let verdict = negative_case(&client, MODEL, &valid, case).await;

@@ -1,8 +1,8 @@
 //! Fixed sample requests and their expected outputs, stored next to a sample model
 //! (`scenarios/models/<model>/samples.json`, format in `scenarios/models/README.md`).
 
-use super::InferenceRequest;
 use super::compare::{Difference, Mismatch, Tolerance, compare_outputs};
+use super::{InferenceClient, InferenceError, InferenceRequest, ModelMetadata};
 use oip::{NamedTensor, rest};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -176,6 +176,87 @@ impl Sample {
     }
 }
 
+/// Why one sample did not get a correct answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleFailure {
+    /// The call itself failed.
+    #[error("sample `{sample}`: {source}")]
+    Call {
+        /// Sample name.
+        sample: String,
+        /// The call's error.
+        source: InferenceError,
+    },
+    /// The server answered, but not what the sample expects.
+    #[error("sample `{sample}`: {mismatch}")]
+    Outputs {
+        /// Sample name.
+        sample: String,
+        /// How the outputs differ.
+        mismatch: Mismatch,
+    },
+}
+
+/// Sends every sample of `set` to `model` and checks each answer; empty when all are correct.
+pub async fn check_samples(
+    client: &InferenceClient,
+    model: &str,
+    set: &SampleSet,
+) -> Vec<SampleFailure> {
+    let mut failures = Vec::new();
+    for sample in &set.samples {
+        match client.infer(model, &sample.request()).await {
+            Err(source) => failures.push(SampleFailure::Call {
+                sample: sample.name.clone(),
+                source,
+            }),
+            Ok(resp) => {
+                if let Err(mismatch) = sample.check(&resp.outputs, set.tolerance) {
+                    failures.push(SampleFailure::Outputs {
+                        sample: sample.name.clone(),
+                        mismatch,
+                    });
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// Checks a model's reported signature against the declared one (e.g. from `model-settings.json`):
+/// same tensors, names, datatypes and shapes, in order. Returns one line per difference.
+pub fn check_signature(
+    metadata: &ModelMetadata,
+    inputs: &[rest::MetadataTensor],
+    outputs: &[rest::MetadataTensor],
+) -> Result<(), Vec<String>> {
+    let mut diffs = Vec::new();
+    for (what, declared, reported) in [
+        ("input", inputs, &metadata.inputs),
+        ("output", outputs, &metadata.outputs),
+    ] {
+        for d in declared {
+            match reported.iter().find(|r| r.name == d.name) {
+                None => diffs.push(format!("{what} `{}` is not reported", d.name)),
+                Some(r) if (&r.datatype, &r.shape) != (&d.datatype, &d.shape) => {
+                    diffs.push(format!(
+                        "{what} `{}`: reported {} {:?}, declared {} {:?}",
+                        d.name, r.datatype, r.shape, d.datatype, d.shape
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        for r in reported
+            .iter()
+            .filter(|r| !declared.iter().any(|d| d.name == r.name))
+        {
+            diffs.push(format!("{what} `{}` is reported but not declared", r.name));
+        }
+    }
+    if diffs.is_empty() { Ok(()) } else { Err(diffs) }
+}
+
 fn argmax(v: &[f64]) -> Option<usize> {
     v.iter()
         .enumerate()
@@ -224,6 +305,48 @@ mod tests {
         );
         let e = SampleSet::load(f.path()).unwrap_err().to_string();
         assert!(e.contains("checks nothing"), "{e}");
+    }
+
+    #[test]
+    fn signature_differences_are_each_named() {
+        let t = |n: &str, d: &str, s: Vec<i64>| rest::MetadataTensor {
+            name: n.into(),
+            datatype: d.into(),
+            shape: s,
+        };
+        let m = ModelMetadata {
+            name: "m".into(),
+            versions: vec![],
+            platform: String::new(),
+            inputs: vec![
+                t("features", "FP64", vec![-1, 8]),
+                t("extra", "FP32", vec![1]),
+            ],
+            outputs: vec![],
+        };
+        let diffs = check_signature(
+            &m,
+            &[t("features", "FP32", vec![-1, 8])],
+            &[t("p", "FP32", vec![-1, 1])],
+        )
+        .unwrap_err();
+        assert_eq!(
+            diffs,
+            vec![
+                "input `features`: reported FP64 [-1, 8], declared FP32 [-1, 8]".to_string(),
+                "input `extra` is reported but not declared".to_string(),
+                "output `p` is not reported".to_string(),
+            ]
+        );
+        let ok = ModelMetadata {
+            inputs: vec![t("features", "FP32", vec![-1, 8])],
+            outputs: vec![t("p", "FP32", vec![-1, 1])],
+            ..m
+        };
+        assert_eq!(
+            check_signature(&ok, &ok.inputs.clone(), &ok.outputs.clone()),
+            Ok(())
+        );
     }
 
     #[test]
