@@ -9,7 +9,7 @@
 
 use harness::inference::{
     InferenceClient, NegativeCase, SampleSet, Transport, check_samples, check_signature,
-    negative_case,
+    compare_outputs, negative_case,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::fs::File;
@@ -372,10 +372,72 @@ fn rest_and_grpc_agree(ctx: &Ctx) -> Result<(), Failed> {
             relative: 0.0,
             absolute: 0.0,
         };
-        harness::inference::compare_outputs(&r.outputs, &g.outputs, exact)
+        compare_outputs(&r.outputs, &g.outputs, exact)
             .map_err(|m| format!("sample `{}`: REST vs gRPC: {m}", sample.name))?;
     }
     Ok(())
+}
+
+/// The embedded platform's data plane (`sim::artifact` behind `sim::dataplane::Mesh`) and MLServer
+/// give the same outputs for every sample and the same refusals, over REST and gRPC.
+fn embedded_data_plane_agrees_with_mlserver(ctx: &Ctx) -> Result<(), Failed> {
+    let artifact = sim::artifact::ModelArtifact::load(&model_dir()).map_err(|e| e.to_string())?;
+    let mesh = {
+        let _guard = ctx.rt.enter();
+        sim::dataplane::Mesh::start("financial-ml", Default::default())
+            .map_err(|e| e.to_string())?
+    };
+    mesh.set_models(vec![sim::dataplane::ServedModel {
+        name: MODEL.into(),
+        version: "1".into(),
+        predictor: Arc::new(artifact),
+    }]);
+    let mut failures = Vec::new();
+    for transport in [Transport::Rest, Transport::Grpc] {
+        let (_, real) = ctx.client(transport)?;
+        let embedded = {
+            let _guard = ctx.rt.enter();
+            match transport {
+                Transport::Rest => InferenceClient::rest(&format!("http://{}", mesh.addr())),
+                Transport::Grpc => InferenceClient::grpc(&mesh.addr().to_string()),
+            }
+            .map_err(|e| e.to_string())?
+        };
+        ctx.rt.block_on(async {
+            for sample in &ctx.samples.samples {
+                let (r, e) = (real.infer(MODEL, &sample.request()).await, embedded.infer(MODEL, &sample.request()).await);
+                match (r, e) {
+                    (Ok(r), Ok(e)) => {
+                        if let Err(m) = compare_outputs(&r.outputs, &e.outputs, ctx.samples.tolerance) {
+                            failures.push(format!("{transport}: sample `{}`: MLServer (expected) vs embedded (actual): {m}", sample.name));
+                        }
+                    }
+                    (r, e) => failures.push(format!("{transport}: sample `{}`: MLServer {:?}, embedded {:?}", sample.name, r.err().map(|x| x.to_string()), e.err().map(|x| x.to_string()))),
+                }
+            }
+            let valid = ctx.samples.samples[0].request();
+            for case in NegativeCase::ALL {
+                let (r, e) = (negative_case(&real, MODEL, &valid, case).await, negative_case(&embedded, MODEL, &valid, case).await);
+                if !(r.passed && e.passed) {
+                    failures.push(format!("MLServer: {r}\n  embedded: {e}"));
+                }
+            }
+            match (real.model_metadata(MODEL).await, embedded.model_metadata(MODEL).await) {
+                (Ok(r), Ok(e)) => {
+                    if let Err(diffs) = check_signature(&e, &r.inputs, &r.outputs) {
+                        failures.extend(diffs.into_iter().map(|d| format!("{transport}: embedded metadata vs MLServer: {d}")));
+                    }
+                }
+                (r, e) => failures.push(format!("{transport}: metadata: MLServer {:?}, embedded {:?}", r.err().map(|x| x.to_string()), e.err().map(|x| x.to_string()))),
+            }
+        });
+    }
+    drop(mesh);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n  ").into())
+    }
 }
 
 fn main() {
@@ -388,7 +450,7 @@ fn main() {
     };
 
     type Check = fn(&Ctx) -> Result<(), Failed>;
-    let checks: [(&str, Check); 4] = [
+    let checks: [(&str, Check); 5] = [
         ("mlserver::rest_conformance", |c| {
             conformance(c, Transport::Rest)
         }),
@@ -400,6 +462,10 @@ fn main() {
             tampered_model_is_caught,
         ),
         ("mlserver::rest_and_grpc_agree", rest_and_grpc_agree),
+        (
+            "mlserver::embedded_data_plane_agrees_with_mlserver",
+            embedded_data_plane_agrees_with_mlserver,
+        ),
     ];
 
     // Listing must be fast and print nothing else; starting MLServer happens only for a real run.

@@ -7,6 +7,7 @@
 //! and a sigmoid at the end. The arithmetic matches `runtime.py` (float64 over the float32
 //! weights, output rounded to float32), so the embedded data plane answers what MLServer answers.
 
+use crate::dataplane::{ModelSignature, Predictor, TensorSpec};
 use oip::{NamedTensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use serde::Deserialize;
@@ -30,17 +31,6 @@ pub struct ArtifactError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidInput(pub String);
-
-/// Name, datatype and shape (`-1` = any) of one tensor of the signature.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct TensorSpec {
-    /// Tensor name.
-    pub name: String,
-    /// V2 datatype.
-    pub datatype: String,
-    /// Shape, `-1` for the batch dimension.
-    pub shape: Vec<i64>,
-}
 
 /// A loaded sample model: its signature and its layers.
 #[derive(Debug, Clone)]
@@ -239,6 +229,22 @@ impl ModelArtifact {
     }
 }
 
+/// Serves the artifact on the embedded data plane ([`crate::dataplane::Mesh`]).
+impl Predictor for ModelArtifact {
+    fn signature(&self) -> ModelSignature {
+        ModelSignature {
+            // MLServer reports an empty platform for custom runtimes.
+            platform: String::new(),
+            inputs: vec![self.input.clone()],
+            outputs: vec![self.output.clone()],
+        }
+    }
+
+    fn infer(&self, inputs: &[NamedTensor]) -> Result<Vec<NamedTensor>, String> {
+        self.predict(inputs).map_err(|e| e.0)
+    }
+}
+
 /// Reads `net.<i>.weight` / `net.<i>.bias` pairs in index order and checks that they chain.
 fn read_layers(bytes: &[u8]) -> Result<Vec<Layer>, String> {
     let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file: {e}"))?;
@@ -392,6 +398,71 @@ mod tests {
         assert!(samples.len() >= 4);
         for (name, inputs, expected) in samples {
             assert_close(&name, &expected, &model.predict(&inputs).unwrap());
+        }
+    }
+
+    fn served(model: ModelArtifact) -> crate::dataplane::Mesh {
+        let mesh = crate::dataplane::Mesh::start("financial-ml", Default::default()).unwrap();
+        mesh.set_models(vec![crate::dataplane::ServedModel {
+            name: model.name().to_string(),
+            version: "1".into(),
+            predictor: std::sync::Arc::new(model),
+        }]);
+        mesh
+    }
+
+    #[tokio::test]
+    async fn embedded_data_plane_serves_the_stored_expected_outputs_over_rest() {
+        let mesh = served(ModelArtifact::load(&credit_risk_dir()).unwrap());
+        let http = reqwest::Client::new();
+        for (name, inputs, expected) in credit_risk_samples() {
+            let body = oip::rest::InferenceRequest {
+                id: None,
+                parameters: None,
+                inputs: inputs.iter().map(NamedTensor::to_rest_input).collect(),
+                outputs: None,
+            };
+            let resp = http
+                .post(format!(
+                    "http://{}/v2/models/credit-risk/infer",
+                    mesh.addr()
+                ))
+                .header(crate::dataplane::MODEL_HEADER, "credit-risk")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "sample {name}");
+            let r: oip::rest::InferenceResponse = resp.json().await.unwrap();
+            let actual: Vec<NamedTensor> = r
+                .outputs
+                .iter()
+                .map(|o| NamedTensor::from_rest_output(o).unwrap())
+                .collect();
+            assert_close(&name, &expected, &actual);
+        }
+    }
+
+    #[tokio::test]
+    async fn embedded_data_plane_serves_the_stored_expected_outputs_over_grpc() {
+        use oip::grpc::grpc_inference_service_client::GrpcInferenceServiceClient;
+        let mesh = served(ModelArtifact::load(&credit_risk_dir()).unwrap());
+        let mut client = GrpcInferenceServiceClient::connect(format!("http://{}", mesh.addr()))
+            .await
+            .unwrap();
+        for (name, inputs, expected) in credit_risk_samples() {
+            let mut req = tonic::Request::new(oip::grpc::ModelInferRequest {
+                model_name: "credit-risk".into(),
+                inputs: inputs.iter().map(NamedTensor::to_grpc_input).collect(),
+                ..Default::default()
+            });
+            req.metadata_mut().insert(
+                crate::dataplane::MODEL_HEADER,
+                "credit-risk".parse().unwrap(),
+            );
+            let resp = client.model_infer(req).await.unwrap().into_inner();
+            let actual = oip::tensor::outputs_from_grpc(&resp).unwrap();
+            assert_close(&name, &expected, &actual);
         }
     }
 
