@@ -729,6 +729,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_server_that_never_answers_times_out_over_both_transports() {
+        // Accepts connections and reads nothing: the call must end at the client's deadline.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((sock, _)) = listener.accept().await {
+                held.push(sock);
+            }
+        });
+        let limit = Duration::from_millis(300);
+        let rest = InferenceClient::rest(&format!("http://{addr}"))
+            .unwrap()
+            .with_timeout(limit);
+        let grpc = InferenceClient::grpc(&addr.to_string())
+            .unwrap()
+            .with_timeout(limit);
+        for client in [rest, grpc] {
+            let started = std::time::Instant::now();
+            let err = client.model_ready("m").await.unwrap_err();
+            assert!(
+                matches!(err, InferenceError::Timeout { .. }),
+                "{}: {err}",
+                client.transport()
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(err.to_string().contains("within 300ms"), "{err}");
+        }
+        hold.abort();
+    }
+
+    #[tokio::test]
     async fn unreachable_endpoints_are_reported_as_such_over_both_transports() {
         // Bind then drop a listener so the port is very likely closed.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
