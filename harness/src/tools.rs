@@ -140,9 +140,7 @@ pub fn parse_version(format: VersionFormat, stdout: &str) -> Option<Version> {
     match format {
         VersionFormat::FirstSemverToken => stdout
             .split_whitespace()
-            .filter(|t| {
-                t.starts_with('v') || t.chars().next().is_some_and(|c| c.is_ascii_digit())
-            })
+            .filter(|t| t.starts_with('v') || t.chars().next().is_some_and(|c| c.is_ascii_digit()))
             .find_map(Version::parse),
         VersionFormat::KubectlJson => {
             let v: serde_json::Value = serde_json::from_str(stdout).ok()?;
@@ -232,7 +230,8 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.args.extend(args.into_iter().map(|a| Arg::Plain(a.into())));
+        self.args
+            .extend(args.into_iter().map(|a| Arg::Plain(a.into())));
         self
     }
 
@@ -312,7 +311,8 @@ impl Command {
 fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '@' | '+')
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '@' | '+')
         });
     if plain {
         s.to_string()
@@ -578,10 +578,12 @@ impl Runner for DuctRunner {
                 }
             }
         })?;
-        let waited = handle.wait_timeout(cmd.timeout).map_err(|e| ToolError::Spawn {
-            command: line.clone(),
-            source: e,
-        })?;
+        let waited = handle
+            .wait_timeout(cmd.timeout)
+            .map_err(|e| ToolError::Spawn {
+                command: line.clone(),
+                source: e,
+            })?;
         let Some(out) = waited else {
             let _ = handle.kill();
             let stderr = match handle.wait_timeout(AFTER_KILL_GRACE) {
@@ -733,7 +735,10 @@ mod tests {
             "helm upgrade --set-string kafka.password=<redacted> 'two words'"
         );
         assert_eq!(cmd.real_args()[2], "kafka.password=hunter2 it's");
-        assert_eq!(cmd.redact("echoed hunter2 it's back"), "echoed <redacted> back");
+        assert_eq!(
+            cmd.redact("echoed hunter2 it's back"),
+            "echoed <redacted> back"
+        );
         let err = check(&cmd, Output::failed(1, "Error: bad value hunter2 it's\n")).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().contains("exit code 1"), "{err}");
