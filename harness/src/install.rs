@@ -140,7 +140,7 @@ pub enum InstallError {
     #[error("{source}\n{advice}")]
     Helm {
         /// The failed command.
-        source: ToolError,
+        source: Box<ToolError>,
         /// What the error means and what to do.
         advice: String,
     },
@@ -589,7 +589,7 @@ fn helm_error(cmd: &Command, out: Output) -> InstallError {
         Ok(_) => unreachable!("helm_error is only called for failed commands"),
     };
     InstallError::Helm {
-        source,
+        source: Box::new(source),
         advice: advice.to_string(),
     }
 }

@@ -136,7 +136,7 @@ pub enum ProvisionError {
     #[error("{source}\n{advice}")]
     Kind {
         /// The failed command.
-        source: ToolError,
+        source: Box<ToolError>,
         /// What it means.
         advice: String,
     },
@@ -445,7 +445,10 @@ fn kind_error(cmd: &Command, out: Output) -> ProvisionError {
         Err(e) => e,
         Ok(_) => unreachable!("kind_error is only called for failed commands"),
     };
-    ProvisionError::Kind { source, advice }
+    ProvisionError::Kind {
+        source: Box::new(source),
+        advice,
+    }
 }
 
 /// Reads the fingerprint ConfigMap from `kubectl get configmap … -o json --ignore-not-found`.

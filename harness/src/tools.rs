@@ -373,9 +373,9 @@ pub enum ToolError {
     #[error("`{tool}` was not found on PATH. {hint}")]
     Missing {
         /// Binary name.
-        tool: String,
+        tool: &'static str,
         /// Where to get it.
-        hint: String,
+        hint: &'static str,
     },
     /// The process could not be started for another reason.
     #[error("could not start `{command}`: {source}")]
@@ -409,15 +409,15 @@ pub enum ToolError {
     #[error("{tool} {found} is too old: the harness needs {min} or newer because {reason}. {hint}")]
     TooOld {
         /// Binary name.
-        tool: String,
+        tool: &'static str,
         /// Version found.
         found: Version,
         /// Minimum version.
         min: Version,
         /// Why.
-        reason: String,
+        reason: &'static str,
         /// Where to get a newer one.
-        hint: String,
+        hint: &'static str,
     },
     /// The version command printed something unexpected.
     #[error("could not read a version from the output of `{command}`: {output:?}")]
@@ -535,11 +535,11 @@ pub async fn ensure_tool(runner: &SharedRunner, tool: &Tool) -> Result<Version, 
     })?;
     if found < tool.min_version {
         return Err(ToolError::TooOld {
-            tool: tool.binary.to_string(),
+            tool: tool.binary,
             found,
             min: tool.min_version,
-            reason: tool.min_reason.to_string(),
-            hint: tool.install_hint.to_string(),
+            reason: tool.min_reason,
+            hint: tool.install_hint,
         });
     }
     Ok(found)
@@ -568,8 +568,8 @@ impl Runner for DuctRunner {
         let handle = expr.start().map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 ToolError::Missing {
-                    tool: cmd.tool.binary.to_string(),
-                    hint: cmd.tool.install_hint.to_string(),
+                    tool: cmd.tool.binary,
+                    hint: cmd.tool.install_hint,
                 }
             } else {
                 ToolError::Spawn {
@@ -682,8 +682,8 @@ impl Runner for RecordingRunner {
             .contains(cmd.tool.binary)
         {
             return Err(ToolError::Missing {
-                tool: cmd.tool.binary.to_string(),
-                hint: cmd.tool.install_hint.to_string(),
+                tool: cmd.tool.binary,
+                hint: cmd.tool.install_hint,
             });
         }
         let mut script = self.script.lock().expect("script lock");
