@@ -419,6 +419,18 @@ pub enum ToolError {
         /// Where to get a newer one.
         hint: &'static str,
     },
+    /// The tool is installed but its version check failed (e.g. the Docker daemon is down).
+    #[error("`{command}` failed, so {tool} cannot be used:\n{stderr_tail}\n{hint}")]
+    Unusable {
+        /// Binary name.
+        tool: &'static str,
+        /// Redacted command line.
+        command: String,
+        /// Redacted tail of stderr.
+        stderr_tail: String,
+        /// What to do.
+        hint: &'static str,
+    },
     /// The version command printed something unexpected.
     #[error("could not read a version from the output of `{command}`: {output:?}")]
     UnknownVersion {
@@ -526,7 +538,19 @@ pub async fn ensure_tool(runner: &SharedRunner, tool: &Tool) -> Result<Version, 
     let cmd = Command::new(tool)
         .args(tool.version_args.iter().copied())
         .timeout(Duration::from_secs(30));
-    let out = run_ok(runner, cmd.clone()).await?;
+    let out = run_ok(runner, cmd.clone()).await.map_err(|e| match e {
+        ToolError::Failed {
+            command,
+            stderr_tail,
+            ..
+        } => ToolError::Unusable {
+            tool: tool.binary,
+            command,
+            stderr_tail,
+            hint: tool.install_hint,
+        },
+        other => other,
+    })?;
     let found = parse_version(tool.version_format, &out.stdout).ok_or_else(|| {
         ToolError::UnknownVersion {
             command: cmd.display(),
