@@ -660,9 +660,13 @@ impl KindProvisioner {
         }
         let name = &self.settings.cluster_name;
         let exists = self.list_clusters().await?.iter().any(|c| c == name);
+        let mut exported = false;
         let recorded = if exists {
             match self.export_kubeconfig().await {
-                Ok(_) => self.read_fingerprint().await,
+                Ok(_) => {
+                    exported = true;
+                    self.read_fingerprint().await
+                }
                 Err(e) => Err(e.to_string()),
             }
         } else {
@@ -694,7 +698,12 @@ impl KindProvisioner {
                 Provisioned::Recreated(reason)
             }
         };
-        let kubeconfig = self.export_kubeconfig().await?;
+        // A reused cluster's kubeconfig was exported above; a new one must be exported now.
+        let kubeconfig = if exported && provisioned == Provisioned::Reused {
+            self.kubeconfig_path()
+        } else {
+            self.export_kubeconfig().await?
+        };
         Ok(KindCluster {
             runner: self.runner.clone(),
             name: name.clone(),

@@ -664,6 +664,15 @@ impl RecordingRunner {
         self
     }
 
+    /// Replaces every scripted output for `prefix` with `output`.
+    pub fn replace(&self, prefix: &str, output: Output) -> &Self {
+        self.script
+            .lock()
+            .expect("script lock")
+            .retain(|(p, _)| p != prefix);
+        self.respond(prefix, output)
+    }
+
     /// Makes `binary` behave as if it were not installed.
     pub fn missing_tool(&self, binary: &str) -> &Self {
         self.missing
