@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use harness::install::{self, HelmFailure};
 use harness::provision::{self, KindFailure};
-use harness::tools::{self, Command, DuctRunner, KUBECTL, Runner, SharedRunner, Tool, ToolError, Version, VersionFormat};
+use harness::tools::{
+    self, Command, DuctRunner, KUBECTL, Runner, SharedRunner, Tool, ToolError, Version,
+    VersionFormat,
+};
 use targets_support::fixture;
 
 #[test]
@@ -16,12 +19,20 @@ fn tool_versions_parse_from_fixtures() {
     let cases = [
         (tools::KIND, "kind/version.txt", Version::new(0, 30, 0)),
         (tools::HELM, "helm/version.txt", Version::new(3, 18, 6)),
-        (tools::KUBECTL, "kubectl/version.json", Version::new(1, 32, 4)),
+        (
+            tools::KUBECTL,
+            "kubectl/version.json",
+            Version::new(1, 32, 4),
+        ),
         (tools::DOCKER, "docker/version.txt", Version::new(27, 3, 1)),
     ];
     for (tool, file, want) in cases {
         let out = fixture(file);
-        assert_eq!(tools::parse_version(tool.version_format, &out.stdout), Some(want), "{file}");
+        assert_eq!(
+            tools::parse_version(tool.version_format, &out.stdout),
+            Some(want),
+            "{file}"
+        );
         assert!(want >= tool.min_version, "{file} is a supported version");
     }
     let old = fixture("kind/version-too-old.txt");
@@ -35,14 +46,19 @@ fn kind_get_clusters_handles_none_and_many() {
     assert!(none.success());
     assert!(provision::parse_kind_clusters(&none).is_empty());
     let two = fixture("kind/get-clusters-two.txt");
-    assert_eq!(provision::parse_kind_clusters(&two), ["kind", "seldon-h-nightly"]);
+    assert_eq!(
+        provision::parse_kind_clusters(&two),
+        ["kind", "seldon-h-nightly"]
+    );
 }
 
 #[test]
 fn kind_errors_are_classified() {
     assert_eq!(
         provision::classify_kind_error(&fixture("kind/create-already-exists.txt").stderr),
-        KindFailure::AlreadyExists { name: "seldon-h-nightly".into() }
+        KindFailure::AlreadyExists {
+            name: "seldon-h-nightly".into()
+        }
     );
     assert_eq!(
         provision::classify_kind_error(&fixture("kind/create-docker-down.txt").stderr),
@@ -50,13 +66,20 @@ fn kind_errors_are_classified() {
     );
     assert_eq!(
         provision::classify_kind_error(&fixture("kind/load-image-missing.txt").stderr),
-        KindFailure::ImageNotPresent { image: "example.com/team/model-server:dev".into() }
+        KindFailure::ImageNotPresent {
+            image: "example.com/team/model-server:dev".into()
+        }
     );
     assert_eq!(
         provision::classify_kind_error(&fixture("kind/get-kubeconfig-missing.txt").stderr),
-        KindFailure::NoSuchCluster { name: "seldon-h-gone".into() }
+        KindFailure::NoSuchCluster {
+            name: "seldon-h-gone".into()
+        }
     );
-    assert_eq!(provision::classify_kind_error("ERROR: something new"), KindFailure::Other);
+    assert_eq!(
+        provision::classify_kind_error("ERROR: something new"),
+        KindFailure::Other
+    );
 }
 
 #[test]
@@ -67,7 +90,10 @@ fn helm_status_and_list_parse_and_ignore_user_values() {
     assert_eq!(st.chart_version, "2.9.1");
     assert_eq!(st.revision, 2);
     assert_eq!(st.namespace, "seldon-mesh");
-    assert!(!format!("{st:?}").contains("FIXTURE-SECRET-VALUE"), "user values must not be kept");
+    assert!(
+        !format!("{st:?}").contains("FIXTURE-SECRET-VALUE"),
+        "user values must not be kept"
+    );
     let failed = install::parse_helm_status(&fixture("helm/status-failed.json").stdout).unwrap();
     assert_eq!(failed.status, "failed");
     assert!(failed.description.contains("context deadline exceeded"));
@@ -78,7 +104,11 @@ fn helm_status_and_list_parse_and_ignore_user_values() {
     assert_eq!(list[1].name, "seldon-core-v2-setup");
     assert_eq!(list[1].chart_version(), Some("2.9.1"));
     assert_eq!(list[1].revision, "2");
-    assert!(install::parse_helm_list(&fixture("helm/list-empty.json").stdout).unwrap().is_empty());
+    assert!(
+        install::parse_helm_list(&fixture("helm/list-empty.json").stdout)
+            .unwrap()
+            .is_empty()
+    );
     assert!(install::parse_helm_list("").unwrap().is_empty());
 }
 
@@ -101,10 +131,19 @@ fn helm_errors_are_classified() {
         }
     );
     let cases = [
-        ("helm/error-cluster-unreachable.txt", HelmFailure::ClusterUnreachable),
+        (
+            "helm/error-cluster-unreachable.txt",
+            HelmFailure::ClusterUnreachable,
+        ),
         ("helm/error-wait-timeout.txt", HelmFailure::WaitTimedOut),
-        ("helm/error-operation-in-progress.txt", HelmFailure::OperationInProgress),
-        ("helm/error-release-not-found.txt", HelmFailure::ReleaseNotFound),
+        (
+            "helm/error-operation-in-progress.txt",
+            HelmFailure::OperationInProgress,
+        ),
+        (
+            "helm/error-release-not-found.txt",
+            HelmFailure::ReleaseNotFound,
+        ),
     ];
     for (file, want) in cases {
         let out = fixture(file);
@@ -115,35 +154,62 @@ fn helm_errors_are_classified() {
 
 #[test]
 fn fingerprint_configmap_round_trips_through_kubectl_output() {
-    let fp = provision::parse_fingerprint_configmap(&fixture("kubectl/fingerprint-configmap.json").stdout)
-        .unwrap()
-        .expect("fingerprint present");
+    let fp = provision::parse_fingerprint_configmap(
+        &fixture("kubectl/fingerprint-configmap.json").stdout,
+    )
+    .unwrap()
+    .expect("fingerprint present");
     assert_eq!(fp.digest.len(), 64);
     assert!(fp.inputs.contains("\"chartVersion\":\"2.9.0\""));
     assert_eq!(
-        provision::parse_fingerprint_configmap(&fixture("kubectl/configmap-not-found.txt").stdout).unwrap(),
+        provision::parse_fingerprint_configmap(&fixture("kubectl/configmap-not-found.txt").stdout)
+            .unwrap(),
         None
     );
     // What the harness writes is what it reads back.
-    let written = provision::Fingerprint { digest: "ab".repeat(32), inputs: "{\"a\":1}".into() };
+    let written = provision::Fingerprint {
+        digest: "ab".repeat(32),
+        inputs: "{\"a\":1}".into(),
+    };
     let manifest = provision::fingerprint_configmap(&written);
-    assert_eq!(provision::parse_fingerprint_configmap(&manifest).unwrap(), Some(written));
+    assert_eq!(
+        provision::parse_fingerprint_configmap(&manifest).unwrap(),
+        Some(written)
+    );
 }
 
 fn test_tool(binary: &'static str) -> Tool {
-    Tool { binary, default_timeout: Duration::from_secs(10), ..tools::KIND }
+    Tool {
+        binary,
+        default_timeout: Duration::from_secs(10),
+        ..tools::KIND
+    }
 }
 
 #[test]
 fn a_missing_tool_says_how_to_install_it() {
     let runner: SharedRunner = Arc::new(DuctRunner);
-    let tool = Tool { install_hint: "Get it from https://example.invalid/tool.", ..test_tool("seldon-harness-no-such-tool") };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let tool = Tool {
+        install_hint: "Get it from https://example.invalid/tool.",
+        ..test_tool("seldon-harness-no-such-tool")
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let err = rt.block_on(tools::ensure_tool(&runner, &tool)).unwrap_err();
     assert!(matches!(err, ToolError::Missing { .. }), "{err:?}");
     let text = err.to_string();
-    assert!(text.contains("seldon-harness-no-such-tool") && text.contains("https://example.invalid/tool"), "{text}");
-    assert!(tools::KIND.install_hint.contains("go install sigs.k8s.io/kind@"));
+    assert!(
+        text.contains("seldon-harness-no-such-tool")
+            && text.contains("https://example.invalid/tool"),
+        "{text}"
+    );
+    assert!(
+        tools::KIND
+            .install_hint
+            .contains("go install sigs.k8s.io/kind@")
+    );
     assert!(tools::HELM.install_hint.contains("get-helm-3"));
 }
 
@@ -157,16 +223,25 @@ fn failures_carry_command_exit_code_and_stderr_tail() {
     let err = tools::check(&cmd, out).unwrap_err().to_string();
     assert!(err.contains("exit code 3"), "{err}");
     assert!(err.contains("the real reason"), "{err}");
-    assert!(err.contains("--token=<redacted>") && !err.contains("s3cr3t"), "{err}");
+    assert!(
+        err.contains("--token=<redacted>") && !err.contains("s3cr3t"),
+        "{err}"
+    );
 }
 
 #[test]
 fn commands_are_killed_at_their_timeout() {
-    let cmd = Command::new(&test_tool("sleep")).arg("30").timeout(Duration::from_millis(300));
+    let cmd = Command::new(&test_tool("sleep"))
+        .arg("30")
+        .timeout(Duration::from_millis(300));
     let started = Instant::now();
     let err = DuctRunner.run(&cmd).unwrap_err();
     assert!(matches!(err, ToolError::TimedOut { .. }), "{err:?}");
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(err.to_string().contains("sleep 30"));
 }
 
@@ -181,7 +256,10 @@ fn stdin_reaches_the_process() {
 #[test]
 fn the_installed_kubectl_is_accepted_or_reported_missing() {
     let runner: SharedRunner = Arc::new(DuctRunner);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match rt.block_on(tools::ensure_tool(&runner, &KUBECTL)) {
         Ok(v) => assert!(v >= KUBECTL.min_version),
         Err(ToolError::Missing { tool, .. }) => assert_eq!(tool, "kubectl"),

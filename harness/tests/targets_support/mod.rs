@@ -12,7 +12,10 @@ pub fn crate_dir() -> PathBuf {
 
 /// The repository root.
 pub fn repo_dir() -> PathBuf {
-    crate_dir().parent().expect("crate has a parent").to_path_buf()
+    crate_dir()
+        .parent()
+        .expect("crate has a parent")
+        .to_path_buf()
 }
 
 /// Loads `tests/fixtures/tools/<rel>`: `#` header lines (the source note), then
@@ -27,11 +30,22 @@ pub fn fixture(rel: &str) -> Output {
         note = true;
         lines.next();
     }
-    assert!(note, "fixture {} must start with a `#` note saying where its format comes from", path.display());
-    let mut out = Output { code: None, stdout: String::new(), stderr: String::new() };
+    assert!(
+        note,
+        "fixture {} must start with a `#` note saying where its format comes from",
+        path.display()
+    );
+    let mut out = Output {
+        code: None,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
     let mut section: Option<&str> = None;
     for line in lines {
-        if let Some(code) = line.strip_prefix("--- exit: ").and_then(|r| r.strip_suffix(" ---")) {
+        if let Some(code) = line
+            .strip_prefix("--- exit: ")
+            .and_then(|r| r.strip_suffix(" ---"))
+        {
             out.code = Some(code.parse().expect("exit code"));
             section = None;
         } else if line == "--- stdout ---" {
@@ -42,13 +56,20 @@ pub fn fixture(rel: &str) -> Output {
             let target = match section {
                 Some("stdout") => &mut out.stdout,
                 Some("stderr") => &mut out.stderr,
-                _ => panic!("fixture {}: text outside a section: {line:?}", path.display()),
+                _ => panic!(
+                    "fixture {}: text outside a section: {line:?}",
+                    path.display()
+                ),
             };
             target.push_str(line);
             target.push('\n');
         }
     }
-    assert!(out.code.is_some(), "fixture {} needs an `--- exit: N ---` line", path.display());
+    assert!(
+        out.code.is_some(),
+        "fixture {} needs an `--- exit: N ---` line",
+        path.display()
+    );
     out
 }
 
@@ -68,15 +89,24 @@ pub fn assert_golden(name: &str, description: &str, actual: &[String]) {
         return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("golden file {} is missing: run with UPDATE_GOLDEN=1 and review it", path.display())
+        panic!(
+            "golden file {} is missing: run with UPDATE_GOLDEN=1 and review it",
+            path.display()
+        )
     });
     if expected != body {
         let mut report = String::new();
         let (e, a): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), body.lines().collect());
         for i in 0..e.len().max(a.len()) {
-            let (el, al) = (e.get(i).copied().unwrap_or("<none>"), a.get(i).copied().unwrap_or("<none>"));
+            let (el, al) = (
+                e.get(i).copied().unwrap_or("<none>"),
+                a.get(i).copied().unwrap_or("<none>"),
+            );
             if el != al {
-                report.push_str(&format!("line {}:\n  expected: {el}\n  actual:   {al}\n", i + 1));
+                report.push_str(&format!(
+                    "line {}:\n  expected: {el}\n  actual:   {al}\n",
+                    i + 1
+                ));
             }
         }
         panic!(
