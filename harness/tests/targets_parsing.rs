@@ -266,3 +266,47 @@ fn the_installed_kubectl_is_accepted_or_reported_missing() {
         Err(e) => panic!("unexpected: {e}"),
     }
 }
+
+/// Seldon's rendered release files (never copied into the repo): `$SELDON_REFERENCE_DIR`, else the
+/// shared reference directory next to the checkout.
+fn seldon_reference(file: &str) -> Option<String> {
+    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("SELDON_REFERENCE_DIR")
+        .map(Into::into)
+        .into_iter()
+        .collect();
+    let repo = targets_support::repo_dir();
+    dirs.extend(
+        repo.ancestors()
+            .skip(1)
+            .take(3)
+            .map(|a| a.join("shared/reference")),
+    );
+    dirs.into_iter()
+        .find_map(|d| std::fs::read_to_string(d.join(file)).ok())
+}
+
+#[test]
+fn install_waits_for_what_seldon_actually_ships() {
+    let (Some(crds), Some(components)) = (
+        seldon_reference("seldon-v2.10.2-crds.yaml"),
+        seldon_reference("seldon-v2.10.2-components.yaml"),
+    ) else {
+        eprintln!("Seldon reference files not found (set SELDON_REFERENCE_DIR): not checked here");
+        return;
+    };
+    let mut shipped: Vec<String> = Vec::new();
+    for doc in serde_norway::Deserializer::from_str(&crds) {
+        let v = <serde_norway::Value as serde::Deserialize>::deserialize(doc).unwrap();
+        if v["kind"] == "CustomResourceDefinition" {
+            shipped.push(v["metadata"]["name"].as_str().unwrap().to_string());
+        }
+    }
+    shipped.sort();
+    assert_eq!(
+        shipped,
+        install::SELDON_CRDS,
+        "the readiness wait must cover exactly the shipped CRDs"
+    );
+    assert!(components.contains(&format!("name: {}", install::CONTROLLER_DEPLOYMENT)));
+    assert!(components.contains("--clusterwide=$(CLUSTERWIDE)"));
+}
