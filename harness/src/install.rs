@@ -64,6 +64,9 @@ pub struct InstallSettings {
     /// Namespace of the controller release (default `seldon-mesh`, as in Seldon's docs).
     #[serde(default = "default_controller_namespace")]
     pub controller_namespace: String,
+    /// `controller.watchNamespaces`: with `clusterwide`, only these namespaces (empty: all).
+    #[serde(default)]
+    pub watch_namespaces: Vec<String>,
     /// Extra values for the setup chart (written to a values file).
     #[serde(default = "empty_object")]
     pub values: serde_json::Value,
@@ -85,6 +88,7 @@ impl InstallSettings {
             chart_version: chart_version.into(),
             clusterwide: true,
             controller_namespace: default_controller_namespace(),
+            watch_namespaces: Vec::new(),
             values: empty_object(),
             repo_url: default_repo_url(),
             set_strings: Vec::new(),
@@ -322,6 +326,7 @@ pub fn fingerprint_inputs(settings: &InstallSettings) -> serde_json::Value {
         "chartVersion": settings.chart_version,
         "clusterwide": settings.clusterwide,
         "controllerNamespace": settings.controller_namespace,
+        "watchNamespaces": settings.watch_namespaces,
         "repoUrl": settings.repo_url,
         "values": settings.values,
         "setStrings": set_strings,
@@ -687,6 +692,12 @@ impl Installer {
             .arg(values.display().to_string())
             .arg("--set")
             .arg(format!("controller.clusterwide={}", settings.clusterwide));
+        if !settings.watch_namespaces.is_empty() {
+            // Helm's list syntax; the template joins it into WATCH_NAMESPACES.
+            setup = setup
+                .arg("--set")
+                .arg(format!("controller.watchNamespaces={{{}}}", settings.watch_namespaces.join(",")));
+        }
         for s in &settings.set_strings {
             setup = match (&s.value, &s.from_env) {
                 (Some(v), _) => setup.arg("--set-string").arg(format!("{}={v}", s.key)),
