@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use serde_json::{Value, json};
 
 use crate::faults::{Defect, Faults};
-use crate::store::{Admission, ApiError, Operation, Reader, ResourceType, RESOURCES};
+use crate::store::{Admission, ApiError, Operation, RESOURCES, Reader, ResourceType};
 use quantity::Quantity;
 
 /// Label the harness puts on objects delivered in a secret package.
@@ -27,11 +27,16 @@ pub const DROPPED_REASON: &str = "SimAcknowledgedNotStored";
 
 /// The object a swallowed request should be answered with, if `err` is such a drop.
 pub fn dropped_object(err: &ApiError) -> Option<&Value> {
-    if err.reason == DROPPED_REASON { err.details.as_ref() } else { None }
+    if err.reason == DROPPED_REASON {
+        err.details.as_ref()
+    } else {
+        None
+    }
 }
 
 /// Namespaces that always exist on a cluster (the API server never lets them go).
-pub const IMMORTAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const IMMORTAL_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// The label every namespace carries with its own name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
@@ -39,7 +44,9 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// The admission chain, in the order the API server runs it, with the platform's defects applied.
 pub fn chain(faults: &Faults) -> Vec<Box<dyn Admission>> {
     let mut chain: Vec<Box<dyn Admission>> = vec![
-        Box::new(ObjectDefaults { next_service_ip: AtomicU32::new(1) }),
+        Box::new(ObjectDefaults {
+            next_service_ip: AtomicU32::new(1),
+        }),
         Box::new(NamespaceLifecycle),
     ];
     if faults.has(Defect::SecretPackageObjectsDropped) {
@@ -55,7 +62,10 @@ pub fn chain(faults: &Faults) -> Vec<Box<dyn Admission>> {
 }
 
 fn res(kind: &str) -> &'static ResourceType {
-    RESOURCES.iter().find(|r| r.kind == kind).expect("kind in catalogue")
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind)
+        .expect("kind in catalogue")
 }
 
 fn name_of(obj: &Value) -> &str {
@@ -64,7 +74,11 @@ fn name_of(obj: &Value) -> &str {
 
 /// `<plural>[.<group>] "<name>" is forbidden: <why>`, as `admission.NewForbidden` words it.
 fn forbidden(rt: &ResourceType, name: &str, why: impl std::fmt::Display) -> ApiError {
-    let qualified = if rt.group.is_empty() { rt.plural.to_string() } else { format!("{}.{}", rt.plural, rt.group) };
+    let qualified = if rt.group.is_empty() {
+        rt.plural.to_string()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    };
     let mut e = ApiError::forbidden(format!("{qualified} \"{name}\" is forbidden: {why}"));
     e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.plural}));
     e
@@ -76,7 +90,14 @@ struct ObjectDefaults {
 }
 
 impl Admission for ObjectDefaults {
-    fn admit(&self, _: &dyn Reader, op: Operation, rt: &'static ResourceType, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+    fn admit(
+        &self,
+        _: &dyn Reader,
+        op: Operation,
+        rt: &'static ResourceType,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
         match rt.kind {
             "Namespace" => {
                 let name = name_of(obj).to_string();
@@ -89,8 +110,15 @@ impl Admission for ObjectDefaults {
                 if obj["spec"]["type"].as_str().unwrap_or_default().is_empty() {
                     obj["spec"]["type"] = json!("ClusterIP");
                 }
-                let kept = old.and_then(|o| o["spec"]["clusterIP"].as_str()).map(str::to_string);
-                if obj["spec"]["type"] != "ExternalName" && obj["spec"]["clusterIP"].as_str().unwrap_or_default().is_empty() {
+                let kept = old
+                    .and_then(|o| o["spec"]["clusterIP"].as_str())
+                    .map(str::to_string);
+                if obj["spec"]["type"] != "ExternalName"
+                    && obj["spec"]["clusterIP"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .is_empty()
+                {
                     let ip = kept.unwrap_or_else(|| {
                         let n = self.next_service_ip.fetch_add(1, Ordering::Relaxed);
                         format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
@@ -103,7 +131,8 @@ impl Admission for ObjectDefaults {
                 // The API server folds stringData into data (base64) and never stores stringData.
                 if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
                     for (k, v) in sd {
-                        obj["data"][k] = json!(base64_encode(v.as_str().unwrap_or_default().as_bytes()));
+                        obj["data"][k] =
+                            json!(base64_encode(v.as_str().unwrap_or_default().as_bytes()));
                     }
                     obj.as_object_mut().expect("object").remove("stringData");
                 }
@@ -121,7 +150,9 @@ impl Admission for ObjectDefaults {
 
 /// LimitRange defaulting: `default` falls back to `max`, `defaultRequest` to `default`.
 fn default_limit_range(obj: &mut Value) {
-    let Some(limits) = obj["spec"]["limits"].as_array_mut() else { return };
+    let Some(limits) = obj["spec"]["limits"].as_array_mut() else {
+        return;
+    };
     for l in limits.iter_mut().filter(|l| l["type"] == "Container") {
         if let Some(max) = l["max"].as_object().cloned() {
             for (k, v) in max {
@@ -156,7 +187,9 @@ fn containers_mut(pod: &mut Value) -> impl Iterator<Item = &mut Value> {
 }
 
 fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
-    ["initContainers", "containers"].into_iter().flat_map(|k| pod["spec"][k].as_array().into_iter().flatten())
+    ["initContainers", "containers"]
+        .into_iter()
+        .flat_map(|k| pod["spec"][k].as_array().into_iter().flatten())
 }
 
 /// Pod defaulting: a container with a limit but no request requests its limit.
@@ -176,7 +209,14 @@ fn default_pod_requests(pod: &mut Value) {
 struct NamespaceLifecycle;
 
 impl Admission for NamespaceLifecycle {
-    fn admit(&self, store: &dyn Reader, op: Operation, rt: &'static ResourceType, obj: &mut Value, _: Option<&Value>) -> Result<(), ApiError> {
+    fn admit(
+        &self,
+        store: &dyn Reader,
+        op: Operation,
+        rt: &'static ResourceType,
+        obj: &mut Value,
+        _: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if op != Operation::Create || !rt.namespaced {
             return Ok(());
         }
@@ -185,11 +225,18 @@ impl Admission for NamespaceLifecycle {
         match store.get(ns_rt, None, ns) {
             None if IMMORTAL_NAMESPACES.contains(&ns) => Ok(()),
             None => Err(ApiError::not_found(ns_rt, ns)),
-            Some(n) if n["status"]["phase"] == "Terminating" || n["metadata"]["deletionTimestamp"].is_string() => Err(forbidden(
-                rt,
-                name_of(obj),
-                format!("unable to create new content in namespace {ns} because it is being terminated"),
-            )),
+            Some(n)
+                if n["status"]["phase"] == "Terminating"
+                    || n["metadata"]["deletionTimestamp"].is_string() =>
+            {
+                Err(forbidden(
+                    rt,
+                    name_of(obj),
+                    format!(
+                        "unable to create new content in namespace {ns} because it is being terminated"
+                    ),
+                ))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -199,9 +246,25 @@ impl Admission for NamespaceLifecycle {
 struct DropSecretPackages;
 
 impl Admission for DropSecretPackages {
-    fn admit(&self, _: &dyn Reader, _: Operation, rt: &'static ResourceType, obj: &mut Value, _: Option<&Value>) -> Result<(), ApiError> {
-        if rt.kind == "Secret" && obj["metadata"]["labels"].get(SECRET_PACKAGE_LABEL).is_some() {
-            return Err(ApiError { code: 201, reason: DROPPED_REASON, message: "acknowledged, not stored".into(), details: Some(obj.clone()) });
+    fn admit(
+        &self,
+        _: &dyn Reader,
+        _: Operation,
+        rt: &'static ResourceType,
+        obj: &mut Value,
+        _: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        if rt.kind == "Secret"
+            && obj["metadata"]["labels"]
+                .get(SECRET_PACKAGE_LABEL)
+                .is_some()
+        {
+            return Err(ApiError {
+                code: 201,
+                reason: DROPPED_REASON,
+                message: "acknowledged, not stored".into(),
+                details: Some(obj.clone()),
+            });
         }
         Ok(())
     }
@@ -211,15 +274,34 @@ impl Admission for DropSecretPackages {
 struct LimitRanger;
 
 impl Admission for LimitRanger {
-    fn admit(&self, store: &dyn Reader, op: Operation, rt: &'static ResourceType, pod: &mut Value, _: Option<&Value>) -> Result<(), ApiError> {
+    fn admit(
+        &self,
+        store: &dyn Reader,
+        op: Operation,
+        rt: &'static ResourceType,
+        pod: &mut Value,
+        _: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if rt.kind != "Pod" || op != Operation::Create {
             return Ok(());
         }
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let ranges: Vec<Value> = store.list(res("LimitRange"), Some(&ns)).into_iter().cloned().collect();
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let ranges: Vec<Value> = store
+            .list(res("LimitRange"), Some(&ns))
+            .into_iter()
+            .cloned()
+            .collect();
         let mut notes: Vec<String> = Vec::new();
         for lr in &ranges {
-            for l in lr["spec"]["limits"].as_array().into_iter().flatten().filter(|l| l["type"] == "Container") {
+            for l in lr["spec"]["limits"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| l["type"] == "Container")
+            {
                 for c in containers_mut(pod) {
                     let cname = c["name"].as_str().unwrap_or_default().to_string();
                     for (field, from) in [("requests", "defaultRequest"), ("limits", "default")] {
@@ -231,7 +313,11 @@ impl Admission for LimitRanger {
                             }
                         }
                         if !set.is_empty() {
-                            let what = if field == "requests" { "request" } else { "limit" };
+                            let what = if field == "requests" {
+                                "request"
+                            } else {
+                                "limit"
+                            };
                             notes.push(format!("{} {what} for container {cname}", set.join(", ")));
                         }
                     }
@@ -239,19 +325,32 @@ impl Admission for LimitRanger {
             }
         }
         if !notes.is_empty() {
-            pod["metadata"]["annotations"]["kubernetes.io/limit-ranger"] = json!(format!("LimitRanger plugin set: {}", notes.join("; ")));
+            pod["metadata"]["annotations"]["kubernetes.io/limit-ranger"] =
+                json!(format!("LimitRanger plugin set: {}", notes.join("; ")));
         }
         Ok(())
     }
 }
 
 /// Resources whose presence on every container a quota on them makes mandatory (Kubernetes' `validationSet`).
-const VALIDATION_SET: [&str; 6] = ["cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"];
+const VALIDATION_SET: [&str; 6] = [
+    "cpu",
+    "memory",
+    "requests.cpu",
+    "requests.memory",
+    "limits.cpu",
+    "limits.memory",
+];
 
 /// What one container contributes to quota, by quota resource name (`podComputeUsageHelper`).
 fn container_usage(c: &Value) -> BTreeMap<String, Quantity> {
     let mut u = BTreeMap::new();
-    let q = |v: &Value| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|i| i.to_string())).and_then(|s| Quantity::parse(&s));
+    let q = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .or_else(|| v.as_i64().map(|i| i.to_string()))
+            .and_then(|s| Quantity::parse(&s))
+    };
     for r in ["cpu", "memory", "ephemeral-storage"] {
         if let Some(v) = q(&c["resources"]["requests"][r]) {
             u.insert(r.to_string(), v);
@@ -272,7 +371,11 @@ pub fn pod_usage(pod: &Value) -> BTreeMap<String, Quantity> {
             *total.entry(k).or_default() = total.get(&k).copied().unwrap_or_default() + v;
         }
     }
-    for c in pod["spec"]["initContainers"].as_array().into_iter().flatten() {
+    for c in pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         for (k, v) in container_usage(c) {
             let e = total.entry(k).or_default();
             if v > *e {
@@ -293,17 +396,41 @@ fn pod_counts(pod: &Value) -> bool {
 
 /// Quota resource names that count objects of a type (legacy names and `count/<resource>`).
 fn object_count_keys(rt: &ResourceType) -> Vec<String> {
-    let mut keys = vec![if rt.group.is_empty() { format!("count/{}", rt.plural) } else { format!("count/{}.{}", rt.plural, rt.group) }];
-    if rt.group.is_empty() && ["services", "secrets", "configmaps", "persistentvolumeclaims", "resourcequotas"].contains(&rt.plural) {
+    let mut keys = vec![if rt.group.is_empty() {
+        format!("count/{}", rt.plural)
+    } else {
+        format!("count/{}.{}", rt.plural, rt.group)
+    }];
+    if rt.group.is_empty()
+        && [
+            "services",
+            "secrets",
+            "configmaps",
+            "persistentvolumeclaims",
+            "resourcequotas",
+        ]
+        .contains(&rt.plural)
+    {
         keys.push(rt.plural.to_string());
     }
     keys
 }
 
 /// Current usage of a namespace for the given quota resource names, computed from stored objects.
-pub fn namespace_usage(store: &dyn Reader, ns: &str, keys: &BTreeSet<String>) -> BTreeMap<String, Quantity> {
-    let mut used: BTreeMap<String, Quantity> = keys.iter().map(|k| (k.clone(), Quantity::default())).collect();
-    for pod in store.list(res("Pod"), Some(ns)).into_iter().filter(|p| pod_counts(p)) {
+pub fn namespace_usage(
+    store: &dyn Reader,
+    ns: &str,
+    keys: &BTreeSet<String>,
+) -> BTreeMap<String, Quantity> {
+    let mut used: BTreeMap<String, Quantity> = keys
+        .iter()
+        .map(|k| (k.clone(), Quantity::default()))
+        .collect();
+    for pod in store
+        .list(res("Pod"), Some(ns))
+        .into_iter()
+        .filter(|p| pod_counts(p))
+    {
         for (k, v) in pod_usage(pod) {
             if let Some(e) = used.get_mut(&k) {
                 *e = *e + v;
@@ -329,47 +456,78 @@ pub fn quota_hard(quota: &Value) -> BTreeMap<String, Quantity> {
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| {
-            let s = v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|i| i.to_string()))?;
+            let s = v
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_i64().map(|i| i.to_string()))?;
             Some((k.clone(), Quantity::parse(&s)?))
         })
         .collect()
 }
 
 fn pretty(m: &BTreeMap<String, Quantity>) -> String {
-    m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `ResourceQuota`: required resources per container, and usage within `hard`.
 struct ResourceQuota;
 
 impl Admission for ResourceQuota {
-    fn admit(&self, store: &dyn Reader, op: Operation, rt: &'static ResourceType, obj: &mut Value, _: Option<&Value>) -> Result<(), ApiError> {
+    fn admit(
+        &self,
+        store: &dyn Reader,
+        op: Operation,
+        rt: &'static ResourceType,
+        obj: &mut Value,
+        _: Option<&Value>,
+    ) -> Result<(), ApiError> {
         if op != Operation::Create || !rt.namespaced {
             return Ok(());
         }
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let mut quotas: Vec<&Value> = store.list(res("ResourceQuota"), Some(&ns));
         quotas.sort_by_key(|q| name_of(q).to_string());
         let requested: BTreeMap<String, Quantity> = if rt.kind == "Pod" {
             pod_usage(obj)
         } else {
-            object_count_keys(rt).into_iter().map(|k| (k, Quantity(1000))).collect()
+            object_count_keys(rt)
+                .into_iter()
+                .map(|k| (k, Quantity(1000)))
+                .collect()
         };
         for quota in quotas {
             let qname = name_of(quota);
             let hard = quota_hard(quota);
             if rt.kind == "Pod" {
-                check_constraints(obj, &hard).map_err(|why| forbidden(rt, name_of(obj), format!("failed quota: {qname}: {why}")))?;
+                check_constraints(obj, &hard).map_err(|why| {
+                    forbidden(rt, name_of(obj), format!("failed quota: {qname}: {why}"))
+                })?;
             }
-            let keys: BTreeSet<String> = hard.keys().filter(|k| requested.contains_key(*k)).cloned().collect();
+            let keys: BTreeSet<String> = hard
+                .keys()
+                .filter(|k| requested.contains_key(*k))
+                .cloned()
+                .collect();
             if keys.is_empty() {
                 continue;
             }
             let used = namespace_usage(store, &ns, &keys);
-            let exceeded: BTreeSet<&String> = keys.iter().filter(|k| used[*k] + requested[*k] > hard[*k]).collect();
+            let exceeded: BTreeSet<&String> = keys
+                .iter()
+                .filter(|k| used[*k] + requested[*k] > hard[*k])
+                .collect();
             if !exceeded.is_empty() {
                 let mask = |m: &BTreeMap<String, Quantity>| -> BTreeMap<String, Quantity> {
-                    m.iter().filter(|(k, _)| exceeded.contains(k)).map(|(k, v)| (k.clone(), *v)).collect()
+                    m.iter()
+                        .filter(|(k, _)| exceeded.contains(k))
+                        .map(|(k, v)| (k.clone(), *v))
+                        .collect()
                 };
                 let why = format!(
                     "exceeded quota: {qname}, requested: {}, used: {}, limited: {}",
@@ -386,20 +544,34 @@ impl Admission for ResourceQuota {
 
 /// Kubernetes' pod `Constraints`: `must specify <resource> for: <containers>; ...`.
 fn check_constraints(pod: &Value, hard: &BTreeMap<String, Quantity>) -> Result<(), String> {
-    let required: BTreeSet<&str> = VALIDATION_SET.into_iter().filter(|r| hard.contains_key(*r)).collect();
+    let required: BTreeSet<&str> = VALIDATION_SET
+        .into_iter()
+        .filter(|r| hard.contains_key(*r))
+        .collect();
     let mut missing: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for c in containers(pod) {
         let has = container_usage(c);
         for r in &required {
             if !has.contains_key(*r) {
-                missing.entry(r).or_default().insert(c["name"].as_str().unwrap_or_default().to_string());
+                missing
+                    .entry(r)
+                    .or_default()
+                    .insert(c["name"].as_str().unwrap_or_default().to_string());
             }
         }
     }
     if missing.is_empty() {
         return Ok(());
     }
-    let parts: Vec<String> = missing.iter().map(|(r, cs)| format!("{r} for: {}", cs.iter().cloned().collect::<Vec<_>>().join(","))).collect();
+    let parts: Vec<String> = missing
+        .iter()
+        .map(|(r, cs)| {
+            format!(
+                "{r} for: {}",
+                cs.iter().cloned().collect::<Vec<_>>().join(",")
+            )
+        })
+        .collect();
     Err(format!("must specify {}", parts.join("; ")))
 }
 
@@ -409,7 +581,11 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn base64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -86,9 +86,19 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn new(store: Store, faults: Faults, state: Arc<PlatformState>) -> Ctx {
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
         // Start at 10.244.1.1: 10.244.0.x is left to cluster add-ons (cluster DNS is 10.244.0.2).
-        Ctx { store, faults, state, failed: HashMap::new(), next_ip: 256, rng: seed | 1 }
+        Ctx {
+            store,
+            faults,
+            state,
+            failed: HashMap::new(),
+            next_ip: 256,
+            rng: seed | 1,
+        }
     }
 
     async fn pass(&mut self) {
@@ -121,12 +131,17 @@ impl Ctx {
 
 /// The catalogue entry of a kind (kinds are unique in the catalogue).
 pub(crate) fn res(kind: &str) -> &'static ResourceType {
-    RESOURCES.iter().find(|r| r.kind == kind).expect("kind in catalogue")
+    RESOURCES
+        .iter()
+        .find(|r| r.kind == kind)
+        .expect("kind in catalogue")
 }
 
 /// RFC 3339 timestamp with second precision, as Kubernetes writes them.
 pub(crate) fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// `metadata.name`.
@@ -149,12 +164,17 @@ pub(crate) fn owner_ref(owner: &Value) -> Value {
 
 /// Whether `obj` is controlled by the object with `uid`.
 pub(crate) fn owned_by(obj: &Value, uid: &Value) -> bool {
-    obj["metadata"]["ownerReferences"].as_array().is_some_and(|r| r.iter().any(|r| &r["uid"] == uid))
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| &r["uid"] == uid))
 }
 
 /// Whether a pod's `Ready` condition is True.
 pub(crate) fn pod_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 /// Whether the object is being deleted.
@@ -166,8 +186,13 @@ pub(crate) fn deleting(obj: &Value) -> bool {
 ///
 /// Returns the stored object. Failures are logged and retried on the next pass.
 pub(crate) fn ensure(store: &Store, rt: &'static ResourceType, desired: Value) -> Option<Value> {
-    let ns = desired["metadata"]["namespace"].as_str().map(str::to_string);
-    let nm = desired["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let ns = desired["metadata"]["namespace"]
+        .as_str()
+        .map(str::to_string);
+    let nm = desired["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let result = match store.get(rt, ns.as_deref(), &nm) {
         None => store.create(rt, desired),
         Some(existing) => {
@@ -189,7 +214,9 @@ pub(crate) fn ensure(store: &Store, rt: &'static ResourceType, desired: Value) -
             store.update(rt, merged)
         }
     };
-    result.map_err(|e| tracing::debug!(kind = rt.kind, name = nm, error = %e, "ensure failed")).ok()
+    result
+        .map_err(|e| tracing::debug!(kind = rt.kind, name = nm, error = %e, "ensure failed"))
+        .ok()
 }
 
 /// Writes `status` through the status subresource when it differs from the stored one.
@@ -200,16 +227,26 @@ pub(crate) fn set_status(store: &Store, rt: &'static ResourceType, obj: &Value, 
     let mut o = obj.clone();
     o["status"] = status;
     // Last writer wins: the controllers are the only status writers.
-    o["metadata"].as_object_mut().map(|m| m.remove("resourceVersion"));
+    o["metadata"]
+        .as_object_mut()
+        .map(|m| m.remove("resourceVersion"));
     if let Err(e) = store.update_status(rt, o) {
         tracing::debug!(kind = rt.kind, name = name(obj), error = %e, "status update failed");
     }
 }
 
 /// A condition keeping its `lastTransitionTime` when the status did not change.
-pub(crate) fn condition(previous: &Value, type_: &str, status: bool, reason: &str, message: &str) -> Value {
+pub(crate) fn condition(
+    previous: &Value,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+) -> Value {
     let status_s = if status { "True" } else { "False" };
-    let prev = previous.as_array().and_then(|cs| cs.iter().find(|c| c["type"] == type_));
+    let prev = previous
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_));
     let ltt = match prev {
         Some(p) if p["status"] == status_s => p["lastTransitionTime"].clone(),
         _ => json!(now()),
@@ -248,16 +285,26 @@ pub(crate) struct Snapshot {
 impl Snapshot {
     /// Every namespaced object of `ns`.
     pub fn of_namespace(store: &Store, ns: &str) -> Snapshot {
-        let objects = RESOURCES.iter().filter(|r| r.namespaced).map(|r| (r.kind, store.list(r, Some(ns)).0)).collect();
+        let objects = RESOURCES
+            .iter()
+            .filter(|r| r.namespaced)
+            .map(|r| (r.kind, store.list(r, Some(ns)).0))
+            .collect();
         Snapshot { objects }
     }
 }
 
 impl crate::store::Reader for Snapshot {
     fn get(&self, rt: &ResourceType, _: Option<&str>, name: &str) -> Option<&Value> {
-        self.objects.get(rt.kind)?.iter().find(|o| o["metadata"]["name"] == name)
+        self.objects
+            .get(rt.kind)?
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
     }
     fn list(&self, rt: &ResourceType, _: Option<&str>) -> Vec<&Value> {
-        self.objects.get(rt.kind).map(|v| v.iter().collect()).unwrap_or_default()
+        self.objects
+            .get(rt.kind)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default()
     }
 }

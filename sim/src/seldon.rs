@@ -20,15 +20,23 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::controllers::{Ctx, condition, deleting, ensure, name, namespace, owner_ref, res, set_status};
+use crate::controllers::{
+    Ctx, condition, deleting, ensure, name, namespace, owner_ref, res, set_status,
+};
 use crate::faults::Defect;
 use crate::store::{ApiError, RESOURCES, Store};
 
 pub(crate) use endpoint::MeshSlot;
 
 /// The six runtime components (SeldonConfig component names).
-pub const COMPONENT_NAMES: [&str; 6] =
-    ["seldon-scheduler", "seldon-envoy", "seldon-modelgateway", "seldon-pipelinegateway", "hodometer", "seldon-dataflow-engine"];
+pub const COMPONENT_NAMES: [&str; 6] = [
+    "seldon-scheduler",
+    "seldon-envoy",
+    "seldon-modelgateway",
+    "seldon-pipelinegateway",
+    "hodometer",
+    "seldon-dataflow-engine",
+];
 
 /// The controller Deployment's name.
 pub const CONTROLLER_DEPLOYMENT: &str = "seldon-v2-controller-manager";
@@ -69,7 +77,11 @@ pub struct InstallOptions {
 impl Default for InstallOptions {
     /// The documented install: cluster-wide, in `seldon-mesh`, all namespaces.
     fn default() -> Self {
-        InstallOptions { clusterwide: true, controller_namespace: "seldon-mesh".into(), watch_namespaces: Vec::new() }
+        InstallOptions {
+            clusterwide: true,
+            controller_namespace: "seldon-mesh".into(),
+            watch_namespaces: Vec::new(),
+        }
     }
 }
 
@@ -126,7 +138,11 @@ pub fn install(store: &Store, opts: &InstallOptions) -> Result<(), ApiError> {
     if store.get(res("Namespace"), None, ns).is_none() {
         store.create(res("Namespace"), json!({"metadata": {"name": ns}}))?;
     }
-    create_or_update(store, "ServiceAccount", json!({"metadata": {"name": CONTROLLER_DEPLOYMENT, "namespace": ns}}))?;
+    create_or_update(
+        store,
+        "ServiceAccount",
+        json!({"metadata": {"name": CONTROLLER_DEPLOYMENT, "namespace": ns}}),
+    )?;
     let labels = json!({"control-plane": "v2-controller-manager"});
     let env = json!([
         {"name": "CLUSTERWIDE", "value": opts.clusterwide.to_string()},
@@ -158,7 +174,11 @@ pub fn install(store: &Store, opts: &InstallOptions) -> Result<(), ApiError> {
             },
         }),
     )?;
-    create_or_update(store, "SeldonConfig", json!({"metadata": {"name": "default", "namespace": ns}, "spec": defaults::seldon_config_spec()}))?;
+    create_or_update(
+        store,
+        "SeldonConfig",
+        json!({"metadata": {"name": "default", "namespace": ns}, "spec": defaults::seldon_config_spec()}),
+    )?;
     for server_type in ["mlserver", "triton"] {
         create_or_update(
             store,
@@ -180,32 +200,56 @@ pub(crate) struct Controller {
 impl Controller {
     /// Whether objects in `ns` are reconciled.
     pub fn watches(&self, ns: &str) -> bool {
-        ns == self.namespace || (self.clusterwide && (self.watch.is_empty() || self.watch.iter().any(|w| w == ns)))
+        ns == self.namespace
+            || (self.clusterwide && (self.watch.is_empty() || self.watch.iter().any(|w| w == ns)))
     }
 }
 
 fn env_value(container: &Value, key: &str) -> Option<String> {
-    container["env"].as_array()?.iter().find(|e| e["name"] == key)?["value"].as_str().map(str::to_string)
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == key)?["value"]
+        .as_str()
+        .map(str::to_string)
 }
 
 /// The installed controller, if its Deployment has an available pod.
 fn controller(ctx: &Ctx) -> Option<Controller> {
     let (deps, _) = ctx.store.list(res("Deployment"), None);
-    let d = deps.into_iter().find(|d| name(d) == CONTROLLER_DEPLOYMENT && !deleting(d))?;
+    let d = deps
+        .into_iter()
+        .find(|d| name(d) == CONTROLLER_DEPLOYMENT && !deleting(d))?;
     if d["status"]["availableReplicas"].as_i64().unwrap_or(0) < 1 {
         return None;
     }
-    let manager = d["spec"]["template"]["spec"]["containers"].as_array()?.iter().find(|c| c["name"] == "manager")?.clone();
-    let clusterwide = env_value(&manager, "CLUSTERWIDE").as_deref() == Some("true") && !ctx.faults.has(Defect::ControllerNotClusterWide);
-    let watch = env_value(&manager, "WATCH_NAMESPACES").unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    Some(Controller { namespace: namespace(&d).to_string(), clusterwide, watch })
+    let manager = d["spec"]["template"]["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == "manager")?
+        .clone();
+    let clusterwide = env_value(&manager, "CLUSTERWIDE").as_deref() == Some("true")
+        && !ctx.faults.has(Defect::ControllerNotClusterWide);
+    let watch = env_value(&manager, "WATCH_NAMESPACES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some(Controller {
+        namespace: namespace(&d).to_string(),
+        clusterwide,
+        watch,
+    })
 }
 
 /// Merges a pod spec override as `MergePodSpecs` does (mergo override + append slices,
 /// containers matched by name). Empty/zero override values do not replace.
 pub fn merge_pod_spec(base: &Value, over: &Value) -> Value {
     let mut out = base.clone();
-    let Some(o) = over.as_object() else { return out };
+    let Some(o) = over.as_object() else {
+        return out;
+    };
     if !out.is_object() {
         out = json!({});
     }
@@ -277,15 +321,21 @@ pub(crate) struct RuntimeView {
 }
 
 fn workload_ready_pods(store: &Store, kind: &str, ns: &str, nm: &str) -> i64 {
-    store.get(res(kind), Some(ns), nm).map(|w| w["status"]["readyReplicas"].as_i64().unwrap_or(0)).unwrap_or(0)
+    store
+        .get(res(kind), Some(ns), nm)
+        .map(|w| w["status"]["readyReplicas"].as_i64().unwrap_or(0))
+        .unwrap_or(0)
 }
 
 /// The namespace's scheduler and mesh, observed from its workloads and Services.
 fn runtime_view(store: &Store, ns: &str, runtime_ready: bool) -> RuntimeView {
     let svc = |n: &str| store.get(res("Service"), Some(ns), n).is_some();
     RuntimeView {
-        scheduler_up: svc("seldon-scheduler") && workload_ready_pods(store, "StatefulSet", ns, "seldon-scheduler") > 0,
-        mesh_up: runtime_ready && svc(MESH_SERVICE) && workload_ready_pods(store, "Deployment", ns, "seldon-envoy") > 0,
+        scheduler_up: svc("seldon-scheduler")
+            && workload_ready_pods(store, "StatefulSet", ns, "seldon-scheduler") > 0,
+        mesh_up: runtime_ready
+            && svc(MESH_SERVICE)
+            && workload_ready_pods(store, "Deployment", ns, "seldon-envoy") > 0,
     }
 }
 
@@ -297,13 +347,22 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
     };
     let mut runtimes: BTreeMap<String, RuntimeView> = BTreeMap::new();
     let (list, _) = ctx.store.list(res("SeldonRuntime"), None);
-    for rt in list.iter().filter(|r| ctl.watches(namespace(r)) && !deleting(r)) {
+    for rt in list
+        .iter()
+        .filter(|r| ctl.watches(namespace(r)) && !deleting(r))
+    {
         let ready = reconcile_runtime(ctx, &ctl, rt);
-        runtimes.insert(namespace(rt).to_string(), runtime_view(&ctx.store, namespace(rt), ready));
+        runtimes.insert(
+            namespace(rt).to_string(),
+            runtime_view(&ctx.store, namespace(rt), ready),
+        );
     }
     let mut servers = Vec::new();
     let (list, _) = ctx.store.list(res("Server"), None);
-    for s in list.iter().filter(|s| ctl.watches(namespace(s)) && !deleting(s)) {
+    for s in list
+        .iter()
+        .filter(|s| ctl.watches(namespace(s)) && !deleting(s))
+    {
         let up = runtimes.get(namespace(s)).is_some_and(|r| r.scheduler_up);
         if let Some(info) = reconcile_server(ctx, &ctl, s, up) {
             servers.push(info);
@@ -335,21 +394,31 @@ fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> bool {
     let ns = namespace(rt).to_string();
     let config_name = rt["spec"]["seldonConfig"].as_str().unwrap_or("default");
     let prev = &rt["status"]["conditions"];
-    let Some(sc) = ctx.store.get(res("SeldonConfig"), Some(&ctl.namespace), config_name) else {
+    let Some(sc) = ctx
+        .store
+        .get(res("SeldonConfig"), Some(&ctl.namespace), config_name)
+    else {
         let why = format!("SeldonConfig.mlops.seldon.io \"{config_name}\" not found");
         let status = json!({"observedGeneration": rt["metadata"]["generation"], "conditions": [condition(prev, "Ready", false, &why, "")]});
         set_status(&ctx.store, res("SeldonRuntime"), rt, status);
         return false;
     };
     let owner = owner_ref(rt);
-    let overrides: Vec<Value> = rt["spec"]["overrides"].as_array().cloned().unwrap_or_default();
+    let overrides: Vec<Value> = rt["spec"]["overrides"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let config = merge_config(&sc["spec"]["config"], &rt["spec"]["config"]);
     let mut conditions = Vec::new();
     let mut enabled: Vec<&str> = Vec::new();
     for comp in sc["spec"]["components"].as_array().into_iter().flatten() {
         let cname = comp["name"].as_str().unwrap_or_default();
         let ov = overrides.iter().find(|o| o["name"] == cname);
-        let kind = if cname == "seldon-scheduler" { "StatefulSet" } else { "Deployment" };
+        let kind = if cname == "seldon-scheduler" {
+            "StatefulSet"
+        } else {
+            "Deployment"
+        };
         if ov.is_some_and(|o| o["disable"] == true) {
             // A disabled component gets no reconciler: nothing is created and its condition stays unset.
             let _ = ctx.store.delete(res(kind), Some(&ns), cname);
@@ -361,7 +430,10 @@ fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> bool {
             Some(o) => o["replicas"].as_i64().unwrap_or(1),
             None => comp["replicas"].as_i64().unwrap_or(1),
         };
-        let pod_spec = merge_pod_spec(&comp["podSpec"], ov.map(|o| &o["podSpec"]).unwrap_or(&Value::Null));
+        let pod_spec = merge_pod_spec(
+            &comp["podSpec"],
+            ov.map(|o| &o["podSpec"]).unwrap_or(&Value::Null),
+        );
         let labels = component_labels(cname, &comp["labels"]);
         let mut template_meta = json!({"labels": labels});
         if let Some(a) = comp["annotations"].as_object().filter(|a| !a.is_empty()) {
@@ -383,7 +455,8 @@ fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> bool {
             && let Some(ct) = condition_type(cname)
         {
             // Operator quirk (component reconcilers' GetConditions): ready = readyReplicas >= status.replicas.
-            let ready = w["status"]["readyReplicas"].as_i64().unwrap_or(0) >= w["status"]["replicas"].as_i64().unwrap_or(0);
+            let ready = w["status"]["readyReplicas"].as_i64().unwrap_or(0)
+                >= w["status"]["replicas"].as_i64().unwrap_or(0);
             let reason = match (kind, ready) {
                 ("StatefulSet", true) => "StatefulSet replicas matches desired replicas",
                 ("StatefulSet", false) => "StatefulSet replicas does not match desired replicas",
@@ -395,22 +468,43 @@ fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> bool {
     }
     reconcile_runtime_services(ctx, rt, &overrides, &config, &enabled);
     reconcile_runtime_configmaps(ctx, rt, &config);
-    let missing: Vec<&str> = COMPONENT_NAMES.iter().filter_map(|c| condition_type(c)).filter(|t| !conditions.iter().any(|c| c["type"] == *t)).collect();
-    let not_ready: Vec<String> = conditions.iter().filter(|c| c["status"] != "True").map(|c| c["type"].as_str().unwrap_or_default().to_string()).collect();
+    let missing: Vec<&str> = COMPONENT_NAMES
+        .iter()
+        .filter_map(|c| condition_type(c))
+        .filter(|t| !conditions.iter().any(|c| c["type"] == *t))
+        .collect();
+    let not_ready: Vec<String> = conditions
+        .iter()
+        .filter(|c| c["status"] != "True")
+        .map(|c| c["type"].as_str().unwrap_or_default().to_string())
+        .collect();
     let ready = missing.is_empty() && not_ready.is_empty();
     let ready_cond = if !missing.is_empty() {
         // Knative's condition set: an unset dependent leaves Ready Unknown.
-        let mut c = condition(prev, "Ready", false, "", &format!("{} not set", missing.join(", ")));
+        let mut c = condition(
+            prev,
+            "Ready",
+            false,
+            "",
+            &format!("{} not set", missing.join(", ")),
+        );
         c["status"] = json!("Unknown");
         c
     } else if ready {
         condition(prev, "Ready", true, "", "")
     } else {
-        condition(prev, "Ready", false, &format!("{} not ready", not_ready.join(", ")), "")
+        condition(
+            prev,
+            "Ready",
+            false,
+            &format!("{} not ready", not_ready.join(", ")),
+            "",
+        )
     };
     conditions.push(ready_cond);
     conditions.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
-    let status = json!({"observedGeneration": rt["metadata"]["generation"], "conditions": conditions});
+    let status =
+        json!({"observedGeneration": rt["metadata"]["generation"], "conditions": conditions});
     set_status(&ctx.store, res("SeldonRuntime"), rt, status);
     ready
 }
@@ -418,27 +512,67 @@ fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> bool {
 /// `getServiceType`: LoadBalancer, then `serviceConfig.serviceType`, then the override's (even empty → ClusterIP).
 fn service_type(config: &Value, ov: Option<&Value>) -> String {
     let mut t = "LoadBalancer".to_string();
-    if let Some(s) = config["serviceConfig"]["serviceType"].as_str().filter(|s| !s.is_empty()) {
+    if let Some(s) = config["serviceConfig"]["serviceType"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
         t = s.to_string();
     }
     if let Some(o) = ov {
         t = o["serviceType"].as_str().unwrap_or_default().to_string();
     }
-    if t.is_empty() { "ClusterIP".to_string() } else { t }
+    if t.is_empty() {
+        "ClusterIP".to_string()
+    } else {
+        t
+    }
 }
 
-fn reconcile_runtime_services(ctx: &mut Ctx, rt: &Value, overrides: &[Value], config: &Value, enabled: &[&str]) {
+fn reconcile_runtime_services(
+    ctx: &mut Ctx,
+    rt: &Value,
+    overrides: &[Value],
+    config: &Value,
+    enabled: &[&str],
+) {
     let ns = namespace(rt);
     let owner = owner_ref(rt);
     let port = |n: &str, p: u16, target: Value| json!({"name": n, "port": p, "protocol": "TCP", "targetPort": target});
-    let prefix = config["serviceConfig"]["grpcServicePrefix"].as_str().unwrap_or_default();
+    let prefix = config["serviceConfig"]["grpcServicePrefix"]
+        .as_str()
+        .unwrap_or_default();
     let services = [
-        ("seldon-scheduler", "SchedulerReady", "seldon-scheduler", json!([
-            port("xds", 9002, json!("xds")), port("scheduler", 9004, json!("scheduler")), port("scheduler-mtls", 9044, json!("scheduler-mtls")),
-            port("agent", 9005, json!("agent")), port("agent-mtls", 9055, json!("agent-mtls")), port("dataflow", 9008, json!("dataflow")),
-        ])),
-        (MESH_SERVICE, "EnvoyReady", "seldon-envoy", json!([port(&format!("{prefix}data"), 80, json!("http")), port("stats", 9003, json!("envoy-stats"))])),
-        ("seldon-pipelinegateway", "PipelineGatewayReady", "seldon-pipelinegateway", json!([port("http", 9010, json!("http")), port("grpc", 9011, json!("grpc"))])),
+        (
+            "seldon-scheduler",
+            "SchedulerReady",
+            "seldon-scheduler",
+            json!([
+                port("xds", 9002, json!("xds")),
+                port("scheduler", 9004, json!("scheduler")),
+                port("scheduler-mtls", 9044, json!("scheduler-mtls")),
+                port("agent", 9005, json!("agent")),
+                port("agent-mtls", 9055, json!("agent-mtls")),
+                port("dataflow", 9008, json!("dataflow")),
+            ]),
+        ),
+        (
+            MESH_SERVICE,
+            "EnvoyReady",
+            "seldon-envoy",
+            json!([
+                port(&format!("{prefix}data"), 80, json!("http")),
+                port("stats", 9003, json!("envoy-stats"))
+            ]),
+        ),
+        (
+            "seldon-pipelinegateway",
+            "PipelineGatewayReady",
+            "seldon-pipelinegateway",
+            json!([
+                port("http", 9010, json!("http")),
+                port("grpc", 9011, json!("grpc"))
+            ]),
+        ),
     ];
     for (svc, cond, component, ports) in services {
         if !enabled.contains(&cond) {
@@ -446,7 +580,11 @@ fn reconcile_runtime_services(ctx: &mut Ctx, rt: &Value, overrides: &[Value], co
             continue;
         }
         let ov = overrides.iter().find(|o| o["name"] == component);
-        let type_ = if svc == "seldon-pipelinegateway" { "ClusterIP".to_string() } else { service_type(config, ov) };
+        let type_ = if svc == "seldon-pipelinegateway" {
+            "ClusterIP".to_string()
+        } else {
+            service_type(config, ov)
+        };
         let desired = json!({
             "metadata": {"name": svc, "namespace": ns, "labels": {NAME_LABEL: svc}, "ownerReferences": [owner]},
             "spec": {"type": type_, "selector": {NAME_LABEL: component}, "ports": ports},
@@ -457,7 +595,11 @@ fn reconcile_runtime_services(ctx: &mut Ctx, rt: &Value, overrides: &[Value], co
 
 /// Services keep their allocated cluster IP; only type, selector and ports are reconciled.
 fn ensure_service(store: &Store, mut desired: Value) {
-    if let Some(existing) = store.get(res("Service"), desired["metadata"]["namespace"].as_str(), name(&desired)) {
+    if let Some(existing) = store.get(
+        res("Service"),
+        desired["metadata"]["namespace"].as_str(),
+        name(&desired),
+    ) {
         let mut spec = existing["spec"].clone();
         for f in ["type", "selector", "ports"] {
             spec[f] = desired["spec"][f].clone();
@@ -477,14 +619,27 @@ fn reconcile_runtime_configmaps(ctx: &mut Ctx, rt: &Value, config: &Value) {
     }});
     let maps = [
         ("seldon-agent", json!({"agent.json": agent.to_string()})),
-        ("seldon-kafka", json!({"kafka.json": config["kafkaConfig"].to_string()})),
-        ("seldon-tracing", json!({"tracing.json": config["tracingConfig"].to_string(), "OTEL_JAVAAGENT_ENABLED": (config["tracingConfig"]["disable"] != true).to_string(),
+        (
+            "seldon-kafka",
+            json!({"kafka.json": config["kafkaConfig"].to_string()}),
+        ),
+        (
+            "seldon-tracing",
+            json!({"tracing.json": config["tracingConfig"].to_string(), "OTEL_JAVAAGENT_ENABLED": (config["tracingConfig"]["disable"] != true).to_string(),
             "OTEL_EXPORTER_OTLP_ENDPOINT": config["tracingConfig"]["otelExporterEndpoint"].as_str().unwrap_or_default(),
-            "OTEL_EXPORTER_OTLP_PROTOCOL": config["tracingConfig"]["otelExporterProtocol"].as_str().unwrap_or_default()})),
-        ("seldon-scaling", json!({"scaling.yaml": config["scalingConfig"].to_string()})),
+            "OTEL_EXPORTER_OTLP_PROTOCOL": config["tracingConfig"]["otelExporterProtocol"].as_str().unwrap_or_default()}),
+        ),
+        (
+            "seldon-scaling",
+            json!({"scaling.yaml": config["scalingConfig"].to_string()}),
+        ),
     ];
     for (cm, data) in maps {
-        ensure(&ctx.store, res("ConfigMap"), json!({"metadata": {"name": cm, "namespace": ns, "ownerReferences": [owner]}, "data": data}));
+        ensure(
+            &ctx.store,
+            res("ConfigMap"),
+            json!({"metadata": {"name": cm, "namespace": ns, "ownerReferences": [owner]}, "data": data}),
+        );
     }
 }
 
@@ -506,23 +661,42 @@ pub(crate) struct ServerInfo {
 }
 
 /// Creates the Server's StatefulSet and sets its status; returns what the scheduler sees.
-fn reconcile_server(ctx: &mut Ctx, ctl: &Controller, server: &Value, scheduler_up: bool) -> Option<ServerInfo> {
+fn reconcile_server(
+    ctx: &mut Ctx,
+    ctl: &Controller,
+    server: &Value,
+    scheduler_up: bool,
+) -> Option<ServerInfo> {
     let (ns, sname) = (namespace(server).to_string(), name(server).to_string());
     let prev = &server["status"]["conditions"];
     let sc_name = server["spec"]["serverConfig"].as_str().unwrap_or_default();
-    let Some(sc) = ctx.store.get(res("ServerConfig"), Some(&ctl.namespace), sc_name) else {
+    let Some(sc) = ctx
+        .store
+        .get(res("ServerConfig"), Some(&ctl.namespace), sc_name)
+    else {
         let why = format!("ServerConfig.mlops.seldon.io \"{sc_name}\" not found");
         let status = json!({"observedGeneration": server["metadata"]["generation"], "conditions": [condition(prev, "Ready", false, &why, "")]});
         set_status(&ctx.store, res("Server"), server, status);
         return None;
     };
     let mut pod_spec = merge_pod_spec(&sc["spec"]["podSpec"], &server["spec"]["podSpec"]);
-    let caps_override: Option<Vec<String>> = server["spec"]["capabilities"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
-    let extra: Vec<String> = server["spec"]["extraCapabilities"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let caps_override: Option<Vec<String>> = server["spec"]["capabilities"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    });
+    let extra: Vec<String> = server["spec"]["extraCapabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     let mut capabilities = Vec::new();
     let mut memory_container = String::new();
     for c in pod_spec["containers"].as_array_mut().into_iter().flatten() {
-        if let Some(img) = server["spec"]["imageOverrides"][c["name"].as_str().unwrap_or_default()].as_str() {
+        if let Some(img) =
+            server["spec"]["imageOverrides"][c["name"].as_str().unwrap_or_default()].as_str()
+        {
             c["image"] = json!(img);
         }
         if c["name"] != "agent" {
@@ -532,18 +706,31 @@ fn reconcile_server(ctx: &mut Ctx, ctl: &Controller, server: &Value, scheduler_u
             if e["name"] == "SELDON_SERVER_CAPABILITIES" {
                 let mut caps: Vec<String> = match &caps_override {
                     Some(o) => o.clone(),
-                    None => e["value"].as_str().unwrap_or_default().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                    None => e["value"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
                 };
                 caps.extend(extra.iter().cloned());
                 e["value"] = json!(caps.join(","));
                 capabilities = caps;
             }
             if e["name"] == "MEMORY_REQUEST" {
-                memory_container = e["valueFrom"]["resourceFieldRef"]["containerName"].as_str().unwrap_or_default().to_string();
+                memory_container = e["valueFrom"]["resourceFieldRef"]["containerName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
             }
         }
     }
-    let memory = pod_spec["containers"].as_array().into_iter().flatten().find(|c| c["name"] == memory_container.as_str())
+    let memory = pod_spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == memory_container.as_str())
         .and_then(|c| c["resources"]["requests"]["memory"].as_str())
         .and_then(crate::admission::quantity::Quantity::parse)
         .map(|q| q.units_ceil())
@@ -566,7 +753,11 @@ fn reconcile_server(ctx: &mut Ctx, ctl: &Controller, server: &Value, scheduler_u
     let ready_pods = sts["status"]["readyReplicas"].as_i64().unwrap_or(0);
     // Operator quirk (server StatefulSet reconciler): ready = readyReplicas >= status.replicas.
     let ready = ready_pods >= replicas;
-    let reason = if ready { "StatefulSet replicas matches desired replicas" } else { "StatefulSet replicas does not match desired replicas" };
+    let reason = if ready {
+        "StatefulSet replicas matches desired replicas"
+    } else {
+        "StatefulSet replicas does not match desired replicas"
+    };
     let mut status = json!({
         "observedGeneration": server["metadata"]["generation"], "replicas": replicas, "selector": format!("{SERVER_LABEL}={sname}"),
         "loadedModels": server["status"]["loadedModels"].as_i64().unwrap_or(0),
@@ -576,9 +767,25 @@ fn reconcile_server(ctx: &mut Ctx, ctl: &Controller, server: &Value, scheduler_u
         status.as_object_mut().expect("object").remove("replicas");
     }
     set_status(&ctx.store, res("Server"), server, status);
-    let connected = if scheduler_up { ready_pods.max(0) as usize } else { 0 };
-    let capabilities = if ctx.faults.has(Defect::ServerCapabilitiesMissing) { Vec::new() } else { capabilities };
-    Some(ServerInfo { namespace: ns, name: sname, connected_replicas: connected, capabilities, memory_bytes: memory, used_bytes: vec![0; connected], loaded_models: 0 })
+    let connected = if scheduler_up {
+        ready_pods.max(0) as usize
+    } else {
+        0
+    };
+    let capabilities = if ctx.faults.has(Defect::ServerCapabilitiesMissing) {
+        Vec::new()
+    } else {
+        capabilities
+    };
+    Some(ServerInfo {
+        namespace: ns,
+        name: sname,
+        connected_replicas: connected,
+        capabilities,
+        memory_bytes: memory,
+        used_bytes: vec![0; connected],
+        loaded_models: 0,
+    })
 }
 
 #[cfg(test)]

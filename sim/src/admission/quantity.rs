@@ -12,7 +12,9 @@ impl Quantity {
     /// Parses `1`, `0.5`, `100m`, `1Ki`, `1Gi`, `3G`, `1e3`; `None` when malformed.
     pub fn parse(s: &str) -> Option<Quantity> {
         let s = s.trim();
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+            .unwrap_or(s.len());
         let (num, suffix) = s.split_at(split);
         if num.is_empty() {
             return None;
@@ -20,12 +22,22 @@ impl Quantity {
         let (int_part, frac_part) = num.split_once('.').unwrap_or((num, ""));
         let negative = int_part.starts_with('-');
         let int_digits = int_part.trim_start_matches(['+', '-']);
-        if !int_digits.chars().all(|c| c.is_ascii_digit()) || !frac_part.chars().all(|c| c.is_ascii_digit()) {
+        if !int_digits.chars().all(|c| c.is_ascii_digit())
+            || !frac_part.chars().all(|c| c.is_ascii_digit())
+        {
             return None;
         }
         // Work in units of 10^-9 so fractional decimal inputs stay exact.
-        let int: i128 = if int_digits.is_empty() { 0 } else { int_digits.parse().ok()? };
-        let frac_str: String = frac_part.chars().chain(std::iter::repeat('0')).take(9).collect();
+        let int: i128 = if int_digits.is_empty() {
+            0
+        } else {
+            int_digits.parse().ok()?
+        };
+        let frac_str: String = frac_part
+            .chars()
+            .chain(std::iter::repeat('0'))
+            .take(9)
+            .collect();
         let frac: i128 = frac_str.parse().ok()?;
         let nano = int * 1_000_000_000 + frac;
         let (mul, div): (i128, i128) = match suffix {
@@ -84,8 +96,16 @@ impl fmt::Display for Quantity {
         // Shortest mantissa wins, so `4G` stays decimal and `1Gi` stays binary.
         let mut best = (v.abs(), String::new());
         for (suffix, factor) in [
-            ("Pi", 1i128 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10),
-            ("P", 1_000_000_000_000_000), ("T", 1_000_000_000_000), ("G", 1_000_000_000), ("M", 1_000_000), ("k", 1000),
+            ("Pi", 1i128 << 50),
+            ("Ti", 1 << 40),
+            ("Gi", 1 << 30),
+            ("Mi", 1 << 20),
+            ("Ki", 1 << 10),
+            ("P", 1_000_000_000_000_000),
+            ("T", 1_000_000_000_000),
+            ("G", 1_000_000_000),
+            ("M", 1_000_000),
+            ("k", 1000),
         ] {
             if v % factor == 0 && (v / factor).abs() < best.0 {
                 best = ((v / factor).abs(), suffix.to_string());

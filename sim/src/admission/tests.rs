@@ -5,7 +5,8 @@ use crate::store::Store;
 
 fn store(faults: &Faults) -> Store {
     let s = Store::new(chain(faults));
-    s.create(res("Namespace"), json!({"metadata": {"name": "team"}})).unwrap();
+    s.create(res("Namespace"), json!({"metadata": {"name": "team"}}))
+        .unwrap();
     s
 }
 
@@ -21,24 +22,47 @@ fn quota(s: &Store, hard: Value) {
 #[test]
 fn namespace_lifecycle_rejects_missing_and_terminating_namespaces() {
     let s = store(&Faults::default());
-    let err = s.create(res("ConfigMap"), json!({"metadata": {"name": "c", "namespace": "nope"}})).unwrap_err();
-    assert_eq!((err.code, err.message.as_str()), (404, "namespaces \"nope\" not found"));
-    s.create(res("Namespace"), json!({"metadata": {"name": "going", "finalizers": ["kubernetes"]}})).unwrap();
+    let err = s
+        .create(
+            res("ConfigMap"),
+            json!({"metadata": {"name": "c", "namespace": "nope"}}),
+        )
+        .unwrap_err();
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (404, "namespaces \"nope\" not found")
+    );
+    s.create(
+        res("Namespace"),
+        json!({"metadata": {"name": "going", "finalizers": ["kubernetes"]}}),
+    )
+    .unwrap();
     s.delete(res("Namespace"), None, "going").unwrap();
-    let err = s.create(res("Model"), json!({"metadata": {"name": "m", "namespace": "going"}})).unwrap_err();
+    let err = s
+        .create(
+            res("Model"),
+            json!({"metadata": {"name": "m", "namespace": "going"}}),
+        )
+        .unwrap_err();
     assert_eq!(err.code, 403);
     assert_eq!(
         err.message,
         "models.mlops.seldon.io \"m\" is forbidden: unable to create new content in namespace going because it is being terminated"
     );
     let ns = s.get(res("Namespace"), None, "team").unwrap();
-    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team");
+    assert_eq!(
+        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "team"
+    );
 }
 
 #[test]
 fn quota_requires_limits_per_container_with_kubernetes_wording() {
     let s = store(&Faults::default());
-    quota(&s, json!({"limits.cpu": "4", "limits.memory": "8Gi", "requests.cpu": "2"}));
+    quota(
+        &s,
+        json!({"limits.cpu": "4", "limits.memory": "8Gi", "requests.cpu": "2"}),
+    );
     let p = pod(
         "seldon-scheduler-0",
         json!([{"name": "scheduler", "resources": {"limits": {"memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "1Gi"}}}]),
@@ -49,7 +73,10 @@ fn quota_requires_limits_per_container_with_kubernetes_wording() {
         err.message,
         "pods \"seldon-scheduler-0\" is forbidden: failed quota: financial-ml-quota: must specify limits.cpu for: scheduler"
     );
-    let p = pod("two", json!([{"name": "b"}, {"name": "a", "resources": {"requests": {"cpu": "1"}}}]));
+    let p = pod(
+        "two",
+        json!([{"name": "b"}, {"name": "a", "resources": {"requests": {"cpu": "1"}}}]),
+    );
     let err = s.create(res("Pod"), p).unwrap_err();
     assert_eq!(
         err.message,
@@ -61,7 +88,12 @@ fn quota_requires_limits_per_container_with_kubernetes_wording() {
 fn quota_usage_over_hard_is_rejected_in_kubernetes_format() {
     let s = store(&Faults::default());
     quota(&s, json!({"limits.cpu": "2", "pods": "5"}));
-    let one = |n: &str, cpu: &str| pod(n, json!([{"name": "c", "resources": {"limits": {"cpu": cpu}}}]));
+    let one = |n: &str, cpu: &str| {
+        pod(
+            n,
+            json!([{"name": "c", "resources": {"limits": {"cpu": cpu}}}]),
+        )
+    };
     s.create(res("Pod"), one("a", "1")).unwrap();
     let err = s.create(res("Pod"), one("b", "2")).unwrap_err();
     assert_eq!(
@@ -71,28 +103,41 @@ fn quota_usage_over_hard_is_rejected_in_kubernetes_format() {
     s.create(res("Pod"), one("c", "500m")).unwrap();
     // Limits imply requests (pod defaulting).
     let c = s.get(res("Pod"), Some("team"), "c").unwrap();
-    assert_eq!(c["spec"]["containers"][0]["resources"]["requests"]["cpu"], "500m");
+    assert_eq!(
+        c["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "500m"
+    );
 }
 
 #[test]
 fn pod_count_quota() {
     let s = store(&Faults::default());
     quota(&s, json!({"pods": "1"}));
-    s.create(res("Pod"), pod("a", json!([{"name": "c"}]))).unwrap();
-    let err = s.create(res("Pod"), pod("b", json!([{"name": "c"}]))).unwrap_err();
-    assert_eq!(err.message, "pods \"b\" is forbidden: exceeded quota: financial-ml-quota, requested: pods=1, used: pods=1, limited: pods=1");
+    s.create(res("Pod"), pod("a", json!([{"name": "c"}])))
+        .unwrap();
+    let err = s
+        .create(res("Pod"), pod("b", json!([{"name": "c"}])))
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "pods \"b\" is forbidden: exceeded quota: financial-ml-quota, requested: pods=1, used: pods=1, limited: pods=1"
+    );
 }
 
 #[test]
 fn quota_not_enforced_defect_admits_everything() {
     let s = store(&Faults::defect(Defect::QuotaNotEnforced));
     quota(&s, json!({"limits.cpu": "1"}));
-    s.create(res("Pod"), pod("a", json!([{"name": "c"}]))).unwrap();
+    s.create(res("Pod"), pod("a", json!([{"name": "c"}])))
+        .unwrap();
 }
 
 #[test]
 fn limit_range_defaults_satisfy_quota_unless_ignored() {
-    for (faults, admitted) in [(Faults::default(), true), (Faults::defect(Defect::LimitRangeIgnored), false)] {
+    for (faults, admitted) in [
+        (Faults::default(), true),
+        (Faults::defect(Defect::LimitRangeIgnored), false),
+    ] {
         let s = store(&faults);
         quota(&s, json!({"limits.cpu": "4"}));
         s.create(
@@ -104,7 +149,10 @@ fn limit_range_defaults_satisfy_quota_unless_ignored() {
         assert_eq!(got.is_ok(), admitted, "{got:?}");
         if let Ok(p) = got {
             let r = &p["spec"]["containers"][0]["resources"];
-            assert_eq!((r["limits"]["cpu"].as_str(), r["requests"]["cpu"].as_str()), (Some("500m"), Some("500m")));
+            assert_eq!(
+                (r["limits"]["cpu"].as_str(), r["requests"]["cpu"].as_str()),
+                (Some("500m"), Some("500m"))
+            );
         }
     }
 }
@@ -125,6 +173,9 @@ fn secret_package_objects_are_dropped_only_with_the_defect() {
 #[test]
 fn base64_round_trips() {
     for s in ["", "a", "ab", "abc", "type: s3\nname: s3\n"] {
-        assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
+        assert_eq!(
+            base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+            s.as_bytes()
+        );
     }
 }

@@ -6,7 +6,14 @@ use super::{name, namespace, now, res};
 use crate::store::Store;
 
 /// Records an event about `involved` (an object, or a reference with kind/name/namespace).
-pub fn record_event(store: &Store, involved: &Value, type_: &str, reason: &str, message: &str, component: &str) {
+pub fn record_event(
+    store: &Store,
+    involved: &Value,
+    type_: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
     let ns = namespace(involved).to_string();
     let involved_ref = json!({
         "apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": name(involved),
@@ -28,7 +35,10 @@ pub fn record_event(store: &Store, involved: &Value, type_: &str, reason: &str, 
             store.update(res("Event"), e)
         }
         None => {
-            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             store.create(
                 res("Event"),
                 json!({

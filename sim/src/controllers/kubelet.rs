@@ -14,7 +14,10 @@ pub const LOG_ANNOTATION: &str = "sim.platform/log";
 /// Starts every pod that has not started yet.
 pub(crate) fn reconcile(ctx: &mut Ctx) {
     let (pods, _) = ctx.store.list(res("Pod"), None);
-    let pending: Vec<&Value> = pods.iter().filter(|p| p["status"]["phase"].is_null() && !deleting(p)).collect();
+    let pending: Vec<&Value> = pods
+        .iter()
+        .filter(|p| p["status"]["phase"].is_null() && !deleting(p))
+        .collect();
     if pending.is_empty() {
         return;
     }
@@ -27,11 +30,16 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
             let view = view.get_or_insert_with(|| network_view(ctx));
             let mut with_ip = pod.clone();
             with_ip["status"]["podIP"] = json!(ip);
-            let Ok(typed) = serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(with_ip) else { continue };
+            let Ok(typed) = serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(with_ip)
+            else {
+                continue;
+            };
             let outcome = probe_outcome(view, &typed, ctx.faults.has(Defect::NetworkPolicyIgnored));
             let mut logged = pod.clone();
             logged["metadata"]["annotations"][LOG_ANNOTATION] = json!(outcome.log);
-            let Ok(logged) = ctx.store.update(res("Pod"), logged) else { continue };
+            let Ok(logged) = ctx.store.update(res("Pod"), logged) else {
+                continue;
+            };
             let code = if outcome.succeeded { 0 } else { 1 };
             let statuses: Vec<Value> = containers(pod)
                 .map(|c| json!({
@@ -54,8 +62,11 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
             continue;
         }
         // Defect RuntimeNeverReady: the runtime's component pods run but never pass readiness.
-        let component = pod["metadata"]["labels"]["app.kubernetes.io/name"].as_str().unwrap_or_default();
-        let ready = !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
+        let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
+            .as_str()
+            .unwrap_or_default();
+        let ready =
+            !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
         let r = if ready { "True" } else { "False" };
         let statuses: Vec<Value> = containers(pod)
             .map(|c| json!({
@@ -86,7 +97,12 @@ fn containers(pod: &Value) -> impl Iterator<Item = &Value> {
 fn qos_class(pod: &Value) -> &'static str {
     let cs: Vec<&Value> = containers(pod).collect();
     let none = cs.iter().all(|c| {
-        c["resources"]["requests"].as_object().is_none_or(|m| m.is_empty()) && c["resources"]["limits"].as_object().is_none_or(|m| m.is_empty())
+        c["resources"]["requests"]
+            .as_object()
+            .is_none_or(|m| m.is_empty())
+            && c["resources"]["limits"]
+                .as_object()
+                .is_none_or(|m| m.is_empty())
     });
     if none {
         return "BestEffort";
@@ -94,16 +110,32 @@ fn qos_class(pod: &Value) -> &'static str {
     let guaranteed = cs.iter().all(|c| {
         ["cpu", "memory"].iter().all(|r| {
             let l = &c["resources"]["limits"][*r];
-            !l.is_null() && (c["resources"]["requests"][*r].is_null() || &c["resources"]["requests"][*r] == l)
+            !l.is_null()
+                && (c["resources"]["requests"][*r].is_null()
+                    || &c["resources"]["requests"][*r] == l)
         })
     });
-    if guaranteed { "Guaranteed" } else { "Burstable" }
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
 }
 
 /// The objects that decide connectivity, typed for `network`.
 fn network_view(ctx: &Ctx) -> NetworkView {
     fn typed<T: serde::de::DeserializeOwned>(ctx: &Ctx, kind: &str) -> Vec<T> {
-        ctx.store.list(res(kind), None).0.into_iter().filter_map(|o| serde_json::from_value(o).ok()).collect()
+        ctx.store
+            .list(res(kind), None)
+            .0
+            .into_iter()
+            .filter_map(|o| serde_json::from_value(o).ok())
+            .collect()
     }
-    NetworkView::new(typed(ctx, "Namespace"), typed(ctx, "Pod"), typed(ctx, "Service"), typed(ctx, "NetworkPolicy"))
+    NetworkView::new(
+        typed(ctx, "Namespace"),
+        typed(ctx, "Pod"),
+        typed(ctx, "Service"),
+        typed(ctx, "NetworkPolicy"),
+    )
 }

@@ -21,10 +21,22 @@ fn resources(cpu: &str, memory: &str) -> Value {
 }
 
 fn ports(list: &[(&str, u16)]) -> Value {
-    Value::Array(list.iter().map(|(n, p)| json!({"name": n, "containerPort": p, "protocol": "TCP"})).collect())
+    Value::Array(
+        list.iter()
+            .map(|(n, p)| json!({"name": n, "containerPort": p, "protocol": "TCP"}))
+            .collect(),
+    )
 }
 
-fn component(name: &str, container: &str, img: &str, cpu: &str, memory: &str, port_list: &[(&str, u16)], service_account: Option<&str>) -> Value {
+fn component(
+    name: &str,
+    container: &str,
+    img: &str,
+    cpu: &str,
+    memory: &str,
+    port_list: &[(&str, u16)],
+    service_account: Option<&str>,
+) -> Value {
     let mut c = json!({"name": container, "image": image(img), "imagePullPolicy": "IfNotPresent", "resources": resources(cpu, memory)});
     if !port_list.is_empty() {
         c["ports"] = ports(port_list);
@@ -44,7 +56,15 @@ pub fn seldon_config_spec() -> Value {
         "seldon-scheduler",
         "100m",
         "1Gi",
-        &[("xds", 9002), ("scheduler", 9004), ("scheduler-mtls", 9044), ("agent", 9005), ("agent-mtls", 9055), ("dataflow", 9008), ("health", 9999)],
+        &[
+            ("xds", 9002),
+            ("scheduler", 9004),
+            ("scheduler-mtls", 9044),
+            ("agent", 9005),
+            ("agent-mtls", 9055),
+            ("dataflow", 9008),
+            ("health", 9999),
+        ],
         Some("seldon-scheduler"),
     );
     scheduler["volumeClaimTemplates"] = json!([{
@@ -74,16 +94,30 @@ pub fn seldon_config_spec() -> Value {
 /// Capabilities the `mlserver` ServerConfig announces (`SELDON_SERVER_CAPABILITIES`).
 pub const MLSERVER_CAPABILITIES: &str = "mlserver,alibi-detect,alibi-explain,huggingface,lightgbm,mlflow,python,sklearn,spark-mlib,xgboost";
 /// Capabilities the `triton` ServerConfig announces.
-pub const TRITON_CAPABILITIES: &str = "triton,dali,fil,onnx,openvino,python,pytorch,tensorflow,tensorrt";
+pub const TRITON_CAPABILITIES: &str =
+    "triton,dali,fil,onnx,openvino,python,pytorch,tensorflow,tensorrt";
 
 /// `ServerConfig <server_type>` spec for `mlserver` or `triton`.
 pub fn server_config_spec(server_type: &str) -> Value {
     let (capabilities, server_image) = match server_type {
-        "triton" => (TRITON_CAPABILITIES, "nvcr.io/nvidia/tritonserver:23.03-py3".to_string()),
-        _ => (MLSERVER_CAPABILITIES, "docker.io/seldonio/mlserver:1.7.1".to_string()),
+        "triton" => (
+            TRITON_CAPABILITIES,
+            "nvcr.io/nvidia/tritonserver:23.03-py3".to_string(),
+        ),
+        _ => (
+            MLSERVER_CAPABILITIES,
+            "docker.io/seldonio/mlserver:1.7.1".to_string(),
+        ),
     };
     let models_volume = format!("{server_type}-models");
-    let env = |pairs: &[(&str, &str)]| Value::Array(pairs.iter().map(|(k, v)| json!({"name": k, "value": v})).collect());
+    let env = |pairs: &[(&str, &str)]| {
+        Value::Array(
+            pairs
+                .iter()
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect(),
+        )
+    };
     let mut agent_env = env(&[
         ("SELDON_SERVER_CAPABILITIES", capabilities),
         ("SELDON_OVERCOMMIT_PERCENTAGE", "10"),

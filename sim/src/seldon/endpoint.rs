@@ -15,11 +15,17 @@ pub(crate) struct MeshSlot {
 }
 
 /// Starts/stops endpoints and keeps their model sets equal to the Ready models.
-pub(crate) fn sync(ctx: &mut Ctx, served: &HashMap<String, Vec<Served>>, runtimes: &BTreeMap<String, RuntimeView>) {
+pub(crate) fn sync(
+    ctx: &mut Ctx,
+    served: &HashMap<String, Vec<Served>>,
+    runtimes: &BTreeMap<String, RuntimeView>,
+) {
     let mut meshes = ctx.state.meshes.lock().unwrap_or_else(|e| e.into_inner());
     meshes.retain(|ns, _| runtimes.get(ns).is_some_and(|r| r.mesh_up));
     for (ns, _) in runtimes.iter().filter(|(_, r)| r.mesh_up) {
-        let slot = meshes.entry(ns.clone()).or_insert_with(|| MeshSlot { models: Vec::new() });
+        let slot = meshes
+            .entry(ns.clone())
+            .or_insert_with(|| MeshSlot { models: Vec::new() });
         let want = served.get(ns).cloned().unwrap_or_default();
         if slot.models != want {
             slot.models = want;

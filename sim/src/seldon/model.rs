@@ -24,9 +24,11 @@ use crate::controllers::{Ctx, condition, deleting, name, namespace, res, set_sta
 use crate::faults::Defect;
 
 /// Scheduler text when no Server passes the server filters.
-pub const NO_MATCHING_SERVERS: &str = "Failed to schedule model as no matching servers are available";
+pub const NO_MATCHING_SERVERS: &str =
+    "Failed to schedule model as no matching servers are available";
 /// Scheduler text when Servers match but too few replicas are suitable.
-pub const NOT_ENOUGH_REPLICAS: &str = "Failed to schedule model as no matching server had enough suitable replicas";
+pub const NOT_ENOUGH_REPLICAS: &str =
+    "Failed to schedule model as no matching server had enough suitable replicas";
 
 /// A model the inference endpoint of a namespace should serve.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,19 +43,39 @@ enum Outcome {
     NoScheduler(String),
     ScheduleFailed(&'static str),
     Failed(String),
-    Available { server: String, server_ns: String, replicas: usize, artifact: PathBuf },
+    Available {
+        server: String,
+        server_ns: String,
+        replicas: usize,
+        artifact: PathBuf,
+    },
 }
 
 /// Schedules every watched Model; returns the models each namespace's endpoint serves.
-pub(crate) fn reconcile(ctx: &mut Ctx, ctl: &Controller, runtimes: &BTreeMap<String, RuntimeView>, servers: &mut [ServerInfo]) -> HashMap<String, Vec<Served>> {
+pub(crate) fn reconcile(
+    ctx: &mut Ctx,
+    ctl: &Controller,
+    runtimes: &BTreeMap<String, RuntimeView>,
+    servers: &mut [ServerInfo],
+) -> HashMap<String, Vec<Served>> {
     let (mut models, _) = ctx.store.list(res("Model"), None);
     // Earlier models keep their place, as they were scheduled first.
     models.sort_by(|a, b| {
-        (a["metadata"]["creationTimestamp"].as_str(), a["metadata"]["uid"].as_str()).cmp(&(b["metadata"]["creationTimestamp"].as_str(), b["metadata"]["uid"].as_str()))
+        (
+            a["metadata"]["creationTimestamp"].as_str(),
+            a["metadata"]["uid"].as_str(),
+        )
+            .cmp(&(
+                b["metadata"]["creationTimestamp"].as_str(),
+                b["metadata"]["uid"].as_str(),
+            ))
     });
     let cross = ctx.faults.has(Defect::CrossNamespaceScheduling);
     let mut served: HashMap<String, Vec<Served>> = HashMap::new();
-    for m in models.iter().filter(|m| ctl.watches(namespace(m)) && !deleting(m)) {
+    for m in models
+        .iter()
+        .filter(|m| ctl.watches(namespace(m)) && !deleting(m))
+    {
         let ns = namespace(m).to_string();
         let scheduler_up = runtimes.get(&ns).is_some_and(|r| r.scheduler_up);
         let outcome = if !scheduler_up && !cross {
@@ -61,12 +83,17 @@ pub(crate) fn reconcile(ctx: &mut Ctx, ctl: &Controller, runtimes: &BTreeMap<Str
         } else {
             match schedule(m, servers, cross) {
                 Err(why) => Outcome::ScheduleFailed(why),
-                Ok((idx, replicas)) => match load(ctx, m) {
+                Ok((idx, placed)) => match load(ctx, m) {
                     Err(why) => {
-                        release(m, &mut servers[idx]);
+                        release(m, &mut servers[idx], &placed);
                         Outcome::Failed(why)
                     }
-                    Ok(artifact) => Outcome::Available { server: servers[idx].name.clone(), server_ns: servers[idx].namespace.clone(), replicas, artifact },
+                    Ok(artifact) => Outcome::Available {
+                        server: servers[idx].name.clone(),
+                        server_ns: servers[idx].namespace.clone(),
+                        replicas: placed.len(),
+                        artifact,
+                    },
                 },
             }
         };
@@ -74,17 +101,46 @@ pub(crate) fn reconcile(ctx: &mut Ctx, ctl: &Controller, runtimes: &BTreeMap<Str
         let generation = m["metadata"]["generation"].clone();
         let never_ready = ctx.faults.has(Defect::ModelNeverReady);
         let (ready, state, reason, extra) = match &outcome {
-            Outcome::NoScheduler(e) => (false, "ModelProgressing", e.clone(), json!({"replicas": 0})),
-            Outcome::ScheduleFailed(why) => (false, "ScheduleFailed", why.to_string(), json!({"replicas": 0})),
-            Outcome::Failed(why) => (false, "ModelFailed", why.clone(), json!({"replicas": 0})),
-            Outcome::Available { .. } if never_ready => (false, "ModelProgressing", String::new(), json!({"replicas": 0})),
-            Outcome::Available { server, replicas, .. } => {
-                (true, "ModelAvailable", String::new(), json!({"replicas": replicas, "availableReplicas": replicas, "selector": format!("server={server}")}))
+            Outcome::NoScheduler(e) => {
+                (false, "ModelProgressing", e.clone(), json!({"replicas": 0}))
             }
+            Outcome::ScheduleFailed(why) => (
+                false,
+                "ScheduleFailed",
+                why.to_string(),
+                json!({"replicas": 0}),
+            ),
+            Outcome::Failed(why) => (false, "ModelFailed", why.clone(), json!({"replicas": 0})),
+            Outcome::Available { .. } if never_ready => (
+                false,
+                "ModelProgressing",
+                String::new(),
+                json!({"replicas": 0}),
+            ),
+            Outcome::Available {
+                server, replicas, ..
+            } => (
+                true,
+                "ModelAvailable",
+                String::new(),
+                json!({"replicas": replicas, "availableReplicas": replicas, "selector": format!("server={server}")}),
+            ),
         };
-        if let (Outcome::Available { server_ns, artifact, .. }, false) = (&outcome, never_ready) {
+        if let (
+            Outcome::Available {
+                server_ns,
+                artifact,
+                ..
+            },
+            false,
+        ) = (&outcome, never_ready)
+        {
             // The model's own endpoint serves it; cross-namespace scheduling serves it where the server is.
-            let endpoint_ns = if runtimes.get(&ns).is_some_and(|r| r.mesh_up) { ns.clone() } else { server_ns.clone() };
+            let endpoint_ns = if runtimes.get(&ns).is_some_and(|r| r.mesh_up) {
+                ns.clone()
+            } else {
+                server_ns.clone()
+            };
             served.entry(endpoint_ns).or_default().push(Served {
                 name: name(m).to_string(),
                 version: "1".to_string(),
@@ -106,8 +162,14 @@ pub(crate) fn reconcile(ctx: &mut Ctx, ctl: &Controller, runtimes: &BTreeMap<Str
 
 /// The gRPC error the operator gets when it cannot reach `seldon-scheduler.<ns>:9004`.
 fn scheduler_error(ctx: &Ctx, ns: &str) -> String {
-    match ctx.store.get(res("Service"), Some(ns), "seldon-scheduler").and_then(|s| s["spec"]["clusterIP"].as_str().map(str::to_string)) {
-        Some(ip) => format!("rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp {ip}:9004: connect: connection refused\""),
+    match ctx
+        .store
+        .get(res("Service"), Some(ns), "seldon-scheduler")
+        .and_then(|s| s["spec"]["clusterIP"].as_str().map(str::to_string))
+    {
+        Some(ip) => format!(
+            "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp {ip}:9004: connect: connection refused\""
+        ),
         None => format!(
             "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp: lookup seldon-scheduler.{ns} on 10.96.0.10:53: no such host\""
         ),
@@ -115,16 +177,28 @@ fn scheduler_error(ctx: &Ctx, ns: &str) -> String {
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_string)).collect()
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Memory a model needs, in bytes (0 when unset).
 fn model_memory(m: &Value) -> i128 {
-    m["spec"]["memory"].as_str().and_then(Quantity::parse).map(|q| q.units_ceil()).unwrap_or(0)
+    m["spec"]["memory"]
+        .as_str()
+        .and_then(Quantity::parse)
+        .map(|q| q.units_ceil())
+        .unwrap_or(0)
 }
 
 /// Picks a server and reserves memory on its replicas; returns (server index, replicas placed).
-fn schedule(m: &Value, servers: &mut [ServerInfo], cross: bool) -> Result<(usize, usize), &'static str> {
+fn schedule(
+    m: &Value,
+    servers: &mut [ServerInfo],
+    cross: bool,
+) -> Result<(usize, Vec<usize>), &'static str> {
     let ns = namespace(m);
     let requirements = strings(&m["spec"]["requirements"]);
     let wanted_server = m["spec"]["server"].as_str();
@@ -137,7 +211,9 @@ fn schedule(m: &Value, servers: &mut [ServerInfo], cross: bool) -> Result<(usize
             (s.namespace == ns || cross)
                 && s.connected_replicas > 0
                 && wanted_server.is_none_or(|w| w == s.name)
-                && requirements.iter().all(|r| s.capabilities.iter().any(|c| c == r))
+                && requirements
+                    .iter()
+                    .all(|r| s.capabilities.iter().any(|c| c == r))
         })
         .collect();
     if candidates.is_empty() {
@@ -147,22 +223,31 @@ fn schedule(m: &Value, servers: &mut [ServerInfo], cross: bool) -> Result<(usize
     candidates.sort_by_key(|&i| (servers[i].namespace != ns, servers[i].name.clone()));
     for i in candidates {
         let s = &mut servers[i];
-        let suitable: Vec<usize> = (0..s.connected_replicas).filter(|&r| s.memory_bytes - s.used_bytes[r] >= memory).collect();
-        let place = if suitable.len() >= replicas { replicas } else if min_replicas > 0 && suitable.len() >= min_replicas { suitable.len() } else { continue };
-        for &r in suitable.iter().take(place) {
+        let suitable: Vec<usize> = (0..s.connected_replicas)
+            .filter(|&r| s.memory_bytes - s.used_bytes[r] >= memory)
+            .collect();
+        let place = if suitable.len() >= replicas {
+            replicas
+        } else if min_replicas > 0 && suitable.len() >= min_replicas {
+            suitable.len()
+        } else {
+            continue;
+        };
+        let placed: Vec<usize> = suitable.into_iter().take(place).collect();
+        for &r in &placed {
             s.used_bytes[r] += memory;
         }
         s.loaded_models += 1;
-        return Ok((i, place));
+        return Ok((i, placed));
     }
     Err(NOT_ENOUGH_REPLICAS)
 }
 
-fn release(m: &Value, s: &mut ServerInfo) {
+/// Gives back what [`schedule`] reserved for a model that then failed to load.
+fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
     let memory = model_memory(m);
-    for u in s.used_bytes.iter_mut().filter(|u| **u >= memory) {
-        *u -= memory;
-        break;
+    for &r in placed {
+        s.used_bytes[r] -= memory;
     }
     s.loaded_models = s.loaded_models.saturating_sub(1);
 }
@@ -173,20 +258,38 @@ fn load(ctx: &Ctx, m: &Value) -> Result<PathBuf, String> {
     if let Some(secret_name) = m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
         check_storage_secret(ctx, namespace(m), secret_name, uri)?;
     }
-    let path = ctx.state.artifacts.lock().unwrap_or_else(|e| e.into_inner()).get(uri).cloned();
+    let path = ctx
+        .state
+        .artifacts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(uri)
+        .cloned();
     match path {
         Some(p) if p.is_dir() => Ok(p),
-        Some(p) => Err(format!("failed to download model artifact {uri}: {} is not a folder", p.display())),
-        None => Err(format!("failed to download model artifact {uri}: object not found in the model store")),
+        Some(p) => Err(format!(
+            "failed to download model artifact {uri}: {} is not a folder",
+            p.display()
+        )),
+        None => Err(format!(
+            "failed to download model artifact {uri}: object not found in the model store"
+        )),
     }
 }
 
 /// The agent's storage secret rules (facts §10). Messages never include secret values.
 fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Result<(), String> {
-    let secret = ctx.store.get(res("Secret"), Some(ns), secret_name).ok_or_else(|| format!("secrets \"{secret_name}\" not found"))?;
-    let data = secret["data"].as_object().filter(|d| d.len() == 1).ok_or_else(|| format!("Secret does not have 1 key {secret_name}"))?;
+    let secret = ctx
+        .store
+        .get(res("Secret"), Some(ns), secret_name)
+        .ok_or_else(|| format!("secrets \"{secret_name}\" not found"))?;
+    let data = secret["data"]
+        .as_object()
+        .filter(|d| d.len() == 1)
+        .ok_or_else(|| format!("Secret does not have 1 key {secret_name}"))?;
     let (key, encoded) = data.iter().next().expect("one key");
-    let raw = base64_decode(encoded.as_str().unwrap_or_default()).and_then(|b| String::from_utf8(b).ok());
+    let raw =
+        base64_decode(encoded.as_str().unwrap_or_default()).and_then(|b| String::from_utf8(b).ok());
     let parsed: Option<Value> = raw.and_then(|s| serde_norway::from_str(&s).ok());
     let cfg = parsed
         .filter(|v| v["name"].is_string() && v["type"].is_string() && v["parameters"].is_object())
@@ -194,7 +297,9 @@ fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Re
     let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
     let cfg_name = cfg["name"].as_str().unwrap_or_default();
     if cfg_name != scheme {
-        return Err(format!("rclone config {cfg_name:?} from secret {secret_name} does not match the storageUri scheme {scheme:?} of {uri}"));
+        return Err(format!(
+            "rclone config {cfg_name:?} from secret {secret_name} does not match the storageUri scheme {scheme:?} of {uri}"
+        ));
     }
     Ok(())
 }

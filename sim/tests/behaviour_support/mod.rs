@@ -43,19 +43,29 @@ impl Platform {
         install(&store, &opts).unwrap();
         let state = Arc::new(PlatformState::default());
         let tasks = spawn(store.clone(), faults, state.clone());
-        Platform { store, state, tasks }
+        Platform {
+            store,
+            state,
+            tasks,
+        }
     }
 
     pub fn create(&self, kind: &str, obj: Value) -> Value {
-        self.store.create(rt(kind), obj).unwrap_or_else(|e| panic!("create {kind}: {e}"))
+        self.store
+            .create(rt(kind), obj)
+            .unwrap_or_else(|e| panic!("create {kind}: {e}"))
     }
 
+    /// Creates the namespace unless it exists (the controller namespace does).
     pub fn namespace(&self, ns: &str) {
-        self.create("Namespace", json!({"metadata": {"name": ns}}));
+        if self.get("Namespace", "", ns).is_none() {
+            self.create("Namespace", json!({"metadata": {"name": ns}}));
+        }
     }
 
     pub fn get(&self, kind: &str, ns: &str, name: &str) -> Option<Value> {
-        self.store.get(rt(kind), Some(ns).filter(|n| !n.is_empty()), name)
+        self.store
+            .get(rt(kind), Some(ns).filter(|n| !n.is_empty()), name)
     }
 
     pub fn list(&self, kind: &str, ns: &str) -> Vec<Value> {
@@ -87,7 +97,9 @@ impl Platform {
     /// Waits for an event in `ns` whose message satisfies `pred`; returns it.
     pub async fn event(&self, ns: &str, pred: impl Fn(&str) -> bool) -> Value {
         self.wait(&format!("an event in {ns}"), |p| {
-            p.list("Event", ns).into_iter().find(|e| pred(e["message"].as_str().unwrap_or_default()))
+            p.list("Event", ns)
+                .into_iter()
+                .find(|e| pred(e["message"].as_str().unwrap_or_default()))
         })
         .await
     }
@@ -96,9 +108,22 @@ impl Platform {
     pub async fn runtime_pods_ready(&self, ns: &str) {
         self.wait(&format!("runtime component pods Ready in {ns}"), |p| {
             let sts = p.get("StatefulSet", ns, "seldon-scheduler")?;
-            let ok = |w: &Value| w["status"]["readyReplicas"].as_i64().unwrap_or(0) >= w["spec"]["replicas"].as_i64().unwrap_or(1);
-            let deps = ["seldon-envoy", "seldon-modelgateway", "seldon-pipelinegateway", "hodometer", "seldon-dataflow-engine"];
-            (ok(&sts) && deps.iter().all(|d| p.get("Deployment", ns, d).is_some_and(|w| ok(&w)))).then_some(())
+            let ok = |w: &Value| {
+                w["status"]["readyReplicas"].as_i64().unwrap_or(0)
+                    >= w["spec"]["replicas"].as_i64().unwrap_or(1)
+            };
+            let deps = [
+                "seldon-envoy",
+                "seldon-modelgateway",
+                "seldon-pipelinegateway",
+                "hodometer",
+                "seldon-dataflow-engine",
+            ];
+            (ok(&sts)
+                && deps
+                    .iter()
+                    .all(|d| p.get("Deployment", ns, d).is_some_and(|w| ok(&w))))
+            .then_some(())
         })
         .await
     }
@@ -106,7 +131,11 @@ impl Platform {
 
 /// The condition `type_` of an object, if set.
 pub fn condition(obj: &Value, type_: &str) -> Option<Value> {
-    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_).cloned()
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .cloned()
 }
 
 /// Whether condition `type_` is True.
@@ -116,10 +145,18 @@ pub fn is_true(obj: &Value, type_: &str) -> bool {
 
 /// The seed's SeldonRuntime (lessons-learned.md), in `ns`.
 pub fn seed_runtime(ns: &str) -> Value {
-    let overrides: Vec<Value> = ["hodometer", "seldon-scheduler", "seldon-envoy", "seldon-dataflow-engine", "seldon-modelgateway", "seldon-pipelinegateway", "mlserver"]
-        .iter()
-        .map(|n| json!({"name": n, "replicas": 1}))
-        .collect();
+    let overrides: Vec<Value> = [
+        "hodometer",
+        "seldon-scheduler",
+        "seldon-envoy",
+        "seldon-dataflow-engine",
+        "seldon-modelgateway",
+        "seldon-pipelinegateway",
+        "mlserver",
+    ]
+    .iter()
+    .map(|n| json!({"name": n, "replicas": 1}))
+    .collect();
     json!({
         "apiVersion": "mlops.seldon.io/v1alpha1", "kind": "SeldonRuntime",
         "metadata": {"name": format!("{ns}-runtime"), "namespace": ns},
@@ -139,7 +176,11 @@ pub async fn team(p: &Platform, ns: &str, server_config: &str) {
 /// A model artifact folder registered under `uri` (kept alive by the returned guard).
 pub fn artifact(p: &Platform, uri: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    p.state.artifacts.lock().unwrap().insert(uri.to_string(), dir.path().to_path_buf());
+    p.state
+        .artifacts
+        .lock()
+        .unwrap()
+        .insert(uri.to_string(), dir.path().to_path_buf());
     dir
 }
 
