@@ -26,7 +26,6 @@ pub use events::record_event;
 pub use kubelet::LOG_ANNOTATION;
 
 /// State the controllers share with the platform handle, beyond stored objects.
-#[derive(Default)]
 pub struct PlatformState {
     /// Inference endpoint address per namespace with a ready runtime.
     pub mesh_addrs: Mutex<HashMap<String, SocketAddr>>,
@@ -34,6 +33,20 @@ pub struct PlatformState {
     pub artifacts: Mutex<HashMap<String, PathBuf>>,
     /// Running inference endpoints, by namespace (kept alive here; dropped when the runtime goes).
     pub(crate) meshes: Mutex<HashMap<String, crate::seldon::MeshSlot>>,
+    /// Bumped whenever an endpoint starts, stops or changes its models (endpoints are not
+    /// stored objects, so waiters cannot watch the store for them).
+    pub mesh_changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for PlatformState {
+    fn default() -> Self {
+        PlatformState {
+            mesh_addrs: Mutex::default(),
+            artifacts: Mutex::default(),
+            meshes: Mutex::default(),
+            mesh_changes: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 /// Starts every controller; they run until the returned tasks are aborted.
@@ -80,6 +93,8 @@ pub(crate) struct Ctx {
     pub state: Arc<PlatformState>,
     /// Last rejected pod creation per workload (`<kind>/<ns>/<name>`).
     pub failed: HashMap<String, FailedCreate>,
+    /// Model artifacts loaded so far, by folder.
+    pub loaded: HashMap<PathBuf, Arc<dyn crate::dataplane::Predictor>>,
     next_ip: u32,
     rng: u64,
 }
@@ -96,6 +111,7 @@ impl Ctx {
             faults,
             state,
             failed: HashMap::new(),
+            loaded: HashMap::new(),
             next_ip: 256,
             rng: seed | 1,
         }

@@ -89,7 +89,7 @@ async fn server_capabilities_missing_defect_breaks_requirement_matching() {
     ] {
         let p = Platform::start(faults);
         team(&p, NS, "mlserver").await;
-        let _a = artifact(&p, URI);
+        artifact(&p, URI);
         p.create(
             "Model",
             model(NS, "m", URI, json!({"requirements": ["sklearn"]})),
@@ -104,7 +104,7 @@ async fn server_capabilities_can_be_replaced_or_extended() {
     team(&p, NS, "mlserver").await;
     p.create("Server", json!({"metadata": {"name": "custom", "namespace": NS}, "spec": {"serverConfig": "mlserver", "capabilities": ["custom-only"]}}));
     p.create("Server", json!({"metadata": {"name": "extra", "namespace": NS}, "spec": {"serverConfig": "mlserver", "extraCapabilities": ["pytorch-lite"]}}));
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create(
         "Model",
         model(NS, "a", URI, json!({"requirements": ["custom-only"]})),
@@ -147,7 +147,7 @@ async fn server_capabilities_can_be_replaced_or_extended() {
 async fn model_never_ready_defect_stays_progressing() {
     let p = Platform::start(Faults::defect(Defect::ModelNeverReady));
     team(&p, NS, "mlserver").await;
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create("Model", model(NS, "m", URI, json!({})));
     let c = model_ready(&p, NS, "m", "False").await;
     assert_eq!(c["message"], "ModelProgressing");

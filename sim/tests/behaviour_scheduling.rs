@@ -14,7 +14,7 @@ const URI: &str = "s3://models/credit-risk";
 async fn pytorch_model_with_only_an_mlserver_server_is_schedule_failed() {
     let p = Platform::start(Faults::default());
     team(&p, NS, "mlserver").await;
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create(
         "Model",
         model(
@@ -54,7 +54,7 @@ async fn pytorch_model_with_only_an_mlserver_server_is_schedule_failed() {
 async fn sklearn_model_becomes_available_and_memory_and_replicas_are_checked() {
     let p = Platform::start(Faults::default());
     team(&p, NS, "mlserver").await;
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create(
         "Model",
         model(
@@ -101,7 +101,7 @@ async fn model_in_a_namespace_without_its_own_runtime_is_not_scheduled_by_a_shar
     let p = Platform::start(Faults::default());
     team(&p, "seldon-mesh", "mlserver").await;
     p.namespace(NS);
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create("Model", model(NS, "credit", URI, json!({})));
     let c = model_ready(&p, NS, "credit", "False").await;
     assert_eq!(c["message"], "ModelProgressing");
@@ -118,7 +118,7 @@ async fn cross_namespace_scheduling_defect_uses_other_namespaces_servers() {
     let p = Platform::start(Faults::defect(Defect::CrossNamespaceScheduling));
     team(&p, "seldon-mesh", "mlserver").await;
     p.namespace(NS);
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create("Model", model(NS, "credit", URI, json!({})));
     model_ready(&p, NS, "credit", "True").await;
 }
@@ -127,7 +127,7 @@ async fn cross_namespace_scheduling_defect_uses_other_namespaces_servers() {
 async fn storage_secrets_follow_the_agent_rules() {
     let p = Platform::start(Faults::default());
     team(&p, NS, "mlserver").await;
-    let _a = artifact(&p, URI);
+    artifact(&p, URI);
     p.create(
         "Model",
         model(NS, "m", URI, json!({"secretName": "minio-secret"})),

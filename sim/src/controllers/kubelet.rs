@@ -16,7 +16,12 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
     let (pods, _) = ctx.store.list(res("Pod"), None);
     let pending: Vec<&Value> = pods
         .iter()
-        .filter(|p| p["status"]["phase"].is_null() && !deleting(p))
+        // Not started yet: no phase, or a client-sent Pending without an IP (the API server drops client status).
+        .filter(|p| {
+            (p["status"]["phase"].is_null()
+                || (p["status"]["phase"] == "Pending" && p["status"]["podIP"].is_null()))
+                && !deleting(p)
+        })
         .collect();
     if pending.is_empty() {
         return;

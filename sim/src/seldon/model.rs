@@ -14,13 +14,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::{Controller, RuntimeView, ServerInfo};
 use crate::admission::base64_decode;
 use crate::admission::quantity::Quantity;
+use crate::artifact::ModelArtifact;
 use crate::controllers::{Ctx, condition, deleting, name, namespace, res, set_status};
+use crate::dataplane::Predictor;
 use crate::faults::Defect;
 
 /// Scheduler text when no Server passes the server filters.
@@ -31,11 +34,19 @@ pub const NOT_ENOUGH_REPLICAS: &str =
     "Failed to schedule model as no matching server had enough suitable replicas";
 
 /// A model the inference endpoint of a namespace should serve.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub(crate) struct Served {
     pub name: String,
     pub version: String,
     pub artifact: PathBuf,
+    pub predictor: Arc<dyn Predictor>,
+}
+
+impl PartialEq for Served {
+    /// Same model, version and artifact folder (the predictor is derived from the folder).
+    fn eq(&self, o: &Served) -> bool {
+        (&self.name, &self.version, &self.artifact) == (&o.name, &o.version, &o.artifact)
+    }
 }
 
 enum Outcome {
@@ -48,6 +59,7 @@ enum Outcome {
         server_ns: String,
         replicas: usize,
         artifact: PathBuf,
+        predictor: Arc<dyn Predictor>,
     },
 }
 
@@ -88,11 +100,12 @@ pub(crate) fn reconcile(
                         release(m, &mut servers[idx], &placed);
                         Outcome::Failed(why)
                     }
-                    Ok(artifact) => Outcome::Available {
+                    Ok((artifact, predictor)) => Outcome::Available {
                         server: servers[idx].name.clone(),
                         server_ns: servers[idx].namespace.clone(),
                         replicas: placed.len(),
                         artifact,
+                        predictor,
                     },
                 },
             }
@@ -130,6 +143,7 @@ pub(crate) fn reconcile(
             Outcome::Available {
                 server_ns,
                 artifact,
+                predictor,
                 ..
             },
             false,
@@ -145,6 +159,7 @@ pub(crate) fn reconcile(
                 name: name(m).to_string(),
                 version: "1".to_string(),
                 artifact: artifact.clone(),
+                predictor: predictor.clone(),
             });
         }
         // knative CreateAndSetCondition(type, status, message = state, reason = text); Ready mirrors ModelReady.
@@ -253,7 +268,7 @@ fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
 }
 
 /// What the agent does before the model is available: storage secret, then the artifact.
-fn load(ctx: &Ctx, m: &Value) -> Result<PathBuf, String> {
+fn load(ctx: &mut Ctx, m: &Value) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
     let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
     if let Some(secret_name) = m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
         check_storage_secret(ctx, namespace(m), secret_name, uri)?;
@@ -266,7 +281,17 @@ fn load(ctx: &Ctx, m: &Value) -> Result<PathBuf, String> {
         .get(uri)
         .cloned();
     match path {
-        Some(p) if p.is_dir() => Ok(p),
+        Some(p) if p.is_dir() => {
+            // Loaded once per folder; a failed load is retried on the next pass.
+            if let Some(a) = ctx.loaded.get(&p) {
+                return Ok((p, a.clone()));
+            }
+            let a: Arc<dyn Predictor> = Arc::new(
+                ModelArtifact::load(&p).map_err(|e| format!("failed to load model {uri}: {e}"))?,
+            );
+            ctx.loaded.insert(p.clone(), a.clone());
+            Ok((p, a))
+        }
         Some(p) => Err(format!(
             "failed to download model artifact {uri}: {} is not a folder",
             p.display()

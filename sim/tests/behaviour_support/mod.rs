@@ -94,6 +94,27 @@ impl Platform {
         }
     }
 
+    /// Waits until `check` returns Some, re-checking whenever an inference endpoint changes.
+    pub async fn wait_endpoint<T>(
+        &self,
+        what: &str,
+        mut check: impl FnMut(&Platform) -> Option<T>,
+    ) -> T {
+        let mut rx = self.state.mesh_changes.subscribe();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(v) = check(self) {
+                return v;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
+                panic!("timed out after {DEADLINE:?} waiting for {what}");
+            }
+        }
+    }
+
     /// Waits for an event in `ns` whose message satisfies `pred`; returns it.
     pub async fn event(&self, ns: &str, pred: impl Fn(&str) -> bool) -> Value {
         self.wait(&format!("an event in {ns}"), |p| {
@@ -173,15 +194,18 @@ pub async fn team(p: &Platform, ns: &str, server_config: &str) {
     p.runtime_pods_ready(ns).await;
 }
 
-/// A model artifact folder registered under `uri` (kept alive by the returned guard).
-pub fn artifact(p: &Platform, uri: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+/// The credit-risk sample model folder (`scenarios/models/credit-risk`).
+pub fn credit_risk_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/models/credit-risk")
+}
+
+/// Registers the credit-risk sample under `uri` in the platform's model store.
+pub fn artifact(p: &Platform, uri: &str) {
     p.state
         .artifacts
         .lock()
         .unwrap()
-        .insert(uri.to_string(), dir.path().to_path_buf());
-    dir
+        .insert(uri.to_string(), credit_risk_dir());
 }
 
 pub fn model(ns: &str, name: &str, uri: &str, spec: Value) -> Value {
