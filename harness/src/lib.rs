@@ -13,6 +13,7 @@ pub mod provision;
 pub mod quota;
 pub mod render;
 pub mod report;
+pub mod run;
 pub mod runtime;
 pub mod checks;
 pub mod scenario;

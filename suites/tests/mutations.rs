@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use harness::checks::Verdict;
-use harness::run::{ScenarioReport, run_scenario};
+use harness::run::{ScenarioReport, run_on_fresh_target};
 use harness::scenario::{self, Check, Expectation, Outcome, Scenario, TargetKind};
 use harness::target::{Defect, Faults, Keep, TargetOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -43,8 +43,8 @@ pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &Check) -> boo
 
 fn run(scenario: &Scenario, faults: Faults) -> Result<ScenarioReport, Failed> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
-    let opts = TargetOptions { kind: Some(TargetKind::Sim), faults, ..Default::default() };
-    rt.block_on(run_scenario(&opts, scenario, None, Keep::Never)).map_err(|e| Failed::from(format!("{e:#}")))
+    let opts = TargetOptions { kind: Some(TargetKind::Sim), faults, keep: Keep::Never, ..Default::default() };
+    rt.block_on(run_on_fresh_target(&opts, scenario, None)).map_err(|e| Failed::from(format!("{e:#}")))
 }
 
 fn failing(report: &ScenarioReport) -> BTreeSet<String> {

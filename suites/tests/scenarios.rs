@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use harness::run::run_scenario;
+use harness::run::run_on_fresh_target;
 use harness::scenario::{self, Scenario};
 use harness::target::{Keep, TargetOptions, kind_from_env};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -54,9 +54,13 @@ fn main() {
 
 fn run_one(scenario: &Scenario, check: &str) -> Result<(), Failed> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
-    let opts = TargetOptions { kind: Some(kind_from_env().map_err(|e| Failed::from(e.to_string()))?), ..Default::default() };
+    let mut opts = TargetOptions::from_env().map_err(|e| Failed::from(format!("{e:#}")))?;
+    if opts.kind != Some(harness::scenario::TargetKind::Sim) {
+        // Test processes share one cluster: none of them may delete it (the workflow does, at the end).
+        opts.keep = Keep::Always;
+    }
     let report = rt
-        .block_on(run_scenario(&opts, scenario, Some(check), Keep::Never))
+        .block_on(run_on_fresh_target(&opts, scenario, Some(check)))
         .map_err(|e| Failed::from(format!("{e:#}")))?;
     if let Some(e) = &report.setup_error {
         return Err(Failed::from(format!("setup of `{}` failed: {e}", scenario.name())));
