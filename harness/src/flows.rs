@@ -14,15 +14,11 @@ pub mod table;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
-
 pub use policy::{Cluster, Connection, Decision, Direction, Endpoint, PolicyRef, Protocol};
 pub use probe::{Disagreement, FlowProbe, ProbeOwner, ProbeTarget, compare, probe_plan};
 pub use table::{Context, Destination, Flow, FlowPort, Need, Workload};
 
-use crate::scenario::{
-    Diagnostic, Expectation, RequiredFlows, Scenario, Severity, Team,
-};
+use crate::scenario::{Diagnostic, Expectation, RequiredFlows, Scenario, Severity, Team};
 
 /// The generic flow table (`<ns>` stands for the team namespace), as `harness flows` prints it.
 pub fn table() -> Vec<Flow> {
@@ -40,11 +36,7 @@ pub fn format_table(flows: &[Flow]) -> String {
     let rows: Vec<[String; 5]> = flows
         .iter()
         .map(|f| {
-            let from: Vec<String> = f
-                .sources
-                .iter()
-                .map(|w| format!("{}@{}", w.component, w.namespace))
-                .collect();
+            let from = describe_sources(&f.sources);
             let ports: Vec<String> = f
                 .ports
                 .iter()
@@ -52,8 +44,13 @@ pub fn format_table(flows: &[Flow]) -> String {
                 .collect();
             [
                 f.name.clone(),
-                f.need.describe(),
-                from.join(", "),
+                if f.need.required() {
+                    "required"
+                } else {
+                    "optional"
+                }
+                .to_string(),
+                from,
                 f.destination.describe(),
                 ports.join(" "),
             ]
@@ -84,7 +81,15 @@ pub fn format_table(flows: &[Flow]) -> String {
     }
     out.push_str("\nWhy\n");
     for f in flows {
-        let _ = writeln!(out, "  {}: {} [{}]", f.name, f.why, f.source_of_truth);
+        let when = match &f.need {
+            Need::Required => String::new(),
+            Need::Optional { when } => format!(" Needed when: {when}."),
+        };
+        let _ = writeln!(
+            out,
+            "  {}: {}.{when} [{}]",
+            f.name, f.why, f.source_of_truth
+        );
     }
     out.push_str("\nPod labels (ports are the destination pod's, after the Service)\n");
     let mut seen = BTreeSet::new();
@@ -107,6 +112,27 @@ pub fn format_table(flows: &[Flow]) -> String {
         }
     }
     out
+}
+
+/// `a@ns`, or `a, b, +5 more@ns` for many sources of one namespace.
+fn describe_sources(sources: &[Workload]) -> String {
+    let same_ns = sources.windows(2).all(|w| w[0].namespace == w[1].namespace);
+    match sources {
+        [] => String::new(),
+        [one] => format!("{}@{}", one.component, one.namespace),
+        [a, b, rest @ ..] if same_ns && !rest.is_empty() => format!(
+            "{}, {}, +{} more@{}",
+            a.component,
+            b.component,
+            rest.len(),
+            a.namespace
+        ),
+        many => many
+            .iter()
+            .map(|w| format!("{}@{}", w.component, w.namespace))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// A group of identical cuts: the same policies deny the same side for some sources and ports.
@@ -139,6 +165,9 @@ pub struct FlowVerdict {
     pub allowed_by: Vec<PolicyRef>,
     /// One line describing the flow (source → destination, ports).
     pub summary: String,
+    /// Whether its live probe dials a name from pods whose DNS the `dns` flow covers (a failed
+    /// `dns` probe then explains a failed probe of this flow).
+    pub resolves_name: bool,
 }
 
 impl FlowVerdict {
@@ -185,8 +214,28 @@ fn summary(f: &Flow) -> String {
 
 /// Judges every flow of a team against a cluster model.
 pub fn evaluate_flows(cluster: &Cluster, flows: &[Flow]) -> Vec<FlowVerdict> {
-    flows.iter().map(|f| evaluate_flow(cluster, f)).collect()
+    let dns_namespaces: BTreeSet<&str> = flows
+        .iter()
+        .filter(|f| f.name == "dns")
+        .flat_map(|f| f.sources.iter().map(|w| w.namespace.as_str()))
+        .collect();
+    flows
+        .iter()
+        .map(|f| {
+            let mut v = evaluate_flow(cluster, f);
+            let dials_name = !matches!(f.destination, Destination::Pods { service: None, .. });
+            v.resolves_name = f.name != "dns"
+                && dials_name
+                && f.sources
+                    .iter()
+                    .all(|w| dns_namespaces.contains(w.namespace.as_str()));
+            v
+        })
+        .collect()
 }
+
+/// Indexes of the sources and the ports one (direction, policies) pair cuts.
+type CutGroup = (Vec<usize>, Vec<FlowPort>);
 
 fn evaluate_flow(cluster: &Cluster, f: &Flow) -> FlowVerdict {
     let dest = match &f.destination {
@@ -194,14 +243,16 @@ fn evaluate_flow(cluster: &Cluster, f: &Flow) -> FlowVerdict {
         Destination::Address { address, .. } => Endpoint::Address(*address),
     };
     // (direction, policies) → (sources, ports)
-    let mut groups: BTreeMap<(Direction, Vec<PolicyRef>), (Vec<usize>, Vec<FlowPort>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(Direction, Vec<PolicyRef>), CutGroup> = BTreeMap::new();
     let mut allowed_by = BTreeSet::new();
     for (si, src) in f.sources.iter().enumerate() {
         let from = endpoint_for(cluster, src);
         for port in &f.ports {
             let c = cluster.connect(&from, &dest, port.port, port.protocol);
-            for (d, decision) in [(Direction::Egress, &c.egress), (Direction::Ingress, &c.ingress)] {
+            for (d, decision) in [
+                (Direction::Egress, &c.egress),
+                (Direction::Ingress, &c.ingress),
+            ] {
                 match decision {
                     Decision::Denied { by } => {
                         let g = groups.entry((d, by.clone())).or_default();
@@ -241,23 +292,39 @@ fn evaluate_flow(cluster: &Cluster, f: &Flow) -> FlowVerdict {
         cuts,
         allowed_by: allowed_by.into_iter().collect(),
         summary: summary(f),
+        resolves_name: false,
     }
 }
 
+type Y = serde_norway::Value;
+
+/// A YAML mapping keeping the given key order (suggested rules read `to` before `ports`).
+fn ymap(pairs: Vec<(&str, Y)>) -> Y {
+    Y::Mapping(pairs.into_iter().map(|(k, v)| (Y::from(k), v)).collect())
+}
+
+fn match_labels(l: &policy::Labels) -> Y {
+    if l.is_empty() {
+        return Y::Mapping(Default::default());
+    }
+    let labels = l
+        .iter()
+        .map(|(k, v)| (Y::from(k.as_str()), Y::from(v.as_str())))
+        .collect();
+    ymap(vec![("matchLabels", Y::Mapping(labels))])
+}
+
 /// A peer selecting a workload, written as seen from a policy in `policy_ns`.
-fn peer(w: &Workload, policy_ns: &str) -> Value {
-    let pods = if w.selector.is_empty() {
-        json!({})
-    } else {
-        json!({ "matchLabels": table::labels_json(&w.selector) })
-    };
+fn peer(w: &Workload, policy_ns: &str) -> Y {
+    let pods = match_labels(&w.selector);
     if w.namespace == policy_ns {
-        json!({ "podSelector": pods })
+        ymap(vec![("podSelector", pods)])
     } else {
-        json!({
-            "namespaceSelector": { "matchLabels": { policy::NAMESPACE_NAME_LABEL: w.namespace } },
-            "podSelector": pods,
-        })
+        let ns = policy::labels(&[(policy::NAMESPACE_NAME_LABEL, &w.namespace)]);
+        ymap(vec![
+            ("namespaceSelector", match_labels(&ns)),
+            ("podSelector", pods),
+        ])
     }
 }
 
@@ -269,33 +336,47 @@ fn fix_rule(
     sources: &[&Workload],
     ports: &[FlowPort],
 ) -> String {
-    let ports: Vec<Value> = ports
+    let ports: Vec<Y> = ports
         .iter()
-        .map(|p| json!({ "protocol": p.protocol.name(), "port": p.port }))
+        .map(|p| {
+            ymap(vec![
+                ("protocol", Y::from(p.protocol.name())),
+                ("port", Y::from(p.port)),
+            ])
+        })
         .collect();
     let rule = match d {
         Direction::Egress => {
             let to = match &f.destination {
                 Destination::Pods { workload, .. } => peer(workload, &policy.namespace),
                 Destination::Address { allow_cidr, .. } => {
-                    let mut block = json!({ "cidr": allow_cidr });
+                    let mut block = vec![("cidr", Y::from(allow_cidr.as_str()))];
                     if allow_cidr == "0.0.0.0/0" {
-                        block["except"] = json!([
-                            cluster.pod_cidr.to_string(),
-                            cluster.service_cidr.to_string()
-                        ]);
+                        block.push((
+                            "except",
+                            Y::Sequence(vec![
+                                Y::from(cluster.pod_cidr.to_string()),
+                                Y::from(cluster.service_cidr.to_string()),
+                            ]),
+                        ));
                     }
-                    json!({ "ipBlock": block })
+                    ymap(vec![("ipBlock", ymap(block))])
                 }
             };
-            json!([{ "to": [to], "ports": ports }])
+            ymap(vec![
+                ("to", Y::Sequence(vec![to])),
+                ("ports", Y::Sequence(ports)),
+            ])
         }
         Direction::Ingress => {
-            let from: Vec<Value> = sources.iter().map(|w| peer(w, &policy.namespace)).collect();
-            json!([{ "from": from, "ports": ports }])
+            let from: Vec<Y> = sources.iter().map(|w| peer(w, &policy.namespace)).collect();
+            ymap(vec![
+                ("from", Y::Sequence(from)),
+                ("ports", Y::Sequence(ports)),
+            ])
         }
     };
-    let yaml = serde_norway::to_string(&rule).unwrap_or_default();
+    let yaml = serde_norway::to_string(&Y::Sequence(vec![rule])).unwrap_or_default();
     format!(
         "# add to spec.{} of NetworkPolicy {policy}\n{yaml}",
         d.key()
@@ -332,7 +413,13 @@ fn indent(text: &str, by: &str) -> String {
 /// blocked; each points at the policy that cuts the flow. Teams without a runtime need no flows.
 pub fn warnings(s: &Scenario) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for team in s.doc.spec.teams.iter().filter(|t: &&Team| t.runtime.is_some()) {
+    for team in s
+        .doc
+        .spec
+        .teams
+        .iter()
+        .filter(|t: &&Team| t.runtime.is_some())
+    {
         let expected = expected_blocked(s, &team.namespace);
         for v in evaluate(s, &team.namespace) {
             if v.allowed || !v.required || expected.contains(&v.flow) {

@@ -8,7 +8,11 @@ use serde_json::Value;
 /// Where a case's connection goes.
 enum To {
     /// A pod: namespace, labels, container ports.
-    Pod(&'static str, &'static [(&'static str, &'static str)], Vec<ContainerPort>),
+    Pod(
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        Vec<ContainerPort>,
+    ),
     /// An address outside the pod network.
     Addr([u8; 4]),
 }
@@ -46,7 +50,10 @@ fn server_ports() -> Vec<ContainerPort> {
 }
 
 fn dns_ports() -> Vec<ContainerPort> {
-    vec![ContainerPort::udp("dns", 53), ContainerPort::tcp("dns-tcp", 53)]
+    vec![
+        ContainerPort::udp("dns", 53),
+        ContainerPort::tcp("dns-tcp", 53),
+    ]
 }
 
 const SERVER: &[(&str, &str)] = &[("app.kubernetes.io/name", "seldon-server")];

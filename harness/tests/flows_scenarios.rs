@@ -71,7 +71,10 @@ fn seed_scenario_loads_without_warnings_about_flows() {
     assert!(
         w.is_empty(),
         "{}",
-        w.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+        w.iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -111,11 +114,23 @@ fn seed_policy_blocks_intra_namespace_dns_apiserver_and_storage_flows() {
     let dirs: Vec<Direction> = agent.cuts.iter().map(|c| c.direction).collect();
     assert_eq!(dirs, vec![Direction::Egress, Direction::Ingress]);
     assert!(agent.cuts[0].sources == vec!["seldon-server".to_string()]);
-    assert!(agent.cuts[0].fix.contains("add to spec.egress of NetworkPolicy financial-ml/financial-ml-isolation"));
-    assert!(agent.cuts[0].fix.contains("app.kubernetes.io/name: seldon-scheduler"));
+    assert!(
+        agent.cuts[0]
+            .fix
+            .contains("add to spec.egress of NetworkPolicy financial-ml/financial-ml-isolation")
+    );
+    assert!(
+        agent.cuts[0]
+            .fix
+            .contains("app.kubernetes.io/name: seldon-scheduler")
+    );
     assert!(agent.cuts[0].fix.contains("port: 9005"));
     assert!(agent.cuts[1].fix.contains("spec.ingress"));
-    assert!(agent.cuts[1].fix.contains("app.kubernetes.io/name: seldon-server"));
+    assert!(
+        agent.cuts[1]
+            .fix
+            .contains("app.kubernetes.io/name: seldon-server")
+    );
 
     // DNS: only egress is cut (kube-system has no policy), for every runtime pod, UDP and TCP.
     let dns = verdict(&vs, "dns");
@@ -123,14 +138,22 @@ fn seed_policy_blocks_intra_namespace_dns_apiserver_and_storage_flows() {
     assert_eq!(dns.cuts[0].direction, Direction::Egress);
     assert_eq!(dns.cuts[0].sources.len(), 7);
     assert_eq!(dns.cuts[0].ports.len(), 2);
-    assert!(dns.cuts[0].fix.contains("kubernetes.io/metadata.name: kube-system"));
+    assert!(
+        dns.cuts[0]
+            .fix
+            .contains("kubernetes.io/metadata.name: kube-system")
+    );
     assert!(dns.cuts[0].fix.contains("protocol: UDP"));
 
     // Storage outside the cluster: an ipBlock rule.
     let store = verdict(&vs, "model-store-external");
     assert_eq!(store.cuts.len(), 1);
     assert_eq!(store.cuts[0].direction, Direction::Egress);
-    assert!(store.cuts[0].fix.contains("cidr: 0.0.0.0/0"), "{}", store.cuts[0].fix);
+    assert!(
+        store.cuts[0].fix.contains("cidr: 0.0.0.0/0"),
+        "{}",
+        store.cuts[0].fix
+    );
 
     // What the seed meant to allow still works: the controller in seldon-system, seldon-system clients.
     assert!(verdict(&vs, "controller-to-scheduler").allowed);
@@ -153,10 +176,19 @@ fn seed_required_flows_check_passes_statically_and_reports_drift() {
     drift.expect_blocked.push("no-such-flow".into());
     let err = flows::static_verdict(&s, &drift).unwrap_err();
     assert!(err.contains("flow `dns`"), "{err}");
-    assert!(err.contains("`financial-ml/financial-ml-isolation` (egress of"), "{err}");
+    assert!(
+        err.contains("`financial-ml/financial-ml-isolation` (egress of"),
+        "{err}"
+    );
     assert!(err.contains("flow `controller-to-scheduler`"), "{err}");
-    assert!(err.contains("allowed by `financial-ml/financial-ml-isolation`"), "{err}");
-    assert!(err.contains("`no-such-flow`, which does not exist"), "{err}");
+    assert!(
+        err.contains("allowed by `financial-ml/financial-ml-isolation`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`no-such-flow`, which does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -219,7 +251,9 @@ fn corrected_policies_still_deny_the_other_team() {
     let conn = c.connect(&other_client, &envoy, 9000, Protocol::Tcp);
     assert!(!conn.allowed(), "{conn:?}");
     match &conn.ingress {
-        Decision::Denied { by } => assert!(by.iter().any(|p| p.name == "financial-ml-default-deny")),
+        Decision::Denied { by } => {
+            assert!(by.iter().any(|p| p.name == "financial-ml-default-deny"))
+        }
         other => panic!("expected ingress denial, got {other:?}"),
     }
     // The other team cannot pass for the controller either: the namespace is selected by name.
@@ -228,7 +262,10 @@ fn corrected_policies_still_deny_the_other_team() {
         labels(&[("control-plane", "v2-controller-manager")]),
         Vec::new(),
     ));
-    assert!(!c.connect(&fake_controller, &scheduler, 9004, Protocol::Tcp).allowed());
+    assert!(
+        !c.connect(&fake_controller, &scheduler, 9004, Protocol::Tcp)
+            .allowed()
+    );
     // seldon-system still gets in, as in the seed.
     let infra = Endpoint::Pod(c.pod("seldon-system", labels(&[]), Vec::new()));
     assert!(c.connect(&infra, &envoy, 9000, Protocol::Tcp).allowed());
@@ -238,5 +275,8 @@ fn corrected_policies_still_deny_the_other_team() {
         labels(&[("control-plane", "v2-controller-manager")]),
         Vec::new(),
     ));
-    assert!(c.connect(&controller, &scheduler, 9004, Protocol::Tcp).allowed());
+    assert!(
+        c.connect(&controller, &scheduler, 9004, Protocol::Tcp)
+            .allowed()
+    );
 }

@@ -421,10 +421,26 @@ impl Cluster {
         for p in &isolating {
             let allowed = match d {
                 Direction::Egress => p.spec.egress.iter().flatten().any(|r| {
-                    self.rule_matches(p, r.to.as_deref(), r.ports.as_deref(), peer, dest, port, protocol)
+                    self.rule_matches(
+                        p,
+                        r.to.as_deref(),
+                        r.ports.as_deref(),
+                        peer,
+                        dest,
+                        port,
+                        protocol,
+                    )
                 }),
                 Direction::Ingress => p.spec.ingress.iter().flatten().any(|r| {
-                    self.rule_matches(p, r.from.as_deref(), r.ports.as_deref(), peer, dest, port, protocol)
+                    self.rule_matches(
+                        p,
+                        r.from.as_deref(),
+                        r.ports.as_deref(),
+                        peer,
+                        dest,
+                        port,
+                        protocol,
+                    )
                 }),
             };
             if allowed {
@@ -499,7 +515,12 @@ fn ip_block_matches(block: &net::IPBlock, ip: Ipv4Addr) -> bool {
             .any(|e| e.contains(ip))
 }
 
-fn port_matches(p: &net::NetworkPolicyPort, dest: &Endpoint, port: u16, protocol: Protocol) -> bool {
+fn port_matches(
+    p: &net::NetworkPolicyPort,
+    dest: &Endpoint,
+    port: u16,
+    protocol: Protocol,
+) -> bool {
     let want = p
         .protocol
         .as_deref()

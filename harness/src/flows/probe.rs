@@ -183,11 +183,9 @@ fn pod_name(flow: &str, component: &str) -> String {
         return clean.trim_end_matches('-').to_string();
     }
     // FNV-1a keeps truncated names distinct and stable.
-    let hash = clean
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = clean.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("{}-{:08x}", clean[..54].trim_end_matches('-'), hash as u32)
 }
 
@@ -231,7 +229,10 @@ fn target_of(f: &Flow) -> (ProbeTarget, String) {
             ),
         ),
         Destination::Address {
-            host, dial_port, what, ..
+            host,
+            dial_port,
+            what,
+            ..
         } => (
             ProbeTarget::Address {
                 host: host.clone(),
@@ -314,7 +315,7 @@ pub fn compare(static_: &[FlowVerdict], live: &[(String, bool)]) -> Vec<Disagree
                 "the scenario's policies block `{flow}` ({}), but the probe connected: the CNI does not enforce NetworkPolicy (see the `networkPolicyEnforced` canary; kindnet enforces only from kind v0.24.0 and fails open on setup errors), or the cluster's policies differ from the scenario's",
                 v.blocked_by()
             )
-        } else if dns_blocked_live && *flow != "dns" {
+        } else if dns_blocked_live && v.resolves_name {
             format!(
                 "nothing in the scenario's policies blocks `{flow}`, but the probe could not connect, and the `dns` probe failed too: the name could not be resolved, so fix DNS first"
             )

@@ -312,7 +312,9 @@ impl Context {
                 && c.to.service == "seldon-mesh"
                 && c.from != namespace
                 && c.expect == crate::scenario::Outcome::Allowed
-                && !clients.iter().any(|(n, l)| *n == c.from && *l == c.from_labels)
+                && !clients
+                    .iter()
+                    .any(|(n, l)| *n == c.from && *l == c.from_labels)
             {
                 clients.push((c.from.clone(), c.from_labels.clone()));
             }
