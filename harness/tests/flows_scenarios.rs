@@ -66,6 +66,8 @@ fn seed_scenario_loads_without_warnings_about_flows() {
     let s = seed();
     assert_eq!(s.name(), "seed-network-policy");
     assert_eq!(s.doc.spec.seldon.chart_version, "2.10.2");
+    let load_warnings: Vec<String> = s.warnings.iter().map(|d| d.to_string()).collect();
+    assert!(load_warnings.is_empty(), "{load_warnings:#?}");
     // Every block it causes is declared in `expectBlocked`, so validation has nothing to warn about.
     let w = flows::warnings(&s);
     assert!(

@@ -707,11 +707,6 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
     flows
 }
 
-/// The names of every flow a context yields (for messages about unknown names).
-pub fn names(flows: &[Flow]) -> Vec<&str> {
-    flows.iter().map(|f| f.name.as_str()).collect()
-}
-
 /// A Workload as a JSON map of labels (for manifests).
 pub(crate) fn labels_json(l: &Labels) -> Value {
     Value::Object(
