@@ -68,10 +68,17 @@ impl Verdict {
 
 /// Runs one check within its timeout; errors talking to the cluster become `Fail` with the error chain.
 pub async fn run(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
-    let timeout = check.timeout.unwrap_or_else(|| check.expect.default_timeout());
+    let timeout = check
+        .timeout
+        .unwrap_or_else(|| check.expect.default_timeout());
     run_expectation(ctx, check, timeout).await
 }
 
 async fn run_expectation(_ctx: &CheckContext<'_>, check: &Check, _timeout: Duration) -> Verdict {
-    Verdict::Skip { reason: format!("checks of kind `{}` are not implemented yet", check.expect.kind()) }
+    Verdict::Skip {
+        reason: format!(
+            "checks of kind `{}` are not implemented yet",
+            check.expect.kind()
+        ),
+    }
 }

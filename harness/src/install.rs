@@ -694,9 +694,10 @@ impl Installer {
             .arg(format!("controller.clusterwide={}", settings.clusterwide));
         if !settings.watch_namespaces.is_empty() {
             // Helm's list syntax; the template joins it into WATCH_NAMESPACES.
-            setup = setup
-                .arg("--set")
-                .arg(format!("controller.watchNamespaces={{{}}}", settings.watch_namespaces.join(",")));
+            setup = setup.arg("--set").arg(format!(
+                "controller.watchNamespaces={{{}}}",
+                settings.watch_namespaces.join(",")
+            ));
         }
         for s in &settings.set_strings {
             setup = match (&s.value, &s.from_env) {

@@ -98,7 +98,10 @@ fn parse_defects(names: &[String]) -> Result<harness::target::Faults, String> {
     let mut faults = harness::target::Faults::default();
     for n in names {
         let d = harness::target::Defect::from_name(n).ok_or_else(|| {
-            let all: Vec<&str> = harness::target::Defect::ALL.iter().map(|d| d.name()).collect();
+            let all: Vec<&str> = harness::target::Defect::ALL
+                .iter()
+                .map(|d| d.name())
+                .collect();
             format!("unknown defect `{n}`; known: {}", all.join(", "))
         })?;
         faults.defects.insert(d);
@@ -148,7 +151,11 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reports = rt.block_on(harness::run::run_all(&opts, &scenarios, args.check.as_deref()));
+    let reports = rt.block_on(harness::run::run_all(
+        &opts,
+        &scenarios,
+        args.check.as_deref(),
+    ));
     let text = harness::report::terminal(&reports);
     print!("{text}");
     if let Some(dir) = &args.report {
@@ -160,7 +167,11 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    if harness::run::all_succeeded(&reports) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if harness::run::all_succeeded(&reports) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -244,7 +255,13 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Run(args) => run(args),
-        Command::Platform { command: PlatformCommand::Up { kubeconfig, defects } } => {
+        Command::Platform {
+            command:
+                PlatformCommand::Up {
+                    kubeconfig,
+                    defects,
+                },
+        } => {
             let faults = match parse_defects(&defects) {
                 Ok(f) => f,
                 Err(e) => {

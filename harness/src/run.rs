@@ -19,6 +19,8 @@ pub struct CheckResult {
     pub verdict: Verdict,
     /// Wall time of the check.
     pub duration: Duration,
+    /// Defects of the embedded platform this check is proven (by the mutation suite) to catch.
+    pub proven_to_catch: Vec<&'static str>,
 }
 
 /// Everything one scenario run produced.
@@ -41,7 +43,8 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// Whether every check passed and setup worked.
     pub fn succeeded(&self) -> bool {
-        self.not_applicable.is_some() || (self.setup_error.is_none() && self.checks.iter().all(|c| c.verdict.passed()))
+        self.not_applicable.is_some()
+            || (self.setup_error.is_none() && self.checks.iter().all(|c| c.verdict.passed()))
     }
 }
 
@@ -56,12 +59,23 @@ pub fn run_id() -> String {
 
 /// Which checks of a scenario to run.
 pub fn select<'a>(scenario: &'a Scenario, only: Option<&str>) -> Vec<&'a Check> {
-    scenario.doc.spec.checks.iter().filter(|c| only.is_none_or(|o| o == c.name)).collect()
+    scenario
+        .doc
+        .spec
+        .checks
+        .iter()
+        .filter(|c| only.is_none_or(|o| o == c.name))
+        .collect()
 }
 
 /// Runs one scenario on a target that is up: setup, the selected checks (concurrently), cleanup
 /// of what the run created unless the keep policy keeps it.
-pub async fn run_scenario(target: &Target, scenario: &Scenario, only: Option<&str>, keep: Keep) -> ScenarioReport {
+pub async fn run_scenario(
+    target: &Target,
+    scenario: &Scenario,
+    only: Option<&str>,
+    keep: Keep,
+) -> ScenarioReport {
     let run_id = run_id();
     let mut report = ScenarioReport {
         scenario: scenario.name().to_string(),
@@ -81,19 +95,32 @@ pub async fn run_scenario(target: &Target, scenario: &Scenario, only: Option<&st
         }
     };
     if applied.is_some() {
-        let ctx = CheckContext { client: client.clone(), scenario, mesh: target, run_id: &run_id };
+        let ctx = CheckContext {
+            client: client.clone(),
+            scenario,
+            mesh: target,
+            run_id: &run_id,
+        };
         let cap = target.timeout_cap();
         let futures = select(scenario, only).into_iter().map(|check| {
             let ctx = &ctx;
             async move {
                 let mut check = check.clone();
                 if let Some(cap) = cap {
-                    let t = check.timeout.unwrap_or_else(|| check.expect.default_timeout());
+                    let t = check
+                        .timeout
+                        .unwrap_or_else(|| check.expect.default_timeout());
                     check.timeout = Some(t.min(cap));
                 }
                 let started = Instant::now();
                 let verdict = checks::run(ctx, &check).await;
-                CheckResult { name: check.name.clone(), kind: check.expect.kind(), verdict, duration: started.elapsed() }
+                CheckResult {
+                    name: check.name.clone(),
+                    kind: check.expect.kind(),
+                    verdict,
+                    duration: started.elapsed(),
+                    proven_to_catch: crate::target::proven_to_catch(scenario, &check),
+                }
             }
         });
         report.checks = futures::future::join_all(futures).await;
@@ -101,8 +128,13 @@ pub async fn run_scenario(target: &Target, scenario: &Scenario, only: Option<&st
     let keep_it = keep.keeps(!report.succeeded());
     if let Some(applied) = applied {
         if keep_it {
-            let kc = target.kubeconfig().map(|k| format!("KUBECONFIG={} ", k.display())).unwrap_or_default();
-            println!("kept run {run_id}: {kc}kubectl get seldonruntimes,servers,models -A -l conformance.harness/run={run_id}");
+            let kc = target
+                .kubeconfig()
+                .map(|k| format!("KUBECONFIG={} ", k.display()))
+                .unwrap_or_default();
+            println!(
+                "kept run {run_id}: {kc}kubectl get seldonruntimes,servers,models -A -l conformance.harness/run={run_id}"
+            );
         } else if let Err(e) = crate::runtime::cleanup(&client, &applied).await {
             tracing::warn!("cleanup of run {run_id} failed: {e:#}");
         }
@@ -117,7 +149,9 @@ pub async fn run_on_fresh_target(
     scenario: &Scenario,
     only: Option<&str>,
 ) -> anyhow::Result<ScenarioReport> {
-    let target = Target::start(opts, scenario).await.with_context(|| format!("preparing the target for `{}`", scenario.name()))?;
+    let target = Target::start(opts, scenario)
+        .await
+        .with_context(|| format!("preparing the target for `{}`", scenario.name()))?;
     let report = run_scenario(&target, scenario, only, opts.keep).await;
     target.finish(!report.succeeded()).await;
     Ok(report)
@@ -137,7 +171,11 @@ fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioR
 
 /// Runs scenarios one after another: a fresh embedded platform for each, or one cluster for all.
 /// Scenarios that do not run on the target are reported with every check skipped.
-pub async fn run_all(opts: &TargetOptions, scenarios: &[Scenario], only: Option<&str>) -> Vec<ScenarioReport> {
+pub async fn run_all(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    only: Option<&str>,
+) -> Vec<ScenarioReport> {
     let kind = opts.kind.unwrap_or(crate::scenario::TargetKind::Sim);
     let mut reports = Vec::new();
     let mut shared: Option<Target> = None;

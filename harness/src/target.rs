@@ -21,7 +21,9 @@ pub fn parse_kind(name: &str) -> anyhow::Result<TargetKind> {
         "sim" | "embedded" => Ok(TargetKind::Sim),
         "kind" => Ok(TargetKind::Kind),
         "existing" => Ok(TargetKind::Existing),
-        other => bail!("unknown target `{other}`: use `sim` (the embedded platform, default), `kind` or `existing`"),
+        other => bail!(
+            "unknown target `{other}`: use `sim` (the embedded platform, default), `kind` or `existing`"
+        ),
     }
 }
 
@@ -70,14 +72,21 @@ impl TargetOptions {
     pub fn from_env() -> anyhow::Result<TargetOptions> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let keep = match var("HARNESS_KEEP") {
-            Some(k) => k.parse::<Keep>().map_err(|e| anyhow::anyhow!("HARNESS_KEEP: {e}"))?,
+            Some(k) => k
+                .parse::<Keep>()
+                .map_err(|e| anyhow::anyhow!("HARNESS_KEEP: {e}"))?,
             None => Keep::default(),
         };
         Ok(TargetOptions {
             kind: Some(kind_from_env()?),
             context: var("HARNESS_CONTEXT"),
             allow_contexts: var("HARNESS_ALLOW_CONTEXT")
-                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             chart_version: var("HARNESS_CHART_VERSION"),
             kind_cluster: var("HARNESS_KIND_CLUSTER"),
@@ -89,11 +98,15 @@ impl TargetOptions {
     }
 
     fn state_dir(&self) -> PathBuf {
-        self.state_dir.clone().unwrap_or_else(|| PathBuf::from("target/harness-state"))
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/harness-state"))
     }
 
     fn diagnostics_dir(&self) -> PathBuf {
-        self.diagnostics_dir.clone().unwrap_or_else(|| PathBuf::from("reports/diagnostics"))
+        self.diagnostics_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports/diagnostics"))
     }
 
     /// The install settings for a scenario, with the chart version override applied.
@@ -119,7 +132,8 @@ pub struct Target {
     kubeconfig: Option<PathBuf>,
     backend: Backend,
     /// Port-forwards to `seldon-mesh`, one per namespace, opened on first use.
-    forwards: tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
+    forwards:
+        tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
 }
 
 impl Target {
@@ -132,7 +146,13 @@ impl Target {
                 "scenario `{}` does not run on the `{}` target (its `spec.targets` lists {:?})",
                 scenario.name(),
                 kind.name(),
-                scenario.doc.spec.targets.iter().map(|t| t.name()).collect::<Vec<_>>()
+                scenario
+                    .doc
+                    .spec
+                    .targets
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
             );
         }
         match kind {
@@ -145,7 +165,11 @@ impl Target {
     async fn start_kind(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
         use crate::provision::{KindProvisioner, KindSettings, fingerprint_from_files};
         let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
-        let mut settings = KindSettings::new(opts.kind_cluster.clone().unwrap_or_else(|| "seldon-harness".into()));
+        let mut settings = KindSettings::new(
+            opts.kind_cluster
+                .clone()
+                .unwrap_or_else(|| "seldon-harness".into()),
+        );
         if let Some(c) = &opts.kind_config {
             settings.config_path = c.clone();
         }
@@ -156,13 +180,23 @@ impl Target {
         let state = opts.state_dir();
         // Parallel test processes share one cluster: provisioning is serialised by a lock file.
         let _lock = StateLock::acquire(&state.join("kind.lock"))?;
-        let cluster = KindProvisioner::new(runner.clone(), settings.clone(), &state, opts.diagnostics_dir())
-            .provision(&fp)
-            .await?;
+        let cluster = KindProvisioner::new(
+            runner.clone(),
+            settings.clone(),
+            &state,
+            opts.diagnostics_dir(),
+        )
+        .provision(&fp)
+        .await?;
         cluster.load_images(&settings.images_to_load).await?;
         let client = cluster.client().await?;
         let installer = crate::install::Installer::new(runner, cluster.kube_target(), &state);
-        installer.install(&install, &crate::install::KubeReadiness::new(client.clone())).await?;
+        installer
+            .install(
+                &install,
+                &crate::install::KubeReadiness::new(client.clone()),
+            )
+            .await?;
         cluster.record_fingerprint(&fp).await?;
         if !scenario.doc.spec.artifacts.is_empty() {
             tracing::warn!(
@@ -172,17 +206,27 @@ impl Target {
             );
         }
         let kubeconfig = cluster.kubeconfig().to_path_buf();
-        Ok(Target { kind: TargetKind::Kind, client, kubeconfig: Some(kubeconfig), backend: Backend::Kind(cluster), forwards: Default::default() })
+        Ok(Target {
+            kind: TargetKind::Kind,
+            client,
+            kubeconfig: Some(kubeconfig),
+            backend: Backend::Kind(cluster),
+            forwards: Default::default(),
+        })
     }
 
     async fn start_existing(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
         use crate::existing::{ExistingSettings, connect};
         let Some(context) = opts.context.clone() else {
-            bail!("the `existing` target needs a kubeconfig context: pass `--context NAME --allow-context NAME`");
+            bail!(
+                "the `existing` target needs a kubeconfig context: pass `--context NAME --allow-context NAME`"
+            );
         };
         let install = opts.install_settings(scenario);
         let settings = ExistingSettings {
-            kubeconfig: std::env::var_os("KUBECONFIG").map(PathBuf::from).filter(|p| p.is_file()),
+            kubeconfig: std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file()),
             context: context.clone(),
             allowed_contexts: opts.allow_contexts.clone(),
             manage_controller: opts.manage_install,
@@ -193,8 +237,13 @@ impl Target {
         if opts.manage_install {
             crate::existing::guard_controller_change(&settings, "install or upgrade")?;
             let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
-            let target = crate::install::KubeTarget { kubeconfig: settings.kubeconfig.clone(), context };
-            crate::install::Installer::new(runner, target, opts.state_dir()).install(&install, &readiness).await?;
+            let target = crate::install::KubeTarget {
+                kubeconfig: settings.kubeconfig.clone(),
+                context,
+            };
+            crate::install::Installer::new(runner, target, opts.state_dir())
+                .install(&install, &readiness)
+                .await?;
         } else {
             use crate::install::ControllerReadiness;
             readiness
@@ -202,11 +251,18 @@ impl Target {
                 .await
                 .context("the Seldon controller is not ready on this cluster (the harness does not touch it without --manage-install)")?;
         }
-        Ok(Target { kind: TargetKind::Existing, client, kubeconfig: settings.kubeconfig, backend: Backend::Existing, forwards: Default::default() })
+        Ok(Target {
+            kind: TargetKind::Existing,
+            client,
+            kubeconfig: settings.kubeconfig,
+            backend: Backend::Existing,
+            forwards: Default::default(),
+        })
     }
 
     async fn start_embedded(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
-        let platform = sim::Platform::start(opts.faults.clone()).context("starting the embedded platform")?;
+        let platform =
+            sim::Platform::start(opts.faults.clone()).context("starting the embedded platform")?;
         let install = &scenario.doc.spec.seldon;
         platform
             .install_seldon(&sim::seldon::InstallOptions {
@@ -218,16 +274,29 @@ impl Target {
         for a in &scenario.doc.spec.artifacts {
             platform
                 .publish_artifact(&a.storage_uri, &scenario.resolve(&a.path))
-                .with_context(|| format!("publishing artifact {} to the embedded model store", a.storage_uri))?;
+                .with_context(|| {
+                    format!(
+                        "publishing artifact {} to the embedded model store",
+                        a.storage_uri
+                    )
+                })?;
         }
         let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml()).context("reading the platform's kubeconfig")?,
+            kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
+                .context("reading the platform's kubeconfig")?,
             &kube::config::KubeConfigOptions::default(),
         )
         .await
         .context("loading the platform's kubeconfig")?;
-        let client = kube::Client::try_from(config).context("building a client for the embedded platform")?;
-        Ok(Target { kind: TargetKind::Sim, client, kubeconfig: None, backend: Backend::Embedded(platform), forwards: Default::default() })
+        let client = kube::Client::try_from(config)
+            .context("building a client for the embedded platform")?;
+        Ok(Target {
+            kind: TargetKind::Sim,
+            client,
+            kubeconfig: None,
+            backend: Backend::Embedded(platform),
+            forwards: Default::default(),
+        })
     }
 
     /// Which target this is.
@@ -288,18 +357,27 @@ impl MeshAccess for Target {
                     let addr = p.mesh_addr(namespace).with_context(|| {
                         format!("namespace `{namespace}` has no seldon-mesh endpoint: is its SeldonRuntime Ready?")
                     })?;
-                    Ok(MeshEndpoint { rest_base: format!("http://{addr}"), grpc_addr: addr.to_string() })
+                    Ok(MeshEndpoint {
+                        rest_base: format!("http://{addr}"),
+                        grpc_addr: addr.to_string(),
+                    })
                 }
                 Backend::Kind(_) | Backend::Existing => {
                     let mut forwards = self.forwards.lock().await;
                     if !forwards.contains_key(namespace) {
-                        let f = crate::portforward::MeshForward::start(self.client.clone(), namespace)
-                            .await
-                            .with_context(|| format!("port-forwarding to seldon-mesh in `{namespace}`"))?;
+                        let f =
+                            crate::portforward::MeshForward::start(self.client.clone(), namespace)
+                                .await
+                                .with_context(|| {
+                                    format!("port-forwarding to seldon-mesh in `{namespace}`")
+                                })?;
                         forwards.insert(namespace.to_string(), f);
                     }
                     let addr = forwards[namespace].local_addr();
-                    Ok(MeshEndpoint { rest_base: format!("http://{addr}"), grpc_addr: addr.to_string() })
+                    Ok(MeshEndpoint {
+                        rest_base: format!("http://{addr}"),
+                        grpc_addr: addr.to_string(),
+                    })
                 }
             }
         })
@@ -309,7 +387,9 @@ impl MeshAccess for Target {
 /// Serves the embedded platform standalone until Ctrl-C, writing a kubeconfig for kubectl.
 pub fn platform_up(kubeconfig: &std::path::Path, faults: Faults) -> anyhow::Result<()> {
     let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(platform.serve_until_interrupted(kubeconfig))
 }
 
@@ -327,7 +407,8 @@ impl StateLock {
             .write(true)
             .open(path)
             .with_context(|| format!("opening lock file {}", path.display()))?;
-        f.lock().with_context(|| format!("locking {}", path.display()))?;
+        f.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
         Ok(StateLock(f))
     }
 }
@@ -337,4 +418,53 @@ impl Drop for StateLock {
         // Closing the file releases the lock as well; unlocking first just makes it explicit.
         let _ = self.0.unlock();
     }
+}
+
+/// Which checks each defect of the embedded platform is meant to break. `suites/tests/mutations.rs`
+/// proves this table (exactly these checks fail under the defect), so `harness run` reports it as
+/// what each check is proven to catch.
+pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &crate::scenario::Check) -> bool {
+    use crate::scenario::{Expectation, NegativeCase, Outcome, Protocol};
+    let team_has_limitrange = |ns: &str| {
+        scenario
+            .team(ns)
+            .is_some_and(|t| !t.limit_ranges.is_empty() && !t.resource_quotas.is_empty())
+    };
+    match (defect, &check.expect) {
+        (Defect::QuotaNotEnforced, Expectation::QuotaRejects(_)) => true,
+        (Defect::LimitRangeIgnored, Expectation::RuntimeReady(n)) => {
+            team_has_limitrange(&n.namespace)
+        }
+        (Defect::NetworkPolicyIgnored, Expectation::NetworkPolicyEnforced(_)) => true,
+        (Defect::NetworkPolicyIgnored, Expectation::Connectivity(c)) => c.expect == Outcome::Denied,
+        (Defect::NetworkPolicyIgnored, Expectation::RequiredFlows(f)) => {
+            !f.expect_blocked.is_empty()
+        }
+        (Defect::ControllerNotClusterWide, Expectation::RuntimeReady(n)) => {
+            n.namespace != scenario.doc.spec.seldon.controller_namespace
+        }
+        (Defect::CrossNamespaceScheduling, Expectation::ScheduleFailed(_)) => true,
+        (Defect::RuntimeNeverReady, Expectation::RuntimeReady(_)) => true,
+        (Defect::ServerCapabilitiesMissing, Expectation::ServerReady(s)) => {
+            !s.capabilities.is_empty()
+        }
+        (Defect::ModelNeverReady, Expectation::ModelReady(_)) => true,
+        (Defect::MeshIgnoresModelHeader, Expectation::Inference(i)) => i.protocol == Protocol::Grpc,
+        (Defect::WrongInferenceOutput, Expectation::Inference(_)) => true,
+        (Defect::UnknownModelAnswered200, Expectation::InferenceRejected(r)) => {
+            r.case == NegativeCase::UnknownModel
+        }
+        (Defect::SecretPackageObjectsDropped, Expectation::SecretsApplied(_)) => true,
+        (Defect::AccessReviewAllowsAll, Expectation::Access(a)) => a.expect == Outcome::Denied,
+        _ => false,
+    }
+}
+
+/// The defects a check is proven to catch, by name (for reports).
+pub fn proven_to_catch(scenario: &Scenario, check: &crate::scenario::Check) -> Vec<&'static str> {
+    Defect::ALL
+        .into_iter()
+        .filter(|d| meant_to_catch(*d, scenario, check))
+        .map(Defect::name)
+        .collect()
 }
