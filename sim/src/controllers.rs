@@ -20,6 +20,10 @@ pub struct PlatformState {
 }
 
 /// Starts every controller; they run until the returned tasks are aborted.
-pub fn spawn(_store: Store, _faults: Faults, _state: std::sync::Arc<PlatformState>) -> Vec<JoinHandle<()>> {
+pub fn spawn(
+    _store: Store,
+    _faults: Faults,
+    _state: std::sync::Arc<PlatformState>,
+) -> Vec<JoinHandle<()>> {
     Vec::new()
 }

@@ -33,7 +33,16 @@ pub struct ResourceType {
     pub verbs: &'static [&'static str],
 }
 
-const RW: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const RW: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 const CREATE_ONLY: &[&str] = &["create"];
 
 macro_rules! rt {
@@ -45,53 +54,275 @@ macro_rules! rt {
 
 /// Every resource type the platform serves.
 pub static RESOURCES: &[ResourceType] = &[
-    rt!("", "v1", "Namespace", "namespaces", "namespace", ["ns"], false, true),
+    rt!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        ["ns"],
+        false,
+        true
+    ),
     rt!("", "v1", "Secret", "secrets", "secret", [], true, false),
-    rt!("", "v1", "ConfigMap", "configmaps", "configmap", ["cm"], true, false),
-    rt!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", ["sa"], true, false),
-    rt!("", "v1", "Service", "services", "service", ["svc"], true, true),
+    rt!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        ["cm"],
+        true,
+        false
+    ),
+    rt!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        ["sa"],
+        true,
+        false
+    ),
+    rt!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        ["svc"],
+        true,
+        true
+    ),
     rt!("", "v1", "Pod", "pods", "pod", ["po"], true, true),
     rt!("", "v1", "Event", "events", "event", ["ev"], true, false),
-    rt!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", ["quota"], true, true),
-    rt!("", "v1", "LimitRange", "limitranges", "limitrange", ["limits"], true, false),
-    rt!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", ["pvc"], true, true),
-    rt!("apps", "v1", "Deployment", "deployments", "deployment", ["deploy"], true, true),
-    rt!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", ["sts"], true, true),
-    rt!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", ["netpol"], true, false),
-    rt!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", [], true, false),
-    rt!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", [], true, false),
-    rt!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", [], false, false),
-    rt!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", [], false, false),
-    ResourceType { group: "authorization.k8s.io", version: "v1", kind: "SubjectAccessReview",
-        plural: "subjectaccessreviews", singular: "subjectaccessreview", short_names: &[], namespaced: false,
-        has_status: false, verbs: CREATE_ONLY },
-    ResourceType { group: "authorization.k8s.io", version: "v1", kind: "SelfSubjectAccessReview",
-        plural: "selfsubjectaccessreviews", singular: "selfsubjectaccessreview", short_names: &[], namespaced: false,
-        has_status: false, verbs: CREATE_ONLY },
-    rt!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions",
-        "customresourcedefinition", ["crd", "crds"], false, true),
-    rt!("mlops.seldon.io", "v1alpha1", "SeldonRuntime", "seldonruntimes", "seldonruntime", [], true, true),
-    rt!("mlops.seldon.io", "v1alpha1", "SeldonConfig", "seldonconfigs", "seldonconfig", [], true, true),
-    rt!("mlops.seldon.io", "v1alpha1", "ServerConfig", "serverconfigs", "serverconfig", [], true, false),
-    rt!("mlops.seldon.io", "v1alpha1", "Server", "servers", "server", ["mls"], true, true),
-    rt!("mlops.seldon.io", "v1alpha1", "Model", "models", "model", ["mlm"], true, true),
-    rt!("mlops.seldon.io", "v1alpha1", "Pipeline", "pipelines", "pipeline", ["mlp"], true, true),
+    rt!(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        "resourcequota",
+        ["quota"],
+        true,
+        true
+    ),
+    rt!(
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        "limitrange",
+        ["limits"],
+        true,
+        false
+    ),
+    rt!(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        ["pvc"],
+        true,
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        ["deploy"],
+        true,
+        true
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        "statefulset",
+        ["sts"],
+        true,
+        true
+    ),
+    rt!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        ["netpol"],
+        true,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        "role",
+        [],
+        true,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        "rolebinding",
+        [],
+        true,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        "clusterrole",
+        [],
+        false,
+        false
+    ),
+    rt!(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        [],
+        false,
+        false
+    ),
+    ResourceType {
+        group: "authorization.k8s.io",
+        version: "v1",
+        kind: "SubjectAccessReview",
+        plural: "subjectaccessreviews",
+        singular: "subjectaccessreview",
+        short_names: &[],
+        namespaced: false,
+        has_status: false,
+        verbs: CREATE_ONLY,
+    },
+    ResourceType {
+        group: "authorization.k8s.io",
+        version: "v1",
+        kind: "SelfSubjectAccessReview",
+        plural: "selfsubjectaccessreviews",
+        singular: "selfsubjectaccessreview",
+        short_names: &[],
+        namespaced: false,
+        has_status: false,
+        verbs: CREATE_ONLY,
+    },
+    rt!(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        ["crd", "crds"],
+        false,
+        true
+    ),
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "SeldonRuntime",
+        "seldonruntimes",
+        "seldonruntime",
+        [],
+        true,
+        true
+    ),
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "SeldonConfig",
+        "seldonconfigs",
+        "seldonconfig",
+        [],
+        true,
+        true
+    ),
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "ServerConfig",
+        "serverconfigs",
+        "serverconfig",
+        [],
+        true,
+        false
+    ),
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "Server",
+        "servers",
+        "server",
+        ["mls"],
+        true,
+        true
+    ),
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "Model",
+        "models",
+        "model",
+        ["mlm"],
+        true,
+        true
+    ),
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "Pipeline",
+        "pipelines",
+        "pipeline",
+        ["mlp"],
+        true,
+        true
+    ),
 ];
 
 impl ResourceType {
     /// `group/version`, or `version` for the core group, as in `apiVersion`.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Whether the type comes from a CustomResourceDefinition (served only while its CRD exists).
+    pub fn is_custom(&self) -> bool {
+        !(self.group.is_empty() || self.group == "apps" || self.group.ends_with(".k8s.io"))
+    }
+
+    /// The name of the CRD that defines this type: `<plural>.<group>`.
+    pub fn crd_name(&self) -> String {
+        format!("{}.{}", self.plural, self.group)
     }
 
     /// Looks a resource type up by group and plural name.
     pub fn by_plural(group: &str, plural: &str) -> Option<&'static ResourceType> {
-        RESOURCES.iter().find(|r| r.group == group && r.plural == plural)
+        RESOURCES
+            .iter()
+            .find(|r| r.group == group && r.plural == plural)
     }
 
     /// Looks a resource type up by `apiVersion` and `kind`.
     pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceType> {
-        RESOURCES.iter().find(|r| r.kind == kind && r.api_version() == api_version)
+        RESOURCES
+            .iter()
+            .find(|r| r.kind == kind && r.api_version() == api_version)
     }
 }
 
@@ -110,17 +341,40 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn with(code: u16, reason: &'static str, message: String, rt: Option<&ResourceType>, name: &str) -> ApiError {
+    fn with(
+        code: u16,
+        reason: &'static str,
+        message: String,
+        rt: Option<&ResourceType>,
+        name: &str,
+    ) -> ApiError {
         let details = rt.map(|rt| json!({"name": name, "group": rt.group, "kind": rt.plural}));
-        ApiError { code, reason, message, details }
+        ApiError {
+            code,
+            reason,
+            message,
+            details,
+        }
     }
     /// `<plural>.<group> "<name>" not found` (404).
     pub fn not_found(rt: &ResourceType, name: &str) -> ApiError {
-        ApiError::with(404, "NotFound", format!("{} \"{name}\" not found", qualified(rt)), Some(rt), name)
+        ApiError::with(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(rt)),
+            Some(rt),
+            name,
+        )
     }
     /// `<plural>.<group> "<name>" already exists` (409).
     pub fn already_exists(rt: &ResourceType, name: &str) -> ApiError {
-        ApiError::with(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(rt)), Some(rt), name)
+        ApiError::with(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(rt)),
+            Some(rt),
+            name,
+        )
     }
     /// Optimistic-concurrency conflict (409), worded as the API server does.
     pub fn conflict(rt: &ResourceType, name: &str) -> ApiError {
@@ -132,19 +386,93 @@ impl ApiError {
     }
     /// Forbidden (403) with a full message, e.g. from admission.
     pub fn forbidden(message: impl Into<String>) -> ApiError {
-        ApiError { code: 403, reason: "Forbidden", message: message.into(), details: None }
+        ApiError {
+            code: 403,
+            reason: "Forbidden",
+            message: message.into(),
+            details: None,
+        }
     }
     /// Invalid (422) with a full message.
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError { code: 422, reason: "Invalid", message: message.into(), details: None }
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: message.into(),
+            details: None,
+        }
     }
     /// BadRequest (400) with a full message.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError { code: 400, reason: "BadRequest", message: message.into(), details: None }
+        ApiError {
+            code: 400,
+            reason: "BadRequest",
+            message: message.into(),
+            details: None,
+        }
     }
     /// Gone (410): the requested resource version is too old to watch from.
     pub fn gone(message: impl Into<String>) -> ApiError {
-        ApiError { code: 410, reason: "Expired", message: message.into(), details: None }
+        ApiError {
+            code: 410,
+            reason: "Expired",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// NotFound (404) for a path the server does not serve.
+    pub fn no_route() -> ApiError {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        }
+    }
+    /// MethodNotAllowed (405): the verb is not supported on this resource.
+    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// NotAcceptable (406): no response media type the client accepts.
+    pub fn not_acceptable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 406,
+            reason: "NotAcceptable",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// UnsupportedMediaType (415): the request body's content type is not supported here.
+    pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// TooManyRequests (429): the client must retry later.
+    pub fn too_many_requests(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 429,
+            reason: "TooManyRequests",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// InternalError (500).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 500,
+            reason: "InternalError",
+            message: message.into(),
+            details: None,
+        }
     }
     /// The `Status` object clients expect in the response body.
     pub fn to_status(&self) -> Value {
@@ -160,7 +488,11 @@ impl ApiError {
 }
 
 fn qualified(rt: &ResourceType) -> String {
-    if rt.group.is_empty() { rt.plural.to_string() } else { format!("{}.{}", rt.plural, rt.group) }
+    if rt.group.is_empty() {
+        rt.plural.to_string()
+    } else {
+        format!("{}.{}", rt.plural, rt.group)
+    }
 }
 
 /// What a change did to an object.
@@ -183,6 +515,8 @@ pub struct Change {
     pub resource: &'static ResourceType,
     /// The object after the change (before it, for deletions, with the deletion's resource version).
     pub object: Value,
+    /// The object before a modification, so watches can tell when it left or entered a selector.
+    pub previous: Option<Value>,
     /// The global resource version of this change.
     pub resource_version: u64,
 }
@@ -232,18 +566,26 @@ const HISTORY: usize = 10_000;
 struct Inner {
     rv: u64,
     uid_counter: u64,
+    name_counter: u64,
     objects: BTreeMap<ObjKey, Value>,
     history: VecDeque<Change>,
 }
 
 impl Reader for Inner {
     fn get(&self, rt: &ResourceType, namespace: Option<&str>, name: &str) -> Option<&Value> {
-        self.objects.get(&(rt.group, rt.plural, namespace.unwrap_or("").to_string(), name.to_string()))
+        self.objects.get(&(
+            rt.group,
+            rt.plural,
+            namespace.unwrap_or("").to_string(),
+            name.to_string(),
+        ))
     }
     fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<&Value> {
         self.objects
             .iter()
-            .filter(|((g, p, ns, _), _)| *g == rt.group && *p == rt.plural && namespace.is_none_or(|n| n == ns))
+            .filter(|((g, p, ns, _), _)| {
+                *g == rt.group && *p == rt.plural && namespace.is_none_or(|n| n == ns)
+            })
             .map(|(_, v)| v)
             .collect()
     }
@@ -260,25 +602,97 @@ pub struct Store {
 fn key(rt: &'static ResourceType, obj: &Value) -> Result<ObjKey, ApiError> {
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     if name.is_empty() {
-        return Err(ApiError::invalid(format!("{} is invalid: metadata.name: Required value: name is required", rt.kind)));
+        return Err(ApiError::invalid(format!(
+            "{} is invalid: metadata.name: Required value: name is required",
+            rt.kind
+        )));
     }
     let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
     if rt.namespaced && ns.is_empty() {
-        return Err(ApiError::bad_request("the server could not find the requested resource: namespace is required"));
+        return Err(ApiError::bad_request(
+            "the server could not find the requested resource: namespace is required",
+        ));
     }
-    Ok((rt.group, rt.plural, if rt.namespaced { ns.to_string() } else { String::new() }, name.to_string()))
+    Ok((
+        rt.group,
+        rt.plural,
+        if rt.namespaced {
+            ns.to_string()
+        } else {
+            String::new()
+        },
+        name.to_string(),
+    ))
+}
+
+/// Five characters from the alphabet the API server uses for `generateName` (no vowels, no look-alikes).
+fn generated_suffix(mut n: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // Spread consecutive counters so generated names do not look sequential.
+    n = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
+            n /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Name rules of the API server: RBAC objects allow any path segment, namespaces and services need a
+/// DNS label, everything else a DNS subdomain.
+fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    let problem = if rt.group == "rbac.authorization.k8s.io" {
+        (name == "." || name == ".." || name.contains('/') || name.contains('%'))
+            .then(|| "may not be '.' or '..' and may not contain '/' or '%'".to_string())
+    } else if rt.kind == "Namespace" || rt.kind == "Service" {
+        (!label(name)).then(|| {
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character".to_string()
+        })
+    } else {
+        (name.len() > 253 || !name.split('.').all(label)).then(|| {
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".to_string()
+        })
+    };
+    match problem {
+        Some(p) => Err(ApiError::invalid(format!(
+            "{} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": {p}",
+            rt.kind
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 impl Store {
     /// A new empty store with the given admission chain (run in order).
     pub fn new(admission: Vec<Box<dyn Admission>>) -> Store {
         let (tx, _) = broadcast::channel(16_384);
-        let inner = Inner { rv: 1, uid_counter: 0, objects: BTreeMap::new(), history: VecDeque::new() };
-        Store { inner: Arc::new(Mutex::new(inner)), admission: Arc::new(admission), tx }
+        let inner = Inner {
+            rv: 1,
+            uid_counter: 0,
+            name_counter: 0,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+        };
+        Store {
+            inner: Arc::new(Mutex::new(inner)),
+            admission: Arc::new(admission),
+            tx,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -292,18 +706,51 @@ impl Store {
     }
 
     /// One object, if it exists.
-    pub fn get(&self, rt: &'static ResourceType, namespace: Option<&str>, name: &str) -> Option<Value> {
+    pub fn get(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
         self.lock().get(rt, namespace, name).cloned()
+    }
+
+    /// Whether the API serves the type now: built-in types always, custom types while their CRD exists.
+    pub fn serves(&self, rt: &ResourceType) -> bool {
+        if !rt.is_custom() {
+            return true;
+        }
+        let crd = RESOURCES
+            .iter()
+            .find(|r| r.kind == "CustomResourceDefinition")
+            .expect("CRD type is in the catalogue");
+        self.lock().get(crd, None, &rt.crd_name()).is_some()
     }
 
     /// All objects of a type (in a namespace, or all) and the resource version of the list.
     pub fn list(&self, rt: &'static ResourceType, namespace: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
-        (inner.list(rt, namespace).into_iter().cloned().collect(), inner.rv)
+        (
+            inner.list(rt, namespace).into_iter().cloned().collect(),
+            inner.rv,
+        )
     }
 
-    fn record(&self, inner: &mut Inner, kind: ChangeType, rt: &'static ResourceType, object: Value) {
-        let change = Change { kind, resource: rt, object, resource_version: inner.rv };
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: ChangeType,
+        rt: &'static ResourceType,
+        object: Value,
+        previous: Option<Value>,
+    ) {
+        let change = Change {
+            kind,
+            resource: rt,
+            object,
+            previous,
+            resource_version: inner.rv,
+        };
         inner.history.push_back(change.clone());
         if inner.history.len() > HISTORY {
             inner.history.pop_front();
@@ -313,9 +760,35 @@ impl Store {
     }
 
     /// Creates an object: runs admission, sets uid, timestamps, generation and resource version.
+    ///
+    /// A missing name is generated from `metadata.generateName`, as the API server does.
     pub fn create(&self, rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiError> {
         let mut inner = self.lock();
+        if !obj["metadata"].is_object() {
+            return Err(ApiError::invalid(format!(
+                "{} is invalid: metadata: Required value",
+                rt.kind
+            )));
+        }
+        let prefix = obj["metadata"]["generateName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+            && !prefix.is_empty()
+        {
+            inner.name_counter += 1;
+            obj["metadata"]["name"] =
+                json!(format!("{prefix}{}", generated_suffix(inner.name_counter)));
+        }
         let k = key(rt, &obj)?;
+        validate_name(rt, &k.3)?;
+        if rt.kind == "Namespace" && obj["status"]["phase"].is_null() {
+            obj["status"] = json!({"phase": "Active"});
+        }
         if inner.objects.contains_key(&k) {
             return Err(ApiError::already_exists(rt, &k.3));
         }
@@ -327,7 +800,9 @@ impl Store {
         let uid = format!("00000000-0000-4000-8000-{:012x}", inner.uid_counter);
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
-        let meta = obj["metadata"].as_object_mut().expect("metadata checked by key()");
+        let meta = obj["metadata"]
+            .as_object_mut()
+            .expect("metadata checked by key()");
         meta.insert("uid".into(), json!(uid));
         meta.insert("resourceVersion".into(), json!(inner.rv.to_string()));
         meta.insert("creationTimestamp".into(), json!(now()));
@@ -335,7 +810,7 @@ impl Store {
         meta.remove("managedFields");
         meta.remove("deletionTimestamp");
         inner.objects.insert(k, obj.clone());
-        self.record(&mut inner, ChangeType::Added, rt, obj.clone());
+        self.record(&mut inner, ChangeType::Added, rt, obj.clone(), None);
         Ok(obj)
     }
 
@@ -351,7 +826,12 @@ impl Store {
         self.write(rt, obj, true)
     }
 
-    fn write(&self, rt: &'static ResourceType, mut obj: Value, status_only: bool) -> Result<Value, ApiError> {
+    fn write(
+        &self,
+        rt: &'static ResourceType,
+        mut obj: Value,
+        status_only: bool,
+    ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let k = key(rt, &obj)?;
         let Some(old) = inner.objects.get(&k).cloned() else {
@@ -390,10 +870,17 @@ impl Store {
         }
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
         let spec_changed = !status_only && strip_for_generation(&old) != strip_for_generation(&new);
-        new["metadata"]["generation"] = json!(if spec_changed { generation + 1 } else { generation });
+        new["metadata"]["generation"] = json!(if spec_changed {
+            generation + 1
+        } else {
+            generation
+        });
         new["apiVersion"] = json!(rt.api_version());
         new["kind"] = json!(rt.kind);
-        new["metadata"].as_object_mut().expect("metadata").remove("managedFields");
+        new["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("managedFields");
         if new == old_with_rv(&old, &new) {
             // Nothing changed: like the API server, keep the resource version and send no event.
             return Ok(old);
@@ -404,36 +891,56 @@ impl Store {
         let finished = new["metadata"]["deletionTimestamp"].is_string() && finalizers_empty(&new);
         if finished {
             inner.objects.remove(&k);
-            self.record(&mut inner, ChangeType::Deleted, rt, new.clone());
+            self.record(&mut inner, ChangeType::Deleted, rt, new.clone(), None);
             drop(inner);
             self.collect_garbage(&new);
             return Ok(new);
         }
         inner.objects.insert(k, new.clone());
-        self.record(&mut inner, ChangeType::Modified, rt, new.clone());
+        self.record(&mut inner, ChangeType::Modified, rt, new.clone(), Some(old));
         Ok(new)
     }
 
     /// Deletes an object. With finalizers it is only marked (deletionTimestamp) until they are removed.
     /// Dependents (ownerReferences) are deleted in the background, and a namespace takes its objects with it.
-    pub fn delete(&self, rt: &'static ResourceType, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
+    pub fn delete(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let k: ObjKey = (rt.group, rt.plural, namespace.unwrap_or("").to_string(), name.to_string());
+        let k: ObjKey = (
+            rt.group,
+            rt.plural,
+            namespace.unwrap_or("").to_string(),
+            name.to_string(),
+        );
         let Some(mut obj) = inner.objects.get(&k).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
-        inner.rv += 1;
-        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         if !finalizers_empty(&obj) {
+            // Already marked: deleting again changes nothing, as on the API server.
             if obj["metadata"]["deletionTimestamp"].is_null() {
+                let previous = obj.clone();
+                inner.rv += 1;
+                obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
                 obj["metadata"]["deletionTimestamp"] = json!(now());
                 inner.objects.insert(k, obj.clone());
-                self.record(&mut inner, ChangeType::Modified, rt, obj.clone());
+                self.record(
+                    &mut inner,
+                    ChangeType::Modified,
+                    rt,
+                    obj.clone(),
+                    Some(previous),
+                );
             }
             return Ok(obj);
         }
+        inner.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         inner.objects.remove(&k);
-        self.record(&mut inner, ChangeType::Deleted, rt, obj.clone());
+        self.record(&mut inner, ChangeType::Deleted, rt, obj.clone(), None);
         drop(inner);
         self.collect_garbage(&obj);
         Ok(obj)
@@ -441,9 +948,23 @@ impl Store {
 
     /// Deletes what depended on a deleted object: owned objects, and a namespace's contents.
     fn collect_garbage(&self, deleted: &Value) {
-        let uid = deleted["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let uid = deleted["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let is_namespace = deleted["kind"] == "Namespace";
-        let ns_name = deleted["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns_name = deleted["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // Deleting a CRD deletes every object of the type it defined.
+        let defined = (deleted["kind"] == "CustomResourceDefinition")
+            .then(|| {
+                let group = deleted["spec"]["group"].as_str()?;
+                let plural = deleted["spec"]["names"]["plural"].as_str()?;
+                ResourceType::by_plural(group, plural)
+            })
+            .flatten();
         let doomed: Vec<(&'static ResourceType, Option<String>, String)> = {
             let inner = self.lock();
             RESOURCES
@@ -453,12 +974,21 @@ impl Store {
                     let owned = o["metadata"]["ownerReferences"]
                         .as_array()
                         .is_some_and(|refs| refs.iter().any(|r| r["uid"].as_str() == Some(&uid)));
-                    let in_ns = is_namespace && rt.namespaced && o["metadata"]["namespace"].as_str() == Some(&ns_name);
-                    owned || in_ns
+                    let in_ns = is_namespace
+                        && rt.namespaced
+                        && o["metadata"]["namespace"].as_str() == Some(&ns_name);
+                    owned || in_ns || defined.is_some_and(|d| std::ptr::eq(d, *rt))
                 })
                 .map(|(rt, o)| {
                     let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
-                    (rt, ns, o["metadata"]["name"].as_str().unwrap_or_default().to_string())
+                    (
+                        rt,
+                        ns,
+                        o["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
                 })
                 .collect()
         };
@@ -471,15 +1001,45 @@ impl Store {
     /// Changes after `resource_version` still in history, plus a live receiver for what follows.
     ///
     /// Fails with 410 Gone when the version is older than the kept history, so clients relist.
-    pub fn watch_from(&self, resource_version: u64) -> Result<(Vec<Change>, broadcast::Receiver<Change>), ApiError> {
+    pub fn watch_from(
+        &self,
+        resource_version: u64,
+    ) -> Result<(Vec<Change>, broadcast::Receiver<Change>), ApiError> {
         let inner = self.lock();
         let rx = self.tx.subscribe();
-        let oldest = inner.history.front().map(|c| c.resource_version).unwrap_or(inner.rv);
+        let oldest = inner
+            .history
+            .front()
+            .map(|c| c.resource_version)
+            .unwrap_or(inner.rv);
         if resource_version + 1 < oldest && resource_version < inner.rv {
-            return Err(ApiError::gone(format!("too old resource version: {resource_version} ({oldest})")));
+            return Err(ApiError::gone(format!(
+                "too old resource version: {resource_version} ({oldest})"
+            )));
         }
-        let backlog = inner.history.iter().filter(|c| c.resource_version > resource_version).cloned().collect();
+        let backlog = inner
+            .history
+            .iter()
+            .filter(|c| c.resource_version > resource_version)
+            .cloned()
+            .collect();
         Ok((backlog, rx))
+    }
+
+    /// The objects of a type now, the resource version they were read at, and a receiver of every
+    /// later change: one consistent cut, so a watch that starts from a list misses nothing.
+    pub fn list_and_subscribe(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+    ) -> (Vec<Value>, u64, broadcast::Receiver<Change>) {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        (
+            inner.list(rt, namespace).into_iter().cloned().collect(),
+            inner.rv,
+            rx,
+        )
     }
 
     /// A receiver of every change from now on, for controllers.
@@ -489,7 +1049,9 @@ impl Store {
 }
 
 fn finalizers_empty(obj: &Value) -> bool {
-    obj["metadata"]["finalizers"].as_array().is_none_or(|f| f.is_empty())
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_none_or(|f| f.is_empty())
 }
 
 /// What counts for `metadata.generation`: everything but metadata and status.
@@ -507,7 +1069,10 @@ fn old_with_rv(old: &Value, new: &Value) -> Value {
     let mut o = old.clone();
     o["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
     if new["metadata"]["resourceVersion"].is_null() {
-        o["metadata"].as_object_mut().expect("metadata").remove("resourceVersion");
+        o["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("resourceVersion");
     }
     o
 }
@@ -523,7 +1088,12 @@ mod tests {
     #[test]
     fn create_sets_metadata_and_conflicts_are_detected() {
         let s = Store::new(vec![]);
-        let cm = s.create(rt("ConfigMap"), json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "v"}})).unwrap();
+        let cm = s
+            .create(
+                rt("ConfigMap"),
+                json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "v"}}),
+            )
+            .unwrap();
         assert_eq!(cm["metadata"]["generation"], 1);
         assert_eq!(cm["apiVersion"], "v1");
         let err = s.create(rt("ConfigMap"), cm.clone()).unwrap_err();
@@ -539,9 +1109,17 @@ mod tests {
     #[test]
     fn no_op_update_keeps_resource_version() {
         let s = Store::new(vec![]);
-        let cm = s.create(rt("ConfigMap"), json!({"metadata": {"name": "a", "namespace": "n"}})).unwrap();
+        let cm = s
+            .create(
+                rt("ConfigMap"),
+                json!({"metadata": {"name": "a", "namespace": "n"}}),
+            )
+            .unwrap();
         let again = s.update(rt("ConfigMap"), cm.clone()).unwrap();
-        assert_eq!(again["metadata"]["resourceVersion"], cm["metadata"]["resourceVersion"]);
+        assert_eq!(
+            again["metadata"]["resourceVersion"],
+            cm["metadata"]["resourceVersion"]
+        );
     }
 
     #[test]
@@ -561,11 +1139,17 @@ mod tests {
     fn finalizers_delay_deletion_and_owners_cascade() {
         let s = Store::new(vec![]);
         let owner = s
-            .create(rt("StatefulSet"), json!({"metadata": {"name": "o", "namespace": "n", "finalizers": ["x"]}}))
+            .create(
+                rt("StatefulSet"),
+                json!({"metadata": {"name": "o", "namespace": "n", "finalizers": ["x"]}}),
+            )
             .unwrap();
         let uid = owner["metadata"]["uid"].clone();
-        s.create(rt("Pod"), json!({"metadata": {"name": "p", "namespace": "n", "ownerReferences": [{"uid": uid}]}}))
-            .unwrap();
+        s.create(
+            rt("Pod"),
+            json!({"metadata": {"name": "p", "namespace": "n", "ownerReferences": [{"uid": uid}]}}),
+        )
+        .unwrap();
         let marked = s.delete(rt("StatefulSet"), Some("n"), "o").unwrap();
         assert!(marked["metadata"]["deletionTimestamp"].is_string());
         assert!(s.get(rt("Pod"), Some("n"), "p").is_some());
@@ -580,7 +1164,11 @@ mod tests {
     fn watch_resumes_from_a_resource_version() {
         let s = Store::new(vec![]);
         let rv = s.resource_version();
-        s.create(rt("ConfigMap"), json!({"metadata": {"name": "a", "namespace": "n"}})).unwrap();
+        s.create(
+            rt("ConfigMap"),
+            json!({"metadata": {"name": "a", "namespace": "n"}}),
+        )
+        .unwrap();
         let (backlog, _rx) = s.watch_from(rv).unwrap();
         assert_eq!(backlog.len(), 1);
         assert_eq!(backlog[0].kind, ChangeType::Added);
