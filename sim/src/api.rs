@@ -231,7 +231,14 @@ impl ApiServer {
             Some(_) => false,
         };
         if !sub_ok {
-            if path.sub.is_some() && !matches!(path.sub.as_deref(), Some("status" | "log")) {
+            // A subresource the type does not have does not exist at all (404), as on the API server.
+            let missing_sub = match path.sub.as_deref() {
+                None => false,
+                Some("status") => !rt.has_status,
+                Some("log") => rt.kind != "Pod",
+                Some(_) => true,
+            };
+            if missing_sub {
                 return Err(ApiError::no_route());
             }
             return Err(ApiError::method_not_allowed(format!(

@@ -34,6 +34,9 @@ pub const KUBECONFIG_CONTEXT: &str = "embedded-platform";
 /// The name of the kubeconfig user (authenticated as `system:admin` in `system:masters`).
 pub const KUBECONFIG_USER: &str = "embedded-platform-admin";
 
+/// How long a deleted namespace keeps its contents before the namespace controller empties it.
+const NAMESPACE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A running platform. Dropping it stops the API server, the controllers and every open stream.
 pub struct Platform {
     addr: SocketAddr,
@@ -57,6 +60,16 @@ impl Platform {
     /// Binds 127.0.0.1 on a free port, creates the system namespaces and starts the API server and
     /// the controllers. Callable from sync code and from inside any Tokio runtime.
     pub fn start(faults: Faults) -> anyhow::Result<Platform> {
+        Platform::start_inner(faults, true)
+    }
+
+    /// The API server and store with admission but without controllers: nothing reacts to
+    /// objects, so API-layer tests control every change themselves.
+    pub fn start_api_only(faults: Faults) -> anyhow::Result<Platform> {
+        Platform::start_inner(faults, false)
+    }
+
+    fn start_inner(faults: Faults, with_controllers: bool) -> anyhow::Result<Platform> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .context("binding the platform API server to 127.0.0.1")?;
         listener
@@ -86,11 +99,16 @@ impl Platform {
                 addr.to_string(),
             ));
             tasks.push(tokio::spawn(server.serve(listener)));
-            tasks.extend(controllers::spawn(
-                store.clone(),
-                faults.clone(),
-                state.clone(),
+            tasks.push(tokio::spawn(
+                store.clone().run_namespace_controller(NAMESPACE_GRACE),
             ));
+            if with_controllers {
+                tasks.extend(controllers::spawn(
+                    store.clone(),
+                    faults.clone(),
+                    state.clone(),
+                ));
+            }
         }
         Ok(Platform {
             addr,

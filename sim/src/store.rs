@@ -558,6 +558,17 @@ pub trait Admission: Send + Sync {
     ) -> Result<(), ApiError>;
 }
 
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Spec and metadata (the main resource).
+    Main,
+    /// Status only (the `status` subresource).
+    Status,
+    /// Like `Main`, and a namespace's `spec.finalizers` too (the `finalize` subresource).
+    Finalize,
+}
+
 type ObjKey = (&'static str, &'static str, String, String); // (group, plural, namespace or "", name)
 
 /// How many changes are kept to resume watches from; older versions answer 410 Gone.
@@ -786,8 +797,12 @@ impl Store {
         }
         let k = key(rt, &obj)?;
         validate_name(rt, &k.3)?;
-        if rt.kind == "Namespace" && obj["status"]["phase"].is_null() {
+        if rt.kind == "Namespace" {
+            // As the API server's namespace strategy does on create.
             obj["status"] = json!({"phase": "Active"});
+            if obj["spec"]["finalizers"].is_null() {
+                obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            }
         }
         if inner.objects.contains_key(&k) {
             return Err(ApiError::already_exists(rt, &k.3));
@@ -818,20 +833,21 @@ impl Store {
     ///
     /// When `obj` carries a resource version it must match the stored one (optimistic concurrency).
     pub fn update(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
-        self.write(rt, obj, false)
+        self.write(rt, obj, Write::Main)
     }
 
     /// Replaces an object's status only, through the status subresource.
     pub fn update_status(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
-        self.write(rt, obj, true)
+        self.write(rt, obj, Write::Status)
     }
 
     fn write(
         &self,
         rt: &'static ResourceType,
         mut obj: Value,
-        status_only: bool,
+        mode: Write,
     ) -> Result<Value, ApiError> {
+        let status_only = mode == Write::Status;
         let mut inner = self.lock();
         let k = key(rt, &obj)?;
         let Some(old) = inner.objects.get(&k).cloned() else {
@@ -846,8 +862,22 @@ impl Store {
         let mut new = if status_only {
             let mut n = old.clone();
             n["status"] = obj["status"].take();
+            if n["status"].is_null() {
+                n.as_object_mut().expect("object").remove("status");
+            }
             n
         } else {
+            // Only the namespace controller changes a namespace's finalizers (the `finalize` subresource).
+            if rt.kind == "Namespace" && mode == Write::Main {
+                match old["spec"].get("finalizers") {
+                    Some(f) => obj["spec"]["finalizers"] = f.clone(),
+                    None => {
+                        if let Some(spec) = obj["spec"].as_object_mut() {
+                            spec.remove("finalizers");
+                        }
+                    }
+                }
+            }
             if rt.has_status {
                 obj["status"] = old["status"].clone();
                 if obj["status"].is_null() {
@@ -926,6 +956,9 @@ impl Store {
                 inner.rv += 1;
                 obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
                 obj["metadata"]["deletionTimestamp"] = json!(now());
+                if rt.kind == "Namespace" {
+                    obj["status"]["phase"] = json!("Terminating");
+                }
                 inner.objects.insert(k, obj.clone());
                 self.record(
                     &mut inner,
@@ -1042,16 +1075,105 @@ impl Store {
         )
     }
 
+    /// The namespace controller's work for one terminating namespace: deletes what it contains and,
+    /// once nothing is left (finalizers may hold objects), removes the `kubernetes` finalizer so the
+    /// namespace goes away. Returns whether the namespace is gone.
+    pub fn finalize_namespace(&self, name: &str) -> bool {
+        let ns_rt = RESOURCES
+            .iter()
+            .find(|r| r.kind == "Namespace")
+            .expect("Namespace is in the catalogue");
+        let Some(ns) = self.get(ns_rt, None, name) else {
+            return true;
+        };
+        if ns["metadata"]["deletionTimestamp"].is_null() {
+            return false;
+        }
+        let mut remaining = 0;
+        for rt in RESOURCES.iter().filter(|r| r.namespaced) {
+            for obj in self.list(rt, Some(name)).0 {
+                let obj_name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                match self.delete(rt, Some(name), obj_name) {
+                    Ok(_) if self.get(rt, Some(name), obj_name).is_some() => remaining += 1,
+                    _ => {}
+                }
+            }
+        }
+        if remaining > 0 {
+            return false;
+        }
+        let mut done = ns;
+        done["spec"]["finalizers"] = json!([]);
+        let _ = self.write(ns_rt, done, Write::Finalize);
+        self.get(ns_rt, None, name).is_none()
+    }
+
+    /// The namespace controller: empties terminating namespaces after `grace`, then lets them go.
+    /// The grace period matters: clients such as `kubectl delete -f` delete a namespace and then
+    /// its contents one by one, which on a real cluster still exist for a while.
+    pub async fn run_namespace_controller(self, grace: std::time::Duration) {
+        use tokio::time::{Duration, Instant, sleep_until};
+        let mut rx = self.subscribe();
+        let mut due: BTreeMap<String, Instant> = BTreeMap::new();
+        loop {
+            let next = due
+                .values()
+                .min()
+                .copied()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                change = rx.recv() => match change {
+                    Ok(c) if c.resource.kind == "Namespace" && c.kind == ChangeType::Modified
+                        && c.object["metadata"]["deletionTimestamp"].is_string() => {
+                        let name = c.object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                        due.entry(name).or_insert_with(|| Instant::now() + grace);
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let ns_rt = RESOURCES.iter().find(|r| r.kind == "Namespace").expect("catalogue");
+                        for ns in self.list(ns_rt, None).0 {
+                            if ns["metadata"]["deletionTimestamp"].is_string() {
+                                let name = ns["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                                due.entry(name).or_insert_with(|| Instant::now() + grace);
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = sleep_until(next) => {
+                    let now = Instant::now();
+                    let ready: Vec<String> = due.iter().filter(|(_, t)| **t <= now).map(|(n, _)| n.clone()).collect();
+                    for name in ready {
+                        if self.finalize_namespace(&name) {
+                            due.remove(&name);
+                        } else {
+                            // Objects held by finalizers: look again shortly, as the controller requeues.
+                            due.insert(name, now + Duration::from_millis(100));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many change receivers are live (open watches plus controllers): lets tests wait until a
+    /// client's watch is established instead of sleeping.
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// A receiver of every change from now on, for controllers.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.tx.subscribe()
     }
 }
 
+/// No finalizer holds the object. Namespaces are also held by `spec.finalizers` (`kubernetes`),
+/// which the namespace controller removes once the namespace is empty.
 fn finalizers_empty(obj: &Value) -> bool {
-    obj["metadata"]["finalizers"]
-        .as_array()
-        .is_none_or(|f| f.is_empty())
+    let empty = |v: &Value| v.as_array().is_none_or(|f| f.is_empty());
+    empty(&obj["metadata"]["finalizers"])
+        && (obj["kind"] != "Namespace" || empty(&obj["spec"]["finalizers"]))
 }
 
 /// What counts for `metadata.generation`: everything but metadata and status.

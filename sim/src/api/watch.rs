@@ -165,19 +165,19 @@ pub fn start(store: &Store, w: WatchRequest) -> Body {
         (None, None) => true,
         (Some(_), None) => false,
     };
-    let start = if initial_wanted || w.resource_version.is_none() {
-        let (items, rv, live) = store.list_and_subscribe(w.rt, ns.as_deref());
-        Ok((
-            if initial_wanted { items } else { vec![] },
-            vec![],
-            live,
-            rv,
-        ))
-    } else {
-        let rv = w.resource_version.expect("checked above");
-        store
+    let start = match w.resource_version {
+        Some(rv) if !initial_wanted => store
             .watch_from(rv)
-            .map(|(backlog, live)| (vec![], backlog, live, rv))
+            .map(|(backlog, live)| (vec![], backlog, live, rv)),
+        _ => {
+            let (items, rv, live) = store.list_and_subscribe(w.rt, ns.as_deref());
+            Ok((
+                if initial_wanted { items } else { vec![] },
+                vec![],
+                live,
+                rv,
+            ))
+        }
     };
     match start {
         Ok((initial, backlog, live, rv)) => {
