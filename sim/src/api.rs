@@ -27,10 +27,10 @@ use tokio::task::JoinSet;
 
 use self::output::Shape;
 use self::patch::PatchKind;
-use self::review::{Attributes, Subject};
 use self::select::{FieldSelector, LabelSelector, Selectors};
 use self::transport::{Transport, Verdict};
 use crate::faults::Faults;
+use crate::rbac::{Attributes, UserInfo};
 use crate::store::{ApiError, RESOURCES, ResourceType, Store};
 
 /// The pod annotation whose text `GET .../pods/<name>/log` returns (written by the controllers).
@@ -251,9 +251,9 @@ impl ApiServer {
                 "dry-run requests are not supported by the embedded platform; run without --dry-run=server",
             ));
         }
-        let requester = Subject::from_headers(&req.headers);
-        if requester != Subject::admin() {
-            let attrs = Attributes {
+        let requester = review::requester(&req.headers);
+        if requester != review::admin() {
+            let attrs = Attributes::Resource {
                 verb: verb.into(),
                 group: rt.group.into(),
                 resource: rt.plural.into(),
@@ -261,7 +261,7 @@ impl ApiServer {
                 namespace: path.namespace.clone().unwrap_or_default(),
                 name: path.name.clone().unwrap_or_default(),
             };
-            review::authorize(&self.store, &self.faults, &requester, &attrs)?;
+            review::authorize(&self.store, &requester, &attrs)?;
         }
         let include = req.query.get("includeObject").map(String::as_str);
         let shape = output::negotiate(
@@ -392,7 +392,7 @@ impl ApiServer {
         &self,
         req: &Req,
         path: &ResourcePath,
-        requester: &Subject,
+        requester: &UserInfo,
     ) -> Result<Response<Body>, ApiError> {
         let rt = path.rt;
         if rt.namespaced && path.namespace.is_none() {
