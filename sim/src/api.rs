@@ -7,6 +7,7 @@
 pub mod discovery;
 pub mod output;
 pub mod patch;
+pub mod protobuf;
 pub mod review;
 pub mod select;
 pub mod transport;
@@ -335,7 +336,16 @@ impl ApiServer {
     /// Parses the body of a create or update and checks it against the URL.
     fn body_object(&self, req: &Req, path: &ResourcePath) -> Result<Value, ApiError> {
         let rt = path.rt;
-        let mut obj = patch::parse_body(&req.body)?;
+        let ct = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .unwrap_or_default();
+        let mut obj = if protobuf::is_protobuf(ct) {
+            protobuf::decode(rt.kind, &req.body)?
+        } else {
+            patch::parse_body(&req.body)?
+        };
         if !obj.is_object() {
             return Err(ApiError::bad_request(format!(
                 "the request body for {} is not a JSON object",
