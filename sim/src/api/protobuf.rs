@@ -194,17 +194,17 @@ pub fn decode(kind: &str, body: &[u8]) -> Result<Value, ApiError> {
     let mut raw = None;
     let mut type_meta = Value::Null;
     for (num, wire) in Reader(envelope) {
-        match (num, wire.map_err(|e| malformed(e))?) {
+        match (num, wire.map_err(malformed)?) {
             (1, Wire::Len(b)) => {
                 type_meta = message(b, &[Field(1, "apiVersion", Str), Field(2, "kind", Str)])
-                    .map_err(|e| malformed(e))?
+                    .map_err(malformed)?
             }
             (2, Wire::Len(b)) => raw = Some(b),
             _ => {}
         }
     }
     let raw = raw.ok_or_else(|| malformed("no object in the envelope"))?;
-    let mut obj = message(raw, fields).map_err(|e| malformed(e))?;
+    let mut obj = message(raw, fields).map_err(malformed)?;
     for k in ["apiVersion", "kind"] {
         if let Some(v) = type_meta.get(k) {
             obj[k] = v.clone();
@@ -284,10 +284,7 @@ fn utf8(b: &[u8]) -> Result<String, &'static str> {
 }
 
 fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), &'static str> {
-    let (mut key, mut value) = (
-        String::new(),
-        if bytes_value { json!("") } else { json!("") },
-    );
+    let (mut key, mut value) = (String::new(), json!(""));
     for (num, wire) in Reader(b) {
         if let (1 | 2, Wire::Len(v)) = (num, wire?) {
             if num == 1 {
@@ -323,7 +320,7 @@ fn message(b: &[u8], fields: &'static [Field]) -> Result<Value, &'static str> {
         let name = name.to_string();
         match (*kind, wire) {
             // Go omits empty strings from JSON (`omitempty`); so does this decoder.
-            (Str, Wire::Len(v)) if v.is_empty() => {}
+            (Str, Wire::Len([])) => {}
             (Str, Wire::Len(v)) => {
                 out.insert(name, json!(utf8(v)?));
             }
