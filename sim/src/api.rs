@@ -35,7 +35,7 @@ use crate::rbac::{Attributes, UserInfo};
 use crate::store::{ApiError, RESOURCES, ResourceType, Store};
 
 /// The pod annotation whose text `GET .../pods/<name>/log` returns (written by the controllers).
-pub const LOG_ANNOTATION: &str = "sim.platform/log";
+pub use crate::controllers::LOG_ANNOTATION;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 16 << 20;

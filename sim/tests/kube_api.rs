@@ -720,3 +720,39 @@ async fn rbac_decides_reviews_and_impersonated_requests() {
         "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"team-b\""
     );
 }
+
+#[tokio::test]
+async fn installing_the_controller_serves_its_custom_types() {
+    let p = sim::Platform::start(Default::default()).unwrap();
+    let client = client(&p).await;
+    let gvk = GroupVersionKind::gvk("mlops.seldon.io", "v1alpha1", "Model");
+    assert!(
+        Discovery::new(client.clone())
+            .run()
+            .await
+            .unwrap()
+            .resolve_gvk(&gvk)
+            .is_none()
+    );
+    p.install_seldon(&sim::seldon::InstallOptions {
+        clusterwide: true,
+        controller_namespace: "seldon-system".into(),
+        watch_namespaces: vec![],
+    })
+    .unwrap();
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for kind in [
+        "Model",
+        "Server",
+        "SeldonRuntime",
+        "SeldonConfig",
+        "ServerConfig",
+        "Pipeline",
+    ] {
+        let gvk = GroupVersionKind::gvk("mlops.seldon.io", "v1alpha1", kind);
+        assert!(
+            discovery.resolve_gvk(&gvk).is_some(),
+            "{kind} is served after install"
+        );
+    }
+}
