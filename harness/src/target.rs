@@ -1,1 +1,470 @@
-//! Target selection: the embedded platform, a kind cluster, or an existing cluster. The only module that names the embedded platform.
+//! Target selection: the embedded platform, a kind cluster, or an existing cluster. The only module
+//! that names the embedded platform: everything else sees a `kube::Client` and [`MeshAccess`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::checks::{BoxFuture, MeshAccess, MeshEndpoint};
+use crate::scenario::{Scenario, TargetKind};
+
+/// Environment variable selecting the target when `--target` is not given.
+pub const TARGET_ENV: &str = "HARNESS_TARGET";
+
+/// Faults to inject into the embedded platform (to prove checks fail on a broken platform).
+pub use sim::faults::{Defect, Faults};
+
+/// Parses a target name (`sim`, `kind`, `existing`).
+pub fn parse_kind(name: &str) -> anyhow::Result<TargetKind> {
+    match name {
+        "sim" | "embedded" => Ok(TargetKind::Sim),
+        "kind" => Ok(TargetKind::Kind),
+        "existing" => Ok(TargetKind::Existing),
+        other => bail!(
+            "unknown target `{other}`: use `sim` (the embedded platform, default), `kind` or `existing`"
+        ),
+    }
+}
+
+/// The target named by `HARNESS_TARGET`, else the embedded platform.
+pub fn kind_from_env() -> anyhow::Result<TargetKind> {
+    match std::env::var(TARGET_ENV) {
+        Ok(v) if !v.is_empty() => parse_kind(&v).with_context(|| format!("reading {TARGET_ENV}")),
+        _ => Ok(TargetKind::Sim),
+    }
+}
+
+/// When to keep what a run created (kind cluster, team namespaces and objects).
+pub use crate::provision::KeepPolicy as Keep;
+
+/// How to reach the target.
+#[derive(Debug, Clone, Default)]
+pub struct TargetOptions {
+    /// Which target.
+    pub kind: Option<TargetKind>,
+    /// Embedded platform only: what to break.
+    pub faults: Faults,
+    /// Existing cluster: the kubeconfig context to use.
+    pub context: Option<String>,
+    /// Existing cluster: contexts the user allows the harness to touch.
+    pub allow_contexts: Vec<String>,
+    /// Existing cluster: install or upgrade the Seldon controller (otherwise it is only verified).
+    pub manage_install: bool,
+    /// kind: the cluster config file (default `kind-config.yaml`).
+    pub kind_config: Option<PathBuf>,
+    /// kind: the cluster name (default `seldon-harness`; the same name is reused across runs).
+    pub kind_cluster: Option<String>,
+    /// Overrides every scenario's `spec.seldon.chartVersion` (`HARNESS_CHART_VERSION`).
+    pub chart_version: Option<String>,
+    /// When to keep what the run created.
+    pub keep: Keep,
+    /// Kubeconfigs and other state (`HARNESS_STATE_DIR`, default `target/harness-state`).
+    pub state_dir: Option<PathBuf>,
+    /// Diagnostics such as `kind export logs` (`HARNESS_DIAGNOSTICS_DIR`, default `reports/diagnostics`).
+    pub diagnostics_dir: Option<PathBuf>,
+}
+
+impl TargetOptions {
+    /// Options from the environment contract used by the suites and the workflows: `HARNESS_TARGET`,
+    /// `HARNESS_CHART_VERSION`, `HARNESS_KEEP`, `HARNESS_STATE_DIR`, `HARNESS_DIAGNOSTICS_DIR`,
+    /// `HARNESS_CONTEXT`, `HARNESS_ALLOW_CONTEXT` (comma-separated), `HARNESS_KIND_CLUSTER`.
+    pub fn from_env() -> anyhow::Result<TargetOptions> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let keep = match var("HARNESS_KEEP") {
+            Some(k) => k
+                .parse::<Keep>()
+                .map_err(|e| anyhow::anyhow!("HARNESS_KEEP: {e}"))?,
+            None => Keep::default(),
+        };
+        Ok(TargetOptions {
+            kind: Some(kind_from_env()?),
+            context: var("HARNESS_CONTEXT"),
+            allow_contexts: var("HARNESS_ALLOW_CONTEXT")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            chart_version: var("HARNESS_CHART_VERSION"),
+            kind_cluster: var("HARNESS_KIND_CLUSTER"),
+            keep,
+            state_dir: var("HARNESS_STATE_DIR").map(PathBuf::from),
+            diagnostics_dir: var("HARNESS_DIAGNOSTICS_DIR").map(PathBuf::from),
+            ..TargetOptions::default()
+        })
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/harness-state"))
+    }
+
+    fn diagnostics_dir(&self) -> PathBuf {
+        self.diagnostics_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports/diagnostics"))
+    }
+
+    /// The install settings for a scenario, with the chart version override applied.
+    pub fn install_settings(&self, scenario: &Scenario) -> crate::install::InstallSettings {
+        let mut s = scenario.doc.spec.seldon.clone();
+        if let Some(v) = &self.chart_version {
+            s.chart_version = v.clone();
+        }
+        s
+    }
+}
+
+enum Backend {
+    Embedded(sim::Platform),
+    Kind(crate::provision::KindCluster),
+    Existing,
+}
+
+/// A target that is up and has Seldon installed, ready for scenario setup.
+pub struct Target {
+    kind: TargetKind,
+    client: kube::Client,
+    kubeconfig: Option<PathBuf>,
+    backend: Backend,
+    /// Port-forwards to `seldon-mesh`, one per namespace, opened on first use.
+    forwards:
+        tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
+}
+
+impl Target {
+    /// Brings the target up for a scenario: starts the embedded platform, or provisions/uses a cluster,
+    /// and makes sure Seldon Core v2 is installed as the scenario says.
+    pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        let kind = opts.kind.unwrap_or(TargetKind::Sim);
+        if !scenario.runs_on(kind) {
+            bail!(
+                "scenario `{}` does not run on the `{}` target (its `spec.targets` lists {:?})",
+                scenario.name(),
+                kind.name(),
+                scenario
+                    .doc
+                    .spec
+                    .targets
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+            );
+        }
+        match kind {
+            TargetKind::Sim => Target::start_embedded(opts, scenario).await,
+            TargetKind::Kind => Target::start_kind(opts, scenario).await,
+            TargetKind::Existing => Target::start_existing(opts, scenario).await,
+        }
+    }
+
+    async fn start_kind(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        use crate::provision::{KindProvisioner, KindSettings, fingerprint_from_files};
+        let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
+        let mut settings = KindSettings::new(
+            opts.kind_cluster
+                .clone()
+                .unwrap_or_else(|| "seldon-harness".into()),
+        );
+        if let Some(c) = &opts.kind_config {
+            settings.config_path = c.clone();
+        }
+        settings.images_to_load = scenario.doc.spec.images.clone();
+        settings.keep = opts.keep;
+        let install = opts.install_settings(scenario);
+        let fp = fingerprint_from_files(&settings, &install)?;
+        let state = opts.state_dir();
+        // Parallel test processes share one cluster: provisioning is serialised by a lock file.
+        let _lock = StateLock::acquire(&state.join("kind.lock"))?;
+        let cluster = KindProvisioner::new(
+            runner.clone(),
+            settings.clone(),
+            &state,
+            opts.diagnostics_dir(),
+        )
+        .provision(&fp)
+        .await?;
+        cluster.load_images(&settings.images_to_load).await?;
+        let client = cluster.client().await?;
+        let installer = crate::install::Installer::new(runner, cluster.kube_target(), &state);
+        installer
+            .install(
+                &install,
+                &crate::install::KubeReadiness::new(client.clone()),
+            )
+            .await?;
+        cluster.record_fingerprint(&fp).await?;
+        if !scenario.doc.spec.artifacts.is_empty() {
+            tracing::warn!(
+                "scenario `{}` publishes model artifacts; on kind they must be reachable at their storageUri \
+                 (see docs/targets.md, \"Model artifacts on kind\")",
+                scenario.name()
+            );
+        }
+        let kubeconfig = cluster.kubeconfig().to_path_buf();
+        Ok(Target {
+            kind: TargetKind::Kind,
+            client,
+            kubeconfig: Some(kubeconfig),
+            backend: Backend::Kind(cluster),
+            forwards: Default::default(),
+        })
+    }
+
+    async fn start_existing(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        use crate::existing::{ExistingSettings, connect};
+        let Some(context) = opts.context.clone() else {
+            bail!(
+                "the `existing` target needs a kubeconfig context: pass `--context NAME --allow-context NAME`"
+            );
+        };
+        let install = opts.install_settings(scenario);
+        let settings = ExistingSettings {
+            kubeconfig: std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file()),
+            context: context.clone(),
+            allowed_contexts: opts.allow_contexts.clone(),
+            manage_controller: opts.manage_install,
+            controller_namespace: install.controller_namespace.clone(),
+        };
+        let client = connect(&settings).await?;
+        let readiness = crate::install::KubeReadiness::new(client.clone());
+        if opts.manage_install {
+            crate::existing::guard_controller_change(&settings, "install or upgrade")?;
+            let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
+            let target = crate::install::KubeTarget {
+                kubeconfig: settings.kubeconfig.clone(),
+                context,
+            };
+            crate::install::Installer::new(runner, target, opts.state_dir())
+                .install(&install, &readiness)
+                .await?;
+        } else {
+            use crate::install::ControllerReadiness;
+            readiness
+                .wait_ready(&install.controller_namespace, Duration::from_secs(60))
+                .await
+                .context("the Seldon controller is not ready on this cluster (the harness does not touch it without --manage-install)")?;
+        }
+        Ok(Target {
+            kind: TargetKind::Existing,
+            client,
+            kubeconfig: settings.kubeconfig,
+            backend: Backend::Existing,
+            forwards: Default::default(),
+        })
+    }
+
+    async fn start_embedded(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        let platform =
+            sim::Platform::start(opts.faults.clone()).context("starting the embedded platform")?;
+        let install = &scenario.doc.spec.seldon;
+        platform
+            .install_seldon(&sim::seldon::InstallOptions {
+                clusterwide: install.clusterwide,
+                controller_namespace: install.controller_namespace.clone(),
+                watch_namespaces: install.watch_namespaces.clone(),
+            })
+            .context("installing the Seldon controller on the embedded platform")?;
+        for a in &scenario.doc.spec.artifacts {
+            platform
+                .publish_artifact(&a.storage_uri, &scenario.resolve(&a.path))
+                .with_context(|| {
+                    format!(
+                        "publishing artifact {} to the embedded model store",
+                        a.storage_uri
+                    )
+                })?;
+        }
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
+                .context("reading the platform's kubeconfig")?,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .context("loading the platform's kubeconfig")?;
+        let client = kube::Client::try_from(config)
+            .context("building a client for the embedded platform")?;
+        Ok(Target {
+            kind: TargetKind::Sim,
+            client,
+            kubeconfig: None,
+            backend: Backend::Embedded(platform),
+            forwards: Default::default(),
+        })
+    }
+
+    /// Which target this is.
+    pub fn kind(&self) -> TargetKind {
+        self.kind
+    }
+
+    /// A client for the target's API server.
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// The kubeconfig file to inspect a kept target with, when there is one.
+    pub fn kubeconfig(&self) -> Option<&PathBuf> {
+        self.kubeconfig.as_ref()
+    }
+
+    /// An upper bound for check timeouts: the embedded platform settles in milliseconds, so a check
+    /// still waiting after a few seconds there has its answer.
+    pub fn timeout_cap(&self) -> Option<Duration> {
+        match self.backend {
+            Backend::Embedded(_) => Some(embedded_timeout_cap()),
+            Backend::Kind(_) | Backend::Existing => None,
+        }
+    }
+
+    /// Stops what the run started, keeping it when the keep policy says so (and printing how to reach it).
+    pub async fn finish(self, run_failed: bool) {
+        match self.backend {
+            Backend::Embedded(mut p) => p.shutdown(),
+            Backend::Kind(cluster) => {
+                let teardown = cluster.finish(run_failed).await;
+                for p in teardown.problems {
+                    tracing::warn!("kind teardown: {p}");
+                }
+                if let Some(logs) = teardown.logs {
+                    eprintln!("kind logs exported to {}", logs.display());
+                }
+            }
+            Backend::Existing => {}
+        }
+    }
+}
+
+/// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s.
+fn embedded_timeout_cap() -> Duration {
+    std::env::var("HARNESS_SIM_TIMEOUT")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(3))
+}
+
+impl MeshAccess for Target {
+    fn endpoint<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, anyhow::Result<MeshEndpoint>> {
+        Box::pin(async move {
+            match &self.backend {
+                Backend::Embedded(p) => {
+                    let addr = p.mesh_addr(namespace).with_context(|| {
+                        format!("namespace `{namespace}` has no seldon-mesh endpoint: is its SeldonRuntime Ready?")
+                    })?;
+                    Ok(MeshEndpoint {
+                        rest_base: format!("http://{addr}"),
+                        grpc_addr: addr.to_string(),
+                    })
+                }
+                Backend::Kind(_) | Backend::Existing => {
+                    let mut forwards = self.forwards.lock().await;
+                    if !forwards.contains_key(namespace) {
+                        let f =
+                            crate::portforward::MeshForward::start(self.client.clone(), namespace)
+                                .await
+                                .with_context(|| {
+                                    format!("port-forwarding to seldon-mesh in `{namespace}`")
+                                })?;
+                        forwards.insert(namespace.to_string(), f);
+                    }
+                    let addr = forwards[namespace].local_addr();
+                    Ok(MeshEndpoint {
+                        rest_base: format!("http://{addr}"),
+                        grpc_addr: addr.to_string(),
+                    })
+                }
+            }
+        })
+    }
+}
+
+/// Serves the embedded platform standalone until Ctrl-C, writing a kubeconfig for kubectl.
+pub fn platform_up(kubeconfig: &std::path::Path, faults: Faults) -> anyhow::Result<()> {
+    let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(platform.serve_until_interrupted(kubeconfig))
+}
+
+/// An exclusive lock on a file in the state directory, released on drop.
+struct StateLock(std::fs::File);
+
+impl StateLock {
+    fn acquire(path: &std::path::Path) -> anyhow::Result<StateLock> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening lock file {}", path.display()))?;
+        f.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(StateLock(f))
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock as well; unlocking first just makes it explicit.
+        let _ = self.0.unlock();
+    }
+}
+
+/// Which checks each defect of the embedded platform is meant to break. `suites/tests/mutations.rs`
+/// proves this table (exactly these checks fail under the defect), so `harness run` reports it as
+/// what each check is proven to catch.
+pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &crate::scenario::Check) -> bool {
+    use crate::scenario::{Expectation, NegativeCase, Outcome, Protocol};
+    let team_has_limitrange = |ns: &str| {
+        scenario
+            .team(ns)
+            .is_some_and(|t| !t.limit_ranges.is_empty() && !t.resource_quotas.is_empty())
+    };
+    match (defect, &check.expect) {
+        (Defect::QuotaNotEnforced, Expectation::QuotaRejects(_)) => true,
+        (Defect::LimitRangeIgnored, Expectation::RuntimeReady(n)) => {
+            team_has_limitrange(&n.namespace)
+        }
+        (Defect::NetworkPolicyIgnored, Expectation::NetworkPolicyEnforced(_)) => true,
+        (Defect::NetworkPolicyIgnored, Expectation::Connectivity(c)) => c.expect == Outcome::Denied,
+        (Defect::NetworkPolicyIgnored, Expectation::RequiredFlows(f)) => {
+            !f.expect_blocked.is_empty()
+        }
+        (Defect::ControllerNotClusterWide, Expectation::RuntimeReady(n)) => {
+            n.namespace != scenario.doc.spec.seldon.controller_namespace
+        }
+        (Defect::CrossNamespaceScheduling, Expectation::ScheduleFailed(_)) => true,
+        (Defect::RuntimeNeverReady, Expectation::RuntimeReady(_)) => true,
+        (Defect::ServerCapabilitiesMissing, Expectation::ServerReady(s)) => {
+            !s.capabilities.is_empty()
+        }
+        (Defect::ModelNeverReady, Expectation::ModelReady(_)) => true,
+        (Defect::MeshIgnoresModelHeader, Expectation::Inference(i)) => i.protocol == Protocol::Grpc,
+        (Defect::WrongInferenceOutput, Expectation::Inference(_)) => true,
+        (Defect::UnknownModelAnswered200, Expectation::InferenceRejected(r)) => {
+            r.case == NegativeCase::UnknownModel
+        }
+        (Defect::SecretPackageObjectsDropped, Expectation::SecretsApplied(_)) => true,
+        (Defect::AccessReviewAllowsAll, Expectation::Access(a)) => a.expect == Outcome::Denied,
+        _ => false,
+    }
+}
+
+/// The defects a check is proven to catch, by name (for reports).
+pub fn proven_to_catch(scenario: &Scenario, check: &crate::scenario::Check) -> Vec<&'static str> {
+    Defect::ALL
+        .into_iter()
+        .filter(|d| meant_to_catch(*d, scenario, check))
+        .map(Defect::name)
+        .collect()
+}
