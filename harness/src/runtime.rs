@@ -453,12 +453,17 @@ pub async fn setup_recorded(
         }
         let objects: Vec<&Value> = match step {
             Step::Object { object, .. } => vec![object],
-            Step::Package { .. } => rendered
-                .next()
-                .expect("one rendered package per package step")
-                .objects
-                .iter()
-                .collect(),
+            Step::Package { .. } => {
+                let p = rendered.next().expect("one rendered package per package step");
+                tracing::info!(
+                    "applying package {} overlay {} to namespace {} ({} objects)",
+                    p.package,
+                    p.overlay,
+                    p.namespace,
+                    p.objects.len()
+                );
+                p.objects.iter().collect()
+            }
         };
         for obj in objects {
             let object = ObjectRef::from_value(obj).map_err(|e| fail(phase, e.into()))?;
