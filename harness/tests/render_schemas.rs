@@ -29,7 +29,10 @@ fn kubectl_available() -> bool {
 fn scenarios() -> Vec<Scenario> {
     let files = scenario::discover(&[workspace().join("scenarios")]).unwrap();
     assert!(!files.is_empty(), "no scenarios under scenarios/");
-    files.iter().map(|f| Scenario::load(f).unwrap_or_else(|e| panic!("{e}"))).collect()
+    files
+        .iter()
+        .map(|f| Scenario::load(f).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
 /// The CRD schemas by kind, if the reference file is available.
@@ -78,7 +81,8 @@ fn differences(original: &Value, round_tripped: &Value, path: &str, out: &mut Ve
         }
         (a, b) if a == b => {}
         // Quantities and int-or-strings may change representation, not meaning.
-        (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a)) if a.to_string() == *b => {}
+        (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a))
+            if a.to_string() == *b => {}
         (a, b) => out.push(format!("{path}: `{a}` became `{b}`")),
     }
 }
@@ -88,12 +92,19 @@ fn round_trip<T: DeserializeOwned + serde::Serialize>(obj: &Value) -> Result<(),
     let back = serde_json::to_value(&typed).unwrap();
     let mut diffs = Vec::new();
     differences(obj, &back, "", &mut diffs);
-    if diffs.is_empty() { Ok(()) } else { Err(diffs.join("; ")) }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs.join("; "))
+    }
 }
 
 fn check_kubernetes(obj: &Value) -> Result<(), String> {
     use k8s_openapi::api::{core::v1 as core, networking::v1 as net, rbac::v1 as rbac};
-    match (obj["apiVersion"].as_str().unwrap_or_default(), obj["kind"].as_str().unwrap_or_default()) {
+    match (
+        obj["apiVersion"].as_str().unwrap_or_default(),
+        obj["kind"].as_str().unwrap_or_default(),
+    ) {
         ("v1", "Namespace") => round_trip::<core::Namespace>(obj),
         ("v1", "ResourceQuota") => round_trip::<core::ResourceQuota>(obj),
         ("v1", "LimitRange") => round_trip::<core::LimitRange>(obj),
@@ -119,12 +130,18 @@ fn name(obj: &Value) -> String {
 #[test]
 fn every_rendered_object_passes_the_published_schemas() {
     if !kubectl_available() {
-        eprintln!("SKIPPED: kubectl is not installed; secret packages are rendered with `kubectl kustomize`");
+        eprintln!(
+            "SKIPPED: kubectl is not installed; secret packages are rendered with `kubectl kustomize`"
+        );
         return;
     }
     let crds = crd_schemas();
     match &crds {
-        Some((p, s)) => eprintln!("validating Seldon objects against {} ({} CRDs)", p.display(), s.len()),
+        Some((p, s)) => eprintln!(
+            "validating Seldon objects against {} ({} CRDs)",
+            p.display(),
+            s.len()
+        ),
         None => eprintln!(
             "SKIPPED (Seldon part): set SELDON_CRDS or provide <workspace>/../shared/reference/seldon-v2.10.2-crds.yaml \
              to validate Seldon objects against the published CRDs; Kubernetes objects are still checked"
@@ -133,12 +150,18 @@ fn every_rendered_object_passes_the_published_schemas() {
     let validators: BTreeMap<String, jsonschema::Validator> = crds
         .iter()
         .flat_map(|(_, s)| s.iter())
-        .map(|(k, schema)| (k.clone(), jsonschema::validator_for(schema).unwrap_or_else(|e| panic!("{k} schema: {e}"))))
+        .map(|(k, schema)| {
+            (
+                k.clone(),
+                jsonschema::validator_for(schema).unwrap_or_else(|e| panic!("{k} schema: {e}")),
+            )
+        })
         .collect();
     let mut problems = Vec::new();
     let mut seldon_checked = 0;
     for s in scenarios() {
-        let objects = render::render(&s, &RunLabels::new(s.name(), "render")).unwrap_or_else(|e| panic!("{e}"));
+        let objects = render::render(&s, &RunLabels::new(s.name(), "render"))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!objects.is_empty());
         for o in &objects {
             let obj = &o.object;
@@ -159,7 +182,11 @@ fn every_rendered_object_passes_the_published_schemas() {
             }
         }
     }
-    assert!(problems.is_empty(), "schema problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "schema problems:\n{}",
+        problems.join("\n")
+    );
     if crds.is_some() {
         assert!(seldon_checked > 0, "no Seldon object was validated");
     }
@@ -170,7 +197,11 @@ fn every_rendered_object_passes_the_published_schemas() {
 fn the_schema_checks_catch_mistakes() {
     let bad_quota = serde_json::json!({"apiVersion": "v1", "kind": "ResourceQuota",
         "metadata": {"name": "q"}, "spec": {"hrad": {"pods": "1"}}});
-    assert!(check_kubernetes(&bad_quota).unwrap_err().contains(".spec.hrad: unknown field"));
+    assert!(
+        check_kubernetes(&bad_quota)
+            .unwrap_err()
+            .contains(".spec.hrad: unknown field")
+    );
     if let Some((_, schemas)) = crd_schemas() {
         let v = jsonschema::validator_for(&schemas["Model"]).unwrap();
         let bad_model = serde_json::json!({"apiVersion": "mlops.seldon.io/v1alpha1", "kind": "Model",
@@ -191,18 +222,45 @@ fn render_follows_the_apply_order_labels_objects_and_redacts_secrets() {
     let phases: Vec<Phase> = objects.iter().map(|o| o.phase).collect();
     assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
     let names: Vec<String> = objects.iter().map(|o| name(&o.object)).collect();
-    assert_eq!(names[..3], ["Namespace -/seldon-system", "Namespace -/financial-ml", "Namespace -/financial-mlops-pytorch"]);
-    assert_eq!(names.last().unwrap(), "Model financial-mlops-pytorch/credit-risk-candidate");
-    let runtime = names.iter().position(|n| n == "SeldonRuntime financial-ml/financial-ml-runtime").unwrap();
-    let server = names.iter().position(|n| n == "Server financial-ml/mlserver").unwrap();
-    let secret = names.iter().position(|n| n == "Secret financial-ml/harness-models-s3").unwrap();
+    assert_eq!(
+        names[..3],
+        [
+            "Namespace -/seldon-system",
+            "Namespace -/financial-ml",
+            "Namespace -/financial-mlops-pytorch"
+        ]
+    );
+    assert_eq!(
+        names.last().unwrap(),
+        "Model financial-mlops-pytorch/credit-risk-candidate"
+    );
+    let runtime = names
+        .iter()
+        .position(|n| n == "SeldonRuntime financial-ml/financial-ml-runtime")
+        .unwrap();
+    let server = names
+        .iter()
+        .position(|n| n == "Server financial-ml/mlserver")
+        .unwrap();
+    let secret = names
+        .iter()
+        .position(|n| n == "Secret financial-ml/harness-models-s3")
+        .unwrap();
     assert!(secret < runtime && runtime < server, "{names:?}");
     for o in &objects {
-        assert_eq!(o.object["metadata"]["labels"]["conformance.harness/run"], "r-render", "{}", name(&o.object));
+        assert_eq!(
+            o.object["metadata"]["labels"]["conformance.harness/run"],
+            "r-render",
+            "{}",
+            name(&o.object)
+        );
     }
     let yaml = render::to_yaml(&objects);
     assert!(yaml.contains("<redacted: "), "secret values are replaced");
-    for planted in ["harness-test-secret-key-not-real", "harness-test-access-key"] {
+    for planted in [
+        "harness-test-secret-key-not-real",
+        "harness-test-access-key",
+    ] {
         assert!(!yaml.contains(planted), "secret value `{planted}` rendered");
     }
     let out = tempfile::tempdir().unwrap();
@@ -210,8 +268,15 @@ fn render_follows_the_apply_order_labels_objects_and_redacts_secrets() {
     assert_eq!(files.len(), objects.len());
     let first = files[0].file_name().unwrap().to_str().unwrap();
     assert_eq!(first, "00-namespace-seldon-system.yaml");
-    assert!(files.iter().any(|f| f.file_name().unwrap().to_str().unwrap().ends_with("-secret-financial-ml-harness-models-s3.yaml")));
+    assert!(files.iter().any(|f| {
+        f.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .ends_with("-secret-financial-ml-harness-models-s3.yaml")
+    }));
     // Each file is one object that parses back to what was rendered.
-    let back: Value = serde_norway::from_str(&std::fs::read_to_string(&files[secret]).unwrap()).unwrap();
+    let back: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&files[secret]).unwrap()).unwrap();
     assert_eq!(back, objects[secret].object);
 }
