@@ -132,13 +132,23 @@ fn flows(scenario: Option<PathBuf>) -> ExitCode {
             continue;
         }
         println!("== namespace {}", team.namespace);
-        print!("{}", harness::flows::format_table(&harness::flows::flows_for(&s, &team.namespace)));
+        print!(
+            "{}",
+            harness::flows::format_table(&harness::flows::flows_for(&s, &team.namespace))
+        );
         for v in harness::flows::evaluate(&s, &team.namespace) {
             let state = if v.allowed { "allowed" } else { "BLOCKED" };
             println!("{state:>8}  {:<32} {}", v.flow, v.summary);
             if !v.allowed {
                 for cut in &v.cuts {
-                    println!("{}", cut.fix.lines().map(|l| format!("          {l}")).collect::<Vec<_>>().join("\n"));
+                    println!(
+                        "{}",
+                        cut.fix
+                            .lines()
+                            .map(|l| format!("          {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
                 }
             }
         }
