@@ -102,6 +102,10 @@ enum PlatformCommand {
         /// Named defects to inject (see `harness run --help`).
         #[arg(long = "defect", value_name = "NAME")]
         defects: Vec<String>,
+        /// Install Seldon as this scenario says and publish its model artifacts (default: Seldon
+        /// cluster-wide in seldon-mesh, no artifacts).
+        #[arg(long, value_name = "PATH")]
+        scenario: Option<PathBuf>,
     },
 }
 
@@ -217,7 +221,15 @@ fn cleanup(run: String, context: String, allow_contexts: Vec<String>) -> ExitCod
     });
     match result {
         Ok(report) => {
-            println!("{report:?}");
+            for o in &report.deleted {
+                println!("deleted {o}");
+            }
+            println!(
+                "{} deleted, {} already gone, {} left alone (not this run's)",
+                report.deleted.len(),
+                report.already_gone.len(),
+                report.left_alone.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -446,8 +458,16 @@ fn main() -> ExitCode {
                 PlatformCommand::Up {
                     kubeconfig,
                     defects,
+                    scenario,
                 },
         } => {
+            let scenario = match scenario.map(|p| Scenario::load(&p)).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
             let faults = match parse_defects(&defects) {
                 Ok(f) => f,
                 Err(e) => {
@@ -455,7 +475,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match harness::target::platform_up(&kubeconfig, faults) {
+            match harness::target::platform_up(&kubeconfig, faults, scenario.as_ref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

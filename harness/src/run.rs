@@ -86,18 +86,19 @@ pub async fn run_scenario(
         checks: Vec::new(),
     };
     let client = target.client();
-    let labels = crate::apply::RunLabels::new(scenario.name(), &run_id);
-    let mut run_ctx = crate::runtime::RunContext::new(labels);
+    let mut run_ctx =
+        crate::runtime::RunContext::new(crate::apply::RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
     run_ctx.kubeconfig = target.kubeconfig().cloned();
-    let (applied, setup_ok) = match crate::runtime::setup(&client, scenario, &run_ctx).await {
-        Ok(applied) => (applied, true),
-        Err(e) => {
-            report.setup_error = Some(e.to_string());
-            (e.applied, false)
+    // The guard records every object as it is applied, so whatever stops the run (a failed setup,
+    // Ctrl-C, a panic) can still delete exactly what the run created.
+    let guard = crate::runtime::CleanupGuard::new(client.clone(), &run_ctx);
+    let recorder = guard.recorder();
+    let work = async {
+        if let Err(e) = crate::runtime::setup_recorded(&client, scenario, &run_ctx, &recorder).await
+        {
+            return (Some(e.to_string()), Vec::new());
         }
-    };
-    if setup_ok {
         let ctx = CheckContext {
             client: client.clone(),
             scenario,
@@ -126,20 +127,37 @@ pub async fn run_scenario(
                 }
             }
         });
-        report.checks = futures::future::join_all(futures).await;
-    }
-    let keep_it = keep.keeps(!report.succeeded());
-    {
-        if keep_it {
-            let kc = target
-                .kubeconfig()
-                .map(|k| format!("KUBECONFIG={} ", k.display()))
-                .unwrap_or_default();
-            println!(
-                "kept run {run_id}: {kc}kubectl get seldonruntimes,servers,models -A -l conformance.harness/run={run_id}"
-            );
-        } else if let Err(e) = crate::runtime::cleanup(&client, &applied).await {
-            tracing::warn!("cleanup of run {run_id} failed: {e:#}");
+        (None, futures::future::join_all(futures).await)
+    };
+    let interrupted = tokio::select! {
+        (setup_error, checks) = work => {
+            report.setup_error = setup_error;
+            report.checks = checks;
+            false
+        }
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: cleaning up run {run_id} (press Ctrl-C again to abandon it)");
+            report.setup_error = Some("interrupted (Ctrl-C) before the checks finished".into());
+            true
+        }
+    };
+    if keep.keeps(!report.succeeded()) && !interrupted {
+        // keep() prints how to inspect and remove what was kept.
+        let _ = guard.keep();
+    } else {
+        let cleanup = guard.finish();
+        let outcome = tokio::select! {
+            r = cleanup => Some(r),
+            _ = tokio::signal::ctrl_c(), if interrupted => None,
+        };
+        match outcome {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => tracing::warn!(
+                "cleanup of run {run_id} failed: {e:#}; `harness cleanup --run {run_id}` retries it"
+            ),
+            None => eprintln!(
+                "cleanup abandoned; `harness cleanup --run {run_id}` removes what is left"
+            ),
         }
     }
     report

@@ -396,9 +396,32 @@ impl MeshAccess for Target {
     }
 }
 
-/// Serves the embedded platform standalone until Ctrl-C, writing a kubeconfig for kubectl.
-pub fn platform_up(kubeconfig: &std::path::Path, faults: Faults) -> anyhow::Result<()> {
+/// Serves the embedded platform standalone until Ctrl-C, writing a kubeconfig for kubectl. With a
+/// scenario, Seldon is installed as it says and its model artifacts are published, so the scenario
+/// can be applied by hand or run with `harness run --target existing`.
+pub fn platform_up(
+    kubeconfig: &std::path::Path,
+    faults: Faults,
+    scenario: Option<&Scenario>,
+) -> anyhow::Result<()> {
     let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
+    let install = scenario
+        .map(|s| s.doc.spec.seldon.clone())
+        .unwrap_or_else(|| crate::install::InstallSettings::new("2.10.2"));
+    platform
+        .install_seldon(&sim::seldon::InstallOptions {
+            clusterwide: install.clusterwide,
+            controller_namespace: install.controller_namespace.clone(),
+            watch_namespaces: install.watch_namespaces.clone(),
+        })
+        .context("installing the Seldon controller on the embedded platform")?;
+    if let Some(s) = scenario {
+        for a in &s.doc.spec.artifacts {
+            platform
+                .publish_artifact(&a.storage_uri, &s.resolve(&a.path))
+                .with_context(|| format!("publishing artifact {}", a.storage_uri))?;
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

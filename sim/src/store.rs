@@ -291,6 +291,17 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         true
     ),
+    // Served (the setup chart installs its CRD) but not reconciled: no experiment behaviour is modelled.
+    rt!(
+        "mlops.seldon.io",
+        "v1alpha1",
+        "Experiment",
+        "experiments",
+        "experiment",
+        ["mlx"],
+        true,
+        true
+    ),
 ];
 
 impl ResourceType {
