@@ -70,7 +70,7 @@ pub struct TargetOptions {
 impl TargetOptions {
     /// Options from the environment contract used by the suites and the workflows: `HARNESS_TARGET`,
     /// `HARNESS_CHART_VERSION`, `HARNESS_KEEP`, `HARNESS_STATE_DIR`, `HARNESS_DIAGNOSTICS_DIR`,
-    /// `HARNESS_CONTEXT`, `HARNESS_ALLOW_CONTEXT` (comma-separated), `HARNESS_KIND_CLUSTER`.
+    /// `HARNESS_CONTEXT`, `HARNESS_ALLOW_CONTEXT` (comma-separated), `HARNESS_KIND_CLUSTER`, `HARNESS_WORK_DIR`.
     pub fn from_env() -> anyhow::Result<TargetOptions> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let keep = match var("HARNESS_KEEP") {
@@ -95,6 +95,7 @@ impl TargetOptions {
             keep,
             state_dir: var("HARNESS_STATE_DIR").map(PathBuf::from),
             diagnostics_dir: var("HARNESS_DIAGNOSTICS_DIR").map(PathBuf::from),
+            work_dir: var("HARNESS_WORK_DIR").map(PathBuf::from),
             ..TargetOptions::default()
         })
     }
