@@ -139,6 +139,10 @@ struct RunArgs {
     /// Override every scenario's Seldon chart version.
     #[arg(long, env = "HARNESS_CHART_VERSION")]
     chart_version: Option<String>,
+    /// kind (or existing with --manage-install): once the scenarios pass, `helm upgrade` Seldon to
+    /// this chart version and run them again.
+    #[arg(long, env = "HARNESS_UPGRADE_TO", value_name = "VERSION")]
+    upgrade_to: Option<String>,
     /// kind: the cluster config.
     #[arg(long, default_value = "kind-config.yaml")]
     kind_config: PathBuf,
@@ -314,6 +318,7 @@ fn run(args: RunArgs) -> ExitCode {
         kind_config: Some(args.kind_config),
         chart_version: args.chart_version,
         keep: args.keep,
+        upgrade_to: args.upgrade_to,
         ..harness::target::TargetOptions::from_env().unwrap_or_default()
     };
     let rt = match tokio::runtime::Runtime::new() {

@@ -232,6 +232,32 @@ pub async fn run_all(
         let target = shared.as_ref().expect("started above");
         reports.push(run_scenario(target, scenario, only, opts.keep).await);
     }
+    if let (Some(version), Some(target)) = (&opts.upgrade_to, shared.as_mut()) {
+        let from = target.chart_version().unwrap_or("?").to_string();
+        if !all_succeeded(&reports) {
+            eprintln!(
+                "not upgrading {from} -> {version}: the scenarios fail before the upgrade, so the upgrade would prove nothing"
+            );
+        } else {
+            match target.upgrade(version).await {
+                Err(e) => reports.push(ScenarioReport {
+                    scenario: format!("upgrade {from} -> {version}"),
+                    target: kind.name(),
+                    run_id: String::new(),
+                    setup_error: Some(format!("{e:#}")),
+                    not_applicable: None,
+                    checks: Vec::new(),
+                }),
+                Ok(()) => {
+                    for scenario in scenarios.iter().filter(|s| s.runs_on(kind)) {
+                        let mut r = run_scenario(target, scenario, only, opts.keep).await;
+                        r.scenario = format!("{} (after upgrade {from} -> {version})", r.scenario);
+                        reports.push(r);
+                    }
+                }
+            }
+        }
+    }
     if let Some(t) = shared {
         t.finish(!all_succeeded(&reports)).await;
     }

@@ -59,6 +59,9 @@ pub struct TargetOptions {
     pub chart_version: Option<String>,
     /// When to keep what the run created.
     pub keep: Keep,
+    /// kind, or an existing cluster with `manage_install`: after the scenarios pass on the installed
+    /// chart version, `helm upgrade` to this version and run them again (`HARNESS_UPGRADE_TO`).
+    pub upgrade_to: Option<String>,
     /// Kubeconfigs and other state (`HARNESS_STATE_DIR`, default `target/harness-state`).
     pub state_dir: Option<PathBuf>,
     /// Diagnostics such as `kind export logs` (`HARNESS_DIAGNOSTICS_DIR`, default `reports/diagnostics`).
@@ -96,6 +99,7 @@ impl TargetOptions {
             state_dir: var("HARNESS_STATE_DIR").map(PathBuf::from),
             diagnostics_dir: var("HARNESS_DIAGNOSTICS_DIR").map(PathBuf::from),
             work_dir: var("HARNESS_WORK_DIR").map(PathBuf::from),
+            upgrade_to: var("HARNESS_UPGRADE_TO"),
             ..TargetOptions::default()
         })
     }
@@ -136,6 +140,8 @@ pub struct Target {
     backend: Backend,
     /// Where secret packages are extracted.
     work_dir: PathBuf,
+    /// How Seldon was installed with Helm (kind, or existing with `--manage-install`), for upgrades.
+    helm: Option<(crate::install::Installer, crate::install::InstallSettings)>,
     /// Port-forwards to `seldon-mesh`, one per namespace, opened on first use.
     forwards:
         tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
@@ -202,6 +208,7 @@ impl Target {
                 &crate::install::KubeReadiness::new(client.clone()),
             )
             .await?;
+        let helm = Some((installer, install.clone()));
         cluster.record_fingerprint(&fp).await?;
         if !scenario.doc.spec.artifacts.is_empty() {
             tracing::warn!(
@@ -217,6 +224,7 @@ impl Target {
             kubeconfig: Some(kubeconfig),
             backend: Backend::Kind(cluster),
             work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+            helm,
             forwards: Default::default(),
         })
     }
@@ -240,6 +248,7 @@ impl Target {
         };
         let client = connect(&settings).await?;
         let readiness = crate::install::KubeReadiness::new(client.clone());
+        let mut helm = None;
         if opts.manage_install {
             crate::existing::guard_controller_change(&settings, "install or upgrade")?;
             let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
@@ -247,9 +256,9 @@ impl Target {
                 kubeconfig: settings.kubeconfig.clone(),
                 context,
             };
-            crate::install::Installer::new(runner, target, opts.state_dir())
-                .install(&install, &readiness)
-                .await?;
+            let installer = crate::install::Installer::new(runner, target, opts.state_dir());
+            installer.install(&install, &readiness).await?;
+            helm = Some((installer, install.clone()));
         } else {
             use crate::install::ControllerReadiness;
             readiness
@@ -263,6 +272,7 @@ impl Target {
             kubeconfig: settings.kubeconfig,
             backend: Backend::Existing,
             work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+            helm,
             forwards: Default::default(),
         })
     }
@@ -303,6 +313,7 @@ impl Target {
             kubeconfig: None,
             backend: Backend::Embedded(platform),
             work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+            helm: None,
             forwards: Default::default(),
         })
     }
@@ -315,6 +326,33 @@ impl Target {
     /// A client for the target's API server.
     pub fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// `helm upgrade`s Seldon to `version` and waits for the controller (kind, or an existing
+    /// cluster with `--manage-install`).
+    pub async fn upgrade(&mut self, version: &str) -> anyhow::Result<()> {
+        let Some((installer, settings)) = &mut self.helm else {
+            bail!(
+                "this target did not install Seldon with Helm, so it cannot upgrade it (existing clusters need --manage-install)"
+            );
+        };
+        let mut to = settings.clone();
+        to.chart_version = version.to_string();
+        let started = std::time::Instant::now();
+        installer
+            .install(
+                &to,
+                &crate::install::KubeReadiness::new(self.client.clone()),
+            )
+            .await?;
+        tracing::info!(from = %settings.chart_version, to = %version, secs = started.elapsed().as_secs(), "upgraded Seldon");
+        *settings = to;
+        Ok(())
+    }
+
+    /// The installed chart version, when the harness installed it.
+    pub fn chart_version(&self) -> Option<&str> {
+        self.helm.as_ref().map(|(_, s)| s.chart_version.as_str())
     }
 
     /// Where secret packages are extracted for this target's runs.

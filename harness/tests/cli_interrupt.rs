@@ -36,7 +36,15 @@ fn platform(dir: &Path) -> (Killed, PathBuf) {
     let kubeconfig = dir.join("kubeconfig");
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(repo())
-        .args(["platform", "up", "--defect", "model-never-ready", "--scenario", "scenarios/financial-ml.yaml", "--kubeconfig"])
+        .args([
+            "platform",
+            "up",
+            "--defect",
+            "model-never-ready",
+            "--scenario",
+            "scenarios/financial-ml.yaml",
+            "--kubeconfig",
+        ])
         .arg(&kubeconfig)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -51,13 +59,16 @@ fn platform(dir: &Path) -> (Killed, PathBuf) {
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("the platform announces its kubeconfig within 30 s");
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the platform announces its kubeconfig within 30 s");
     (Killed(child), kubeconfig)
 }
 
 async fn client(kubeconfig: &Path) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("config");
     kube::Client::try_from(config).expect("client")
 }
 
@@ -72,8 +83,23 @@ async fn interrupted_run_leaves_no_labelled_object() {
         .env("KUBECONFIG", &kubeconfig)
         .env("HARNESS_STATE_DIR", dir.path().join("state"))
         .env("HARNESS_WORK_DIR", dir.path().join("work"))
-        .args(["run", "--target", "existing", "--context", "embedded-platform", "--allow-context", "embedded-platform"])
-        .args(["--scenario", "scenarios/financial-ml.yaml", "--check", "credit-risk-ready", "--keep", "never"])
+        .args([
+            "run",
+            "--target",
+            "existing",
+            "--context",
+            "embedded-platform",
+            "--allow-context",
+            "embedded-platform",
+        ])
+        .args([
+            "--scenario",
+            "scenarios/financial-ml.yaml",
+            "--check",
+            "credit-risk-ready",
+            "--keep",
+            "never",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -92,7 +118,8 @@ async fn interrupted_run_leaves_no_labelled_object() {
         },
     );
     let seen = tokio::time::timeout(Duration::from_secs(60), async {
-        let mut stream = watcher(models.clone(), watcher::Config::default().labels(MANAGED)).boxed();
+        let mut stream =
+            watcher(models.clone(), watcher::Config::default().labels(MANAGED)).boxed();
         let mut names = std::collections::BTreeSet::new();
         while let Some(ev) = stream.next().await {
             if let Ok(watcher::Event::Apply(m) | watcher::Event::InitApply(m)) = ev {
@@ -104,7 +131,10 @@ async fn interrupted_run_leaves_no_labelled_object() {
         }
     })
     .await;
-    assert!(seen.is_ok(), "the run did not create its two Models within 60 s");
+    assert!(
+        seen.is_ok(),
+        "the run did not create its two Models within 60 s"
+    );
 
     // SAFETY: sending a signal to our own child process.
     let rc = unsafe { libc::kill(run.0.id() as libc::pid_t, libc::SIGINT) };
@@ -115,7 +145,10 @@ async fn interrupted_run_leaves_no_labelled_object() {
         if let Some(s) = run.0.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "the interrupted run did not exit within 90 s");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the interrupted run did not exit within 90 s"
+        );
         std::thread::yield_now();
         tokio::task::yield_now().await;
     };
@@ -123,13 +156,23 @@ async fn interrupted_run_leaves_no_labelled_object() {
     std::io::Read::read_to_string(run.0.stdout.as_mut().unwrap(), &mut out).unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(run.0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert!(!status.success(), "an interrupted run must not report success\n{out}\n{err}");
-    assert!(err.contains("interrupted"), "the run must say it was interrupted:\n{err}");
+    assert!(
+        !status.success(),
+        "an interrupted run must not report success\n{out}\n{err}"
+    );
+    assert!(
+        err.contains("interrupted"),
+        "the run must say it was interrupted:\n{err}"
+    );
 
     // Nothing the run created may remain (namespaces go away through Terminating).
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let gone = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut stream = watcher(namespaces.clone(), watcher::Config::default().labels(MANAGED)).boxed();
+        let mut stream = watcher(
+            namespaces.clone(),
+            watcher::Config::default().labels(MANAGED),
+        )
+        .boxed();
         let mut present = std::collections::BTreeSet::new();
         while let Some(ev) = stream.next().await {
             match ev {
@@ -149,10 +192,27 @@ async fn interrupted_run_leaves_no_labelled_object() {
         }
     })
     .await;
-    assert!(gone.is_ok(), "harness-labelled namespaces remain 30 s after the interrupted run:\n{out}\n{err}");
-    let left_models = models.list(&ListParams::default().labels(MANAGED)).await.unwrap();
-    assert!(left_models.items.is_empty(), "Models remain: {:?}", left_models.items.iter().map(|m| m.metadata.name.clone()).collect::<Vec<_>>());
+    assert!(
+        gone.is_ok(),
+        "harness-labelled namespaces remain 30 s after the interrupted run:\n{out}\n{err}"
+    );
+    let left_models = models
+        .list(&ListParams::default().labels(MANAGED))
+        .await
+        .unwrap();
+    assert!(
+        left_models.items.is_empty(),
+        "Models remain: {:?}",
+        left_models
+            .items
+            .iter()
+            .map(|m| m.metadata.name.clone())
+            .collect::<Vec<_>>()
+    );
     let secrets: Api<Secret> = Api::all(client);
-    let left_secrets = secrets.list(&ListParams::default().labels(MANAGED)).await.unwrap();
+    let left_secrets = secrets
+        .list(&ListParams::default().labels(MANAGED))
+        .await
+        .unwrap();
     assert!(left_secrets.items.is_empty(), "Secrets remain");
 }
