@@ -14,6 +14,7 @@ pub mod quota;
 pub mod render;
 pub mod report;
 pub mod runtime;
+pub mod checks;
 pub mod scenario;
 pub mod scheduling;
 pub mod secrets;

@@ -74,12 +74,19 @@ impl Ctx<'_> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
+        let message = message.into();
+        // An unknown field is a mistake in the key; anything else is about the value.
+        let position = if message.contains("unknown field") {
+            self.positions.find_key(path)
+        } else {
+            self.positions.find(path)
+        };
         self.found.push(Diagnostic {
             severity,
             file: self.file.to_path_buf(),
-            position: self.positions.find(path),
+            position,
             path: path.to_string(),
-            message: message.into(),
+            message,
             hint,
         });
     }
@@ -165,7 +172,13 @@ fn describe_shape_error(
             .split("expected ")
             .nth(1)
             .map(|s| format!("expected {s}"));
-        return (path, format!("unknown value `{v}`"), expected);
+        // For a one-key enum mapping the unknown key is the mistake; point at it.
+        let key_path = if path.is_empty() {
+            v.to_string()
+        } else {
+            format!("{path}.{v}")
+        };
+        return (key_path, format!("unknown value `{v}`"), expected);
     }
     if let Some(rest) = inner.strip_prefix("missing field `") {
         let f = rest.split('`').next().unwrap_or_default();
@@ -887,22 +900,27 @@ fn diff_keys(orig: &Value, back: &Value, path: String, out: &mut Vec<String>) {
 
 /// Every value under `resources`, `hard`, `limits`-like maps must be a Kubernetes quantity.
 fn check_quantities(ctx: &mut Ctx<'_>, p: &str, v: &Value) {
-    fn walk(ctx: &mut Ctx<'_>, path: String, v: &Value, in_quantities: bool) {
+    const QUANTITY_MAPS: &[&str] = &[
+        "limits",
+        "requests",
+        "hard",
+        "default",
+        "defaultRequest",
+        "max",
+        "min",
+        "maxLimitRequestRatio",
+    ];
+    // `quantities` is true for the values of a map such as `limits:` or `hard:`.
+    fn walk(ctx: &mut Ctx<'_>, path: String, v: &Value, quantities: bool) {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
-                    let q = matches!(
-                        k.as_str(),
-                        "limits"
-                            | "requests"
-                            | "hard"
-                            | "default"
-                            | "defaultRequest"
-                            | "max"
-                            | "min"
-                            | "maxLimitRequestRatio"
+                    walk(
+                        ctx,
+                        format!("{path}.{k}"),
+                        child,
+                        QUANTITY_MAPS.contains(&k.as_str()) && child.is_object(),
                     );
-                    walk(ctx, format!("{path}.{k}"), child, q);
                 }
             }
             Value::Array(a) => {
@@ -910,21 +928,26 @@ fn check_quantities(ctx: &mut Ctx<'_>, p: &str, v: &Value) {
                     walk(ctx, format!("{path}[{i}]"), child, false);
                 }
             }
-            Value::String(s) if in_quantities && parse_quantity(s).is_none() => {
-                ctx.error_hint(
-                    &path,
-                    format!("`{s}` is not a Kubernetes quantity"),
-                    "write e.g. `500m`, `2`, `1Gi`, `128Mi`",
-                );
-            }
-            Value::Number(_) if in_quantities => {
-                ctx.error_hint(
-                    &path,
-                    "quantities must be strings",
-                    "quote it, e.g. `cpu: \"1\"`",
-                );
-            }
             _ => {}
+        }
+        if let (true, Value::Object(m)) = (quantities, v) {
+            for (k, child) in m {
+                match child {
+                    Value::String(s) if parse_quantity(s).is_none() => {
+                        ctx.error_hint(
+                            &format!("{path}.{k}"),
+                            format!("`{s}` is not a Kubernetes quantity"),
+                            "write e.g. `500m`, `2`, `1Gi`, `128Mi`",
+                        );
+                    }
+                    Value::Number(_) => ctx.error_hint(
+                        &format!("{path}.{k}"),
+                        "quantities must be strings",
+                        "quote it, e.g. `cpu: \"1\"`",
+                    ),
+                    _ => {}
+                }
+            }
         }
     }
     walk(ctx, p.to_string(), v, false);

@@ -23,6 +23,7 @@ pub struct Position {
 #[derive(Debug, Clone, Default)]
 pub struct Positions {
     by_path: BTreeMap<String, Position>,
+    keys: BTreeMap<String, Position>,
 }
 
 impl Positions {
@@ -44,6 +45,14 @@ impl Positions {
                 }
             }
         }
+    }
+
+    /// The position of the key naming the node at `path` (for unknown fields), else as [`Positions::find`].
+    pub fn find_key(&self, path: &str) -> Position {
+        self.keys
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| self.find(path))
     }
 
     /// Whether a node exists at exactly this path.
@@ -145,6 +154,7 @@ impl Builder {
                     };
                     *key = Some(k);
                     let path = self.next_path();
+                    self.positions.keys.insert(path.clone(), pos(m));
                     self.positions.by_path.insert(path, pos(m));
                 }
             },
@@ -198,8 +208,9 @@ impl MarkedEventReceiver for Builder {
                     return;
                 }
                 if !self.is_key_position() {
+                    // A scalar value points at itself, not at its key: that is where the mistake is.
                     let path = self.next_path();
-                    self.positions.by_path.entry(path).or_insert(pos(m));
+                    self.positions.by_path.insert(path, pos(m));
                 }
                 let key_pos = self.is_key_position();
                 let v = if key_pos {
@@ -275,8 +286,10 @@ mod tests {
         assert_eq!(v["a"]["b"][0]["x"], 1);
         assert_eq!(v["a"]["b"][0]["y"], "2");
         assert_eq!(v["a"]["b"][1]["z"], true);
-        assert_eq!(p.find("a.b[1].z"), Position { line: 5, column: 5 });
-        assert_eq!(p.find("a.b[0].y"), Position { line: 4, column: 5 });
+        // Scalars point at the value, keys are kept for unknown-field messages.
+        assert_eq!(p.find("a.b[1].z"), Position { line: 5, column: 8 });
+        assert_eq!(p.find_key("a.b[1].z"), Position { line: 5, column: 5 });
+        assert_eq!(p.find("a.b[0].y"), Position { line: 4, column: 8 });
         // A missing leaf falls back to its parent.
         assert_eq!(p.find("a.b[0].missing"), p.find("a.b[0]"));
     }

@@ -1,0 +1,257 @@
+//! Malformed scenario files: each must be rejected with `file:line:column`, the field path and a
+//! message saying what is wrong. The valid base must load, so each case fails for its own reason.
+
+use std::path::Path;
+
+use harness::scenario::Scenario;
+use rstest::rstest;
+
+const BASE: &str = r#"apiVersion: conformance.harness/v1alpha1
+kind: Scenario
+metadata:
+  name: base
+spec:
+  seldon:
+    chartVersion: "2.10.2"
+  namespaces:
+    - name: seldon-system
+      labels: {name: seldon-system}
+  teams:
+    - namespace: team-a
+      resourceQuotas:
+        - apiVersion: v1
+          kind: ResourceQuota
+          metadata:
+            name: q
+          spec:
+            hard:
+              limits.cpu: "4"
+      runtime:
+        apiVersion: mlops.seldon.io/v1alpha1
+        kind: SeldonRuntime
+        metadata:
+          name: rt
+        spec:
+          seldonConfig: default
+      servers:
+        - apiVersion: mlops.seldon.io/v1alpha1
+          kind: Server
+          metadata:
+            name: mlserver
+          spec:
+            serverConfig: mlserver
+      models:
+        - apiVersion: mlops.seldon.io/v1alpha1
+          kind: Model
+          metadata:
+            name: iris
+          spec:
+            storageUri: gs://seldon-models/mlserver/iris
+            requirements: [sklearn]
+            memory: 100Ki
+  checks:
+    - name: iris-ready
+      timeout: 2m
+      expect:
+        modelReady: {namespace: team-a, model: iris}
+"#;
+
+fn load(text: &str) -> Result<Scenario, String> {
+    Scenario::parse(Path::new("scenarios/base.yaml"), text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn base_is_valid() {
+    let s = load(BASE).expect("the base scenario must be valid");
+    assert_eq!(s.name(), "base");
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+}
+
+/// (replace this, with this, expected `line:col`, field path, message fragment)
+#[rstest]
+#[case::unknown_top_level_field(
+    "kind: Scenario\n",
+    "kind: Scenario\nextra: 1\n",
+    "3:1",
+    "extra",
+    "unknown field `extra`"
+)]
+#[case::unknown_team_field(
+    "    - namespace: team-a\n",
+    "    - namespace: team-a\n      quotas: []\n",
+    "13:7",
+    "spec.teams[0].quotas",
+    "unknown field `quotas`"
+)]
+#[case::wrong_api_version(
+    "apiVersion: conformance.harness/v1alpha1",
+    "apiVersion: v1",
+    "1:13",
+    "apiVersion",
+    "is not supported"
+)]
+#[case::bad_yaml("  name: base\n", "  name: [base\n", "5:5", "", "not valid YAML")]
+#[case::duplicate_key(
+    "  name: base\n",
+    "  name: base\n  name: again\n",
+    "5:3",
+    "",
+    "duplicate key `name`"
+)]
+#[case::invalid_scenario_name(
+    "  name: base\n",
+    "  name: Base_Scenario\n",
+    "4:9",
+    "metadata.name",
+    "not a valid RFC 1123 label"
+)]
+#[case::invalid_namespace(
+    "    - namespace: team-a\n",
+    "    - namespace: Team.A\n",
+    "12:18",
+    "spec.teams[0].namespace",
+    "not a valid RFC 1123 label"
+)]
+#[case::bad_quantity(
+    "              limits.cpu: \"4\"",
+    "              limits.cpu: four",
+    "20:27",
+    "spec.teams[0].resourceQuotas[0].spec.hard.limits.cpu",
+    "not a Kubernetes quantity"
+)]
+#[case::bad_model_memory(
+    "            memory: 100Ki",
+    "            memory: 100KB",
+    "43:21",
+    "spec.teams[0].models[0].spec.memory",
+    "not a Kubernetes quantity"
+)]
+#[case::unknown_model_field(
+    "            memory: 100Ki",
+    "            memory: 100Ki\n            memroy: 1Gi",
+    "44:13",
+    "spec.teams[0].models[0].spec.memroy",
+    "unknown field `memroy`"
+)]
+#[case::unknown_quota_field(
+    "            hard:\n",
+    "            hardd: {}\n            hard:\n",
+    "19:13",
+    "spec.teams[0].resourceQuotas[0].spec.hardd",
+    "unknown field `hardd`"
+)]
+#[case::wrong_kind_in_slot(
+    "          kind: ResourceQuota",
+    "          kind: LimitRange",
+    "15:17",
+    "spec.teams[0].resourceQuotas[0].kind",
+    "does not belong here"
+)]
+#[case::duplicate_check(
+    "  checks:\n",
+    "  checks:\n    - name: iris-ready\n      expect:\n        runtimeReady: {namespace: team-a}\n",
+    "48:13",
+    "spec.checks[1].name",
+    "declared twice"
+)]
+#[case::dangling_model_in_check(
+    "model: iris}",
+    "model: irís}",
+    "48:48",
+    "spec.checks[0].expect.modelReady.model",
+    "does not exist in namespace `team-a`"
+)]
+#[case::dangling_namespace_in_check(
+    "{namespace: team-a, model: iris}",
+    "{namespace: team-b, model: iris}",
+    "48:33",
+    "spec.checks[0].expect.modelReady.namespace",
+    "not declared in this scenario"
+)]
+#[case::dangling_secret(
+    "            memory: 100Ki",
+    "            memory: 100Ki\n            secretName: s3-creds",
+    "44:25",
+    "spec.teams[0].models[0].spec.secretName",
+    "no secret package of team `team-a` provides"
+)]
+#[case::unservable_requirement(
+    "requirements: [sklearn]",
+    "requirements: [pytorch]",
+    "42:13",
+    "spec.teams[0].models[0].spec.requirements",
+    "requires [\"pytorch\"] but no Server in this namespace lists all of them"
+)]
+#[case::bad_timeout(
+    "      timeout: 2m",
+    "      timeout: soon",
+    "46:16",
+    "spec.checks[0].timeout",
+    "not a duration"
+)]
+#[case::unknown_check_kind(
+    "        modelReady: {namespace: team-a, model: iris}",
+    "        modelIsReady: {namespace: team-a, model: iris}",
+    "48:9",
+    "spec.checks[0].expect.modelIsReady",
+    "unknown value `modelIsReady`"
+)]
+#[case::unknown_override_component(
+    "          seldonConfig: default\n",
+    "          seldonConfig: default\n          overrides:\n            - name: seldon-sheduler\n",
+    "29:21",
+    "spec.teams[0].runtime.spec.overrides[0].name",
+    "not a runtime component"
+)]
+#[case::podspec_container_mismatch(
+    "          seldonConfig: default\n",
+    "          seldonConfig: default\n          overrides:\n            - name: seldon-scheduler\n              podSpec:\n                containers:\n                  - name: seldon-scheduler\n",
+    "32:27",
+    "spec.teams[0].runtime.spec.overrides[0].podSpec.containers[0].name",
+    "does not exist in this component"
+)]
+#[case::object_in_other_namespace(
+    "            name: q\n",
+    "            name: q\n            namespace: team-b\n",
+    "18:24",
+    "spec.teams[0].resourceQuotas[0].metadata.namespace",
+    "names namespace `team-b` inside team `team-a`"
+)]
+#[case::bad_chart_version(
+    "    chartVersion: \"2.10.2\"",
+    "    chartVersion: latest",
+    "7:19",
+    "spec.seldon.chartVersion",
+    "is not a chart version"
+)]
+#[case::bad_label_value(
+    "      labels: {name: seldon-system}",
+    "      labels: {name: \"seldon system\"}",
+    "10:22",
+    "spec.namespaces[0].labels.name",
+    "label value `seldon system`"
+)]
+fn malformed_files_are_rejected_with_position_and_field(
+    #[case] from: &str,
+    #[case] to: &str,
+    #[case] position: &str,
+    #[case] path: &str,
+    #[case] message: &str,
+) {
+    assert!(BASE.contains(from), "test bug: `{from}` not in the base");
+    let text = BASE.replacen(from, to, 1);
+    let err = load(&text).expect_err("the malformed file must be rejected");
+    let first = err.lines().next().unwrap_or_default().to_string();
+    let expected_prefix = format!("scenarios/base.yaml:{position}: error: ");
+    assert!(
+        first.starts_with(&expected_prefix),
+        "expected `{expected_prefix}…`, got:\n{err}"
+    );
+    if !path.is_empty() {
+        assert!(
+            first.contains(&format!("`{path}`")),
+            "expected field path `{path}` in:\n{err}"
+        );
+    }
+    assert!(err.contains(message), "expected `{message}` in:\n{err}");
+}
