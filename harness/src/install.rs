@@ -1,1 +1,1095 @@
 //! Seldon Core v2 installation with Helm, version-pinned, controller cluster-wide; upgrades.
+//!
+//! Installs only the CRDs chart and the `seldon-core-v2-setup` chart (controller, SeldonConfig,
+//! ServerConfigs). Team runtimes and Servers are created by the harness per team, never from the
+//! runtime/servers charts. Every helm call goes through [`crate::tools`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::tools::{self, Command, HELM, Output, SharedRunner, ToolError};
+
+/// Name under which the harness adds the Seldon chart repository.
+pub const REPO_NAME: &str = "seldon-charts";
+/// Seldon's published chart repository (docs-gb/installation/production-environment/README.md).
+pub const DEFAULT_REPO_URL: &str = "https://seldonio.github.io/helm-charts/";
+/// Release (and chart) name of the CRDs chart.
+pub const CRDS_RELEASE: &str = "seldon-core-v2-crds";
+/// Release (and chart) name of the controller chart.
+pub const SETUP_RELEASE: &str = "seldon-core-v2-setup";
+/// Namespace Seldon's docs install the CRDs release into.
+pub const CRDS_NAMESPACE: &str = "default";
+/// The controller Deployment the setup chart creates.
+pub const CONTROLLER_DEPLOYMENT: &str = "seldon-v2-controller-manager";
+/// The CRDs `seldon-core-v2-crds` installs (checked against Seldon's rendered CRDs in tests).
+pub const SELDON_CRDS: [&str; 7] = [
+    "experiments.mlops.seldon.io",
+    "models.mlops.seldon.io",
+    "pipelines.mlops.seldon.io",
+    "seldonconfigs.mlops.seldon.io",
+    "seldonruntimes.mlops.seldon.io",
+    "serverconfigs.mlops.seldon.io",
+    "servers.mlops.seldon.io",
+];
+
+fn default_true() -> bool {
+    true
+}
+fn default_controller_namespace() -> String {
+    "seldon-mesh".to_string()
+}
+fn default_repo_url() -> String {
+    DEFAULT_REPO_URL.to_string()
+}
+fn default_timeout_seconds() -> u64 {
+    600
+}
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// How to install Seldon Core v2 (embeddable in a scenario file; camelCase keys).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstallSettings {
+    /// Chart version of both charts, e.g. `2.9.1` (must be published in the repository).
+    pub chart_version: String,
+    /// Run the controller cluster-wide (`controller.clusterwide=true`); default true.
+    #[serde(default = "default_true")]
+    pub clusterwide: bool,
+    /// Namespace of the controller release (default `seldon-mesh`, as in Seldon's docs).
+    #[serde(default = "default_controller_namespace")]
+    pub controller_namespace: String,
+    /// `controller.watchNamespaces`: with `clusterwide`, only these namespaces (empty: all).
+    #[serde(default)]
+    pub watch_namespaces: Vec<String>,
+    /// Extra values for the setup chart (written to a values file).
+    #[serde(default = "empty_object")]
+    pub values: serde_json::Value,
+    /// Chart repository URL.
+    #[serde(default = "default_repo_url")]
+    pub repo_url: String,
+    /// `--set-string` values; those read from the environment are secret and always redacted.
+    #[serde(default)]
+    pub set_strings: Vec<SetString>,
+    /// `helm --timeout` for each release, in seconds (default 600).
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+}
+
+impl InstallSettings {
+    /// Settings for `chart_version` with every default.
+    pub fn new(chart_version: impl Into<String>) -> Self {
+        Self {
+            chart_version: chart_version.into(),
+            clusterwide: true,
+            controller_namespace: default_controller_namespace(),
+            watch_namespaces: Vec::new(),
+            values: empty_object(),
+            repo_url: default_repo_url(),
+            set_strings: Vec::new(),
+            timeout_seconds: default_timeout_seconds(),
+        }
+    }
+}
+
+/// One `--set-string key=value`; exactly one of `value` / `fromEnv`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetString {
+    /// Helm value path, e.g. `security.kafka.sasl.client.username`.
+    pub key: String,
+    /// A literal, non-secret value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Name of an environment variable holding a secret value (redacted everywhere).
+    #[serde(default)]
+    pub from_env: Option<String>,
+}
+
+/// A non-fatal observation about the settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning(pub String);
+
+/// Installation failures, each with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The settings are wrong.
+    #[error("install settings: {field}: {message}")]
+    Settings {
+        /// Which field.
+        field: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// Helm could not find the chart version.
+    #[error(
+        "chart {chart} version {version} was not found in {repo}. The chart version may not be published \
+         (Seldon's chart repository has lagged behind its git tags). Pick a version listed by \
+         `helm search repo {chart} --versions` and set it as the install's chartVersion."
+    )]
+    ChartVersionNotFound {
+        /// Chart name.
+        chart: String,
+        /// Requested version.
+        version: String,
+        /// Repository name or URL.
+        repo: String,
+    },
+    /// Helm failed; `advice` interprets the error text.
+    #[error("{source}\n{advice}")]
+    Helm {
+        /// The failed command.
+        source: Box<ToolError>,
+        /// What the error means and what to do.
+        advice: String,
+    },
+    /// Any other tool failure (missing, timed out, …).
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// A release is not in the expected state after helm returned.
+    #[error("helm release {release} in namespace {namespace}: {message}")]
+    Release {
+        /// Release.
+        release: String,
+        /// Namespace.
+        namespace: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Helm printed JSON the harness could not read.
+    #[error("could not parse `{command}` output: {message}")]
+    Parse {
+        /// Command line.
+        command: String,
+        /// Parse error.
+        message: String,
+    },
+    /// The controller or CRDs did not become ready in time.
+    #[error("Seldon controller not ready after {}s: {observed}", .after.as_secs())]
+    NotReady {
+        /// Waited for.
+        after: Duration,
+        /// What was last seen.
+        observed: String,
+    },
+    /// Writing the values file failed.
+    #[error("could not write helm values file {path}: {source}")]
+    ValuesFile {
+        /// Path.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Talking to the API server failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(String),
+}
+
+/// Checks settings before anything runs; returns warnings for legal-but-surprising choices.
+pub fn validate(settings: &InstallSettings) -> Result<Vec<Warning>, InstallError> {
+    let bad = |field: &str, message: String| InstallError::Settings {
+        field: field.to_string(),
+        message,
+    };
+    let v = settings.chart_version.trim();
+    if v.is_empty() || v == "latest" || tools::Version::parse(v).is_none() {
+        return Err(bad(
+            "chartVersion",
+            format!(
+                "{:?} is not a chart version; pin an exact published version such as \"2.9.1\"",
+                settings.chart_version
+            ),
+        ));
+    }
+    if !is_dns_label(&settings.controller_namespace) {
+        return Err(bad(
+            "controllerNamespace",
+            format!(
+                "{:?} is not a valid namespace name (lowercase letters, digits, '-', at most 63)",
+                settings.controller_namespace
+            ),
+        ));
+    }
+    if !settings.values.is_object() {
+        return Err(bad(
+            "values",
+            "must be a mapping of chart values".to_string(),
+        ));
+    }
+    let controller = settings.values.get("controller");
+    if controller
+        .and_then(|c| c.get("skipOperatorClusterRoleCreation"))
+        .is_some()
+    {
+        return Err(bad(
+            "values.controller.skipOperatorClusterRoleCreation",
+            "has no effect: the seldon-core-v2-setup templates read controller.skipClusterRoleCreation \
+             (values.yaml documents the wrong key). Use controller.skipClusterRoleCreation instead."
+                .to_string(),
+        ));
+    }
+    if let Some(cw) = controller.and_then(|c| c.get("clusterwide"))
+        && cw.as_bool() != Some(settings.clusterwide)
+    {
+        return Err(bad(
+            "values.controller.clusterwide",
+            format!(
+                "is {cw} but clusterwide is {}; set only `clusterwide`",
+                settings.clusterwide
+            ),
+        ));
+    }
+    let mut warnings = Vec::new();
+    if !settings.clusterwide {
+        warnings.push(Warning(
+            "clusterwide is false: the controller only reconciles its own namespace, so team \
+             runtimes in other namespaces will never become ready"
+                .to_string(),
+        ));
+    }
+    if settings.clusterwide
+        && controller
+            .and_then(|c| c.get("skipClusterRoleCreation"))
+            .and_then(|v| v.as_bool())
+            == Some(true)
+    {
+        warnings.push(Warning(
+            "controller.skipClusterRoleCreation is true: ClusterRole seldon-v2-manager-role will not be \
+             created by this release and must already exist (e.g. from another controller release)"
+                .to_string(),
+        ));
+    }
+    for (i, s) in settings.set_strings.iter().enumerate() {
+        let field = format!("setStrings[{i}]");
+        if s.key.is_empty() || s.key.contains('=') || s.key.contains(',') {
+            return Err(bad(
+                &field,
+                format!(
+                    "key {:?} must be a non-empty helm value path without '=' or ','",
+                    s.key
+                ),
+            ));
+        }
+        match (&s.value, &s.from_env) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(bad(
+                    &field,
+                    format!("set exactly one of `value` or `fromEnv` for key {}", s.key),
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Sorts object keys recursively so equal values serialise identically (values files, fingerprints).
+pub fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, serde_json::Value> =
+                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical_json).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The non-secret inputs of an install, for the cluster fingerprint (secret values excluded).
+pub fn fingerprint_inputs(settings: &InstallSettings) -> serde_json::Value {
+    let set_strings: Vec<serde_json::Value> = settings
+        .set_strings
+        .iter()
+        .map(|s| match (&s.value, &s.from_env) {
+            (Some(v), _) => serde_json::json!({"key": s.key, "value": v}),
+            (None, env) => serde_json::json!({"key": s.key, "fromEnv": env}),
+        })
+        .collect();
+    canonical_json(&serde_json::json!({
+        "chartVersion": settings.chart_version,
+        "clusterwide": settings.clusterwide,
+        "controllerNamespace": settings.controller_namespace,
+        "watchNamespaces": settings.watch_namespaces,
+        "repoUrl": settings.repo_url,
+        "values": settings.values,
+        "setStrings": set_strings,
+    }))
+}
+
+/// Where helm should talk to: a kubeconfig file (or helm's default) and a context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeTarget {
+    /// Kubeconfig file; `None` uses helm's default (`$KUBECONFIG` / `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context name.
+    pub context: String,
+}
+
+impl KubeTarget {
+    fn helm_flags(&self) -> Vec<String> {
+        let mut f = vec!["--kube-context".to_string(), self.context.clone()];
+        if let Some(k) = &self.kubeconfig {
+            f.push("--kubeconfig".to_string());
+            f.push(k.display().to_string());
+        }
+        f
+    }
+}
+
+/// Waits until the controller can serve: its Deployment Available and the Seldon CRDs Established.
+pub trait ControllerReadiness: Sync {
+    /// Waits up to `timeout`, explaining what was last seen on failure.
+    fn wait_ready(
+        &self,
+        controller_namespace: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), InstallError>> + Send;
+}
+
+/// Runs helm for one cluster.
+pub struct Installer {
+    runner: SharedRunner,
+    target: KubeTarget,
+    state_dir: PathBuf,
+}
+
+/// The state of a helm release, from `helm status -o json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseStatus {
+    /// Release name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Revision.
+    pub revision: i64,
+    /// `deployed`, `failed`, `pending-upgrade`, …
+    pub status: String,
+    /// Chart name.
+    pub chart: String,
+    /// Chart version.
+    pub chart_version: String,
+    /// App version.
+    pub app_version: String,
+    /// Helm's description of the last operation.
+    pub description: String,
+}
+
+/// Parses `helm status <release> -o json` (Helm 3 `release.Release`; user values are ignored).
+pub fn parse_helm_status(json: &str) -> Result<ReleaseStatus, String> {
+    #[derive(Deserialize)]
+    struct Rel {
+        name: String,
+        #[serde(default)]
+        namespace: String,
+        #[serde(default)]
+        version: i64,
+        info: Info,
+        chart: Chart,
+    }
+    #[derive(Deserialize)]
+    struct Info {
+        status: String,
+        #[serde(default)]
+        description: String,
+    }
+    #[derive(Deserialize)]
+    struct Chart {
+        metadata: Meta,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        name: String,
+        version: String,
+        #[serde(default, rename = "appVersion")]
+        app_version: String,
+    }
+    let r: Rel = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    Ok(ReleaseStatus {
+        name: r.name,
+        namespace: r.namespace,
+        revision: r.version,
+        status: r.info.status,
+        chart: r.chart.metadata.name,
+        chart_version: r.chart.metadata.version,
+        app_version: r.chart.metadata.app_version,
+        description: r.info.description,
+    })
+}
+
+/// One row of `helm list -o json`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ReleaseListEntry {
+    /// Release name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Revision (a string in helm's output).
+    pub revision: String,
+    /// Last update time as helm prints it.
+    pub updated: String,
+    /// Status.
+    pub status: String,
+    /// `<chart>-<version>`.
+    pub chart: String,
+    /// App version.
+    pub app_version: String,
+}
+
+impl ReleaseListEntry {
+    /// The chart version part of `chart` (`seldon-core-v2-setup-2.9.1` → `2.9.1`).
+    pub fn chart_version(&self) -> Option<&str> {
+        let (_, v) = self.chart.rsplit_once('-')?;
+        tools::Version::parse(v).map(|_| v)
+    }
+}
+
+/// Parses `helm list -o json` (Helm 3 `pkg/cmd/list.go` releaseElement).
+pub fn parse_helm_list(json: &str) -> Result<Vec<ReleaseListEntry>, String> {
+    if json.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(json).map_err(|e| e.to_string())
+}
+
+/// What a helm error text means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HelmFailure {
+    /// `chart "X" version "V" not found in URL repository` or `chart "X" matching V not found in R index`.
+    ChartVersionNotFound {
+        /// Chart.
+        chart: String,
+        /// Version.
+        version: String,
+        /// Repository name or URL.
+        repo: String,
+    },
+    /// The API server could not be reached.
+    ClusterUnreachable,
+    /// `--wait` ran out of time.
+    WaitTimedOut,
+    /// A previous operation on the release never finished.
+    OperationInProgress,
+    /// The release does not exist.
+    ReleaseNotFound,
+    /// The chart repository URL does not serve an index.
+    RepoUnreachable,
+    /// Anything else.
+    Other,
+}
+
+/// Classifies helm's stderr.
+pub fn classify_helm_error(stderr: &str) -> HelmFailure {
+    let text = tools::strip_ansi(stderr);
+    if let Some(f) = parse_chart_not_found(&text) {
+        return f;
+    }
+    if text.contains("Kubernetes cluster unreachable") {
+        HelmFailure::ClusterUnreachable
+    } else if text.contains("another operation (install/upgrade/rollback) is in progress") {
+        HelmFailure::OperationInProgress
+    } else if text.contains("context deadline exceeded")
+        || text.contains("timed out waiting for the condition")
+    {
+        HelmFailure::WaitTimedOut
+    } else if text.contains("release: not found") {
+        HelmFailure::ReleaseNotFound
+    } else if text.contains("is not a valid chart repository or cannot be reached") {
+        HelmFailure::RepoUnreachable
+    } else {
+        HelmFailure::Other
+    }
+}
+
+fn quoted_after<'a>(text: &'a str, marker: &str) -> Option<(&'a str, &'a str)> {
+    let start = text.find(marker)? + marker.len();
+    let rest = &text[start..];
+    let end = rest.find('"')?;
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
+fn parse_chart_not_found(text: &str) -> Option<HelmFailure> {
+    for line in text.lines() {
+        let Some((chart, rest)) = quoted_after(line, "chart \"") else {
+            continue;
+        };
+        // Form 1 (--repo URL): chart "X" version "V" not found in URL repository
+        if let Some(r) = rest.strip_prefix(" version \"") {
+            let (version, rest) = r.split_once('"')?;
+            let repo = rest
+                .strip_prefix(" not found in ")?
+                .trim_end()
+                .trim_end_matches(" repository");
+            return Some(HelmFailure::ChartVersionNotFound {
+                chart: chart.to_string(),
+                version: version.to_string(),
+                repo: repo.to_string(),
+            });
+        }
+        // Form 2 (repo/chart from the local index): chart "X" matching V not found in R index. ...
+        if let Some(r) = rest.strip_prefix(" matching ") {
+            let (version, rest) = r.split_once(" not found in ")?;
+            let repo = rest.split(" index").next()?.trim();
+            return Some(HelmFailure::ChartVersionNotFound {
+                chart: chart.to_string(),
+                version: version.trim_matches('"').to_string(),
+                repo: repo.to_string(),
+            });
+        }
+    }
+    None
+}
+
+/// Turns a failed helm command into an [`InstallError`] that says what to do.
+fn helm_error(cmd: &Command, out: Output) -> InstallError {
+    let failure = classify_helm_error(&out.stderr);
+    if let HelmFailure::ChartVersionNotFound {
+        chart,
+        version,
+        repo,
+    } = failure
+    {
+        return InstallError::ChartVersionNotFound {
+            chart,
+            version,
+            repo,
+        };
+    }
+    let advice = match failure {
+        HelmFailure::ClusterUnreachable => {
+            "The API server did not answer: check the kubeconfig/context and that the cluster is running."
+        }
+        HelmFailure::WaitTimedOut => {
+            "Resources did not become ready within --timeout: look at `kubectl get pods -n <namespace>` \
+             and events (image pulls on a cold kind node are the usual cause), or raise timeoutSeconds."
+        }
+        HelmFailure::OperationInProgress => {
+            "An earlier helm operation on this release was interrupted: `helm history <release> -n <ns>` \
+             then `helm rollback` it, or recreate the kind cluster."
+        }
+        HelmFailure::ReleaseNotFound => "The release is not installed in that namespace.",
+        HelmFailure::RepoUnreachable => {
+            "The chart repository URL did not serve an index.yaml: check repoUrl and network access."
+        }
+        HelmFailure::ChartVersionNotFound { .. } | HelmFailure::Other => "",
+    };
+    let source = match tools::check(cmd, out) {
+        Err(e) => e,
+        Ok(_) => unreachable!("helm_error is only called for failed commands"),
+    };
+    InstallError::Helm {
+        source: Box::new(source),
+        advice: advice.to_string(),
+    }
+}
+
+impl Installer {
+    /// An installer for `target`, writing values files under `state_dir`.
+    pub fn new(runner: SharedRunner, target: KubeTarget, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            runner,
+            target,
+            state_dir: state_dir.into(),
+        }
+    }
+
+    async fn helm_ok(&self, cmd: Command) -> Result<Output, InstallError> {
+        let out = tools::run(&self.runner, cmd.clone()).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(helm_error(&cmd, out))
+        }
+    }
+
+    /// Adds (or re-points) the chart repository and refreshes its index.
+    pub async fn add_repo(&self, settings: &InstallSettings) -> Result<(), InstallError> {
+        self.helm_ok(
+            Command::new(&HELM)
+                .args([
+                    "repo",
+                    "add",
+                    REPO_NAME,
+                    settings.repo_url.as_str(),
+                    "--force-update",
+                ])
+                .timeout(Duration::from_secs(120)),
+        )
+        .await?;
+        self.helm_ok(
+            Command::new(&HELM)
+                .args(["repo", "update", REPO_NAME])
+                .timeout(Duration::from_secs(120)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn values_path(&self) -> PathBuf {
+        values_file(&self.state_dir)
+    }
+
+    fn write_values(&self, settings: &InstallSettings) -> Result<PathBuf, InstallError> {
+        let path = self.values_path();
+        let body = serde_json::to_string_pretty(&canonical_json(&settings.values))
+            .expect("JSON values serialise");
+        std::fs::create_dir_all(&self.state_dir)
+            .and_then(|()| std::fs::write(&path, body))
+            .map_err(|source| InstallError::ValuesFile {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(path)
+    }
+
+    fn upgrade_install(
+        &self,
+        release: &str,
+        namespace: &str,
+        version: &str,
+        timeout: u64,
+    ) -> Command {
+        Command::new(&HELM)
+            .args(["upgrade", "--install", release])
+            .arg(format!("{REPO_NAME}/{release}"))
+            .args(["--version", version, "--namespace", namespace])
+            .args(self.target.helm_flags())
+            // helm's own --timeout bounds --wait; ours adds a margin for the chart download.
+            .timeout(Duration::from_secs(timeout + 120))
+    }
+
+    /// `helm upgrade --install` the CRDs chart then the setup chart at `settings.chart_version`.
+    pub async fn install_charts(&self, settings: &InstallSettings) -> Result<(), InstallError> {
+        let version = settings.chart_version.as_str();
+        let t = settings.timeout_seconds;
+        let crds = self
+            .upgrade_install(CRDS_RELEASE, CRDS_NAMESPACE, version, t)
+            .args(["--wait", "--timeout"])
+            .arg(format!("{t}s"));
+        self.helm_ok(crds).await?;
+
+        let values = self.write_values(settings)?;
+        let mut setup = self
+            .upgrade_install(SETUP_RELEASE, &settings.controller_namespace, version, t)
+            .arg("--create-namespace")
+            .arg("--values")
+            .arg(values.display().to_string())
+            .arg("--set")
+            .arg(format!("controller.clusterwide={}", settings.clusterwide));
+        if !settings.watch_namespaces.is_empty() {
+            // Helm's list syntax; the template joins it into WATCH_NAMESPACES.
+            setup = setup.arg("--set").arg(format!(
+                "controller.watchNamespaces={{{}}}",
+                settings.watch_namespaces.join(",")
+            ));
+        }
+        for s in &settings.set_strings {
+            setup = match (&s.value, &s.from_env) {
+                (Some(v), _) => setup.arg("--set-string").arg(format!("{}={v}", s.key)),
+                (None, Some(env)) => {
+                    let secret = std::env::var(env).map_err(|_| InstallError::Settings {
+                        field: format!("setStrings[{}].fromEnv", s.key),
+                        message: format!("environment variable {env} is not set"),
+                    })?;
+                    setup
+                        .arg("--set-string")
+                        .secret_arg(format!("{}=", s.key), secret)
+                }
+                (None, None) => setup,
+            };
+        }
+        let setup = setup.args(["--wait", "--timeout"]).arg(format!("{t}s"));
+        self.helm_ok(setup).await?;
+        Ok(())
+    }
+
+    /// Reads a release's status.
+    pub async fn status(
+        &self,
+        release: &str,
+        namespace: &str,
+    ) -> Result<ReleaseStatus, InstallError> {
+        let cmd = Command::new(&HELM)
+            .args(["status", release, "--namespace", namespace, "-o", "json"])
+            .args(self.target.helm_flags());
+        let out = self.helm_ok(cmd.clone()).await?;
+        parse_helm_status(&out.stdout).map_err(|message| InstallError::Parse {
+            command: cmd.display(),
+            message,
+        })
+    }
+
+    /// Lists the Seldon releases in all namespaces.
+    pub async fn seldon_releases(&self) -> Result<Vec<ReleaseListEntry>, InstallError> {
+        let cmd = Command::new(&HELM)
+            .args([
+                "list",
+                "--all-namespaces",
+                "--filter",
+                "^seldon-core-v2-",
+                "-o",
+                "json",
+            ])
+            .args(self.target.helm_flags());
+        let out = self.helm_ok(cmd.clone()).await?;
+        parse_helm_list(&out.stdout).map_err(|message| InstallError::Parse {
+            command: cmd.display(),
+            message,
+        })
+    }
+
+    /// Checks a release is `deployed` at the requested chart version.
+    pub async fn verify_release(
+        &self,
+        release: &str,
+        namespace: &str,
+        version: &str,
+    ) -> Result<ReleaseStatus, InstallError> {
+        let st = self.status(release, namespace).await?;
+        let err = |message: String| InstallError::Release {
+            release: release.to_string(),
+            namespace: namespace.to_string(),
+            message,
+        };
+        if st.status != "deployed" {
+            return Err(err(format!(
+                "status is {:?} ({}), expected \"deployed\"",
+                st.status, st.description
+            )));
+        }
+        if st.chart_version != version {
+            return Err(err(format!(
+                "chart version is {} but {version} was requested",
+                st.chart_version
+            )));
+        }
+        Ok(st)
+    }
+
+    /// The full install: repo, both charts, release checks, then controller readiness.
+    pub async fn install<R: ControllerReadiness>(
+        &self,
+        settings: &InstallSettings,
+        readiness: &R,
+    ) -> Result<Vec<Warning>, InstallError> {
+        let warnings = validate(settings)?;
+        for w in &warnings {
+            tracing::warn!("{}", w.0);
+        }
+        self.add_repo(settings).await?;
+        self.install_charts(settings).await?;
+        self.verify_release(CRDS_RELEASE, CRDS_NAMESPACE, &settings.chart_version)
+            .await?;
+        self.verify_release(
+            SETUP_RELEASE,
+            &settings.controller_namespace,
+            &settings.chart_version,
+        )
+        .await?;
+        readiness
+            .wait_ready(
+                &settings.controller_namespace,
+                Duration::from_secs(settings.timeout_seconds),
+            )
+            .await?;
+        Ok(warnings)
+    }
+
+    /// Installs `settings.chart_version`, runs `scenario`, upgrades to `to_version`, runs it again.
+    ///
+    /// The scenario is not re-run after the upgrade when it failed before it: a broken baseline says
+    /// nothing about the upgrade.
+    pub async fn validate_upgrade<R, F, Fut>(
+        &self,
+        settings: &InstallSettings,
+        to_version: &str,
+        readiness: &R,
+        mut scenario: F,
+    ) -> Result<UpgradeReport, InstallError>
+    where
+        R: ControllerReadiness,
+        F: FnMut(UpgradePhase) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let mut to = settings.clone();
+        to.chart_version = to_version.to_string();
+        validate(&to)?;
+        self.install(settings, readiness).await?;
+        let before = scenario(UpgradePhase::Before {
+            version: settings.chart_version.clone(),
+        })
+        .await
+        .map_err(|e| format!("{e:#}"));
+        if before.is_err() {
+            return Ok(UpgradeReport {
+                from: settings.chart_version.clone(),
+                to: to_version.to_string(),
+                before,
+                after: None,
+            });
+        }
+        let started = Instant::now();
+        self.install(&to, readiness).await?;
+        tracing::info!(
+            from = %settings.chart_version,
+            to = %to_version,
+            secs = started.elapsed().as_secs(),
+            "upgraded"
+        );
+        let after = scenario(UpgradePhase::After {
+            version: to_version.to_string(),
+        })
+        .await
+        .map_err(|e| format!("{e:#}"));
+        Ok(UpgradeReport {
+            from: settings.chart_version.clone(),
+            to: to_version.to_string(),
+            before,
+            after: Some(after),
+        })
+    }
+}
+
+/// When the scenario runs during an upgrade validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpgradePhase {
+    /// On the old version, before upgrading.
+    Before {
+        /// Chart version installed.
+        version: String,
+    },
+    /// On the new version, after upgrading.
+    After {
+        /// Chart version installed.
+        version: String,
+    },
+}
+
+/// The outcome of an upgrade validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeReport {
+    /// Old chart version.
+    pub from: String,
+    /// New chart version.
+    pub to: String,
+    /// Scenario result on the old version (error text on failure).
+    pub before: Result<(), String>,
+    /// Scenario result on the new version; `None` when not reached.
+    pub after: Option<Result<(), String>>,
+}
+
+impl UpgradeReport {
+    /// Whether both runs passed.
+    pub fn passed(&self) -> bool {
+        self.before.is_ok() && matches!(self.after, Some(Ok(())))
+    }
+}
+
+/// Readiness through the Kubernetes API with kube-rs (a small poll; the lead will switch it to
+/// the shared wait primitive).
+pub struct KubeReadiness {
+    client: kube::Client,
+    poll: Duration,
+}
+
+impl KubeReadiness {
+    /// Readiness checks with `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            poll: Duration::from_millis(500),
+        }
+    }
+
+    async fn observe(&self, namespace: &str) -> Result<Vec<String>, kube::Error> {
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let mut problems = Vec::new();
+        let deployments: kube::Api<Deployment> =
+            kube::Api::namespaced(self.client.clone(), namespace);
+        match deployments.get_opt(CONTROLLER_DEPLOYMENT).await? {
+            None => problems.push(format!(
+                "Deployment {namespace}/{CONTROLLER_DEPLOYMENT} does not exist"
+            )),
+            Some(d) => {
+                if let Some(p) = deployment_problem(&d) {
+                    problems.push(format!(
+                        "Deployment {namespace}/{CONTROLLER_DEPLOYMENT}: {p}"
+                    ));
+                }
+            }
+        }
+        let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(self.client.clone());
+        for name in SELDON_CRDS {
+            match crds.get_opt(name).await? {
+                None => problems.push(format!("CRD {name} does not exist")),
+                Some(crd) => {
+                    let established = crd
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| {
+                            cs.iter()
+                                .any(|c| c.type_ == "Established" && c.status == "True")
+                        });
+                    if !established {
+                        problems.push(format!("CRD {name} is not Established"));
+                    }
+                }
+            }
+        }
+        Ok(problems)
+    }
+}
+
+/// Why a Deployment is not yet available, or `None` when it is (current generation observed).
+pub fn deployment_problem(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let Some(status) = &d.status else {
+        return Some("no status yet".to_string());
+    };
+    if status.observed_generation.unwrap_or(0) < generation {
+        return Some(format!(
+            "generation {generation} not yet observed (observed {})",
+            status.observed_generation.unwrap_or(0)
+        ));
+    }
+    let available = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Available"));
+    match available {
+        Some(c) if c.status == "True" => None,
+        Some(c) => Some(format!(
+            "Available={} ({}: {})",
+            c.status,
+            c.reason.as_deref().unwrap_or("no reason"),
+            c.message.as_deref().unwrap_or("")
+        )),
+        None => Some("no Available condition yet".to_string()),
+    }
+}
+
+impl ControllerReadiness for KubeReadiness {
+    async fn wait_ready(
+        &self,
+        controller_namespace: &str,
+        timeout: Duration,
+    ) -> Result<(), InstallError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.observe(controller_namespace).await {
+                Ok(problems) if problems.is_empty() => return Ok(()),
+                Ok(problems) => problems.join("; "),
+                Err(e) => format!("API error: {e}"),
+            };
+            if Instant::now() >= deadline {
+                return Err(InstallError::NotReady {
+                    after: timeout,
+                    observed: last,
+                });
+            }
+            tokio::time::sleep(
+                self.poll
+                    .min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
+        }
+    }
+}
+
+/// Path of the values file the installer writes for the setup chart (for diagnostics bundles).
+pub fn values_file(state_dir: &Path) -> PathBuf {
+    state_dir.join(format!("{SETUP_RELEASE}.values.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_the_documented_gotchas() {
+        let mut s = InstallSettings::new("2.9.1");
+        assert!(validate(&s).unwrap().is_empty());
+        s.values = serde_json::json!({"controller": {"skipOperatorClusterRoleCreation": true}});
+        let e = validate(&s).unwrap_err().to_string();
+        assert!(e.contains("skipClusterRoleCreation instead"), "{e}");
+        s.values = serde_json::json!({"controller": {"skipClusterRoleCreation": true}});
+        assert!(
+            validate(&s).unwrap()[0]
+                .0
+                .contains("seldon-v2-manager-role")
+        );
+        s.values = serde_json::json!({"controller": {"clusterwide": false}});
+        assert!(validate(&s).is_err());
+        let mut s = InstallSettings::new("latest");
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("chartVersion")
+        );
+        s.chart_version = "2.9.1".into();
+        s.set_strings = vec![SetString {
+            key: "a".into(),
+            value: Some("x".into()),
+            from_env: Some("Y".into()),
+        }];
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("exactly one")
+        );
+    }
+
+    #[test]
+    fn canonical_json_orders_keys_at_every_level() {
+        let a = serde_json::json!({"b": {"y": 1, "x": [{"d": 1, "c": 2}]}, "a": 0});
+        let s = serde_json::to_string(&canonical_json(&a)).unwrap();
+        assert_eq!(s, r#"{"a":0,"b":{"x":[{"c":2,"d":1}],"y":1}}"#);
+    }
+
+    #[test]
+    fn fingerprint_inputs_exclude_secret_values() {
+        let mut s = InstallSettings::new("2.9.1");
+        s.set_strings = vec![SetString {
+            key: "k".into(),
+            value: None,
+            from_env: Some("HARNESS_TEST_SECRET".into()),
+        }];
+        let inputs = fingerprint_inputs(&s).to_string();
+        assert!(inputs.contains("HARNESS_TEST_SECRET"));
+        assert!(inputs.contains("2.9.1"));
+    }
+
+    #[test]
+    fn list_entries_expose_the_chart_version() {
+        let e = ReleaseListEntry {
+            name: "seldon-core-v2-setup".into(),
+            namespace: "seldon-mesh".into(),
+            revision: "1".into(),
+            updated: String::new(),
+            status: "deployed".into(),
+            chart: "seldon-core-v2-setup-2.9.1".into(),
+            app_version: "2.9.1".into(),
+        };
+        assert_eq!(e.chart_version(), Some("2.9.1"));
+    }
+}

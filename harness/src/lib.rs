@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for how the modules fit together.
 
 pub mod apply;
+pub mod checks;
 pub mod existing;
 pub mod flows;
 pub mod inference;
@@ -13,8 +14,8 @@ pub mod provision;
 pub mod quota;
 pub mod render;
 pub mod report;
+pub mod run;
 pub mod runtime;
-pub mod checks;
 pub mod scenario;
 pub mod scheduling;
 pub mod secrets;

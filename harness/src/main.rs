@@ -30,6 +30,148 @@ enum Command {
         /// Scenario files or folders (default: scenarios/).
         paths: Vec<PathBuf>,
     },
+    /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or cannot run.
+    Run(RunArgs),
+    /// Serve the embedded platform until Ctrl-C, for exploring a scenario with kubectl.
+    Platform {
+        #[command(subcommand)]
+        command: PlatformCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlatformCommand {
+    /// Start it and write a kubeconfig (prints the `export KUBECONFIG=...` line).
+    Up {
+        /// Where to write the kubeconfig.
+        #[arg(long, default_value = "target/embedded-platform.kubeconfig")]
+        kubeconfig: PathBuf,
+        /// Named defects to inject (see `harness run --help`).
+        #[arg(long = "defect", value_name = "NAME")]
+        defects: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Where to run: `sim` (the embedded platform), `kind` (provision a kind cluster from
+    /// kind-config.yaml), or `existing` (a kubeconfig context allowed with --allow-context).
+    #[arg(long, env = "HARNESS_TARGET", default_value = "sim")]
+    target: String,
+    /// Scenario files or folders (default: scenarios/).
+    #[arg(long = "scenario", value_name = "PATH")]
+    scenarios: Vec<PathBuf>,
+    /// Run only the check with this name (in every selected scenario that has it).
+    #[arg(long)]
+    check: Option<String>,
+    /// Keep what the run created: on-failure (default), always, never.
+    #[arg(long, env = "HARNESS_KEEP", default_value = "on-failure")]
+    keep: harness::target::Keep,
+    /// Write a Markdown summary (summary.md) into this folder.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Existing cluster: the kubeconfig context to use.
+    #[arg(long, env = "HARNESS_CONTEXT")]
+    context: Option<String>,
+    /// Existing cluster: allow the harness to create and delete its own namespaces in this context.
+    #[arg(long = "allow-context", value_name = "NAME")]
+    allow_contexts: Vec<String>,
+    /// Existing cluster: install or upgrade the Seldon controller (by default it is only checked).
+    #[arg(long)]
+    manage_install: bool,
+    /// Override every scenario's Seldon chart version.
+    #[arg(long, env = "HARNESS_CHART_VERSION")]
+    chart_version: Option<String>,
+    /// kind: the cluster config.
+    #[arg(long, default_value = "kind-config.yaml")]
+    kind_config: PathBuf,
+    /// Embedded platform only: break a documented behaviour on purpose, to see which checks catch it.
+    /// Names: quota-not-enforced, limitrange-ignored, networkpolicy-ignored, controller-not-clusterwide,
+    /// cross-namespace-scheduling, runtime-never-ready, server-capabilities-missing, model-never-ready,
+    /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
+    /// secret-package-objects-dropped, access-review-allows-all.
+    #[arg(long = "defect", value_name = "NAME")]
+    defects: Vec<String>,
+}
+
+fn parse_defects(names: &[String]) -> Result<harness::target::Faults, String> {
+    let mut faults = harness::target::Faults::default();
+    for n in names {
+        let d = harness::target::Defect::from_name(n).ok_or_else(|| {
+            let all: Vec<&str> = harness::target::Defect::ALL
+                .iter()
+                .map(|d| d.name())
+                .collect();
+            format!("unknown defect `{n}`; known: {}", all.join(", "))
+        })?;
+        faults.defects.insert(d);
+    }
+    Ok(faults)
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    use harness::scenario::TargetKind;
+    let kind = match harness::target::parse_kind(&args.target) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let faults = match parse_defects(&args.defects) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if kind != TargetKind::Sim && !faults.defects.is_empty() {
+        eprintln!("error: --defect only applies to the embedded platform (--target sim)");
+        return ExitCode::from(2);
+    }
+    let scenarios = match load_all(args.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = harness::target::TargetOptions {
+        kind: Some(kind),
+        faults,
+        context: args.context,
+        allow_contexts: args.allow_contexts,
+        manage_install: args.manage_install,
+        kind_config: Some(args.kind_config),
+        chart_version: args.chart_version,
+        keep: args.keep,
+        ..harness::target::TargetOptions::from_env().unwrap_or_default()
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reports = rt.block_on(harness::run::run_all(
+        &opts,
+        &scenarios,
+        args.check.as_deref(),
+    ));
+    let text = harness::report::terminal(&reports);
+    print!("{text}");
+    if let Some(dir) = &args.report {
+        match harness::report::write_markdown(dir, &reports) {
+            Ok(path) => println!("summary written to {}", path.display()),
+            Err(e) => {
+                eprintln!("error: writing the report into {}: {e:#}", dir.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if harness::run::all_succeeded(&reports) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -112,5 +254,28 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Run(args) => run(args),
+        Command::Platform {
+            command:
+                PlatformCommand::Up {
+                    kubeconfig,
+                    defects,
+                },
+        } => {
+            let faults = match parse_defects(&defects) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match harness::target::platform_up(&kubeconfig, faults) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
     }
 }

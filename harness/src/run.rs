@@ -19,6 +19,8 @@ pub struct CheckResult {
     pub verdict: Verdict,
     /// Wall time of the check.
     pub duration: Duration,
+    /// Defects of the embedded platform this check is proven (by the mutation suite) to catch.
+    pub proven_to_catch: Vec<&'static str>,
 }
 
 /// Everything one scenario run produced.
@@ -32,6 +34,8 @@ pub struct ScenarioReport {
     pub run_id: String,
     /// Set when setup itself failed: no check could run.
     pub setup_error: Option<String>,
+    /// Set when the scenario does not run on this target (not a failure).
+    pub not_applicable: Option<String>,
     /// One entry per check, in file order.
     pub checks: Vec<CheckResult>,
 }
@@ -39,35 +43,51 @@ pub struct ScenarioReport {
 impl ScenarioReport {
     /// Whether every check passed and setup worked.
     pub fn succeeded(&self) -> bool {
-        self.setup_error.is_none() && self.checks.iter().all(|c| c.verdict.passed())
+        self.not_applicable.is_some()
+            || (self.setup_error.is_none() && self.checks.iter().all(|c| c.verdict.passed()))
     }
+}
+
+/// The run id: `HARNESS_RUN_ID` when set (test processes of one suite run share it, so they share
+/// the scenario's objects on a cluster), else a fresh one.
+pub fn run_id() -> String {
+    std::env::var("HARNESS_RUN_ID")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(crate::apply::RunLabels::generate_run_id)
 }
 
 /// Which checks of a scenario to run.
 pub fn select<'a>(scenario: &'a Scenario, only: Option<&str>) -> Vec<&'a Check> {
-    scenario.doc.spec.checks.iter().filter(|c| only.is_none_or(|o| o == c.name)).collect()
+    scenario
+        .doc
+        .spec
+        .checks
+        .iter()
+        .filter(|c| only.is_none_or(|o| o == c.name))
+        .collect()
 }
 
-/// Runs one scenario on a fresh target: setup, the selected checks (concurrently), cleanup.
+/// Runs one scenario on a target that is up: setup, the selected checks (concurrently), cleanup
+/// of what the run created unless the keep policy keeps it.
 pub async fn run_scenario(
-    opts: &TargetOptions,
+    target: &Target,
     scenario: &Scenario,
     only: Option<&str>,
     keep: Keep,
-) -> anyhow::Result<ScenarioReport> {
-    let target = Target::start(opts, scenario).await.with_context(|| format!("preparing the target for `{}`", scenario.name()))?;
-    let run_id = crate::apply::RunLabels::generate_run_id();
+) -> ScenarioReport {
+    let run_id = run_id();
     let mut report = ScenarioReport {
         scenario: scenario.name().to_string(),
         target: target.kind().name(),
         run_id: run_id.clone(),
         setup_error: None,
+        not_applicable: None,
         checks: Vec::new(),
     };
     let client = target.client();
     let labels = crate::apply::RunLabels::new(scenario.name(), &run_id);
-    let setup = crate::runtime::setup(&client, scenario, &labels).await;
-    let applied = match setup {
+    let applied = match crate::runtime::setup(&client, scenario, &labels).await {
         Ok(applied) => Some(applied),
         Err(e) => {
             report.setup_error = Some(format!("{e:#}"));
@@ -75,33 +95,129 @@ pub async fn run_scenario(
         }
     };
     if applied.is_some() {
-        let ctx = CheckContext { client: client.clone(), scenario, mesh: &target, run_id: &run_id };
+        let ctx = CheckContext {
+            client: client.clone(),
+            scenario,
+            mesh: target,
+            run_id: &run_id,
+        };
         let cap = target.timeout_cap();
         let futures = select(scenario, only).into_iter().map(|check| {
             let ctx = &ctx;
             async move {
                 let mut check = check.clone();
                 if let Some(cap) = cap {
-                    let t = check.timeout.unwrap_or_else(|| check.expect.default_timeout());
+                    let t = check
+                        .timeout
+                        .unwrap_or_else(|| check.expect.default_timeout());
                     check.timeout = Some(t.min(cap));
                 }
                 let started = Instant::now();
                 let verdict = checks::run(ctx, &check).await;
-                CheckResult { name: check.name.clone(), kind: check.expect.kind(), verdict, duration: started.elapsed() }
+                CheckResult {
+                    name: check.name.clone(),
+                    kind: check.expect.kind(),
+                    verdict,
+                    duration: started.elapsed(),
+                    proven_to_catch: crate::target::proven_to_catch(scenario, &check),
+                }
             }
         });
         report.checks = futures::future::join_all(futures).await;
     }
-    let keep_it = keep.keeps(report.succeeded());
-    if let Some(applied) = applied
-        && !keep_it
-        && let Err(e) = crate::runtime::cleanup(&client, &applied).await
-    {
-        tracing::warn!("cleanup of run {run_id} failed: {e:#}");
+    let keep_it = keep.keeps(!report.succeeded());
+    if let Some(applied) = applied {
+        if keep_it {
+            let kc = target
+                .kubeconfig()
+                .map(|k| format!("KUBECONFIG={} ", k.display()))
+                .unwrap_or_default();
+            println!(
+                "kept run {run_id}: {kc}kubectl get seldonruntimes,servers,models -A -l conformance.harness/run={run_id}"
+            );
+        } else if let Err(e) = crate::runtime::cleanup(&client, &applied).await {
+            tracing::warn!("cleanup of run {run_id} failed: {e:#}");
+        }
     }
-    if keep_it && let Some(k) = target.kubeconfig() {
-        println!("kept: export KUBECONFIG={}; kubectl get models,servers,seldonruntimes -A -l conformance.harness/run={run_id}", k.display());
-    }
-    target.finish(keep_it).await;
+    report
+}
+
+/// Starts a target for one scenario, runs it, and stops the target: the embedded platform's way
+/// (a fresh platform per scenario) and the suites' way (one test process per check).
+pub async fn run_on_fresh_target(
+    opts: &TargetOptions,
+    scenario: &Scenario,
+    only: Option<&str>,
+) -> anyhow::Result<ScenarioReport> {
+    let target = Target::start(opts, scenario)
+        .await
+        .with_context(|| format!("preparing the target for `{}`", scenario.name()))?;
+    let report = run_scenario(&target, scenario, only, opts.keep).await;
+    target.finish(!report.succeeded()).await;
     Ok(report)
+}
+
+/// What went wrong for a scenario that could not even start (target or setup), as a report.
+fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioReport {
+    ScenarioReport {
+        scenario: scenario.name().to_string(),
+        target,
+        run_id: String::new(),
+        setup_error: Some(error),
+        not_applicable: None,
+        checks: Vec::new(),
+    }
+}
+
+/// Runs scenarios one after another: a fresh embedded platform for each, or one cluster for all.
+/// Scenarios that do not run on the target are reported with every check skipped.
+pub async fn run_all(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    only: Option<&str>,
+) -> Vec<ScenarioReport> {
+    let kind = opts.kind.unwrap_or(crate::scenario::TargetKind::Sim);
+    let mut reports = Vec::new();
+    let mut shared: Option<Target> = None;
+    for scenario in scenarios {
+        if !scenario.runs_on(kind) {
+            let targets: Vec<&str> = scenario.doc.spec.targets.iter().map(|t| t.name()).collect();
+            reports.push(ScenarioReport {
+                scenario: scenario.name().to_string(),
+                target: kind.name(),
+                run_id: String::new(),
+                setup_error: None,
+                not_applicable: Some(format!("runs only on: {}", targets.join(", "))),
+                checks: Vec::new(),
+            });
+            continue;
+        }
+        if kind == crate::scenario::TargetKind::Sim {
+            match run_on_fresh_target(opts, scenario, only).await {
+                Ok(r) => reports.push(r),
+                Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),
+            }
+            continue;
+        }
+        if shared.is_none() {
+            match Target::start(opts, scenario).await {
+                Ok(t) => shared = Some(t),
+                Err(e) => {
+                    reports.push(broken(scenario, kind.name(), format!("{e:#}")));
+                    continue;
+                }
+            }
+        }
+        let target = shared.as_ref().expect("started above");
+        reports.push(run_scenario(target, scenario, only, opts.keep).await);
+    }
+    if let Some(t) = shared {
+        t.finish(!all_succeeded(&reports)).await;
+    }
+    reports
+}
+
+/// Whether every scenario set up and every check passed (skips count as not passed).
+pub fn all_succeeded(reports: &[ScenarioReport]) -> bool {
+    reports.iter().all(ScenarioReport::succeeded)
 }

@@ -98,33 +98,8 @@ pub struct ScenarioSpec {
     pub checks: Vec<Check>,
 }
 
-/// The Seldon Core v2 install (Helm charts `seldon-core-v2-crds` and `seldon-core-v2-setup`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SeldonInstall {
-    /// Chart version to install, e.g. `2.10.2`.
-    pub chart_version: String,
-    /// `controller.clusterwide`: one controller reconciling runtimes in every namespace.
-    #[serde(default = "yes")]
-    pub clusterwide: bool,
-    /// The controller's namespace (also where SeldonConfig and ServerConfigs live).
-    #[serde(default = "default_controller_namespace")]
-    pub controller_namespace: String,
-    /// `controller.watchNamespaces`; empty means all (only with `clusterwide`).
-    #[serde(default)]
-    pub watch_namespaces: Vec<String>,
-    /// Extra Helm values for `seldon-core-v2-setup`.
-    #[serde(default)]
-    pub values: BTreeMap<String, Value>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-fn default_controller_namespace() -> String {
-    "seldon-mesh".into()
-}
+/// The Seldon Core v2 install: the Helm settings of `harness::install` (one definition for both).
+pub use crate::install::InstallSettings as SeldonInstall;
 
 /// A model artifact folder published to the model store under a storage URI.
 #[derive(Debug, Clone, Deserialize, Serialize)]

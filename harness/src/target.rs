@@ -21,7 +21,9 @@ pub fn parse_kind(name: &str) -> anyhow::Result<TargetKind> {
         "sim" | "embedded" => Ok(TargetKind::Sim),
         "kind" => Ok(TargetKind::Kind),
         "existing" => Ok(TargetKind::Existing),
-        other => bail!("unknown target `{other}`: use `sim` (the embedded platform, default), `kind` or `existing`"),
+        other => bail!(
+            "unknown target `{other}`: use `sim` (the embedded platform, default), `kind` or `existing`"
+        ),
     }
 }
 
@@ -33,28 +35,8 @@ pub fn kind_from_env() -> anyhow::Result<TargetKind> {
     }
 }
 
-/// When to keep what a run created (cluster, namespaces, objects).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Keep {
-    /// Keep only when a check failed or the run broke (default).
-    #[default]
-    OnFailure,
-    /// Always keep.
-    Always,
-    /// Never keep.
-    Never,
-}
-
-impl Keep {
-    /// Whether to keep, given how the run went.
-    pub fn keeps(self, succeeded: bool) -> bool {
-        match self {
-            Keep::Always => true,
-            Keep::Never => false,
-            Keep::OnFailure => !succeeded,
-        }
-    }
-}
+/// When to keep what a run created (kind cluster, team namespaces and objects).
+pub use crate::provision::KeepPolicy as Keep;
 
 /// How to reach the target.
 #[derive(Debug, Clone, Default)]
@@ -69,15 +51,78 @@ pub struct TargetOptions {
     pub allow_contexts: Vec<String>,
     /// Existing cluster: install or upgrade the Seldon controller (otherwise it is only verified).
     pub manage_install: bool,
-    /// kind: the cluster config file.
+    /// kind: the cluster config file (default `kind-config.yaml`).
     pub kind_config: Option<PathBuf>,
-    /// Where reports, kubeconfigs and diagnostics go.
-    pub work_dir: PathBuf,
+    /// kind: the cluster name (default `seldon-harness`; the same name is reused across runs).
+    pub kind_cluster: Option<String>,
+    /// Overrides every scenario's `spec.seldon.chartVersion` (`HARNESS_CHART_VERSION`).
+    pub chart_version: Option<String>,
+    /// When to keep what the run created.
+    pub keep: Keep,
+    /// Kubeconfigs and other state (`HARNESS_STATE_DIR`, default `target/harness-state`).
+    pub state_dir: Option<PathBuf>,
+    /// Diagnostics such as `kind export logs` (`HARNESS_DIAGNOSTICS_DIR`, default `reports/diagnostics`).
+    pub diagnostics_dir: Option<PathBuf>,
+}
+
+impl TargetOptions {
+    /// Options from the environment contract used by the suites and the workflows: `HARNESS_TARGET`,
+    /// `HARNESS_CHART_VERSION`, `HARNESS_KEEP`, `HARNESS_STATE_DIR`, `HARNESS_DIAGNOSTICS_DIR`,
+    /// `HARNESS_CONTEXT`, `HARNESS_ALLOW_CONTEXT` (comma-separated), `HARNESS_KIND_CLUSTER`.
+    pub fn from_env() -> anyhow::Result<TargetOptions> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let keep = match var("HARNESS_KEEP") {
+            Some(k) => k
+                .parse::<Keep>()
+                .map_err(|e| anyhow::anyhow!("HARNESS_KEEP: {e}"))?,
+            None => Keep::default(),
+        };
+        Ok(TargetOptions {
+            kind: Some(kind_from_env()?),
+            context: var("HARNESS_CONTEXT"),
+            allow_contexts: var("HARNESS_ALLOW_CONTEXT")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            chart_version: var("HARNESS_CHART_VERSION"),
+            kind_cluster: var("HARNESS_KIND_CLUSTER"),
+            keep,
+            state_dir: var("HARNESS_STATE_DIR").map(PathBuf::from),
+            diagnostics_dir: var("HARNESS_DIAGNOSTICS_DIR").map(PathBuf::from),
+            ..TargetOptions::default()
+        })
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/harness-state"))
+    }
+
+    fn diagnostics_dir(&self) -> PathBuf {
+        self.diagnostics_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports/diagnostics"))
+    }
+
+    /// The install settings for a scenario, with the chart version override applied.
+    pub fn install_settings(&self, scenario: &Scenario) -> crate::install::InstallSettings {
+        let mut s = scenario.doc.spec.seldon.clone();
+        if let Some(v) = &self.chart_version {
+            s.chart_version = v.clone();
+        }
+        s
+    }
 }
 
 enum Backend {
     Embedded(sim::Platform),
-    Cluster,
+    Kind(crate::provision::KindCluster),
+    Existing,
 }
 
 /// A target that is up and has Seldon installed, ready for scenario setup.
@@ -86,6 +131,9 @@ pub struct Target {
     client: kube::Client,
     kubeconfig: Option<PathBuf>,
     backend: Backend,
+    /// Port-forwards to `seldon-mesh`, one per namespace, opened on first use.
+    forwards:
+        tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
 }
 
 impl Target {
@@ -98,20 +146,123 @@ impl Target {
                 "scenario `{}` does not run on the `{}` target (its `spec.targets` lists {:?})",
                 scenario.name(),
                 kind.name(),
-                scenario.doc.spec.targets.iter().map(|t| t.name()).collect::<Vec<_>>()
+                scenario
+                    .doc
+                    .spec
+                    .targets
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
             );
         }
         match kind {
             TargetKind::Sim => Target::start_embedded(opts, scenario).await,
-            TargetKind::Kind | TargetKind::Existing => bail!(
-                "the `{}` target is not available in this build: use `--target sim` (the embedded platform)",
-                kind.name()
-            ),
+            TargetKind::Kind => Target::start_kind(opts, scenario).await,
+            TargetKind::Existing => Target::start_existing(opts, scenario).await,
         }
     }
 
+    async fn start_kind(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        use crate::provision::{KindProvisioner, KindSettings, fingerprint_from_files};
+        let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
+        let mut settings = KindSettings::new(
+            opts.kind_cluster
+                .clone()
+                .unwrap_or_else(|| "seldon-harness".into()),
+        );
+        if let Some(c) = &opts.kind_config {
+            settings.config_path = c.clone();
+        }
+        settings.images_to_load = scenario.doc.spec.images.clone();
+        settings.keep = opts.keep;
+        let install = opts.install_settings(scenario);
+        let fp = fingerprint_from_files(&settings, &install)?;
+        let state = opts.state_dir();
+        // Parallel test processes share one cluster: provisioning is serialised by a lock file.
+        let _lock = StateLock::acquire(&state.join("kind.lock"))?;
+        let cluster = KindProvisioner::new(
+            runner.clone(),
+            settings.clone(),
+            &state,
+            opts.diagnostics_dir(),
+        )
+        .provision(&fp)
+        .await?;
+        cluster.load_images(&settings.images_to_load).await?;
+        let client = cluster.client().await?;
+        let installer = crate::install::Installer::new(runner, cluster.kube_target(), &state);
+        installer
+            .install(
+                &install,
+                &crate::install::KubeReadiness::new(client.clone()),
+            )
+            .await?;
+        cluster.record_fingerprint(&fp).await?;
+        if !scenario.doc.spec.artifacts.is_empty() {
+            tracing::warn!(
+                "scenario `{}` publishes model artifacts; on kind they must be reachable at their storageUri \
+                 (see docs/targets.md, \"Model artifacts on kind\")",
+                scenario.name()
+            );
+        }
+        let kubeconfig = cluster.kubeconfig().to_path_buf();
+        Ok(Target {
+            kind: TargetKind::Kind,
+            client,
+            kubeconfig: Some(kubeconfig),
+            backend: Backend::Kind(cluster),
+            forwards: Default::default(),
+        })
+    }
+
+    async fn start_existing(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        use crate::existing::{ExistingSettings, connect};
+        let Some(context) = opts.context.clone() else {
+            bail!(
+                "the `existing` target needs a kubeconfig context: pass `--context NAME --allow-context NAME`"
+            );
+        };
+        let install = opts.install_settings(scenario);
+        let settings = ExistingSettings {
+            kubeconfig: std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file()),
+            context: context.clone(),
+            allowed_contexts: opts.allow_contexts.clone(),
+            manage_controller: opts.manage_install,
+            controller_namespace: install.controller_namespace.clone(),
+        };
+        let client = connect(&settings).await?;
+        let readiness = crate::install::KubeReadiness::new(client.clone());
+        if opts.manage_install {
+            crate::existing::guard_controller_change(&settings, "install or upgrade")?;
+            let runner: crate::tools::SharedRunner = std::sync::Arc::new(crate::tools::DuctRunner);
+            let target = crate::install::KubeTarget {
+                kubeconfig: settings.kubeconfig.clone(),
+                context,
+            };
+            crate::install::Installer::new(runner, target, opts.state_dir())
+                .install(&install, &readiness)
+                .await?;
+        } else {
+            use crate::install::ControllerReadiness;
+            readiness
+                .wait_ready(&install.controller_namespace, Duration::from_secs(60))
+                .await
+                .context("the Seldon controller is not ready on this cluster (the harness does not touch it without --manage-install)")?;
+        }
+        Ok(Target {
+            kind: TargetKind::Existing,
+            client,
+            kubeconfig: settings.kubeconfig,
+            backend: Backend::Existing,
+            forwards: Default::default(),
+        })
+    }
+
     async fn start_embedded(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
-        let platform = sim::Platform::start(opts.faults.clone()).context("starting the embedded platform")?;
+        let platform =
+            sim::Platform::start(opts.faults.clone()).context("starting the embedded platform")?;
         let install = &scenario.doc.spec.seldon;
         platform
             .install_seldon(&sim::seldon::InstallOptions {
@@ -123,16 +274,29 @@ impl Target {
         for a in &scenario.doc.spec.artifacts {
             platform
                 .publish_artifact(&a.storage_uri, &scenario.resolve(&a.path))
-                .with_context(|| format!("publishing artifact {} to the embedded model store", a.storage_uri))?;
+                .with_context(|| {
+                    format!(
+                        "publishing artifact {} to the embedded model store",
+                        a.storage_uri
+                    )
+                })?;
         }
         let config = kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml()).context("reading the platform's kubeconfig")?,
+            kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
+                .context("reading the platform's kubeconfig")?,
             &kube::config::KubeConfigOptions::default(),
         )
         .await
         .context("loading the platform's kubeconfig")?;
-        let client = kube::Client::try_from(config).context("building a client for the embedded platform")?;
-        Ok(Target { kind: TargetKind::Sim, client, kubeconfig: None, backend: Backend::Embedded(platform) })
+        let client = kube::Client::try_from(config)
+            .context("building a client for the embedded platform")?;
+        Ok(Target {
+            kind: TargetKind::Sim,
+            client,
+            kubeconfig: None,
+            backend: Backend::Embedded(platform),
+            forwards: Default::default(),
+        })
     }
 
     /// Which target this is.
@@ -155,20 +319,24 @@ impl Target {
     pub fn timeout_cap(&self) -> Option<Duration> {
         match self.backend {
             Backend::Embedded(_) => Some(embedded_timeout_cap()),
-            Backend::Cluster => None,
+            Backend::Kind(_) | Backend::Existing => None,
         }
     }
 
-    /// Stops what the run started, keeping it when asked to (and printing how to reach it).
-    pub async fn finish(self, keep: bool) {
+    /// Stops what the run started, keeping it when the keep policy says so (and printing how to reach it).
+    pub async fn finish(self, run_failed: bool) {
         match self.backend {
-            Backend::Embedded(mut p) => {
-                if keep {
-                    tracing::info!("the embedded platform lives only as long as the run; use `harness platform up` to explore by hand");
+            Backend::Embedded(mut p) => p.shutdown(),
+            Backend::Kind(cluster) => {
+                let teardown = cluster.finish(run_failed).await;
+                for p in teardown.problems {
+                    tracing::warn!("kind teardown: {p}");
                 }
-                p.shutdown();
+                if let Some(logs) = teardown.logs {
+                    eprintln!("kind logs exported to {}", logs.display());
+                }
             }
-            Backend::Cluster => {}
+            Backend::Existing => {}
         }
     }
 }
@@ -189,9 +357,28 @@ impl MeshAccess for Target {
                     let addr = p.mesh_addr(namespace).with_context(|| {
                         format!("namespace `{namespace}` has no seldon-mesh endpoint: is its SeldonRuntime Ready?")
                     })?;
-                    Ok(MeshEndpoint { rest_base: format!("http://{addr}"), grpc_addr: addr.to_string() })
+                    Ok(MeshEndpoint {
+                        rest_base: format!("http://{addr}"),
+                        grpc_addr: addr.to_string(),
+                    })
                 }
-                Backend::Cluster => bail!("seldon-mesh access is not available for this target in this build"),
+                Backend::Kind(_) | Backend::Existing => {
+                    let mut forwards = self.forwards.lock().await;
+                    if !forwards.contains_key(namespace) {
+                        let f =
+                            crate::portforward::MeshForward::start(self.client.clone(), namespace)
+                                .await
+                                .with_context(|| {
+                                    format!("port-forwarding to seldon-mesh in `{namespace}`")
+                                })?;
+                        forwards.insert(namespace.to_string(), f);
+                    }
+                    let addr = forwards[namespace].local_addr();
+                    Ok(MeshEndpoint {
+                        rest_base: format!("http://{addr}"),
+                        grpc_addr: addr.to_string(),
+                    })
+                }
             }
         })
     }
@@ -200,6 +387,84 @@ impl MeshAccess for Target {
 /// Serves the embedded platform standalone until Ctrl-C, writing a kubeconfig for kubectl.
 pub fn platform_up(kubeconfig: &std::path::Path, faults: Faults) -> anyhow::Result<()> {
     let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(platform.serve_until_interrupted(kubeconfig))
+}
+
+/// An exclusive lock on a file in the state directory, released on drop.
+struct StateLock(std::fs::File);
+
+impl StateLock {
+    fn acquire(path: &std::path::Path) -> anyhow::Result<StateLock> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening lock file {}", path.display()))?;
+        f.lock()
+            .with_context(|| format!("locking {}", path.display()))?;
+        Ok(StateLock(f))
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock as well; unlocking first just makes it explicit.
+        let _ = self.0.unlock();
+    }
+}
+
+/// Which checks each defect of the embedded platform is meant to break. `suites/tests/mutations.rs`
+/// proves this table (exactly these checks fail under the defect), so `harness run` reports it as
+/// what each check is proven to catch.
+pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &crate::scenario::Check) -> bool {
+    use crate::scenario::{Expectation, NegativeCase, Outcome, Protocol};
+    let team_has_limitrange = |ns: &str| {
+        scenario
+            .team(ns)
+            .is_some_and(|t| !t.limit_ranges.is_empty() && !t.resource_quotas.is_empty())
+    };
+    match (defect, &check.expect) {
+        (Defect::QuotaNotEnforced, Expectation::QuotaRejects(_)) => true,
+        (Defect::LimitRangeIgnored, Expectation::RuntimeReady(n)) => {
+            team_has_limitrange(&n.namespace)
+        }
+        (Defect::NetworkPolicyIgnored, Expectation::NetworkPolicyEnforced(_)) => true,
+        (Defect::NetworkPolicyIgnored, Expectation::Connectivity(c)) => c.expect == Outcome::Denied,
+        (Defect::NetworkPolicyIgnored, Expectation::RequiredFlows(f)) => {
+            !f.expect_blocked.is_empty()
+        }
+        (Defect::ControllerNotClusterWide, Expectation::RuntimeReady(n)) => {
+            n.namespace != scenario.doc.spec.seldon.controller_namespace
+        }
+        (Defect::CrossNamespaceScheduling, Expectation::ScheduleFailed(_)) => true,
+        (Defect::RuntimeNeverReady, Expectation::RuntimeReady(_)) => true,
+        (Defect::ServerCapabilitiesMissing, Expectation::ServerReady(s)) => {
+            !s.capabilities.is_empty()
+        }
+        (Defect::ModelNeverReady, Expectation::ModelReady(_)) => true,
+        (Defect::MeshIgnoresModelHeader, Expectation::Inference(i)) => i.protocol == Protocol::Grpc,
+        (Defect::WrongInferenceOutput, Expectation::Inference(_)) => true,
+        (Defect::UnknownModelAnswered200, Expectation::InferenceRejected(r)) => {
+            r.case == NegativeCase::UnknownModel
+        }
+        (Defect::SecretPackageObjectsDropped, Expectation::SecretsApplied(_)) => true,
+        (Defect::AccessReviewAllowsAll, Expectation::Access(a)) => a.expect == Outcome::Denied,
+        _ => false,
+    }
+}
+
+/// The defects a check is proven to catch, by name (for reports).
+pub fn proven_to_catch(scenario: &Scenario, check: &crate::scenario::Check) -> Vec<&'static str> {
+    Defect::ALL
+        .into_iter()
+        .filter(|d| meant_to_catch(*d, scenario, check))
+        .map(Defect::name)
+        .collect()
 }

@@ -1,5 +1,8 @@
 //! Embedded simulated platform: a loopback Kubernetes API subset that models documented
 //! Kubernetes and Seldon Core v2 behaviour, with fault injection. A test double for the harness.
+//!
+//! [`Platform::start`] runs everything on its own small Tokio runtime, so callers that block
+//! (running `kubectl` synchronously, a current-thread test runtime) never starve the server.
 
 pub mod admission;
 pub mod api;
@@ -11,3 +14,263 @@ pub mod network;
 pub mod rbac;
 pub mod seldon;
 pub mod store;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::api::ApiServer;
+use crate::controllers::PlatformState;
+use crate::faults::Faults;
+use crate::seldon::InstallOptions;
+use crate::store::{ApiError, ResourceType, Store};
+
+/// The name of the kubeconfig cluster and context.
+pub const KUBECONFIG_CONTEXT: &str = "embedded-platform";
+/// The name of the kubeconfig user (authenticated as `system:admin` in `system:masters`).
+pub const KUBECONFIG_USER: &str = "embedded-platform-admin";
+
+/// How long a deleted namespace keeps its contents before the namespace controller empties it.
+const NAMESPACE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A running platform. Dropping it stops the API server, the controllers and every open stream.
+pub struct Platform {
+    addr: SocketAddr,
+    store: Store,
+    faults: Faults,
+    state: Arc<PlatformState>,
+    tasks: Vec<JoinHandle<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("url", &self.url())
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    /// Binds 127.0.0.1 on a free port, creates the system namespaces and starts the API server and
+    /// the controllers. Callable from sync code and from inside any Tokio runtime.
+    pub fn start(faults: Faults) -> anyhow::Result<Platform> {
+        Platform::start_inner(faults, true)
+    }
+
+    /// The API server and store with admission but without controllers: nothing reacts to
+    /// objects, so API-layer tests control every change themselves.
+    pub fn start_api_only(faults: Faults) -> anyhow::Result<Platform> {
+        Platform::start_inner(faults, false)
+    }
+
+    fn start_inner(faults: Faults, with_controllers: bool) -> anyhow::Result<Platform> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .context("binding the platform API server to 127.0.0.1")?;
+        listener
+            .set_nonblocking(true)
+            .context("making the API listener non-blocking")?;
+        let addr = listener
+            .local_addr()
+            .context("reading the API server's address")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("embedded-platform")
+            .enable_all()
+            .build()
+            .context("starting the platform's runtime")?;
+        let store = Store::new(admission::chain(&faults));
+        bootstrap(&store)
+            .map_err(|e| anyhow::anyhow!("creating the system namespaces failed: {e}"))?;
+        let state = Arc::new(PlatformState::default());
+        let mut tasks = Vec::new();
+        {
+            let _guard = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(listener)
+                .context("registering the API listener")?;
+            let server = Arc::new(ApiServer::new(
+                store.clone(),
+                faults.clone(),
+                addr.to_string(),
+            ));
+            tasks.push(tokio::spawn(server.serve(listener)));
+            tasks.push(tokio::spawn(
+                store.clone().run_namespace_controller(NAMESPACE_GRACE),
+            ));
+            if with_controllers {
+                tasks.extend(controllers::spawn(
+                    store.clone(),
+                    faults.clone(),
+                    state.clone(),
+                ));
+            }
+        }
+        Ok(Platform {
+            addr,
+            store,
+            faults,
+            state,
+            tasks,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The API server's URL, `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The API server's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The faults this platform was started with.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// A kubeconfig for kubectl and kube-rs: cluster and context `embedded-platform`, user
+    /// `embedded-platform-admin`, namespace `default`. Plain HTTP, no credentials.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: {ctx}\n  cluster:\n    server: {url}\nusers:\n- name: {user}\n  user: {{}}\ncontexts:\n- name: {ctx}\n  context:\n    cluster: {ctx}\n    user: {user}\n    namespace: default\ncurrent-context: {ctx}\npreferences: {{}}\n",
+            ctx = KUBECONFIG_CONTEXT,
+            user = KUBECONFIG_USER,
+            url = self.url()
+        )
+    }
+
+    /// Writes [`Platform::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> anyhow::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+            .with_context(|| format!("writing the kubeconfig to {}", path.display()))
+    }
+
+    /// Installs the simulated inference-platform controller (CRDs, controller, configs).
+    pub fn install_seldon(&self, opts: &InstallOptions) -> anyhow::Result<()> {
+        let _guard = self.runtime.as_ref().map(|r| r.enter());
+        seldon::install(&self.store, opts)
+            .map_err(|e| anyhow::anyhow!("installing the controller failed: {e}"))
+    }
+
+    /// The inference endpoint of a namespace whose runtime is ready.
+    pub fn mesh_addr(&self, namespace: &str) -> Option<SocketAddr> {
+        self.state
+            .mesh_addrs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(namespace)
+            .copied()
+    }
+
+    /// Makes a model directory available under a storage URI (what uploading to a bucket does).
+    pub fn publish_artifact(&self, storage_uri: &str, dir: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            storage_uri.contains("://"),
+            "storage URI {storage_uri:?} has no scheme: use the form the Model's spec.storageUri uses, e.g. gs://bucket/model"
+        );
+        anyhow::ensure!(
+            dir.is_dir(),
+            "model artifact directory {} does not exist or is not a directory",
+            dir.display()
+        );
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
+        self.state
+            .artifacts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(storage_uri.to_string(), dir);
+        Ok(())
+    }
+
+    /// The object store, for tests and for setting up state directly.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops the API server, the controllers and every open stream. Idempotent.
+    pub fn shutdown(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        if let Some(rt) = self.runtime.take() {
+            // Allowed inside an async context, unlike dropping the runtime.
+            rt.shutdown_background();
+        }
+    }
+
+    /// Standalone mode: writes the kubeconfig, prints how to use it, and serves until Ctrl-C.
+    /// The kubeconfig file is removed on exit, because it points at a server that is gone.
+    pub async fn serve_until_interrupted(mut self, kubeconfig: &Path) -> anyhow::Result<()> {
+        self.write_kubeconfig(kubeconfig)?;
+        println!("embedded platform serving at {}", self.url());
+        println!("kubeconfig: {}", kubeconfig.display());
+        println!("export KUBECONFIG={}", kubeconfig.display());
+        println!("press Ctrl-C to stop");
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        self.shutdown();
+        std::fs::remove_file(kubeconfig)
+            .with_context(|| format!("removing {}", kubeconfig.display()))?;
+        Ok(())
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn rt(group: &str, plural: &str) -> &'static ResourceType {
+    ResourceType::by_plural(group, plural).expect("bootstrap types are in the catalogue")
+}
+
+/// What every cluster has before anyone touches it: the system namespaces and cluster DNS
+/// (`kube-dns` pod and Service in `kube-system`, which network probes address).
+fn bootstrap(store: &Store) -> Result<(), ApiError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        store.create(
+            rt("", "namespaces"),
+            json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}}),
+        )?;
+    }
+    let labels = json!({"k8s-app": "kube-dns"});
+    let pod = store.create(
+        rt("", "pods"),
+        json!({
+            "metadata": {"name": "coredns-0", "namespace": "kube-system", "labels": labels},
+            "spec": {"containers": [{"name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.11.3",
+                "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                          {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}]}],
+                     "nodeName": "embedded-node"},
+        }),
+    )?;
+    let mut running = pod;
+    running["status"] = json!({
+        "phase": "Running", "podIP": "10.244.0.2", "podIPs": [{"ip": "10.244.0.2"}],
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{"name": "coredns", "ready": true, "restartCount": 0, "started": true,
+                               "image": "registry.k8s.io/coredns/coredns:v1.11.3", "state": {"running": {}}}],
+    });
+    store.update_status(rt("", "pods"), running)?;
+    store.create(
+        rt("", "services"),
+        json!({
+            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+            "spec": {"selector": labels, "clusterIP": "10.96.0.10", "type": "ClusterIP",
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        }),
+    )?;
+    Ok(())
+}

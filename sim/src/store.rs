@@ -301,6 +301,16 @@ impl ResourceType {
         }
     }
 
+    /// Whether the type comes from a CustomResourceDefinition (served only while its CRD exists).
+    pub fn is_custom(&self) -> bool {
+        !(self.group.is_empty() || self.group == "apps" || self.group.ends_with(".k8s.io"))
+    }
+
+    /// The name of the CRD that defines this type: `<plural>.<group>`.
+    pub fn crd_name(&self) -> String {
+        format!("{}.{}", self.plural, self.group)
+    }
+
     /// Looks a resource type up by group and plural name.
     pub fn by_plural(group: &str, plural: &str) -> Option<&'static ResourceType> {
         RESOURCES
@@ -410,6 +420,60 @@ impl ApiError {
             details: None,
         }
     }
+    /// NotFound (404) for a path the server does not serve.
+    pub fn no_route() -> ApiError {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: "the server could not find the requested resource".into(),
+            details: None,
+        }
+    }
+    /// MethodNotAllowed (405): the verb is not supported on this resource.
+    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// NotAcceptable (406): no response media type the client accepts.
+    pub fn not_acceptable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 406,
+            reason: "NotAcceptable",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// UnsupportedMediaType (415): the request body's content type is not supported here.
+    pub fn unsupported_media_type(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// TooManyRequests (429): the client must retry later.
+    pub fn too_many_requests(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 429,
+            reason: "TooManyRequests",
+            message: message.into(),
+            details: None,
+        }
+    }
+    /// InternalError (500).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError {
+            code: 500,
+            reason: "InternalError",
+            message: message.into(),
+            details: None,
+        }
+    }
     /// The `Status` object clients expect in the response body.
     pub fn to_status(&self) -> Value {
         let mut s = json!({
@@ -451,6 +515,8 @@ pub struct Change {
     pub resource: &'static ResourceType,
     /// The object after the change (before it, for deletions, with the deletion's resource version).
     pub object: Value,
+    /// The object before a modification, so watches can tell when it left or entered a selector.
+    pub previous: Option<Value>,
     /// The global resource version of this change.
     pub resource_version: u64,
 }
@@ -492,6 +558,17 @@ pub trait Admission: Send + Sync {
     ) -> Result<(), ApiError>;
 }
 
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// Spec and metadata (the main resource).
+    Main,
+    /// Status only (the `status` subresource).
+    Status,
+    /// Like `Main`, and a namespace's `spec.finalizers` too (the `finalize` subresource).
+    Finalize,
+}
+
 type ObjKey = (&'static str, &'static str, String, String); // (group, plural, namespace or "", name)
 
 /// How many changes are kept to resume watches from; older versions answer 410 Gone.
@@ -500,6 +577,7 @@ const HISTORY: usize = 10_000;
 struct Inner {
     rv: u64,
     uid_counter: u64,
+    name_counter: u64,
     objects: BTreeMap<ObjKey, Value>,
     history: VecDeque<Change>,
 }
@@ -558,6 +636,52 @@ fn key(rt: &'static ResourceType, obj: &Value) -> Result<ObjKey, ApiError> {
     ))
 }
 
+/// Five characters from the alphabet the API server uses for `generateName` (no vowels, no look-alikes).
+fn generated_suffix(mut n: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // Spread consecutive counters so generated names do not look sequential.
+    n = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
+    (0..5)
+        .map(|_| {
+            let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
+            n /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Name rules of the API server: RBAC objects allow any path segment, namespaces and services need a
+/// DNS label, everything else a DNS subdomain.
+fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    let problem = if rt.group == "rbac.authorization.k8s.io" {
+        (name == "." || name == ".." || name.contains('/') || name.contains('%'))
+            .then(|| "may not be '.' or '..' and may not contain '/' or '%'".to_string())
+    } else if rt.kind == "Namespace" || rt.kind == "Service" {
+        (!label(name)).then(|| {
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character".to_string()
+        })
+    } else {
+        (name.len() > 253 || !name.split('.').all(label)).then(|| {
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".to_string()
+        })
+    };
+    match problem {
+        Some(p) => Err(ApiError::invalid(format!(
+            "{} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": {p}",
+            rt.kind
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -571,6 +695,7 @@ impl Store {
         let inner = Inner {
             rv: 1,
             uid_counter: 0,
+            name_counter: 0,
             objects: BTreeMap::new(),
             history: VecDeque::new(),
         };
@@ -601,6 +726,18 @@ impl Store {
         self.lock().get(rt, namespace, name).cloned()
     }
 
+    /// Whether the API serves the type now: built-in types always, custom types while their CRD exists.
+    pub fn serves(&self, rt: &ResourceType) -> bool {
+        if !rt.is_custom() {
+            return true;
+        }
+        let crd = RESOURCES
+            .iter()
+            .find(|r| r.kind == "CustomResourceDefinition")
+            .expect("CRD type is in the catalogue");
+        self.lock().get(crd, None, &rt.crd_name()).is_some()
+    }
+
     /// All objects of a type (in a namespace, or all) and the resource version of the list.
     pub fn list(&self, rt: &'static ResourceType, namespace: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
@@ -616,11 +753,13 @@ impl Store {
         kind: ChangeType,
         rt: &'static ResourceType,
         object: Value,
+        previous: Option<Value>,
     ) {
         let change = Change {
             kind,
             resource: rt,
             object,
+            previous,
             resource_version: inner.rv,
         };
         inner.history.push_back(change.clone());
@@ -632,9 +771,39 @@ impl Store {
     }
 
     /// Creates an object: runs admission, sets uid, timestamps, generation and resource version.
+    ///
+    /// A missing name is generated from `metadata.generateName`, as the API server does.
     pub fn create(&self, rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiError> {
         let mut inner = self.lock();
+        if !obj["metadata"].is_object() {
+            return Err(ApiError::invalid(format!(
+                "{} is invalid: metadata: Required value",
+                rt.kind
+            )));
+        }
+        let prefix = obj["metadata"]["generateName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+            && !prefix.is_empty()
+        {
+            inner.name_counter += 1;
+            obj["metadata"]["name"] =
+                json!(format!("{prefix}{}", generated_suffix(inner.name_counter)));
+        }
         let k = key(rt, &obj)?;
+        validate_name(rt, &k.3)?;
+        if rt.kind == "Namespace" {
+            // As the API server's namespace strategy does on create.
+            obj["status"] = json!({"phase": "Active"});
+            if obj["spec"]["finalizers"].is_null() {
+                obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            }
+        }
         if inner.objects.contains_key(&k) {
             return Err(ApiError::already_exists(rt, &k.3));
         }
@@ -656,7 +825,7 @@ impl Store {
         meta.remove("managedFields");
         meta.remove("deletionTimestamp");
         inner.objects.insert(k, obj.clone());
-        self.record(&mut inner, ChangeType::Added, rt, obj.clone());
+        self.record(&mut inner, ChangeType::Added, rt, obj.clone(), None);
         Ok(obj)
     }
 
@@ -664,20 +833,21 @@ impl Store {
     ///
     /// When `obj` carries a resource version it must match the stored one (optimistic concurrency).
     pub fn update(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
-        self.write(rt, obj, false)
+        self.write(rt, obj, Write::Main)
     }
 
     /// Replaces an object's status only, through the status subresource.
     pub fn update_status(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
-        self.write(rt, obj, true)
+        self.write(rt, obj, Write::Status)
     }
 
     fn write(
         &self,
         rt: &'static ResourceType,
         mut obj: Value,
-        status_only: bool,
+        mode: Write,
     ) -> Result<Value, ApiError> {
+        let status_only = mode == Write::Status;
         let mut inner = self.lock();
         let k = key(rt, &obj)?;
         let Some(old) = inner.objects.get(&k).cloned() else {
@@ -692,8 +862,22 @@ impl Store {
         let mut new = if status_only {
             let mut n = old.clone();
             n["status"] = obj["status"].take();
+            if n["status"].is_null() {
+                n.as_object_mut().expect("object").remove("status");
+            }
             n
         } else {
+            // Only the namespace controller changes a namespace's finalizers (the `finalize` subresource).
+            if rt.kind == "Namespace" && mode == Write::Main {
+                match old["spec"].get("finalizers") {
+                    Some(f) => obj["spec"]["finalizers"] = f.clone(),
+                    None => {
+                        if let Some(spec) = obj["spec"].as_object_mut() {
+                            spec.remove("finalizers");
+                        }
+                    }
+                }
+            }
             if rt.has_status {
                 obj["status"] = old["status"].clone();
                 if obj["status"].is_null() {
@@ -737,13 +921,13 @@ impl Store {
         let finished = new["metadata"]["deletionTimestamp"].is_string() && finalizers_empty(&new);
         if finished {
             inner.objects.remove(&k);
-            self.record(&mut inner, ChangeType::Deleted, rt, new.clone());
+            self.record(&mut inner, ChangeType::Deleted, rt, new.clone(), None);
             drop(inner);
             self.collect_garbage(&new);
             return Ok(new);
         }
         inner.objects.insert(k, new.clone());
-        self.record(&mut inner, ChangeType::Modified, rt, new.clone());
+        self.record(&mut inner, ChangeType::Modified, rt, new.clone(), Some(old));
         Ok(new)
     }
 
@@ -765,18 +949,31 @@ impl Store {
         let Some(mut obj) = inner.objects.get(&k).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
-        inner.rv += 1;
-        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         if !finalizers_empty(&obj) {
+            // Already marked: deleting again changes nothing, as on the API server.
             if obj["metadata"]["deletionTimestamp"].is_null() {
+                let previous = obj.clone();
+                inner.rv += 1;
+                obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
                 obj["metadata"]["deletionTimestamp"] = json!(now());
+                if rt.kind == "Namespace" {
+                    obj["status"]["phase"] = json!("Terminating");
+                }
                 inner.objects.insert(k, obj.clone());
-                self.record(&mut inner, ChangeType::Modified, rt, obj.clone());
+                self.record(
+                    &mut inner,
+                    ChangeType::Modified,
+                    rt,
+                    obj.clone(),
+                    Some(previous),
+                );
             }
             return Ok(obj);
         }
+        inner.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         inner.objects.remove(&k);
-        self.record(&mut inner, ChangeType::Deleted, rt, obj.clone());
+        self.record(&mut inner, ChangeType::Deleted, rt, obj.clone(), None);
         drop(inner);
         self.collect_garbage(&obj);
         Ok(obj)
@@ -793,6 +990,14 @@ impl Store {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        // Deleting a CRD deletes every object of the type it defined.
+        let defined = (deleted["kind"] == "CustomResourceDefinition")
+            .then(|| {
+                let group = deleted["spec"]["group"].as_str()?;
+                let plural = deleted["spec"]["names"]["plural"].as_str()?;
+                ResourceType::by_plural(group, plural)
+            })
+            .flatten();
         let doomed: Vec<(&'static ResourceType, Option<String>, String)> = {
             let inner = self.lock();
             RESOURCES
@@ -805,7 +1010,7 @@ impl Store {
                     let in_ns = is_namespace
                         && rt.namespaced
                         && o["metadata"]["namespace"].as_str() == Some(&ns_name);
-                    owned || in_ns
+                    owned || in_ns || defined.is_some_and(|d| std::ptr::eq(d, *rt))
                 })
                 .map(|(rt, o)| {
                     let ns = o["metadata"]["namespace"].as_str().map(str::to_string);
@@ -854,16 +1059,121 @@ impl Store {
         Ok((backlog, rx))
     }
 
+    /// The objects of a type now, the resource version they were read at, and a receiver of every
+    /// later change: one consistent cut, so a watch that starts from a list misses nothing.
+    pub fn list_and_subscribe(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+    ) -> (Vec<Value>, u64, broadcast::Receiver<Change>) {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        (
+            inner.list(rt, namespace).into_iter().cloned().collect(),
+            inner.rv,
+            rx,
+        )
+    }
+
+    /// The namespace controller's work for one terminating namespace: deletes what it contains and,
+    /// once nothing is left (finalizers may hold objects), removes the `kubernetes` finalizer so the
+    /// namespace goes away. Returns whether the namespace is gone.
+    pub fn finalize_namespace(&self, name: &str) -> bool {
+        let ns_rt = RESOURCES
+            .iter()
+            .find(|r| r.kind == "Namespace")
+            .expect("Namespace is in the catalogue");
+        let Some(ns) = self.get(ns_rt, None, name) else {
+            return true;
+        };
+        if ns["metadata"]["deletionTimestamp"].is_null() {
+            return false;
+        }
+        let mut remaining = 0;
+        for rt in RESOURCES.iter().filter(|r| r.namespaced) {
+            for obj in self.list(rt, Some(name)).0 {
+                let obj_name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                match self.delete(rt, Some(name), obj_name) {
+                    Ok(_) if self.get(rt, Some(name), obj_name).is_some() => remaining += 1,
+                    _ => {}
+                }
+            }
+        }
+        if remaining > 0 {
+            return false;
+        }
+        let mut done = ns;
+        done["spec"]["finalizers"] = json!([]);
+        let _ = self.write(ns_rt, done, Write::Finalize);
+        self.get(ns_rt, None, name).is_none()
+    }
+
+    /// The namespace controller: empties terminating namespaces after `grace`, then lets them go.
+    /// The grace period matters: clients such as `kubectl delete -f` delete a namespace and then
+    /// its contents one by one, which on a real cluster still exist for a while.
+    pub async fn run_namespace_controller(self, grace: std::time::Duration) {
+        use tokio::time::{Duration, Instant, sleep_until};
+        let mut rx = self.subscribe();
+        let mut due: BTreeMap<String, Instant> = BTreeMap::new();
+        loop {
+            let next = due
+                .values()
+                .min()
+                .copied()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                change = rx.recv() => match change {
+                    Ok(c) if c.resource.kind == "Namespace" && c.kind == ChangeType::Modified
+                        && c.object["metadata"]["deletionTimestamp"].is_string() => {
+                        let name = c.object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                        due.entry(name).or_insert_with(|| Instant::now() + grace);
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let ns_rt = RESOURCES.iter().find(|r| r.kind == "Namespace").expect("catalogue");
+                        for ns in self.list(ns_rt, None).0 {
+                            if ns["metadata"]["deletionTimestamp"].is_string() {
+                                let name = ns["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                                due.entry(name).or_insert_with(|| Instant::now() + grace);
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = sleep_until(next) => {
+                    let now = Instant::now();
+                    let ready: Vec<String> = due.iter().filter(|(_, t)| **t <= now).map(|(n, _)| n.clone()).collect();
+                    for name in ready {
+                        if self.finalize_namespace(&name) {
+                            due.remove(&name);
+                        } else {
+                            // Objects held by finalizers: look again shortly, as the controller requeues.
+                            due.insert(name, now + Duration::from_millis(100));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many change receivers are live (open watches plus controllers): lets tests wait until a
+    /// client's watch is established instead of sleeping.
+    pub fn subscriber_count(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// A receiver of every change from now on, for controllers.
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.tx.subscribe()
     }
 }
 
+/// No finalizer holds the object. Namespaces are also held by `spec.finalizers` (`kubernetes`),
+/// which the namespace controller removes once the namespace is empty.
 fn finalizers_empty(obj: &Value) -> bool {
-    obj["metadata"]["finalizers"]
-        .as_array()
-        .is_none_or(|f| f.is_empty())
+    let empty = |v: &Value| v.as_array().is_none_or(|f| f.is_empty());
+    empty(&obj["metadata"]["finalizers"])
+        && (obj["kind"] != "Namespace" || empty(&obj["spec"]["finalizers"]))
 }
 
 /// What counts for `metadata.generation`: everything but metadata and status.

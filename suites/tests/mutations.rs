@@ -7,55 +7,47 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use harness::checks::Verdict;
-use harness::run::{ScenarioReport, run_scenario};
-use harness::scenario::{self, Check, Expectation, Outcome, Scenario, TargetKind};
-use harness::target::{Defect, Faults, Keep, TargetOptions};
+use harness::run::{ScenarioReport, run_on_fresh_target};
+use harness::scenario::{self, Scenario, TargetKind};
+use harness::target::{Defect, Faults, Keep, TargetOptions, meant_to_catch};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("scenarios")
-}
-
-/// Which checks a defect is meant to break. This table is what `harness run` reports as
-/// "proven to catch": the suite fails if the platform's behaviour and this table disagree.
-pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &Check) -> bool {
-    let team_has_limitrange =
-        |ns: &str| scenario.team(ns).is_some_and(|t| !t.limit_ranges.is_empty() && !t.resource_quotas.is_empty());
-    match (defect, &check.expect) {
-        (Defect::QuotaNotEnforced, Expectation::QuotaRejects(_)) => true,
-        (Defect::LimitRangeIgnored, Expectation::RuntimeReady(n)) => team_has_limitrange(&n.namespace),
-        (Defect::NetworkPolicyIgnored, Expectation::NetworkPolicyEnforced(_)) => true,
-        (Defect::NetworkPolicyIgnored, Expectation::Connectivity(c)) => c.expect == Outcome::Denied,
-        (Defect::NetworkPolicyIgnored, Expectation::RequiredFlows(f)) => !f.expect_blocked.is_empty(),
-        (Defect::ControllerNotClusterWide, Expectation::RuntimeReady(n)) => n.namespace != scenario.doc.spec.seldon.controller_namespace,
-        (Defect::CrossNamespaceScheduling, Expectation::ScheduleFailed(_)) => true,
-        (Defect::RuntimeNeverReady, Expectation::RuntimeReady(_)) => true,
-        (Defect::ServerCapabilitiesMissing, Expectation::ServerReady(s)) => !s.capabilities.is_empty(),
-        (Defect::ModelNeverReady, Expectation::ModelReady(_)) => true,
-        (Defect::MeshIgnoresModelHeader, Expectation::Inference(i)) => i.protocol == scenario::Protocol::Grpc,
-        (Defect::WrongInferenceOutput, Expectation::Inference(_)) => true,
-        (Defect::UnknownModelAnswered200, Expectation::InferenceRejected(r)) => r.case == scenario::NegativeCase::UnknownModel,
-        (Defect::SecretPackageObjectsDropped, Expectation::SecretsApplied(_)) => true,
-        (Defect::AccessReviewAllowsAll, Expectation::Access(a)) => a.expect == Outcome::Denied,
-        _ => false,
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scenarios")
 }
 
 fn run(scenario: &Scenario, faults: Faults) -> Result<ScenarioReport, Failed> {
-    let rt = tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
-    let opts = TargetOptions { kind: Some(TargetKind::Sim), faults, ..Default::default() };
-    rt.block_on(run_scenario(&opts, scenario, None, Keep::Never)).map_err(|e| Failed::from(format!("{e:#}")))
+    let rt =
+        tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
+    let opts = TargetOptions {
+        kind: Some(TargetKind::Sim),
+        faults,
+        keep: Keep::Never,
+        ..Default::default()
+    };
+    rt.block_on(run_on_fresh_target(&opts, scenario, None))
+        .map_err(|e| Failed::from(format!("{e:#}")))
 }
 
 fn failing(report: &ScenarioReport) -> BTreeSet<String> {
-    report.checks.iter().filter(|c| !c.verdict.passed()).map(|c| c.name.clone()).collect()
+    report
+        .checks
+        .iter()
+        .filter(|c| !c.verdict.passed())
+        .map(|c| c.name.clone())
+        .collect()
 }
 
 fn check_defect(scenario: &Scenario, defect: Defect) -> Result<(), Failed> {
     let report = run(scenario, Faults::defect(defect))?;
     if let Some(e) = &report.setup_error {
         // A defect that breaks setup itself is caught by the setup, not by a check.
-        return Err(Failed::from(format!("setup failed under {}: {e}", defect.name())));
+        return Err(Failed::from(format!(
+            "setup failed under {}: {e}",
+            defect.name()
+        )));
     }
     let expected: BTreeSet<String> = scenario
         .doc
@@ -70,11 +62,19 @@ fn check_defect(scenario: &Scenario, defect: Defect) -> Result<(), Failed> {
     for c in &report.checks {
         let should_fail = expected.contains(&c.name);
         match (&c.verdict, should_fail) {
-            (Verdict::Pass { .. }, true) => problems.push(format!("`{}` passed but must catch {}", c.name, defect.name())),
-            (Verdict::Fail { reason } | Verdict::Skip { reason }, false) => {
-                problems.push(format!("`{}` failed although {} does not concern it: {reason}", c.name, defect.name()))
-            }
-            (Verdict::Fail { reason } | Verdict::Skip { reason }, true) if reason.trim().is_empty() => {
+            (Verdict::Pass { .. }, true) => problems.push(format!(
+                "`{}` passed but must catch {}",
+                c.name,
+                defect.name()
+            )),
+            (Verdict::Fail { reason } | Verdict::Skip { reason }, false) => problems.push(format!(
+                "`{}` failed although {} does not concern it: {reason}",
+                c.name,
+                defect.name()
+            )),
+            (Verdict::Fail { reason } | Verdict::Skip { reason }, true)
+                if reason.trim().is_empty() =>
+            {
                 problems.push(format!("`{}` failed without saying why", c.name))
             }
             _ => {}
@@ -92,37 +92,77 @@ fn main() {
     let args = Arguments::from_args();
     let files = scenario::discover(&[scenarios_dir()]).expect("listing scenarios/");
     let mut trials = Vec::new();
+    let all: Vec<Scenario> = files
+        .iter()
+        .filter_map(|f| Scenario::load(f).ok())
+        .filter(|s| s.runs_on(TargetKind::Sim))
+        .collect();
+    // Mutation score: every named defect must be meant to be caught somewhere (and the per-pair
+    // tests prove it is).
+    trials.push(Trial::test("every-defect-is-caught-somewhere", move || {
+        let uncaught: Vec<&str> = Defect::ALL
+            .into_iter()
+            .filter(|d| {
+                !all.iter()
+                    .any(|s| s.doc.spec.checks.iter().any(|c| meant_to_catch(*d, s, c)))
+            })
+            .map(Defect::name)
+            .collect();
+        if uncaught.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "no scenario check catches: {}",
+                uncaught.join(", ")
+            )))
+        }
+    }));
     for file in files {
-        let Ok(s) = Scenario::load(&file) else { continue };
+        let Ok(s) = Scenario::load(&file) else {
+            continue;
+        };
         if !s.runs_on(TargetKind::Sim) {
             continue;
         }
         for defect in Defect::ALL {
-            let caught_any = s.doc.spec.checks.iter().any(|c| meant_to_catch(defect, &s, c));
-            let scenario = s.clone();
-            trials.push(
-                Trial::test(format!("{}::{}", s.name(), defect.name()), move || check_defect(&scenario, defect))
-                    .with_kind("mutation")
-                    // A defect none of the scenario's checks is about changes nothing worth a run.
-                    .with_ignored_flag(!caught_any),
-            );
-        }
-        let scenario = s.clone();
-        trials.push(Trial::test(format!("{}::every-check-is-caught", s.name()), move || {
-            let uncaught: Vec<&str> = scenario
+            let caught_any = s
                 .doc
                 .spec
                 .checks
                 .iter()
-                .filter(|c| !Defect::ALL.iter().any(|d| meant_to_catch(*d, &scenario, c)))
-                .map(|c| c.name.as_str())
-                .collect();
-            if uncaught.is_empty() {
-                Ok(())
-            } else {
-                Err(Failed::from(format!("no defect is meant to catch: {}", uncaught.join(", "))))
-            }
-        }));
+                .any(|c| meant_to_catch(defect, &s, c));
+            let scenario = s.clone();
+            trials.push(
+                Trial::test(format!("{}::{}", s.name(), defect.name()), move || {
+                    check_defect(&scenario, defect)
+                })
+                .with_kind("mutation")
+                // A defect none of the scenario's checks is about changes nothing worth a run.
+                .with_ignored_flag(!caught_any),
+            );
+        }
+        let scenario = s.clone();
+        trials.push(Trial::test(
+            format!("{}::every-check-is-caught", s.name()),
+            move || {
+                let uncaught: Vec<&str> = scenario
+                    .doc
+                    .spec
+                    .checks
+                    .iter()
+                    .filter(|c| !Defect::ALL.iter().any(|d| meant_to_catch(*d, &scenario, c)))
+                    .map(|c| c.name.as_str())
+                    .collect();
+                if uncaught.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Failed::from(format!(
+                        "no defect is meant to catch: {}",
+                        uncaught.join(", ")
+                    )))
+                }
+            },
+        ));
     }
     libtest_mimic::run(&args, trials).exit();
 }

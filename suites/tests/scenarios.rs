@@ -7,13 +7,15 @@
 
 use std::path::PathBuf;
 
-use harness::run::run_scenario;
+use harness::run::run_on_fresh_target;
 use harness::scenario::{self, Scenario};
 use harness::target::{Keep, TargetOptions, kind_from_env};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn scenarios_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("scenarios")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("scenarios")
 }
 
 fn main() {
@@ -33,8 +35,14 @@ fn main() {
             Err(e) => {
                 // A broken scenario file is a failing test, not a crash of the whole suite.
                 let msg = e.to_string();
-                let name = file.file_stem().unwrap_or_default().to_string_lossy().to_string();
-                trials.push(Trial::test(format!("{name}::valid"), move || Err(Failed::from(msg))));
+                let name = file
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                trials.push(Trial::test(format!("{name}::valid"), move || {
+                    Err(Failed::from(msg))
+                }));
                 continue;
             }
         };
@@ -53,15 +61,26 @@ fn main() {
 }
 
 fn run_one(scenario: &Scenario, check: &str) -> Result<(), Failed> {
-    let rt = tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
-    let opts = TargetOptions { kind: Some(kind_from_env().map_err(|e| Failed::from(e.to_string()))?), ..Default::default() };
+    let rt =
+        tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
+    let mut opts = TargetOptions::from_env().map_err(|e| Failed::from(format!("{e:#}")))?;
+    if opts.kind != Some(harness::scenario::TargetKind::Sim) {
+        // Test processes share one cluster: none of them may delete it (the workflow does, at the end).
+        opts.keep = Keep::Always;
+    }
     let report = rt
-        .block_on(run_scenario(&opts, scenario, Some(check), Keep::Never))
+        .block_on(run_on_fresh_target(&opts, scenario, Some(check)))
         .map_err(|e| Failed::from(format!("{e:#}")))?;
     if let Some(e) = &report.setup_error {
-        return Err(Failed::from(format!("setup of `{}` failed: {e}", scenario.name())));
+        return Err(Failed::from(format!(
+            "setup of `{}` failed: {e}",
+            scenario.name()
+        )));
     }
-    let result = report.checks.first().ok_or_else(|| Failed::from("the check did not run"))?;
+    let result = report
+        .checks
+        .first()
+        .ok_or_else(|| Failed::from("the check did not run"))?;
     match &result.verdict {
         harness::checks::Verdict::Pass { detail } => {
             println!("{detail}");

@@ -656,6 +656,13 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
 }
 
 fn check_install(ctx: &mut Ctx<'_>, s: &SeldonInstall) {
+    if let Err(e) = crate::install::validate(s) {
+        ctx.error_hint(
+            "spec.seldon",
+            e.to_string(),
+            "see docs/targets.md for the install settings",
+        );
+    }
     let parts: Vec<&str> = s.chart_version.split('.').collect();
     if parts.len() != 3
         || parts

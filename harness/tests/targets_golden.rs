@@ -1,0 +1,575 @@
+//! Golden command sequences for kind provisioning (fresh, reuse, recreate, keep policies,
+//! teardown), the helm install and the upgrade validation, driven by the recording runner.
+//! `UPDATE_GOLDEN=1` rewrites `tests/golden/*.txt`; review the diff before committing.
+
+mod targets_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::install::{
+    self, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget, SetString,
+    UpgradePhase,
+};
+use harness::provision::{self, KeepPolicy, KindProvisioner, KindSettings, Provisioned};
+use harness::tools::{Output, RecordingRunner, SharedRunner, ToolError};
+use targets_support::{assert_golden, fixture, normalise, repo_dir};
+
+const CLUSTER: &str = "seldon-h-golden";
+const FAKE_KUBECONFIG: &str =
+    "apiVersion: v1\nkind: Config\nclusters: []\ncontexts:\n- name: kind-seldon-h-golden\n";
+
+struct Fixture {
+    recorder: Arc<RecordingRunner>,
+    runner: SharedRunner,
+    state: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let recorder = Arc::new(RecordingRunner::new());
+        recorder
+            .respond("docker version", fixture("docker/version.txt"))
+            .respond("kind version", fixture("kind/version.txt"))
+            .respond("kubectl version", fixture("kubectl/version.json"))
+            .respond("kind get kubeconfig", Output::ok(FAKE_KUBECONFIG));
+        let runner: SharedRunner = recorder.clone();
+        Self {
+            recorder,
+            runner,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn kind_settings(&self, keep: KeepPolicy) -> KindSettings {
+        KindSettings {
+            config_path: repo_dir().join("kind-config.yaml"),
+            images_to_load: vec!["example.com/team/model-server:dev".into()],
+            keep,
+            ..KindSettings::new(CLUSTER)
+        }
+    }
+
+    fn provisioner(&self, keep: KeepPolicy) -> KindProvisioner {
+        KindProvisioner::new(
+            self.runner.clone(),
+            self.kind_settings(keep),
+            self.state.path().join("state"),
+            self.state.path().join("diagnostics"),
+        )
+    }
+
+    fn transcript(&self) -> Vec<String> {
+        normalise(
+            self.recorder.transcript(),
+            &[(self.state.path(), "$TMP"), (&repo_dir(), "$REPO")],
+        )
+    }
+}
+
+fn wanted(f: &Fixture, chart: &str) -> provision::Fingerprint {
+    provision::fingerprint_from_files(
+        &f.kind_settings(KeepPolicy::Never),
+        &InstallSettings::new(chart),
+    )
+    .unwrap()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn provision_fresh_cluster_then_teardown() {
+    let f = Fixture::new();
+    f.recorder
+        .respond("kind get clusters", fixture("kind/get-clusters-none.txt"));
+    let fp = wanted(&f, "2.9.1");
+    rt().block_on(async {
+        let cluster = f
+            .provisioner(KeepPolicy::Never)
+            .provision(&fp)
+            .await
+            .unwrap();
+        assert_eq!(cluster.provisioned(), &Provisioned::Created);
+        assert_eq!(
+            std::fs::read_to_string(cluster.kubeconfig()).unwrap(),
+            FAKE_KUBECONFIG
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(cluster.kubeconfig())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "kubeconfig must not be readable by others");
+        }
+        cluster
+            .load_images(&["example.com/team/model-server:dev".into()])
+            .await
+            .unwrap();
+        cluster.record_fingerprint(&fp).await.unwrap();
+        let teardown = cluster.finish(false).await;
+        assert_eq!(teardown.kept, None);
+        assert!(teardown.problems.is_empty(), "{:?}", teardown.problems);
+    });
+    assert_golden(
+        "provision-fresh",
+        "kind target, no cluster yet: check tools, create, export kubeconfig, load images, record fingerprint; run passed with keep=never: delete",
+        &f.transcript(),
+    );
+}
+
+#[test]
+fn provision_reuses_a_cluster_with_the_same_fingerprint_and_keeps_it() {
+    let f = Fixture::new();
+    let fp = wanted(&f, "2.9.1");
+    f.recorder
+        .respond(
+            "kind get clusters",
+            Output::ok(format!("kind\n{CLUSTER}\n")),
+        )
+        // The fingerprint ConfigMap as the API server returns it.
+        .respond(
+            "kubectl --kubeconfig",
+            Output::ok(provision::fingerprint_configmap(&fp)),
+        );
+    let export = rt().block_on(async {
+        let cluster = f
+            .provisioner(KeepPolicy::Always)
+            .provision(&fp)
+            .await
+            .unwrap();
+        assert_eq!(cluster.provisioned(), &Provisioned::Reused);
+        let line = cluster.export_line();
+        let teardown = cluster.finish(false).await;
+        assert_eq!(teardown.kept.as_deref(), Some(line.as_str()));
+        line
+    });
+    assert!(export.starts_with("export KUBECONFIG=") && export.ends_with("/kubeconfig"));
+    let t = f.transcript();
+    assert!(
+        !t.iter()
+            .any(|l| l.starts_with("kind create") || l.starts_with("kind delete")),
+        "{t:#?}"
+    );
+    assert_golden(
+        "provision-reuse",
+        "kind target, cluster exists with the same fingerprint: reuse; keep=always: kept after a passing run",
+        &t,
+    );
+}
+
+#[test]
+fn provision_recreates_when_the_fingerprint_changed_and_keeps_it_after_a_failure() {
+    let f = Fixture::new();
+    let fp = wanted(&f, "2.9.1");
+    f.recorder
+        .respond("kind get clusters", Output::ok(format!("{CLUSTER}\n")))
+        // Recorded by an earlier run that installed chart 2.9.0.
+        .respond(
+            "kubectl --kubeconfig",
+            fixture("kubectl/fingerprint-configmap.json"),
+        );
+    rt().block_on(async {
+        let cluster = f
+            .provisioner(KeepPolicy::OnFailure)
+            .provision(&fp)
+            .await
+            .unwrap();
+        match cluster.provisioned() {
+            Provisioned::Recreated(reason) => {
+                assert!(
+                    reason.contains("install.chartVersion: \"2.9.0\" → \"2.9.1\""),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let teardown = cluster.finish(true).await;
+        assert!(teardown.kept.is_some());
+        assert!(
+            teardown
+                .logs
+                .as_ref()
+                .unwrap()
+                .ends_with("diagnostics/kind-logs")
+        );
+    });
+    assert_golden(
+        "provision-recreate",
+        "kind target, cluster exists with another fingerprint: delete and create; run failed with keep=on-failure: export logs, keep",
+        &f.transcript(),
+    );
+}
+
+#[test]
+fn keep_never_deletes_after_a_failure_and_exports_logs_first() {
+    let f = Fixture::new();
+    f.recorder
+        .respond("kind get clusters", fixture("kind/get-clusters-none.txt"));
+    let fp = wanted(&f, "2.9.1");
+    rt().block_on(async {
+        let cluster = f
+            .provisioner(KeepPolicy::Never)
+            .provision(&fp)
+            .await
+            .unwrap();
+        f.recorder.clear_transcript();
+        let teardown = cluster.finish(true).await;
+        assert_eq!(teardown.kept, None);
+        assert!(teardown.logs.is_some());
+    });
+    assert_golden(
+        "teardown-never-after-failure",
+        "teardown of a failed run with keep=never: export logs into the diagnostics bundle, then delete",
+        &f.transcript(),
+    );
+}
+
+#[test]
+fn dropping_a_cluster_without_finish_counts_as_failure() {
+    let f = Fixture::new();
+    f.recorder
+        .respond("kind get clusters", fixture("kind/get-clusters-none.txt"));
+    let fp = wanted(&f, "2.9.1");
+    rt().block_on(async {
+        let cluster = f
+            .provisioner(KeepPolicy::OnFailure)
+            .provision(&fp)
+            .await
+            .unwrap();
+        f.recorder.clear_transcript();
+        drop(cluster);
+    });
+    let t = f.transcript();
+    assert_eq!(t.len(), 1, "{t:#?}");
+    assert!(
+        t[0].starts_with("kind export logs $TMP/diagnostics/kind-logs"),
+        "{t:#?}"
+    );
+}
+
+#[test]
+fn missing_kind_or_a_dead_docker_daemon_stop_provisioning_with_a_hint() {
+    let f = Fixture::new();
+    f.recorder.missing_tool("kind");
+    let err = rt()
+        .block_on(
+            f.provisioner(KeepPolicy::Never)
+                .provision(&wanted(&f, "2.9.1")),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("go install sigs.k8s.io/kind@"),
+        "{err}"
+    );
+
+    let f = Fixture::new();
+    f.recorder
+        .replace("docker version", fixture("docker/version-daemon-down.txt"));
+    let err = rt()
+        .block_on(
+            f.provisioner(KeepPolicy::Never)
+                .provision(&wanted(&f, "2.9.1")),
+        )
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("Cannot connect to the Docker daemon") && text.contains("docker info"),
+        "{text}"
+    );
+    assert_eq!(
+        f.transcript().len(),
+        1,
+        "nothing runs after the failed check"
+    );
+
+    let f = Fixture::new();
+    f.recorder
+        .replace("kind version", fixture("kind/version-too-old.txt"));
+    let err = rt()
+        .block_on(
+            f.provisioner(KeepPolicy::Never)
+                .provision(&wanted(&f, "2.9.1")),
+        )
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            provision::ProvisionError::Tool(ToolError::TooOld { .. })
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("NetworkPolicy"), "{err}");
+}
+
+#[test]
+fn kind_errors_reach_the_user_with_advice() {
+    let f = Fixture::new();
+    f.recorder
+        .respond("kind get clusters", fixture("kind/get-clusters-none.txt"))
+        .respond(
+            "kind create cluster",
+            fixture("kind/create-docker-down.txt"),
+        );
+    let err = rt()
+        .block_on(
+            f.provisioner(KeepPolicy::Never)
+                .provision(&wanted(&f, "2.9.1")),
+        )
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains("exit code 1") && text.contains("kind create cluster --name seldon-h-golden"),
+        "{text}"
+    );
+    assert!(text.contains("start the Docker daemon"), "{text}");
+}
+
+/// Readiness double that records the wait in the transcript.
+struct NotedReadiness(Arc<RecordingRunner>);
+
+impl ControllerReadiness for NotedReadiness {
+    async fn wait_ready(&self, ns: &str, timeout: Duration) -> Result<(), InstallError> {
+        self.0.note(format!(
+            "wait {}s: Deployment {ns}/{} Available; CRDs {} Established",
+            timeout.as_secs(),
+            install::CONTROLLER_DEPLOYMENT,
+            install::SELDON_CRDS.len()
+        ));
+        Ok(())
+    }
+}
+
+fn status_json(release: &str, ns: &str, version: &str) -> Output {
+    Output::ok(format!(
+        r#"{{"name":"{release}","namespace":"{ns}","version":1,"info":{{"status":"deployed","description":"Install complete"}},"chart":{{"metadata":{{"name":"{release}","version":"{version}","appVersion":"{version}"}}}}}}"#
+    ))
+}
+
+fn install_fixture(f: &Fixture) -> (Installer, InstallSettings) {
+    let target = KubeTarget {
+        kubeconfig: Some(
+            f.state
+                .path()
+                .join("state/kind")
+                .join(CLUSTER)
+                .join("kubeconfig"),
+        ),
+        context: format!("kind-{CLUSTER}"),
+    };
+    let installer = Installer::new(f.runner.clone(), target, f.state.path().join("state"));
+    let mut settings = InstallSettings::new("2.9.1");
+    settings.values =
+        serde_json::json!({"controller": {"resources": {"memory": "128Mi", "cpu": "20m"}}});
+    // SAFETY: single-threaded at this point of the test; the variable is unique to this test.
+    unsafe { std::env::set_var("HARNESS_GOLDEN_SECRET", "golden-s3cret") };
+    settings.set_strings = vec![
+        SetString {
+            key: "security.kafka.sasl.client.username".into(),
+            value: Some("seldon".into()),
+            from_env: None,
+        },
+        SetString {
+            key: "extra.token".into(),
+            value: None,
+            from_env: Some("HARNESS_GOLDEN_SECRET".into()),
+        },
+    ];
+    (installer, settings)
+}
+
+#[test]
+fn install_runs_the_documented_helm_sequence() {
+    let f = Fixture::new();
+    f.recorder
+        .respond(
+            "helm status seldon-core-v2-crds",
+            status_json("seldon-core-v2-crds", "default", "2.9.1"),
+        )
+        .respond(
+            "helm status seldon-core-v2-setup",
+            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.1"),
+        );
+    let (installer, settings) = install_fixture(&f);
+    let warnings = rt()
+        .block_on(installer.install(&settings, &NotedReadiness(f.recorder.clone())))
+        .unwrap();
+    assert!(warnings.is_empty());
+    let t = f.transcript();
+    assert!(
+        !t.iter().any(|l| l.contains("golden-s3cret")),
+        "secret leaked: {t:#?}"
+    );
+    let values =
+        std::fs::read_to_string(install::values_file(&f.state.path().join("state"))).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&values).unwrap(),
+        settings.values,
+        "values file holds exactly the settings' values"
+    );
+    assert_golden(
+        "install",
+        "helm install: repo, CRDs chart into default, setup chart cluster-wide into the controller namespace, release checks, readiness",
+        &t,
+    );
+}
+
+#[test]
+fn an_unpublished_chart_version_fails_clearly_before_the_setup_chart() {
+    let f = Fixture::new();
+    f.recorder.respond(
+        "helm upgrade --install seldon-core-v2-crds",
+        fixture("helm/error-version-not-found-index.txt"),
+    );
+    let (installer, settings) = install_fixture(&f);
+    let err = rt()
+        .block_on(installer.install(&settings, &NotedReadiness(f.recorder.clone())))
+        .unwrap_err();
+    assert!(
+        matches!(err, InstallError::ChartVersionNotFound { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("may not be published"), "{err}");
+    assert!(
+        !f.transcript()
+            .iter()
+            .any(|l| l.contains("seldon-core-v2-setup seldon-charts"))
+    );
+}
+
+#[test]
+fn a_release_left_failed_is_reported() {
+    let f = Fixture::new();
+    f.recorder.respond(
+        "helm status seldon-core-v2-crds",
+        fixture("helm/status-failed.json"),
+    );
+    let (installer, settings) = install_fixture(&f);
+    let err = rt()
+        .block_on(installer.install(&settings, &NotedReadiness(f.recorder.clone())))
+        .unwrap_err();
+    assert!(err.to_string().contains("status is \"failed\""), "{err}");
+}
+
+#[test]
+fn upgrade_installs_n_runs_the_scenario_upgrades_and_runs_it_again() {
+    let f = Fixture::new();
+    f.recorder
+        .respond(
+            "helm status seldon-core-v2-crds",
+            status_json("seldon-core-v2-crds", "default", "2.9.0"),
+        )
+        .respond(
+            "helm status seldon-core-v2-crds",
+            status_json("seldon-core-v2-crds", "default", "2.9.1"),
+        )
+        .respond(
+            "helm status seldon-core-v2-setup",
+            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.0"),
+        )
+        .respond(
+            "helm status seldon-core-v2-setup",
+            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.1"),
+        );
+    let (installer, mut settings) = install_fixture(&f);
+    settings.chart_version = "2.9.0".into();
+    let notes = f.recorder.clone();
+    let report = rt()
+        .block_on(installer.validate_upgrade(
+            &settings,
+            "2.9.1",
+            &NotedReadiness(f.recorder.clone()),
+            |phase| {
+                let notes = notes.clone();
+                async move {
+                    notes.note(format!("scenario {phase:?}"));
+                    anyhow::Ok(())
+                }
+            },
+        ))
+        .unwrap();
+    assert!(report.passed(), "{report:?}");
+    assert_golden(
+        "upgrade",
+        "upgrade validation: install 2.9.0, scenario, helm upgrade to 2.9.1, scenario again",
+        &f.transcript(),
+    );
+}
+
+#[test]
+fn upgrade_stops_when_the_baseline_fails() {
+    let f = Fixture::new();
+    f.recorder
+        .respond(
+            "helm status seldon-core-v2-crds",
+            status_json("seldon-core-v2-crds", "default", "2.9.0"),
+        )
+        .respond(
+            "helm status seldon-core-v2-setup",
+            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.0"),
+        );
+    let (installer, mut settings) = install_fixture(&f);
+    settings.chart_version = "2.9.0".into();
+    let report = rt()
+        .block_on(installer.validate_upgrade(
+            &settings,
+            "2.9.1",
+            &NotedReadiness(f.recorder.clone()),
+            |phase| async move {
+                match phase {
+                    UpgradePhase::Before { .. } => anyhow::bail!("model iris never became Ready"),
+                    UpgradePhase::After { .. } => panic!("must not run after a failed baseline"),
+                }
+            },
+        ))
+        .unwrap();
+    assert!(!report.passed());
+    assert_eq!(report.after, None);
+    assert!(report.before.unwrap_err().contains("iris"));
+    let upgrades = f
+        .transcript()
+        .iter()
+        .filter(|l| l.starts_with("helm upgrade --install seldon-core-v2-setup"))
+        .count();
+    assert_eq!(upgrades, 1, "no upgrade after a failed baseline");
+}
+
+#[test]
+fn kind_config_is_pinned_and_documented() {
+    let text = std::fs::read_to_string(repo_dir().join("kind-config.yaml")).unwrap();
+    let doc: serde_json::Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(doc["kind"], "Cluster");
+    assert_eq!(doc["apiVersion"], "kind.x-k8s.io/v1alpha4");
+    assert_eq!(
+        doc["networking"]["disableDefaultCNI"], false,
+        "kindnet enforces NetworkPolicy"
+    );
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert!(!nodes.is_empty());
+    for n in nodes {
+        let image = n["image"].as_str().unwrap();
+        assert!(
+            image.starts_with("kindest/node:v1.") && image.contains("@sha256:"),
+            "pin by digest: {image}"
+        );
+        assert_eq!(image.split("@sha256:").nth(1).unwrap().len(), 64);
+    }
+    assert!(
+        doc.get("name").is_none(),
+        "the cluster name comes from the run"
+    );
+    assert!(
+        text.contains("https://github.com/kubernetes-sigs/kind/releases/tag/v0.30.0"),
+        "cite the digest's source"
+    );
+}

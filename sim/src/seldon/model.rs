@@ -1,0 +1,330 @@
+//! Model scheduling and loading, as Seldon's scheduler and agents do it (facts §4, §5, §10).
+//!
+//! - Only the namespace's own scheduler schedules a Model (cluster-wide controller, one
+//!   scheduler per SeldonRuntime). Without a reachable scheduler the operator's `LoadModel`
+//!   fails and `updateStatusFromError` sets `ModelReady` False, message `ModelProgressing`
+//!   (retryable gRPC Unavailable), reason = the gRPC error (model_controller.go).
+//! - Server filters (requirements ⊆ capabilities, `spec.server`, connected replicas) failing
+//!   for every Server → `ScheduleFailed`, "Failed to schedule model as no matching servers are
+//!   available"; replica filters (memory) leaving too few replicas → "... no matching server had
+//!   enough suitable replicas" (scheduler.go). Message = state name, reason = scheduler text.
+//! - Loading: the agent reads `spec.secretName` from the namespace (exactly one key, rclone
+//!   config whose `name` is the storageUri scheme) and downloads the artifact; failures →
+//!   `ModelFailed` with the agent's error as reason.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::{Controller, RuntimeView, ServerInfo};
+use crate::admission::base64_decode;
+use crate::admission::quantity::Quantity;
+use crate::artifact::ModelArtifact;
+use crate::controllers::{Ctx, condition, deleting, name, namespace, res, set_status};
+use crate::dataplane::Predictor;
+use crate::faults::Defect;
+
+/// Scheduler text when no Server passes the server filters.
+pub const NO_MATCHING_SERVERS: &str =
+    "Failed to schedule model as no matching servers are available";
+/// Scheduler text when Servers match but too few replicas are suitable.
+pub const NOT_ENOUGH_REPLICAS: &str =
+    "Failed to schedule model as no matching server had enough suitable replicas";
+
+/// A model the inference endpoint of a namespace should serve.
+#[derive(Clone)]
+pub(crate) struct Served {
+    pub name: String,
+    pub version: String,
+    pub artifact: PathBuf,
+    pub predictor: Arc<dyn Predictor>,
+}
+
+impl PartialEq for Served {
+    /// Same model, version and artifact folder (the predictor is derived from the folder).
+    fn eq(&self, o: &Served) -> bool {
+        (&self.name, &self.version, &self.artifact) == (&o.name, &o.version, &o.artifact)
+    }
+}
+
+enum Outcome {
+    /// No scheduler to talk to: the operator's LoadModel error.
+    NoScheduler(String),
+    ScheduleFailed(&'static str),
+    Failed(String),
+    Available {
+        server: String,
+        server_ns: String,
+        replicas: usize,
+        artifact: PathBuf,
+        predictor: Arc<dyn Predictor>,
+    },
+}
+
+/// Schedules every watched Model; returns the models each namespace's endpoint serves.
+pub(crate) fn reconcile(
+    ctx: &mut Ctx,
+    ctl: &Controller,
+    runtimes: &BTreeMap<String, RuntimeView>,
+    servers: &mut [ServerInfo],
+) -> HashMap<String, Vec<Served>> {
+    let (mut models, _) = ctx.store.list(res("Model"), None);
+    // Earlier models keep their place, as they were scheduled first.
+    models.sort_by(|a, b| {
+        (
+            a["metadata"]["creationTimestamp"].as_str(),
+            a["metadata"]["uid"].as_str(),
+        )
+            .cmp(&(
+                b["metadata"]["creationTimestamp"].as_str(),
+                b["metadata"]["uid"].as_str(),
+            ))
+    });
+    let cross = ctx.faults.has(Defect::CrossNamespaceScheduling);
+    let mut served: HashMap<String, Vec<Served>> = HashMap::new();
+    for m in models
+        .iter()
+        .filter(|m| ctl.watches(namespace(m)) && !deleting(m))
+    {
+        let ns = namespace(m).to_string();
+        let scheduler_up = runtimes.get(&ns).is_some_and(|r| r.scheduler_up);
+        let outcome = if !scheduler_up && !cross {
+            Outcome::NoScheduler(scheduler_error(ctx, &ns))
+        } else {
+            match schedule(m, servers, cross) {
+                Err(why) => Outcome::ScheduleFailed(why),
+                Ok((idx, placed)) => match load(ctx, m) {
+                    Err(why) => {
+                        release(m, &mut servers[idx], &placed);
+                        Outcome::Failed(why)
+                    }
+                    Ok((artifact, predictor)) => Outcome::Available {
+                        server: servers[idx].name.clone(),
+                        server_ns: servers[idx].namespace.clone(),
+                        replicas: placed.len(),
+                        artifact,
+                        predictor,
+                    },
+                },
+            }
+        };
+        let prev = &m["status"]["conditions"];
+        let generation = m["metadata"]["generation"].clone();
+        let never_ready = ctx.faults.has(Defect::ModelNeverReady);
+        let (ready, state, reason, extra) = match &outcome {
+            Outcome::NoScheduler(e) => {
+                (false, "ModelProgressing", e.clone(), json!({"replicas": 0}))
+            }
+            Outcome::ScheduleFailed(why) => (
+                false,
+                "ScheduleFailed",
+                why.to_string(),
+                json!({"replicas": 0}),
+            ),
+            Outcome::Failed(why) => (false, "ModelFailed", why.clone(), json!({"replicas": 0})),
+            Outcome::Available { .. } if never_ready => (
+                false,
+                "ModelProgressing",
+                String::new(),
+                json!({"replicas": 0}),
+            ),
+            Outcome::Available {
+                server, replicas, ..
+            } => (
+                true,
+                "ModelAvailable",
+                String::new(),
+                json!({"replicas": replicas, "availableReplicas": replicas, "selector": format!("server={server}")}),
+            ),
+        };
+        if let (
+            Outcome::Available {
+                server_ns,
+                artifact,
+                predictor,
+                ..
+            },
+            false,
+        ) = (&outcome, never_ready)
+        {
+            // The model's own endpoint serves it; cross-namespace scheduling serves it where the server is.
+            let endpoint_ns = if runtimes.get(&ns).is_some_and(|r| r.mesh_up) {
+                ns.clone()
+            } else {
+                server_ns.clone()
+            };
+            served.entry(endpoint_ns).or_default().push(Served {
+                name: name(m).to_string(),
+                version: "1".to_string(),
+                artifact: artifact.clone(),
+                predictor: predictor.clone(),
+            });
+        }
+        // knative CreateAndSetCondition(type, status, message = state, reason = text); Ready mirrors ModelReady.
+        let mut status = json!({
+            "observedGeneration": generation,
+            "conditions": [condition(prev, "ModelReady", ready, &reason, state), condition(prev, "Ready", ready, &reason, state)],
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            status[k] = v.clone();
+        }
+        set_status(&ctx.store, res("Model"), m, status);
+    }
+    served
+}
+
+/// The gRPC error the operator gets when it cannot reach `seldon-scheduler.<ns>:9004`.
+fn scheduler_error(ctx: &Ctx, ns: &str) -> String {
+    match ctx
+        .store
+        .get(res("Service"), Some(ns), "seldon-scheduler")
+        .and_then(|s| s["spec"]["clusterIP"].as_str().map(str::to_string))
+    {
+        Some(ip) => format!(
+            "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp {ip}:9004: connect: connection refused\""
+        ),
+        None => format!(
+            "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp: lookup seldon-scheduler.{ns} on 10.96.0.10:53: no such host\""
+        ),
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+/// Memory a model needs, in bytes (0 when unset).
+fn model_memory(m: &Value) -> i128 {
+    m["spec"]["memory"]
+        .as_str()
+        .and_then(Quantity::parse)
+        .map(|q| q.units_ceil())
+        .unwrap_or(0)
+}
+
+/// Picks a server and reserves memory on its replicas; returns (server index, replicas placed).
+fn schedule(
+    m: &Value,
+    servers: &mut [ServerInfo],
+    cross: bool,
+) -> Result<(usize, Vec<usize>), &'static str> {
+    let ns = namespace(m);
+    let requirements = strings(&m["spec"]["requirements"]);
+    let wanted_server = m["spec"]["server"].as_str();
+    let replicas = m["spec"]["replicas"].as_i64().unwrap_or(1).max(1) as usize;
+    let min_replicas = m["spec"]["minReplicas"].as_i64().unwrap_or(0).max(0) as usize;
+    let memory = model_memory(m);
+    let mut candidates: Vec<usize> = (0..servers.len())
+        .filter(|&i| {
+            let s = &servers[i];
+            (s.namespace == ns || cross)
+                && s.connected_replicas > 0
+                && wanted_server.is_none_or(|w| w == s.name)
+                && requirements
+                    .iter()
+                    .all(|r| s.capabilities.iter().any(|c| c == r))
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(NO_MATCHING_SERVERS);
+    }
+    // Own namespace first, then by name, for a stable choice.
+    candidates.sort_by_key(|&i| (servers[i].namespace != ns, servers[i].name.clone()));
+    for i in candidates {
+        let s = &mut servers[i];
+        let suitable: Vec<usize> = (0..s.connected_replicas)
+            .filter(|&r| s.memory_bytes - s.used_bytes[r] >= memory)
+            .collect();
+        let place = if suitable.len() >= replicas {
+            replicas
+        } else if min_replicas > 0 && suitable.len() >= min_replicas {
+            suitable.len()
+        } else {
+            continue;
+        };
+        let placed: Vec<usize> = suitable.into_iter().take(place).collect();
+        for &r in &placed {
+            s.used_bytes[r] += memory;
+        }
+        s.loaded_models += 1;
+        return Ok((i, placed));
+    }
+    Err(NOT_ENOUGH_REPLICAS)
+}
+
+/// Gives back what [`schedule`] reserved for a model that then failed to load.
+fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
+    let memory = model_memory(m);
+    for &r in placed {
+        s.used_bytes[r] -= memory;
+    }
+    s.loaded_models = s.loaded_models.saturating_sub(1);
+}
+
+/// What the agent does before the model is available: storage secret, then the artifact.
+fn load(ctx: &mut Ctx, m: &Value) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
+    let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
+    if let Some(secret_name) = m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
+        check_storage_secret(ctx, namespace(m), secret_name, uri)?;
+    }
+    let path = ctx
+        .state
+        .artifacts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(uri)
+        .cloned();
+    match path {
+        Some(p) if p.is_dir() => {
+            // Loaded once per folder; a failed load is retried on the next pass.
+            if let Some(a) = ctx.loaded.get(&p) {
+                return Ok((p, a.clone()));
+            }
+            let a: Arc<dyn Predictor> = Arc::new(
+                ModelArtifact::load(&p).map_err(|e| format!("failed to load model {uri}: {e}"))?,
+            );
+            ctx.loaded.insert(p.clone(), a.clone());
+            Ok((p, a))
+        }
+        Some(p) => Err(format!(
+            "failed to download model artifact {uri}: {} is not a folder",
+            p.display()
+        )),
+        None => Err(format!(
+            "failed to download model artifact {uri}: object not found in the model store"
+        )),
+    }
+}
+
+/// The agent's storage secret rules (facts §10). Messages never include secret values.
+fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Result<(), String> {
+    let secret = ctx
+        .store
+        .get(res("Secret"), Some(ns), secret_name)
+        .ok_or_else(|| format!("secrets \"{secret_name}\" not found"))?;
+    let data = secret["data"]
+        .as_object()
+        .filter(|d| d.len() == 1)
+        .ok_or_else(|| format!("Secret does not have 1 key {secret_name}"))?;
+    let (key, encoded) = data.iter().next().expect("one key");
+    let raw =
+        base64_decode(encoded.as_str().unwrap_or_default()).and_then(|b| String::from_utf8(b).ok());
+    let parsed: Option<Value> = raw.and_then(|s| serde_norway::from_str(&s).ok());
+    let cfg = parsed
+        .filter(|v| v["name"].is_string() && v["type"].is_string() && v["parameters"].is_object())
+        .ok_or_else(|| format!("secret {secret_name} key {key} is not an rclone config with name, type and parameters"))?;
+    let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
+    let cfg_name = cfg["name"].as_str().unwrap_or_default();
+    if cfg_name != scheme {
+        return Err(format!(
+            "rclone config {cfg_name:?} from secret {secret_name} does not match the storageUri scheme {scheme:?} of {uri}"
+        ));
+    }
+    Ok(())
+}

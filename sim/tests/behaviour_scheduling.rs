@@ -1,0 +1,228 @@
+//! Model scheduling (facts §4, §5), storage secrets (§10) and the seed's cross-namespace challenge.
+
+mod behaviour_support;
+
+use behaviour_support::*;
+use serde_json::json;
+use sim::faults::{Defect, Faults};
+use sim::seldon::InstallOptions;
+
+const NS: &str = "financial-ml";
+const URI: &str = "s3://models/credit-risk";
+
+#[tokio::test]
+async fn pytorch_model_with_only_an_mlserver_server_is_schedule_failed() {
+    let p = Platform::start(Faults::default());
+    team(&p, NS, "mlserver").await;
+    artifact(&p, URI);
+    p.create(
+        "Model",
+        model(
+            NS,
+            "mnist-pytorch",
+            URI,
+            json!({"requirements": ["pytorch"]}),
+        ),
+    );
+    let c = model_ready(&p, NS, "mnist-pytorch", "False").await;
+    assert_eq!(c["message"], "ScheduleFailed");
+    assert_eq!(
+        c["reason"],
+        "Failed to schedule model as no matching servers are available"
+    );
+    let m = p.get("Model", NS, "mnist-pytorch").unwrap();
+    assert_eq!(condition(&m, "ModelReady").unwrap()["reason"], c["reason"]);
+    // A triton Server appearing reschedules it.
+    p.create("Server", json!({"metadata": {"name": "triton", "namespace": NS}, "spec": {"serverConfig": "triton"}}));
+    let c = model_ready(&p, NS, "mnist-pytorch", "True").await;
+    assert_eq!(c["message"], "ModelAvailable");
+    let m = p.get("Model", NS, "mnist-pytorch").unwrap();
+    assert_eq!(
+        (
+            m["status"]["replicas"].as_i64(),
+            m["status"]["selector"].as_str()
+        ),
+        (Some(1), Some("server=triton"))
+    );
+    assert_eq!(
+        m["status"]["observedGeneration"],
+        m["metadata"]["generation"]
+    );
+}
+
+#[tokio::test]
+async fn sklearn_model_becomes_available_and_memory_and_replicas_are_checked() {
+    let p = Platform::start(Faults::default());
+    team(&p, NS, "mlserver").await;
+    artifact(&p, URI);
+    p.create(
+        "Model",
+        model(
+            NS,
+            "credit",
+            URI,
+            json!({"requirements": ["sklearn"], "memory": "100Mi"}),
+        ),
+    );
+    model_ready(&p, NS, "credit", "True").await;
+    let server = p
+        .wait("server loadedModels", |p| {
+            p.get("Server", NS, "mlserver")
+                .filter(|s| s["status"]["loadedModels"] == 1)
+        })
+        .await;
+    assert!(is_true(&server, "StatefulSetOrDeploymentReady"));
+    // mlserver's capacity is its container's requests.memory (1Gi).
+    p.create("Model", model(NS, "too-big", URI, json!({"memory": "2Gi"})));
+    let c = model_ready(&p, NS, "too-big", "False").await;
+    assert_eq!(
+        c["reason"],
+        "Failed to schedule model as no matching server had enough suitable replicas"
+    );
+    p.create("Model", model(NS, "three", URI, json!({"replicas": 3})));
+    let c = model_ready(&p, NS, "three", "False").await;
+    assert_eq!(
+        c["reason"],
+        "Failed to schedule model as no matching server had enough suitable replicas"
+    );
+    p.create(
+        "Model",
+        model(NS, "named", URI, json!({"server": "triton"})),
+    );
+    let c = model_ready(&p, NS, "named", "False").await;
+    assert_eq!(
+        c["reason"],
+        "Failed to schedule model as no matching servers are available"
+    );
+}
+
+#[tokio::test]
+async fn model_in_a_namespace_without_its_own_runtime_is_not_scheduled_by_a_shared_scheduler() {
+    let p = Platform::start(Faults::default());
+    team(&p, "seldon-mesh", "mlserver").await;
+    p.namespace(NS);
+    artifact(&p, URI);
+    p.create("Model", model(NS, "credit", URI, json!({})));
+    let c = model_ready(&p, NS, "credit", "False").await;
+    assert_eq!(c["message"], "ModelProgressing");
+    let reason = c["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("rpc error: code = Unavailable")
+            && reason.contains("seldon-scheduler.financial-ml"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn cross_namespace_scheduling_defect_uses_other_namespaces_servers() {
+    let p = Platform::start(Faults::defect(Defect::CrossNamespaceScheduling));
+    team(&p, "seldon-mesh", "mlserver").await;
+    p.namespace(NS);
+    artifact(&p, URI);
+    p.create("Model", model(NS, "credit", URI, json!({})));
+    model_ready(&p, NS, "credit", "True").await;
+}
+
+#[tokio::test]
+async fn storage_secrets_follow_the_agent_rules() {
+    let p = Platform::start(Faults::default());
+    team(&p, NS, "mlserver").await;
+    artifact(&p, URI);
+    p.create(
+        "Model",
+        model(NS, "m", URI, json!({"secretName": "minio-secret"})),
+    );
+    let c = model_ready(&p, NS, "m", "False").await;
+    assert_eq!(
+        (c["message"].as_str(), c["reason"].as_str()),
+        (
+            Some("ModelFailed"),
+            Some("secrets \"minio-secret\" not found")
+        )
+    );
+    let rclone = "type: s3\nname: s3\nparameters:\n  provider: minio\n  access_key_id: k\n  secret_access_key: hidden-value\n";
+    p.create("Secret", json!({"metadata": {"name": "two-keys", "namespace": NS}, "stringData": {"a": rclone, "b": rclone}}));
+    p.create(
+        "Model",
+        model(NS, "m2", URI, json!({"secretName": "two-keys"})),
+    );
+    let c = model_ready(&p, NS, "m2", "False").await;
+    assert_eq!(c["reason"], "Secret does not have 1 key two-keys");
+    p.create("Secret", json!({"metadata": {"name": "gs-secret", "namespace": NS}, "stringData": {"gs": rclone.replace("name: s3", "name: gs")}}));
+    p.create(
+        "Model",
+        model(NS, "m3", URI, json!({"secretName": "gs-secret"})),
+    );
+    let c = model_ready(&p, NS, "m3", "False").await;
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the storageUri scheme \"s3\"")
+    );
+    assert!(!c["reason"].as_str().unwrap().contains("hidden-value"));
+    // The missing secret appearing lets the first model load.
+    p.create("Secret", json!({"metadata": {"name": "minio-secret", "namespace": NS}, "stringData": {"s3": rclone}}));
+    model_ready(&p, NS, "m", "True").await;
+    p.create(
+        "Model",
+        model(NS, "unknown", "s3://models/nothing-here", json!({})),
+    );
+    let c = model_ready(&p, NS, "unknown", "False").await;
+    assert_eq!(c["message"], "ModelFailed");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .contains("s3://models/nothing-here")
+    );
+}
+
+#[tokio::test]
+async fn namespaced_controller_ignores_runtimes_elsewhere() {
+    let opts = InstallOptions {
+        clusterwide: false,
+        ..InstallOptions::default()
+    };
+    for (faults, opts) in [
+        (Faults::default(), opts),
+        (
+            Faults::defect(Defect::ControllerNotClusterWide),
+            InstallOptions::default(),
+        ),
+    ] {
+        let p = Platform::start_with(faults, opts);
+        p.namespace(NS);
+        p.create("SeldonRuntime", seed_runtime(NS));
+        team(&p, "seldon-mesh", "mlserver").await;
+        assert!(p.get("StatefulSet", NS, "seldon-scheduler").is_none());
+        assert!(
+            p.get("SeldonRuntime", NS, &format!("{NS}-runtime"))
+                .unwrap()["status"]
+                .is_null()
+        );
+    }
+    let p = Platform::start(Faults::default());
+    team(&p, NS, "mlserver").await;
+}
+
+#[tokio::test]
+async fn watch_namespaces_limit_a_cluster_wide_controller() {
+    let opts = InstallOptions {
+        watch_namespaces: vec!["team-a".into()],
+        ..InstallOptions::default()
+    };
+    let p = Platform::start_with(Faults::default(), opts);
+    team(&p, "team-a", "mlserver").await;
+    p.namespace("team-b");
+    p.create("SeldonRuntime", seed_runtime("team-b"));
+    p.create(
+        "ConfigMap",
+        json!({"metadata": {"name": "marker", "namespace": "team-b"}}),
+    );
+    p.wait("team-a settled", |p| {
+        p.get("ConfigMap", "team-a", "seldon-agent")
+    })
+    .await;
+    assert!(p.get("StatefulSet", "team-b", "seldon-scheduler").is_none());
+}
