@@ -32,6 +32,12 @@ enum Command {
     },
     /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or cannot run.
     Run(RunArgs),
+    /// Show the network flows a Seldon v2 team runtime needs; with a scenario, which of them each
+    /// team's NetworkPolicies block and the rule that would allow them.
+    Flows {
+        /// A scenario file (optional).
+        scenario: Option<PathBuf>,
+    },
     /// Serve the embedded platform until Ctrl-C, for exploring a scenario with kubectl.
     Platform {
         #[command(subcommand)]
@@ -107,6 +113,38 @@ fn parse_defects(names: &[String]) -> Result<harness::target::Faults, String> {
         faults.defects.insert(d);
     }
     Ok(faults)
+}
+
+fn flows(scenario: Option<PathBuf>) -> ExitCode {
+    let Some(path) = scenario else {
+        print!("{}", harness::flows::format_table(&harness::flows::table()));
+        return ExitCode::SUCCESS;
+    };
+    let s = match Scenario::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    for team in &s.doc.spec.teams {
+        if team.runtime.is_none() {
+            continue;
+        }
+        println!("== namespace {}", team.namespace);
+        print!("{}", harness::flows::format_table(&harness::flows::flows_for(&s, &team.namespace)));
+        for v in harness::flows::evaluate(&s, &team.namespace) {
+            let state = if v.allowed { "allowed" } else { "BLOCKED" };
+            println!("{state:>8}  {:<32} {}", v.flow, v.summary);
+            if !v.allowed {
+                for cut in &v.cuts {
+                    println!("{}", cut.fix.lines().map(|l| format!("          {l}")).collect::<Vec<_>>().join("\n"));
+                }
+            }
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -255,6 +293,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Run(args) => run(args),
+        Command::Flows { scenario } => flows(scenario),
         Command::Platform {
             command:
                 PlatformCommand::Up {

@@ -576,7 +576,33 @@ impl Scenario {
 
     /// Parses and validates scenario text; `file` names it in messages and anchors relative paths.
     pub fn parse(file: &Path, text: &str) -> Result<Scenario, ScenarioErrors> {
-        validate::parse_and_validate(file, text)
+        let mut scenario = validate::parse_and_validate(file, text)?;
+        // Flow names in `requiredFlows` must exist; blocked required flows are warnings.
+        let mut errors = Vec::new();
+        for (i, c) in scenario.doc.spec.checks.iter().enumerate() {
+            if let Expectation::RequiredFlows(f) = &c.expect {
+                let known: Vec<String> = crate::flows::flows_for(&scenario, &f.namespace).into_iter().map(|fl| fl.name).collect();
+                for (k, name) in f.expect_blocked.iter().enumerate() {
+                    if !known.contains(name) {
+                        let path = format!("spec.checks[{i}].expect.requiredFlows.expectBlocked[{k}]");
+                        errors.push(Diagnostic {
+                            severity: Severity::Error,
+                            file: scenario.file.clone(),
+                            position: scenario.positions.find(&path),
+                            path,
+                            message: format!("`{name}` is not a flow of namespace `{}`", f.namespace),
+                            hint: Some(format!("flows: {} (see `harness flows`)", known.join(", "))),
+                        });
+                    }
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ScenarioErrors(errors));
+        }
+        let flow_warnings = crate::flows::warnings(&scenario);
+        scenario.warnings.extend(flow_warnings);
+        Ok(scenario)
     }
 
     /// The scenario's name.
