@@ -11,9 +11,11 @@
 //! Many clusters accept NetworkPolicies and enforce none (kind before v0.24, kindnet failing
 //! open, CNIs without policy support): there a "denied" check would pass for the wrong reason
 //! and an "allowed" one proves nothing. Once per run (whichever check asks first) the harness
-//! starts two listener pods, selects one with a deny-all-ingress policy and probes both by pod
-//! IP: the unselected one must answer (control) and the selected one must not. Until that is
-//! shown, `connectivity` checks report Skip rather than a verdict.
+//! creates a namespace of its own (policies are additive: a team policy allowing ingress would
+//! mask the canary's deny-all), starts two listener pods there, selects one with a
+//! deny-all-ingress policy and probes both by pod IP: the unselected one must answer (control)
+//! and the selected one must not. Until that is shown, `connectivity` checks report Skip
+//! rather than a verdict.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,8 +25,7 @@ use std::time::Duration;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -343,21 +344,31 @@ fn listening() -> Condition {
     })
 }
 
-async fn run_canary(ctx: &CheckContext<'_>, ns: &str, deadline: Deadline) -> Enforcement {
+async fn run_canary(ctx: &CheckContext<'_>, asked_for: &str, deadline: Deadline) -> Enforcement {
+    // Its own namespace: policies are additive, so any team policy allowing ingress to the
+    // canary would mask the deny-all (and a team's default-deny would block the control).
+    let ns = object_name(&["np-canary"], ctx.run_id);
     let closed = object_name(&["canary-closed"], ctx.run_id);
     let open = object_name(&["canary-open"], ctx.run_id);
     let policy = object_name(&["canary-deny-all"], ctx.run_id);
-    let result = canary_inner(ctx, ns, &closed, &open, &policy, deadline).await;
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    delete_pod(&pods, &closed).await;
-    delete_pod(&pods, &open).await;
-    let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), ns);
-    if let Err(e) = policies.delete(&policy, &DeleteParams::default()).await
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    let result = match ctx.applier().apply(&namespace).await {
+        Ok(_) => canary_inner(ctx, &ns, &closed, &open, &policy, deadline).await,
+        Err(e) => Enforcement::Unknown(format!("could not create the canary namespace {ns}: {e}")),
+    };
+    // Deleting the namespace takes the listeners, probes and policy with it.
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    if let Err(e) = namespaces.delete(&ns, &DeleteParams::default()).await
         && !matches!(&e, kube::Error::Api(s) if s.code == 404)
     {
-        tracing::warn!("could not delete canary NetworkPolicy {ns}/{policy}: {e}");
+        tracing::warn!("could not delete the canary namespace {ns}: {e}");
     }
-    result
+    let note = |d: String| format!("{d} (canary for the run, asked for by a check of namespace {asked_for})");
+    match result {
+        Enforcement::Enforced(d) => Enforcement::Enforced(note(d)),
+        Enforcement::NotEnforced(d) => Enforcement::NotEnforced(note(d)),
+        Enforcement::Unknown(d) => Enforcement::Unknown(note(d)),
+    }
 }
 
 async fn canary_inner(

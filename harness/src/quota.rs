@@ -13,7 +13,6 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
-use serde_json::Value;
 
 use crate::apply::ObjectRef;
 use crate::checks::{CheckContext, Deadline, Verdict};
@@ -169,21 +168,26 @@ pub fn all_pods_ready() -> Condition {
     })
 }
 
-/// The objects Kubernetes records pod-creation events on: the StatefulSet itself, or the
-/// ReplicaSets a Deployment owns.
-pub async fn event_sources(client: &Client, w: &Workload) -> Result<Vec<ObjectRef>, kube::Error> {
-    match w.kind {
-        WorkloadKind::StatefulSet => Ok(vec![w.object()]),
-        WorkloadKind::Deployment => {
-            let deps: Api<Deployment> = Api::namespaced(client.clone(), &w.namespace);
-            let Some(dep) = deps.get_opt(&w.name).await? else {
-                return Ok(Vec::new());
-            };
-            let uid = dep.metadata.uid.unwrap_or_default();
-            let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &w.namespace);
-            let list = rss.list(&ListParams::default()).await?;
-            Ok(list
-                .items
+/// The ReplicaSets of a Deployment: those it owns, and the one its `Progressing` condition
+/// names (`ReplicaSet "<name>" is progressing.`), which also covers platforms that record
+/// ReplicaSet events without serving ReplicaSet objects.
+pub async fn replica_sets(client: &Client, w: &Workload) -> Result<Vec<String>, kube::Error> {
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), &w.namespace);
+    let Some(dep) = deps.get_opt(&w.name).await? else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = dep
+        .status
+        .iter()
+        .flat_map(|s| s.conditions.iter().flatten())
+        .filter_map(|c| c.message.as_deref().and_then(named_replica_set))
+        .collect();
+    let uid = dep.metadata.uid.unwrap_or_default();
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), &w.namespace);
+    // Listing ReplicaSets is best effort: the condition already names the current one.
+    if let Ok(list) = rss.list(&ListParams::default()).await {
+        names.extend(
+            list.items
                 .into_iter()
                 .filter(|rs| {
                     rs.metadata
@@ -192,10 +196,34 @@ pub async fn event_sources(client: &Client, w: &Workload) -> Result<Vec<ObjectRe
                         .flatten()
                         .any(|o| o.uid == uid)
                 })
-                .filter_map(|rs| rs.metadata.name)
-                .map(|n| ObjectRef::new("apps/v1", "ReplicaSet", Some(&w.namespace), &n))
-                .collect())
-        }
+                .filter_map(|rs| rs.metadata.name),
+        );
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// The ReplicaSet a Deployment condition message names (`ReplicaSet "x" is progressing.`,
+/// `Created new replica set "x"`).
+fn named_replica_set(message: &str) -> Option<String> {
+    let at = ["ReplicaSet \"", "replica set \""]
+        .iter()
+        .find_map(|p| message.find(p).map(|i| i + p.len()))?;
+    let (name, _) = message[at..].split_once('"')?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// The objects Kubernetes records pod-creation events on: the StatefulSet itself, or the
+/// ReplicaSets of a Deployment.
+pub async fn event_sources(client: &Client, w: &Workload) -> Result<Vec<ObjectRef>, kube::Error> {
+    match w.kind {
+        WorkloadKind::StatefulSet => Ok(vec![w.object()]),
+        WorkloadKind::Deployment => Ok(replica_sets(client, w)
+            .await?
+            .into_iter()
+            .map(|n| ObjectRef::new("apps/v1", "ReplicaSet", Some(&w.namespace), &n))
+            .collect()),
     }
 }
 
@@ -260,8 +288,17 @@ pub async fn quota_rejects(ctx: &CheckContext<'_>, q: &QuotaRejects, deadline: D
     };
     // The controller must have acted on the workload before its events (or ReplicaSets) exist.
     let target = w.target();
-    let acted = Condition::new("exists with status for the current generation", |o| {
-        o.is_some_and(|o| Readiness::of(o).current)
+    let kind = w.kind;
+    let acted = Condition::new("reconciled (status for the current generation; for a Deployment, a ReplicaSet named)", move |o| {
+        o.is_some_and(|o| {
+            Readiness::of(o).current
+                && (kind == WorkloadKind::StatefulSet
+                    || o.data["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["message"].as_str().and_then(named_replica_set).is_some()))
+        })
     });
     if let Err(e) = wait::wait_for(&ctx.client, &target, &acted, deadline.remaining()).await {
         return Verdict::fail(format!(
@@ -318,17 +355,29 @@ pub async fn quota_rejects(ctx: &CheckContext<'_>, q: &QuotaRejects, deadline: D
     }
 }
 
-/// A quota's `status.used` and `spec.hard` in one line, for messages.
-pub fn quota_usage(quota: &Value) -> String {
-    let hard = &quota["status"]["hard"];
-    let used = &quota["status"]["used"];
-    let mut parts = Vec::new();
-    for (k, v) in hard.as_object().into_iter().flatten() {
-        parts.push(format!(
-            "{k} {}/{}",
-            used[k].as_str().unwrap_or("?"),
-            v.as_str().unwrap_or("?")
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_replica_set_in_deployment_conditions() {
+        assert_eq!(
+            named_replica_set("ReplicaSet \"seldon-envoy-5d7f8\" is progressing.").as_deref(),
+            Some("seldon-envoy-5d7f8")
+        );
+        assert_eq!(
+            named_replica_set("Created new replica set \"seldon-envoy-5d7f8\"").as_deref(),
+            Some("seldon-envoy-5d7f8")
+        );
+        assert_eq!(named_replica_set("Deployment has minimum availability."), None);
     }
-    parts.join(", ")
+
+    #[test]
+    fn parses_workloads_and_names_bad_ones() {
+        let w = Workload::parse("ns", "StatefulSet/seldon-scheduler").unwrap();
+        assert_eq!(w.to_string(), "StatefulSet ns/seldon-scheduler");
+        assert!(Workload::parse("ns", "seldon-scheduler").unwrap_err().contains("<Kind>/<name>"));
+        assert!(Workload::parse("ns", "Pod/x").unwrap_err().contains("StatefulSet or Deployment"));
+        assert!(Workload::parse("ns", "Deployment/").unwrap_err().contains("no name"));
+    }
 }
