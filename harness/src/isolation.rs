@@ -25,12 +25,13 @@ use std::time::Duration;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use crate::checks::{CheckContext, Deadline, Verdict};
+use crate::flows::{self, FlowProbe, ProbeOwner, ProbeTarget};
 use crate::quota::{Workload, all_pods_ready};
 use crate::scenario::{
     Access, Check, Connectivity, Expectation, NamespaceRef, Outcome, RequiredFlows,
@@ -218,9 +219,23 @@ pub async fn run_probe(
     probe: &Probe,
     deadline: Deadline,
 ) -> Result<ProbeResult, String> {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &probe.namespace);
-    let result = run_probe_inner(ctx, &api, probe, deadline).await;
-    delete_pod(&api, &probe.name).await;
+    let command = probe.command().join(" ");
+    run_probe_pod(ctx, &probe.pod(), &command, deadline).await
+}
+
+/// Runs any probe pod manifest of the convention (`metadata.namespace` and `metadata.name`
+/// set) to completion, reads its log and deletes it (on every path).
+pub async fn run_probe_pod(
+    ctx: &CheckContext<'_>,
+    pod: &Value,
+    command: &str,
+    deadline: Deadline,
+) -> Result<ProbeResult, String> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let result = run_probe_inner(ctx, &api, pod, command, deadline).await;
+    delete_pod(&api, name).await;
     result
 }
 
@@ -239,13 +254,15 @@ async fn delete_pod(api: &Api<Pod>, name: &str) {
 async fn run_probe_inner(
     ctx: &CheckContext<'_>,
     api: &Api<Pod>,
-    probe: &Probe,
+    manifest: &Value,
+    command: &str,
     deadline: Deadline,
 ) -> Result<ProbeResult, String> {
-    let pod = format!("{}/{}", probe.namespace, probe.name);
-    let command = probe.command().join(" ");
+    let ns = manifest["metadata"]["namespace"].as_str().unwrap_or_default();
+    let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
+    let pod = format!("{ns}/{name}");
     ctx.applier()
-        .apply(&probe.pod())
+        .apply(manifest)
         .await
         .map_err(|e| format!("could not create probe pod {pod}: {e}"))?;
     let done = Condition::new("phase Succeeded or Failed", |o| {
@@ -256,19 +273,19 @@ async fn run_probe_inner(
             )
         })
     });
-    let target = Target::of::<Pod>(Some(&probe.namespace), &probe.name);
+    let target = Target::of::<Pod>(Some(ns), name);
     let obj = wait::wait_for(&ctx.client, &target, &done, deadline.remaining())
         .await
         .map_err(|e| format!("probe pod {pod} (`{command}`) did not finish\n{e}"))?
         .ok_or_else(|| format!("probe pod {pod} vanished"))?;
     let connected = obj.data["status"]["phase"] == "Succeeded";
     let log = api
-        .logs(&probe.name, &LogParams::default())
+        .logs(name, &LogParams::default())
         .await
         .map_err(|e| format!("could not read the log of probe pod {pod}: {e}"))?;
     Ok(ProbeResult {
         pod,
-        command,
+        command: command.to_string(),
         connected,
         log,
     })
@@ -605,14 +622,284 @@ pub async fn access(ctx: &CheckContext<'_>, a: &Access) -> Verdict {
     }
 }
 
-/// `requiredFlows`: the static verdict and the live probes agree that every required flow is open.
-pub async fn required_flows(
-    _ctx: &CheckContext<'_>,
-    r: &RequiredFlows,
-    _deadline: Deadline,
-) -> Verdict {
-    Verdict::skip(format!(
-        "requiredFlows for {} needs the flow table of `harness::flows`, which is not in this build",
-        r.namespace
-    ))
+/// `requiredFlows`: the static verdict of the scenario's policies, then live probes of every
+/// required flow (wearing the source component's labels) that must agree with it.
+pub async fn required_flows(ctx: &CheckContext<'_>, r: &RequiredFlows, deadline: Deadline) -> Verdict {
+    let ns = r.namespace.as_str();
+    if let Err(e) = flows::static_verdict(ctx.scenario, r) {
+        return Verdict::fail(e);
+    }
+    let verdicts = flows::evaluate(ctx.scenario, ns);
+    let blocked: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.required && !v.allowed)
+        .map(|v| v.flow.as_str())
+        .collect();
+    let statically = format!(
+        "statically, the policies of {ns} allow every required flow{}",
+        if blocked.is_empty() {
+            String::new()
+        } else {
+            format!(" except [{}], as expected", blocked.join(", "))
+        }
+    );
+    // Probes need the destinations up, or every flow would look blocked.
+    if ctx.scenario.team(ns).is_some_and(|t| t.runtime.is_some()) {
+        let ready = crate::scheduling::runtime_ready(
+            ctx,
+            &NamespaceRef {
+                namespace: ns.to_string(),
+            },
+            deadline,
+        )
+        .await;
+        if !ready.passed() {
+            return Verdict::fail(format!(
+                "{statically}; the live probes cannot run while the runtime is not Ready: {}",
+                ready.message()
+            ));
+        }
+    }
+    let plan: Vec<FlowProbe> = flows::probe_plan(ctx.scenario, ns)
+        .into_iter()
+        .filter(|p| p.required)
+        .collect();
+    let owners = match probe_owners(ctx, &plan).await {
+        Ok(o) => o,
+        Err(e) => return Verdict::fail(format!("{statically}; {e}")),
+    };
+    let runs = plan.iter().map(|p| {
+        let owner = owners.get(&p.namespace);
+        async move { (p, run_flow_probe(ctx, p, owner, deadline).await) }
+    });
+    let mut live = Vec::new();
+    let mut lines = Vec::new();
+    let mut not_run = Vec::new();
+    for (p, res) in futures::future::join_all(runs).await {
+        match res {
+            Ok(Some(r)) => {
+                lines.push(format!("{} from {}: {}", p.flow, p.source, r.describe()));
+                live.push((p.flow.clone(), r.connected));
+            }
+            Ok(None) => not_run.push(format!(
+                "{} from {}: its destination does not exist on this cluster (no such Service, or no Ready pod)",
+                p.flow, p.source
+            )),
+            Err(e) => not_run.push(format!("{} from {}: {e}", p.flow, p.source)),
+        }
+    }
+    delete_owners(ctx, &owners).await;
+    let disagreements = flows::compare(&verdicts, &live);
+    let probed = format!("{} probes", live.len());
+    let skipped = if not_run.is_empty() {
+        String::new()
+    } else {
+        format!("\n  not probed:\n    {}", not_run.join("\n    "))
+    };
+    if disagreements.is_empty() {
+        Verdict::pass(format!("{statically}; {probed} agree{skipped}"))
+    } else {
+        let found: Vec<String> = disagreements
+            .iter()
+            .map(|d| format!("flow `{}`: {}", d.flow, d.finding))
+            .collect();
+        Verdict::fail(format!(
+            "{statically}, but live probes disagree:\n  {}\n  probes:\n    {}{skipped}",
+            found.join("\n  "),
+            lines.join("\n    ")
+        ))
+    }
+}
+
+/// One ConfigMap per probe namespace owns the flow probes, so the controllers whose labels
+/// the probes wear never adopt them.
+async fn probe_owners(
+    ctx: &CheckContext<'_>,
+    plan: &[FlowProbe],
+) -> Result<BTreeMap<String, ProbeOwner>, String> {
+    let mut owners = BTreeMap::new();
+    let applier = ctx.applier();
+    for ns in plan.iter().map(|p| p.namespace.clone()) {
+        if owners.contains_key(&ns) {
+            continue;
+        }
+        let name = object_name(&["flow-probes"], ctx.run_id);
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}});
+        let applied = applier
+            .apply(&cm)
+            .await
+            .map_err(|e| format!("could not create the probe owner ConfigMap {ns}/{name}: {e}"))?;
+        owners.insert(
+            ns,
+            ProbeOwner {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name,
+                uid: applied.uid,
+            },
+        );
+    }
+    Ok(owners)
+}
+
+async fn delete_owners(ctx: &CheckContext<'_>, owners: &BTreeMap<String, ProbeOwner>) {
+    for (ns, o) in owners {
+        let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
+        if let Err(e) = api.delete(&o.name, &DeleteParams::default()).await {
+            tracing::warn!("could not delete probe owner ConfigMap {ns}/{}: {e}", o.name);
+        }
+    }
+}
+
+/// Runs one flow probe; `Ok(None)` when its destination does not exist on this cluster.
+async fn run_flow_probe(
+    ctx: &CheckContext<'_>,
+    p: &FlowProbe,
+    owner: Option<&ProbeOwner>,
+    deadline: Deadline,
+) -> Result<Option<ProbeResult>, String> {
+    let host = match &p.target {
+        ProbeTarget::Pod {
+            namespace,
+            selector,
+            ..
+        } => match ready_pod_ip(ctx, namespace, selector).await? {
+            Some(ip) => ip,
+            None => return Ok(None),
+        },
+        t => {
+            let host = t.host().unwrap_or_default().to_string();
+            // A destination this cluster does not have (an API server Service a test double
+            // lacks, a model store elsewhere) cannot say anything about policies.
+            if let Some((svc, svc_ns)) = in_cluster_service(&host, &p.namespace) {
+                let api: Api<Service> = Api::namespaced(ctx.client.clone(), svc_ns);
+                match api.get_opt(svc).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Ok(None),
+                    Err(e) => return Err(format!("cannot read Service {svc_ns}/{svc}: {e}")),
+                }
+            }
+            host
+        }
+    };
+    let mut probe = p.clone();
+    // Unique per run: two checks may probe the same flow source.
+    probe.name = object_name(&[&p.name], ctx.run_id);
+    let pod = probe.pod(&host, owner);
+    let command = format!(
+        "nc -z -w {} {host} {}",
+        probe.timeout_seconds,
+        probe.target.port()
+    );
+    run_probe_pod(ctx, &pod, &command, deadline).await.map(Some)
+}
+
+/// `(service, namespace)` when `host` is a cluster Service name (`svc`, `svc.ns`,
+/// `svc.ns.svc[.<domain>]`), `None` for names outside the cluster.
+fn in_cluster_service<'a>(host: &'a str, probe_ns: &'a str) -> Option<(&'a str, &'a str)> {
+    let parts: Vec<&str> = host.trim_end_matches('.').split('.').collect();
+    match parts.as_slice() {
+        [svc] => Some((svc, probe_ns)),
+        [svc, ns] => Some((svc, ns)),
+        [svc, ns, "svc", ..] => Some((svc, ns)),
+        _ => None,
+    }
+}
+
+/// The address of a Ready pod matching `selector` in `namespace`.
+async fn ready_pod_ip(
+    ctx: &CheckContext<'_>,
+    namespace: &str,
+    selector: &BTreeMap<String, String>,
+) -> Result<Option<String>, String> {
+    let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let pods = api
+        .list(&ListParams::default().labels(&labels.join(",")))
+        .await
+        .map_err(|e| format!("cannot list pods {} in {namespace}: {e}", labels.join(",")))?;
+    Ok(pods.items.into_iter().find_map(|p| {
+        let status = p.status?;
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let probe = p
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(PROBE_LABEL));
+        if ready && !probe { status.pod_ip } else { None }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_are_unique_labels() {
+        let a = object_name(&["probe", "A very long check name that goes on and on and on and on"], "r20250704-101500-3fa9");
+        let b = object_name(&["probe", "A very long check name that goes on and on and on and on"], "r20250704-101500-3fa9");
+        assert_ne!(a, b);
+        for n in [&a, &b] {
+            assert!(n.len() <= 63, "{n}");
+            assert!(n.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'), "{n}");
+            assert!(n.contains("-3fa9-"), "{n}");
+        }
+    }
+
+    #[test]
+    fn tells_cluster_services_from_outside_names() {
+        assert_eq!(in_cluster_service("kubernetes.default", "x"), Some(("kubernetes", "default")));
+        assert_eq!(in_cluster_service("seldon-mesh", "team"), Some(("seldon-mesh", "team")));
+        assert_eq!(
+            in_cluster_service("minio.store.svc.cluster.local", "x"),
+            Some(("minio", "store"))
+        );
+        assert_eq!(in_cluster_service("storage.googleapis.com", "x"), None);
+    }
+
+    #[test]
+    fn classifies_busybox_nc_failures() {
+        let r = |connected: bool, log: &str| ProbeResult {
+            pod: "ns/p".into(),
+            command: "nc".into(),
+            connected,
+            log: log.into(),
+        };
+        assert_eq!(r(true, "").failure(), None);
+        assert_eq!(
+            r(false, "nc: seldon-mesh.t (10.96.0.5:80): Connection timed out").failure(),
+            Some(ProbeFailure::TimedOut)
+        );
+        assert_eq!(
+            r(false, "nc: seldon-mesh.t (10.96.0.5:80): Connection refused").failure(),
+            Some(ProbeFailure::Refused)
+        );
+        assert_eq!(r(false, "nc: bad address 'x.y'").failure(), Some(ProbeFailure::BadAddress));
+        assert!(r(false, "nc: bad address 'x.y'").describe().contains("failed: nc: bad address"));
+    }
+
+    #[test]
+    fn probe_pods_follow_the_convention() {
+        let p = Probe {
+            namespace: "team".into(),
+            name: "probe-x".into(),
+            labels: BTreeMap::from([("app".to_string(), "client".to_string())]),
+            host: "seldon-mesh.other".into(),
+            port: 80,
+            connect_seconds: 5,
+        };
+        let pod = p.pod();
+        assert_eq!(pod["metadata"]["labels"][PROBE_LABEL], "true");
+        assert_eq!(pod["metadata"]["labels"]["app"], "client");
+        assert_eq!(pod["metadata"]["annotations"][PROBE_TARGET_ANNOTATION], "seldon-mesh.other:80");
+        assert_eq!(pod["spec"]["restartPolicy"], "Never");
+        let c = &pod["spec"]["containers"][0];
+        assert_eq!(c["image"], PROBE_IMAGE);
+        assert_eq!(c["command"], json!(["nc", "-z", "-w", "5", "seldon-mesh.other", "80"]));
+        assert!(c["resources"]["limits"]["cpu"].is_string(), "quota namespaces need limits");
+    }
 }
