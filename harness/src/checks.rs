@@ -354,6 +354,12 @@ async fn inference_check(ctx: &CheckContext<'_>, i: &Inference, deadline: Deadli
         client.endpoint()
     );
     if failures.is_empty() {
+        if i.protocol == Protocol::Grpc {
+            let endpoint = client.endpoint().to_string();
+            if let Err(why) = grpc_routes_by_header(&endpoint, &i.model, &set.samples[0], deadline).await {
+                return Verdict::fail(format!("{how}: every output matched, but {why}"));
+            }
+        }
         Verdict::pass(format!("{how}: every output matched ({})", set.tolerance))
     } else {
         let lines: Vec<String> = failures.iter().map(|f| format!("  {f}")).collect();
@@ -420,5 +426,56 @@ async fn inference_rejected(
         Verdict::pass(text)
     } else {
         Verdict::fail(text)
+    }
+}
+
+/// Seldon's envoy routes gRPC only by the `seldon-model` metadata (there is no model in a gRPC
+/// path), so the same request without it must not be answered. A mesh that answers it routes by
+/// something else, e.g. the request body's model name.
+async fn grpc_routes_by_header(
+    endpoint: &str,
+    model: &str,
+    sample: &Sample,
+    deadline: Deadline,
+) -> Result<(), String> {
+    use oip::grpc::grpc_inference_service_client::GrpcInferenceServiceClient;
+    let uri = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    };
+    let timeout = deadline
+        .remaining()
+        .min(inference::DEFAULT_TIMEOUT)
+        .max(Duration::from_secs(1));
+    let channel = tonic::transport::Endpoint::from_shared(uri.clone())
+        .map_err(|e| format!("{uri} is not a gRPC endpoint: {e}"))?
+        .connect_timeout(timeout)
+        .connect()
+        .await
+        .map_err(|e| format!("could not connect to {uri} again: {e}"))?;
+    let msg = oip::grpc::ModelInferRequest {
+        model_name: model.to_string(),
+        inputs: sample
+            .inputs
+            .iter()
+            .map(oip::NamedTensor::to_grpc_input)
+            .collect(),
+        ..Default::default()
+    };
+    let mut req = tonic::Request::new(msg);
+    req.set_timeout(timeout);
+    match GrpcInferenceServiceClient::new(channel).model_infer(req).await {
+        Ok(_) => Err(format!(
+            "a ModelInfer for `{model}` WITHOUT the `seldon-model` metadata was answered too: the mesh does not route gRPC by the `seldon-model` header as Seldon's envoy does (it routed by the request body's model name)"
+        )),
+        Err(status) => {
+            tracing::debug!(
+                "header-less ModelInfer refused as expected: {} {}",
+                inference::grpc_code_name(status.code()),
+                status.message()
+            );
+            Ok(())
+        }
     }
 }

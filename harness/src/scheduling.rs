@@ -12,6 +12,7 @@
 //! canary Model requiring them, pinned to the Server, must get past scheduling.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use futures::future::join_all;
 use kube::api::{Api, DeleteParams, DynamicObject};
@@ -463,39 +464,79 @@ async fn servers_in(ctx: &CheckContext<'_>, ns: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// `scheduleFailed`: `ModelReady` False with `ScheduleFailed` and the expected reason; a Model
-/// that becomes Ready instead fails the check (it was placed where it must not be).
+/// How long a `scheduleFailed` Model must stay unscheduled once every Server could take it.
+/// Seldon retries failed models when a Server's agent connects, so an early ScheduleFailed
+/// proves nothing; proving "never scheduled" needs a window, and this is it.
+pub const SETTLE_WINDOW: Duration = Duration::from_secs(20);
+
+/// Waits (within the deadline) until the namespace's scheduler and every Server of the scenario
+/// are up, so a scheduling decision is final; returns what did not come up, for messages.
+async fn placements_settled(ctx: &CheckContext<'_>, ns: &str, deadline: Deadline) -> Vec<String> {
+    let mut workloads = Vec::new();
+    if ctx.scenario.team(ns).is_some_and(|t| t.runtime.is_some()) {
+        workloads.push(Workload::stateful_set(ns, "seldon-scheduler"));
+    }
+    for team in &ctx.scenario.doc.spec.teams {
+        for server in &team.servers {
+            if let Some(name) = server["metadata"]["name"].as_str() {
+                workloads.push(Workload::stateful_set(&team.namespace, name));
+            }
+        }
+    }
+    let waits = workloads.iter().map(|w| async move {
+        wait::wait_for(&ctx.client, &w.target(), &all_pods_ready(), deadline.remaining())
+            .await
+            .err()
+            .map(|_| format!("{w} never had all its pods Ready"))
+    });
+    join_all(waits).await.into_iter().flatten().collect()
+}
+
+/// `scheduleFailed`: `ModelReady` False with `ScheduleFailed` and the expected reason, and it
+/// stays so for [`SETTLE_WINDOW`] once every Server is up; a Model that becomes Ready instead
+/// fails the check (it was placed where it must not be).
 pub async fn schedule_failed(ctx: &CheckContext<'_>, s: &ScheduleFailed, deadline: Deadline) -> Verdict {
     let (ns, name) = (s.namespace.as_str(), s.model.as_str());
     let target = Target::seldon("Model", ns, name);
-    let want = s.reason.clone();
-    let decided = Condition::new(
-        format!("ModelReady=True, or ModelReady=False `ScheduleFailed` with reason containing `{want}`"),
-        move |o| {
-            o.and_then(|o| current_condition(o, "ModelReady")).is_some_and(|c| {
-                c.status == "True"
-                    || (c.status == "False" && c.message == "ScheduleFailed" && c.reason.contains(&want))
-            })
-        },
-    );
-    match wait::wait_for(&ctx.client, &target, &decided, deadline.remaining()).await {
+    let unsettled = placements_settled(ctx, ns, deadline).await;
+    let window = deadline.remaining().min(SETTLE_WINDOW);
+    let note = if unsettled.is_empty() {
+        String::new()
+    } else {
+        format!(" (not every placement was up: {})", unsettled.join("; "))
+    };
+    match wait::wait_for(&ctx.client, &target, &wait::condition_true("ModelReady"), window).await {
         Ok(Some(o)) => {
-            let c = current_condition(&o, "ModelReady").expect("the condition held");
-            if c.status == "True" {
-                let servers = servers_in(ctx, ns).await;
-                let placed = o.data["status"]["selector"].as_str().unwrap_or("not reported");
-                Verdict::fail(format!(
-                    "Model {ns}/{name} became Ready, but it must fail to schedule ({}): Servers in namespace {ns}: {servers:?}; status.selector: {placed}. If no Server of {ns} can serve it, the scheduler placed it on a Server of another namespace, which breaks team isolation",
-                    s.reason
-                ))
-            } else {
-                Verdict::pass(format!("Model {ns}/{name} {}", describe_condition(&c)))
-            }
+            let servers = servers_in(ctx, ns).await;
+            let placed = o.data["status"]["selector"].as_str().unwrap_or("not reported");
+            Verdict::fail(format!(
+                "Model {ns}/{name} became Ready, but it must fail to schedule (`{}`): Servers in namespace {ns}: {servers:?}; status.selector: {placed}. If no Server of {ns} can serve it, the scheduler placed it on a Server of another namespace, which breaks team isolation",
+                s.reason
+            ))
         }
         Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
-        Err(e) => Verdict::fail(format!(
-            "Model {ns}/{name} did not fail to schedule with `{}`\n{e}",
-            s.reason
-        )),
+        Err(e) => {
+            let last = e
+                .report()
+                .and_then(|r| r.last.as_ref())
+                .and_then(|l| l.conditions.iter().find(|c| c.type_ == "ModelReady" && !c.stale).cloned());
+            match last {
+                Some(c) if c.status == "False" && c.message == "ScheduleFailed" && c.reason.contains(&s.reason) => {
+                    Verdict::pass(format!(
+                        "Model {ns}/{name} {} and stayed unscheduled for {} with every Server up{note}",
+                        describe_condition(&c),
+                        humantime::format_duration(Duration::from_secs(window.as_secs()))
+                    ))
+                }
+                Some(c) => Verdict::fail(format!(
+                    "Model {ns}/{name} did not fail to schedule with `{}`: it is {}{note}\n{e}",
+                    s.reason,
+                    describe_condition(&c)
+                )),
+                None => Verdict::fail(format!(
+                    "Model {ns}/{name} has no current ModelReady condition: nothing scheduled it{note}\n{e}"
+                )),
+            }
+        }
     }
 }
