@@ -274,10 +274,60 @@ pub async fn describe(client: &Client, w: &Workload) -> String {
         Ok(None) => "does not exist".to_string(),
         Err(e) => format!("could not be read: {e}"),
     };
+    let unready: Vec<String> = pods(client, w)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(pod_not_ready)
+        .collect();
+    let unready = if unready.is_empty() {
+        String::new()
+    } else {
+        format!("; not Ready: {}", unready.join(", "))
+    };
     match latest_warning(client, w).await {
-        Some(e) => format!("{w}: {state}; latest Warning event: {} {}", e.reason, e.message),
-        None => format!("{w}: {state}; no Warning events"),
+        Some(e) => format!(
+            "{w}: {state}{unready}; latest Warning event: {} {}",
+            e.reason, e.message
+        ),
+        None => format!("{w}: {state}{unready}; no Warning events"),
     }
+}
+
+/// `name (phase, container states)` of a pod that is not Ready; `None` when it is.
+fn pod_not_ready(p: &Pod) -> Option<String> {
+    let status = p.status.as_ref()?;
+    let ready = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    if ready {
+        return None;
+    }
+    let mut why: Vec<String> = vec![format!(
+        "phase {}",
+        status.phase.as_deref().unwrap_or("unknown")
+    )];
+    for c in status.container_statuses.iter().flatten() {
+        if c.ready {
+            continue;
+        }
+        let waiting = c
+            .state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.clone());
+        why.push(match waiting {
+            Some(r) => format!("container {} waiting: {r}", c.name),
+            None => format!("container {} not ready", c.name),
+        });
+    }
+    Some(format!(
+        "pod {} ({})",
+        p.metadata.name.as_deref().unwrap_or_default(),
+        why.join(", ")
+    ))
 }
 
 /// `quotaRejects`: a Warning event says the workload's pods were rejected with the expected text.
