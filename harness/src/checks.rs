@@ -228,8 +228,8 @@ fn package_providers(scenario: &Scenario, namespace: &str, secrets: &[&str]) -> 
     }
 }
 
-/// Waits until the Model is Ready, so inference checks running concurrently with scheduling
-/// do not race the model's load; the failure names the model's state.
+/// Waits until the Model is Ready and `seldon-mesh` has a Ready envoy, so inference checks
+/// running concurrently with setup do not race the model's load; the failure names the state.
 async fn await_model(
     ctx: &CheckContext<'_>,
     namespace: &str,
@@ -245,11 +245,29 @@ async fn await_model(
     )
     .await
     {
-        Ok(_) => Ok(()),
-        Err(e) => Err(Verdict::fail(format!(
-            "inference not attempted: Model {namespace}/{model} is not Ready\n{e}"
-        ))),
+        Ok(_) => {}
+        Err(e) => {
+            return Err(Verdict::fail(format!(
+                "inference not attempted: Model {namespace}/{model} is not Ready\n{e}"
+            )));
+        }
     }
+    // seldon-mesh answers only through a Ready envoy pod.
+    let envoy = crate::quota::Workload::deployment(namespace, "seldon-envoy");
+    if let Err(e) = wait::wait_for(
+        &ctx.client,
+        &envoy.target(),
+        &crate::quota::all_pods_ready(),
+        deadline.remaining(),
+    )
+    .await
+    {
+        return Err(Verdict::fail(format!(
+            "inference not attempted: seldon-mesh of {namespace} has no Ready envoy: {}\n{e}",
+            crate::quota::describe(&ctx.client, &envoy).await
+        )));
+    }
+    Ok(())
 }
 
 /// A V2 client for the namespace's `seldon-mesh` over the check's protocol.
