@@ -32,6 +32,32 @@ enum Command {
     },
     /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or cannot run.
     Run(RunArgs),
+    /// Print every object a run of the scenario would apply, in apply order, without contacting a
+    /// cluster (secret values replaced by placeholders).
+    Render {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Write one file per object into this folder instead of printing a YAML stream.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Secret packages (the infrastructure team's side).
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
+    /// Delete what an earlier run left behind (objects labelled `conformance.harness/run=<ID>`).
+    Cleanup {
+        /// The run id printed by `harness run` (or `HARNESS_RUN_ID` of a suite run).
+        #[arg(long)]
+        run: String,
+        /// The kubeconfig context (the cluster is not touched unless allowed with --allow-context).
+        #[arg(long, env = "HARNESS_CONTEXT")]
+        context: String,
+        /// Allow the harness to delete its own objects in this context.
+        #[arg(long = "allow-context", value_name = "NAME")]
+        allow_contexts: Vec<String>,
+    },
     /// Show the network flows a Seldon v2 team runtime needs; with a scenario, which of them each
     /// team's NetworkPolicies block and the rule that would allow them.
     Flows {
@@ -42,6 +68,27 @@ enum Command {
     Platform {
         #[command(subcommand)]
         command: PlatformCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Build `<namespace>-<purpose>-secrets-YYYYMMDD.tar.gz` from a folder of kustomize overlays.
+    Pack {
+        /// The folder (holding e.g. `production/kustomization.yaml`).
+        dir: PathBuf,
+        /// The namespace the package is for.
+        #[arg(long)]
+        namespace: String,
+        /// What the secrets are for, e.g. `models`.
+        #[arg(long)]
+        purpose: String,
+        /// The package date (default: today, UTC).
+        #[arg(long, value_name = "YYYYMMDD")]
+        date: Option<String>,
+        /// Where to write the package.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
     },
 }
 
@@ -115,6 +162,71 @@ fn parse_defects(names: &[String]) -> Result<harness::target::Faults, String> {
     Ok(faults)
 }
 
+fn render(path: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
+    let s = match Scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let labels = harness::apply::RunLabels::new(s.name(), "render");
+    match harness::render::render_to(&s, &labels, out) {
+        Ok(Some(yaml)) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!(
+                "written to {}",
+                out.map(|p| p.display().to_string()).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn cleanup(run: String, context: String, allow_contexts: Vec<String>) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        let settings = harness::existing::ExistingSettings {
+            kubeconfig: std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file()),
+            context,
+            allowed_contexts: allow_contexts,
+            manage_controller: false,
+            controller_namespace: "seldon-mesh".into(),
+        };
+        let client = harness::existing::connect(&settings).await?;
+        // The scenario label is not needed to find a run's objects: the run label selects them.
+        let labels = harness::apply::RunLabels::new("cleanup", &run);
+        harness::runtime::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    match result {
+        Ok(report) => {
+            println!("{report:?}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn flows(scenario: Option<PathBuf>) -> ExitCode {
     let Some(path) = scenario else {
         print!("{}", harness::flows::format_table(&harness::flows::table()));
@@ -132,13 +244,23 @@ fn flows(scenario: Option<PathBuf>) -> ExitCode {
             continue;
         }
         println!("== namespace {}", team.namespace);
-        print!("{}", harness::flows::format_table(&harness::flows::flows_for(&s, &team.namespace)));
+        print!(
+            "{}",
+            harness::flows::format_table(&harness::flows::flows_for(&s, &team.namespace))
+        );
         for v in harness::flows::evaluate(&s, &team.namespace) {
             let state = if v.allowed { "allowed" } else { "BLOCKED" };
             println!("{state:>8}  {:<32} {}", v.flow, v.summary);
             if !v.allowed {
                 for cut in &v.cuts {
-                    println!("{}", cut.fix.lines().map(|l| format!("          {l}")).collect::<Vec<_>>().join("\n"));
+                    println!(
+                        "{}",
+                        cut.fix
+                            .lines()
+                            .map(|l| format!("          {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
                 }
             }
         }
@@ -294,6 +416,31 @@ fn main() -> ExitCode {
         },
         Command::Run(args) => run(args),
         Command::Flows { scenario } => flows(scenario),
+        Command::Render { scenario, out } => render(&scenario, out.as_deref()),
+        Command::Secrets {
+            command:
+                SecretsCommand::Pack {
+                    dir,
+                    namespace,
+                    purpose,
+                    date,
+                    out,
+                },
+        } => match harness::secrets::pack(&dir, &namespace, &purpose, date.as_deref(), &out) {
+            Ok(path) => {
+                println!("{}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Cleanup {
+            run,
+            context,
+            allow_contexts,
+        } => cleanup(run, context, allow_contexts),
         Command::Platform {
             command:
                 PlatformCommand::Up {

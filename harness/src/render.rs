@@ -31,7 +31,7 @@ pub enum RenderError {
         /// The scenario.
         scenario: String,
         /// The package problem.
-        cause: SecretsError,
+        cause: Box<SecretsError>,
     },
     /// Writing the output failed.
     #[error("{}: {message}", path.display())]
@@ -55,7 +55,7 @@ pub fn render(scenario: &Scenario, labels: &RunLabels) -> Result<Vec<RenderedObj
                 secrets::render(&package, scenario.base_dir(), &namespace)
                     .map_err(|cause| RenderError::Secrets {
                         scenario: scenario.name().to_string(),
-                        cause,
+                        cause: Box::new(cause),
                     })?
                     .objects
             }
@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn file_names() {
         let m = json!({"kind": "Model", "metadata": {"name": "credit-risk", "namespace": "financial-ml"}});
-        assert_eq!(file_name(7, 2, &m), "07-model-financial-ml-credit-risk.yaml");
+        assert_eq!(
+            file_name(7, 2, &m),
+            "07-model-financial-ml-credit-risk.yaml"
+        );
         let ns = json!({"kind": "Namespace", "metadata": {"name": "financial-ml"}});
         assert_eq!(file_name(0, 3, &ns), "000-namespace-financial-ml.yaml");
     }

@@ -87,14 +87,17 @@ pub async fn run_scenario(
     };
     let client = target.client();
     let labels = crate::apply::RunLabels::new(scenario.name(), &run_id);
-    let applied = match crate::runtime::setup(&client, scenario, &labels).await {
-        Ok(applied) => Some(applied),
+    let mut run_ctx = crate::runtime::RunContext::new(labels);
+    run_ctx.work_dir = target.work_dir().to_path_buf();
+    run_ctx.kubeconfig = target.kubeconfig().cloned();
+    let (applied, setup_ok) = match crate::runtime::setup(&client, scenario, &run_ctx).await {
+        Ok(applied) => (applied, true),
         Err(e) => {
-            report.setup_error = Some(format!("{e:#}"));
-            None
+            report.setup_error = Some(e.to_string());
+            (e.applied, false)
         }
     };
-    if applied.is_some() {
+    if setup_ok {
         let ctx = CheckContext {
             client: client.clone(),
             scenario,
@@ -126,7 +129,7 @@ pub async fn run_scenario(
         report.checks = futures::future::join_all(futures).await;
     }
     let keep_it = keep.keeps(!report.succeeded());
-    if let Some(applied) = applied {
+    {
         if keep_it {
             let kc = target
                 .kubeconfig()

@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::apply::{AppliedObject, ApplyError, Applier, ObjectRef, RunLabels};
+use crate::apply::{AppliedObject, Applier, ApplyError, ObjectRef, RunLabels};
 use crate::scenario::{Scenario, SecretPackageRef};
 use crate::secrets::{self, RenderedPackage, SecretsError};
 use crate::wait;
@@ -237,6 +237,8 @@ pub struct RunContext {
     pub kubeconfig: Option<PathBuf>,
     /// How long cleanup may take.
     pub cleanup_timeout: Duration,
+    /// `YYYYMMDD` dating packages packed from folders (the run's start date).
+    pub package_date: String,
 }
 
 impl RunContext {
@@ -247,6 +249,7 @@ impl RunContext {
             work_dir: PathBuf::from("."),
             kubeconfig: None,
             cleanup_timeout: CLEANUP_TIMEOUT,
+            package_date: secrets::today(),
         }
     }
 
@@ -435,8 +438,14 @@ pub async fn setup_recorded(
     let mut packages: Vec<RenderedPackage> = Vec::new();
     for step in &steps {
         if let Step::Package { namespace, package } = step {
-            let r = secrets::prepare(package, scenario.base_dir(), namespace, &ctx.work_dir)
-                .map_err(|e| fail(Phase::SecretPackages, e.into()))?;
+            let r = secrets::prepare(
+                package,
+                scenario.base_dir(),
+                namespace,
+                &ctx.work_dir,
+                Some(&ctx.package_date),
+            )
+            .map_err(|e| fail(Phase::SecretPackages, e.into()))?;
             packages.push(r);
         }
     }
@@ -453,17 +462,27 @@ pub async fn setup_recorded(
         }
         let objects: Vec<&Value> = match step {
             Step::Object { object, .. } => vec![object],
-            Step::Package { .. } => rendered
-                .next()
-                .expect("one rendered package per package step")
-                .objects
-                .iter()
-                .collect(),
+            Step::Package { .. } => {
+                let p = rendered
+                    .next()
+                    .expect("one rendered package per package step");
+                tracing::info!(
+                    "applying package {} overlay {} to namespace {} ({} objects)",
+                    p.package,
+                    p.overlay,
+                    p.namespace,
+                    p.objects.len()
+                );
+                p.objects.iter().collect()
+            }
         };
         for obj in objects {
             let object = ObjectRef::from_value(obj).map_err(|e| fail(phase, e.into()))?;
             recorder.intend(phase, &object);
-            let outcome = applier.apply(obj).await.map_err(|e| fail(phase, e.into()))?;
+            let outcome = applier
+                .apply(obj)
+                .await
+                .map_err(|e| fail(phase, e.into()))?;
             recorder.done(outcome);
         }
     }
@@ -503,7 +522,8 @@ fn check_storage_secrets(
             }
         }
         if let Some(rt) = &t.runtime
-            && let Some(names) = rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"].as_array()
+            && let Some(names) =
+                rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"].as_array()
         {
             for name in names.iter().filter_map(Value::as_str) {
                 if let Some(s) = find(name) {
@@ -686,10 +706,7 @@ pub async fn cleanup_run(
             let api: Api<DynamicObject> = Api::all_with(client.clone(), &r.resource);
             let list = api.list(&lp).await.map_err(|e| CleanupError {
                 run_id: labels.run_id.clone(),
-                problems: vec![(
-                    probe.clone(),
-                    format!("cannot list {kind} by label: {e}"),
-                )],
+                problems: vec![(probe.clone(), format!("cannot list {kind} by label: {e}"))],
                 report: CleanupReport::default(),
             })?;
             for o in list.items {
@@ -820,9 +837,11 @@ impl CleanupGuard {
                         (Some(c), _) => Client::try_from(c).map_err(|e| e.to_string())?,
                         (None, false) => client,
                         (None, true) => {
-                            return Err("no kube::Config for a fresh client (CleanupGuard::with_config) \
+                            return Err(
+                                "no kube::Config for a fresh client (CleanupGuard::with_config) \
                                         and the current-thread runtime cannot be borrowed"
-                                .to_string());
+                                    .to_string(),
+                            );
                         }
                     };
                     cleanup_with_timeout(&client, &applied, timeout)

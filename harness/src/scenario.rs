@@ -581,17 +581,27 @@ impl Scenario {
         let mut errors = Vec::new();
         for (i, c) in scenario.doc.spec.checks.iter().enumerate() {
             if let Expectation::RequiredFlows(f) = &c.expect {
-                let known: Vec<String> = crate::flows::flows_for(&scenario, &f.namespace).into_iter().map(|fl| fl.name).collect();
+                let known: Vec<String> = crate::flows::flows_for(&scenario, &f.namespace)
+                    .into_iter()
+                    .map(|fl| fl.name)
+                    .collect();
                 for (k, name) in f.expect_blocked.iter().enumerate() {
                     if !known.contains(name) {
-                        let path = format!("spec.checks[{i}].expect.requiredFlows.expectBlocked[{k}]");
+                        let path =
+                            format!("spec.checks[{i}].expect.requiredFlows.expectBlocked[{k}]");
                         errors.push(Diagnostic {
                             severity: Severity::Error,
                             file: scenario.file.clone(),
                             position: scenario.positions.find(&path),
                             path,
-                            message: format!("`{name}` is not a flow of namespace `{}`", f.namespace),
-                            hint: Some(format!("flows: {} (see `harness flows`)", known.join(", "))),
+                            message: format!(
+                                "`{name}` is not a flow of namespace `{}`",
+                                f.namespace
+                            ),
+                            hint: Some(format!(
+                                "flows: {} (see `harness flows`)",
+                                known.join(", ")
+                            )),
                         });
                     }
                 }

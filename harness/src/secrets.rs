@@ -31,7 +31,7 @@ use serde_json::Value;
 pub use archive::{Contents, Limits};
 pub use rclone::{RcloneRemote, check_rclone_secret, parse_rclone_secret};
 
-use crate::apply::{self, AppliedObject, ApplyError, Applier, ObjectRef};
+use crate::apply::{self, AppliedObject, Applier, ApplyError, ObjectRef};
 use crate::scenario::SecretPackageRef;
 
 /// Label on every object applied from a package: the package file name (truncated to 63 chars).
@@ -100,7 +100,9 @@ pub enum SecretsError {
         limit: u64,
     },
     /// Too many entries.
-    #[error("{package}: more than {limit} entries; a secret package holds a few small YAML files; nothing was extracted")]
+    #[error(
+        "{package}: more than {limit} entries; a secret package holds a few small YAML files; nothing was extracted"
+    )]
     TooManyEntries {
         /// The package.
         package: String,
@@ -143,7 +145,9 @@ pub enum SecretsError {
         expected: String,
     },
     /// A rendered object is of a kind a package may not hold.
-    #[error("{package}: {object} is not allowed in a secret package (allowed: v1 Secret, v1 ConfigMap){hint}; nothing was extracted")]
+    #[error(
+        "{package}: {object} is not allowed in a secret package (allowed: v1 Secret, v1 ConfigMap){hint}; nothing was extracted"
+    )]
     KindNotAllowed {
         /// The package.
         package: String,
@@ -153,7 +157,9 @@ pub enum SecretsError {
         hint: String,
     },
     /// A Secret the scenario says the package provides is not in it.
-    #[error("{package}: overlay `{overlay}` does not contain Secret `{secret}` listed under `provides` (it has: {found})")]
+    #[error(
+        "{package}: overlay `{overlay}` does not contain Secret `{secret}` listed under `provides` (it has: {found})"
+    )]
     Missing {
         /// The package.
         package: String,
@@ -193,7 +199,8 @@ pub struct PackageName {
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -292,8 +299,8 @@ pub fn pack(
     let tmp = tempfile::NamedTempFile::new_in(out_dir).map_err(|e| io(out_dir, e))?;
     std::fs::write(tmp.path(), &bytes).map_err(|e| io(tmp.path(), e))?;
     let file_name = name.file_name();
-    let contents = archive::read(tmp.path(), Limits::default())
-        .map_err(|e| rename_package(e, &file_name))?;
+    let contents =
+        archive::read(tmp.path(), Limits::default()).map_err(|e| rename_package(e, &file_name))?;
     if !contents
         .files
         .keys()
@@ -332,7 +339,10 @@ fn rename_package(e: SecretsError, name: &str) -> SecretsError {
 
 fn is_kustomization(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
-    matches!(file, "kustomization.yaml" | "kustomization.yml" | "Kustomization")
+    matches!(
+        file,
+        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
+    )
 }
 
 /// Every `resources`/`bases`/`components` entry of every kustomization must be a local path
@@ -354,7 +364,9 @@ fn check_references(contents: &Contents, package: &str) -> Result<(), SecretsErr
         })?;
         for forbidden in ["helmCharts", "helmChartInflationGenerator", "helmGlobals"] {
             if doc.get(forbidden).is_some() {
-                return Err(err(format!("uses `{forbidden}`; packages hold plain manifests")));
+                return Err(err(format!(
+                    "uses `{forbidden}`; packages hold plain manifests"
+                )));
             }
         }
         let dir = file.rsplit_once('/').map_or("", |(d, _)| d);
@@ -442,7 +454,13 @@ impl RenderedPackage {
 pub fn package_label_value(file_name: &str) -> String {
     let mut v: String = file_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect();
     while v.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
@@ -471,13 +489,10 @@ pub fn unpack(
             "overlay `{overlay}` must be the name of a folder at the top of the package, e.g. `production`"
         )));
     }
-    let contents =
-        archive::read(package, limits).map_err(|e| rename_package(e, &file_name))?;
-    if !contents
-        .files
-        .keys()
-        .any(|f| f.starts_with(&format!("{overlay}/")) && is_kustomization(f) && f.matches('/').count() == 1)
-    {
+    let contents = archive::read(package, limits).map_err(|e| rename_package(e, &file_name))?;
+    if !contents.files.keys().any(|f| {
+        f.starts_with(&format!("{overlay}/")) && is_kustomization(f) && f.matches('/').count() == 1
+    }) {
         let overlays: BTreeSet<&str> = contents
             .files
             .keys()
@@ -581,7 +596,10 @@ fn render_dir(
     for obj in &mut objects {
         let kind = obj["kind"].as_str().unwrap_or("<no kind>").to_string();
         let api = obj["apiVersion"].as_str().unwrap_or_default().to_string();
-        let name = obj["metadata"]["name"].as_str().unwrap_or("<no name>").to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or("<no name>")
+            .to_string();
         match obj["metadata"]["namespace"].as_str() {
             Some(ns) if ns != namespace => {
                 return Err(SecretsError::ForeignNamespace {
@@ -607,7 +625,9 @@ fn render_dir(
         }
         apply::add_labels(
             obj,
-            &[(PACKAGE_LABEL.to_string(), label.clone())].into_iter().collect(),
+            &[(PACKAGE_LABEL.to_string(), label.clone())]
+                .into_iter()
+                .collect(),
         );
         obj["metadata"]["annotations"][PACKAGE_ANNOTATION] = Value::String(package.into());
     }
@@ -617,51 +637,34 @@ fn render_dir(
     Ok(objects)
 }
 
-/// Runs `kubectl kustomize DIR` and returns stdout (which holds secret values: never log it).
-///
-/// Private stand-in until `harness::tools` (branch `targets`) lands; the lead switches it.
+/// Runs `kubectl kustomize DIR` through [`crate::tools`] and returns stdout (which holds secret
+/// values: never log it). Failures carry the stderr tail, which the caller scrubs.
 fn kustomize(dir: &Path) -> Result<String, String> {
-    let handle = duct::cmd("kubectl", [std::ffi::OsStr::new("kustomize"), dir.as_os_str()])
-        .stdout_capture()
-        .stderr_capture()
-        .stdin_null()
-        .unchecked()
-        .start()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "kubectl is not on PATH: install kubectl v1.28 or newer \
-                 (https://kubernetes.io/docs/tasks/tools/); the harness renders packages with `kubectl kustomize`"
-                .to_string(),
-            _ => format!("cannot run kubectl: {e}"),
-        })?;
-    let output = match handle.wait_timeout(KUSTOMIZE_TIMEOUT) {
-        Ok(Some(o)) => o.clone(),
-        Ok(None) => {
-            let _ = handle.kill();
-            return Err(format!("did not finish within {}s", KUSTOMIZE_TIMEOUT.as_secs()));
-        }
-        Err(e) => return Err(format!("cannot wait for kubectl: {e}")),
-    };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(10).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+    use crate::tools::{self, Runner};
+    let cmd = tools::Command::new(&tools::KUBECTL)
+        .arg("kustomize")
+        .arg(dir.display().to_string())
+        .timeout(KUSTOMIZE_TIMEOUT);
+    let out = tools::DuctRunner.run(&cmd).map_err(|e| e.to_string())?;
+    if !out.success() {
         return Err(format!(
             "exit status {}: {}",
-            output.status.code().map_or("signal".into(), |c| c.to_string()),
-            tail.join("\n")
+            out.code.map_or("signal".into(), |c| c.to_string()),
+            tools::stderr_tail(&cmd, &out.stderr)
         ));
     }
-    String::from_utf8(output.stdout).map_err(|_| "printed output that is not UTF-8".into())
+    Ok(out.stdout)
 }
 
 /// Resolves a scenario's package reference to a package file: a `.tar.gz` as is, a folder packed
-/// into `tmp` as `<namespace>-<purpose>-secrets-<today>.tar.gz` (purpose: the folder name without
-/// a leading `<namespace>-`).
+/// into `tmp` as `<namespace>-<purpose>-secrets-<date>.tar.gz` (purpose: the folder name without
+/// a leading `<namespace>-`; date: `date`, default today).
 pub fn package_file(
     pkg: &SecretPackageRef,
     scenario_dir: &Path,
     namespace: &str,
     tmp: &Path,
+    date: Option<&str>,
 ) -> Result<PathBuf, SecretsError> {
     let path = scenario_dir.join(&pkg.path);
     if path.is_dir() {
@@ -673,25 +676,28 @@ pub fn package_file(
             .strip_prefix(&format!("{namespace}-"))
             .filter(|p| !p.is_empty())
             .unwrap_or(folder);
-        pack(&path, namespace, purpose, None, tmp)
+        pack(&path, namespace, purpose, date, tmp)
     } else {
         Ok(path)
     }
 }
 
 /// Prepares a scenario's package: packs a folder if needed, extracts it into
-/// `<work_dir>/k8s/manifests/<namespace>/`, renders the overlay, checks `provides`.
+/// `<work_dir>/k8s/manifests/<namespace>/`, renders the overlay, checks `provides`. `date` dates
+/// a package packed from a folder (default today; a run passes its start date so a re-run on the
+/// same run is a no-op even across midnight).
 pub fn prepare(
     pkg: &SecretPackageRef,
     scenario_dir: &Path,
     namespace: &str,
     work_dir: &Path,
+    date: Option<&str>,
 ) -> Result<RenderedPackage, SecretsError> {
     let tmp = tempfile::tempdir().map_err(|e| SecretsError::Io {
         path: std::env::temp_dir(),
         message: e.to_string(),
     })?;
-    let file = package_file(pkg, scenario_dir, namespace, tmp.path())?;
+    let file = package_file(pkg, scenario_dir, namespace, tmp.path(), date)?;
     let rendered = unpack(&file, work_dir, namespace, &pkg.overlay, Limits::default())?;
     check_provides(&rendered, &pkg.provides)?;
     Ok(rendered)
@@ -707,7 +713,7 @@ pub fn render(
         path: std::env::temp_dir(),
         message: e.to_string(),
     })?;
-    let mut r = prepare(pkg, scenario_dir, namespace, work.path())?;
+    let mut r = prepare(pkg, scenario_dir, namespace, work.path(), None)?;
     r.dir = None;
     Ok(r)
 }
@@ -794,7 +800,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((n.purpose.as_str(), n.date.as_str()), ("ml", "20250704"));
-        assert_eq!(n.file_name(), "financial-mlops-pytorch-ml-secrets-20250704.tar.gz");
+        assert_eq!(
+            n.file_name(),
+            "financial-mlops-pytorch-ml-secrets-20250704.tar.gz"
+        );
         assert_eq!(n.mtime(), 1751587200);
         for bad in [
             "financial-ml-models-secrets-20250704.tgz",
@@ -803,15 +812,23 @@ mod tests {
             "financial-ml-models-secrets-20251304.tar.gz",
             "financial-ml-Models-secrets-20250704.tar.gz",
         ] {
-            let e = PackageName::parse(bad, "financial-ml").unwrap_err().to_string();
-            assert!(e.contains("financial-ml-<purpose>-secrets-YYYYMMDD.tar.gz"), "{e}");
+            let e = PackageName::parse(bad, "financial-ml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("financial-ml-<purpose>-secrets-YYYYMMDD.tar.gz"),
+                "{e}"
+            );
         }
     }
 
     #[test]
     fn references_resolve_lexically() {
         assert_eq!(resolve("production", "../base").unwrap(), "base");
-        assert_eq!(resolve("production", "secret.yaml").unwrap(), "production/secret.yaml");
+        assert_eq!(
+            resolve("production", "secret.yaml").unwrap(),
+            "production/secret.yaml"
+        );
         assert!(resolve("production", "../../x").is_none());
         assert!(resolve("", "/etc").is_none());
     }

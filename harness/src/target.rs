@@ -63,6 +63,8 @@ pub struct TargetOptions {
     pub state_dir: Option<PathBuf>,
     /// Diagnostics such as `kind export logs` (`HARNESS_DIAGNOSTICS_DIR`, default `reports/diagnostics`).
     pub diagnostics_dir: Option<PathBuf>,
+    /// Where secret packages are extracted (`<work_dir>/k8s/manifests/<namespace>/`); default `.`.
+    pub work_dir: Option<PathBuf>,
 }
 
 impl TargetOptions {
@@ -131,6 +133,8 @@ pub struct Target {
     client: kube::Client,
     kubeconfig: Option<PathBuf>,
     backend: Backend,
+    /// Where secret packages are extracted.
+    work_dir: PathBuf,
     /// Port-forwards to `seldon-mesh`, one per namespace, opened on first use.
     forwards:
         tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
@@ -211,6 +215,7 @@ impl Target {
             client,
             kubeconfig: Some(kubeconfig),
             backend: Backend::Kind(cluster),
+            work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
             forwards: Default::default(),
         })
     }
@@ -256,6 +261,7 @@ impl Target {
             client,
             kubeconfig: settings.kubeconfig,
             backend: Backend::Existing,
+            work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
             forwards: Default::default(),
         })
     }
@@ -295,6 +301,7 @@ impl Target {
             client,
             kubeconfig: None,
             backend: Backend::Embedded(platform),
+            work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
             forwards: Default::default(),
         })
     }
@@ -307,6 +314,11 @@ impl Target {
     /// A client for the target's API server.
     pub fn client(&self) -> kube::Client {
         self.client.clone()
+    }
+
+    /// Where secret packages are extracted for this target's runs.
+    pub fn work_dir(&self) -> &std::path::Path {
+        &self.work_dir
     }
 
     /// The kubeconfig file to inspect a kept target with, when there is one.

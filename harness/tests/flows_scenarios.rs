@@ -18,11 +18,16 @@ fn seed() -> Scenario {
     Scenario::load(&file).unwrap_or_else(|e| panic!("seed-network-policy.yaml must load:\n{e}"))
 }
 
-/// The seed scenario with financial-ml's policies replaced by the snippet, re-validated as a file.
+/// The seed scenario with financial-ml's policies replaced by the corrected ones the `financial-ml`
+/// scenario ships, re-validated as a file.
 fn corrected() -> Scenario {
-    let snippet_file = scenarios_dir().join("snippets/financial-ml-network-policies.yaml");
-    let text = std::fs::read_to_string(&snippet_file).unwrap();
-    let policies: Vec<Value> = serde_norway::from_str(&text).expect("snippet is a YAML list");
+    let fin = Scenario::load(&scenarios_dir().join("financial-ml.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let policies: Vec<Value> = fin
+        .team("financial-ml")
+        .expect("financial-ml team")
+        .network_policies
+        .clone();
     let mut doc = seed().doc;
     let team = doc
         .spec

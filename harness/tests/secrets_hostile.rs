@@ -205,34 +205,104 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
     let role: &[u8] = b"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: sneaky\nrules: []\n";
     let foreign: &[u8] = b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\n  namespace: financial-mlops-pytorch\nstringData:\n  k: planted-TEST-value-91\n";
     let mut cases = vec![
-        case("absolute path", package_with(vec![Entry::File("/tmp/harness-evil", b"x")]), "is an absolute path"),
-        case("parent dir", package_with(vec![Entry::File("production/../../../evil", b"x")]), "contains `..`"),
-        case("symlink out", package_with(vec![Entry::Symlink("production/link", "../../../../etc/passwd")]), "is a link"),
-        case("hardlink out", package_with(vec![Entry::Hardlink("production/hard", "/etc/passwd")]), "is a link"),
-        case("device node", package_with(vec![Entry::CharDevice("production/null")]), "device file"),
-        case("fifo", package_with(vec![Entry::Fifo("production/pipe")]), "device file or fifo"),
-        case("1 GiB of zeros", gigabyte_of_zeros(), "uncompressed contents exceed"),
-        case("100k entries", many_entries(100_000), "more than 1000 entries"),
-        case("duplicate entry", package_with(vec![Entry::File("production/secret.yaml", b"again")]), "appears twice"),
-        case("not gzip", b"PK\x03\x04 this is a zip".to_vec(), "not a readable .tar.gz"),
+        case(
+            "absolute path",
+            package_with(vec![Entry::File("/tmp/harness-evil", b"x")]),
+            "is an absolute path",
+        ),
+        case(
+            "parent dir",
+            package_with(vec![Entry::File("production/../../../evil", b"x")]),
+            "contains `..`",
+        ),
+        case(
+            "symlink out",
+            package_with(vec![Entry::Symlink(
+                "production/link",
+                "../../../../etc/passwd",
+            )]),
+            "is a link",
+        ),
+        case(
+            "hardlink out",
+            package_with(vec![Entry::Hardlink("production/hard", "/etc/passwd")]),
+            "is a link",
+        ),
+        case(
+            "device node",
+            package_with(vec![Entry::CharDevice("production/null")]),
+            "device file",
+        ),
+        case(
+            "fifo",
+            package_with(vec![Entry::Fifo("production/pipe")]),
+            "device file or fifo",
+        ),
+        case(
+            "1 GiB of zeros",
+            gigabyte_of_zeros(),
+            "uncompressed contents exceed",
+        ),
+        case(
+            "100k entries",
+            many_entries(100_000),
+            "more than 1000 entries",
+        ),
+        case(
+            "duplicate entry",
+            package_with(vec![Entry::File("production/secret.yaml", b"again")]),
+            "appears twice",
+        ),
+        case(
+            "not gzip",
+            b"PK\x03\x04 this is a zip".to_vec(),
+            "not a readable .tar.gz",
+        ),
         case(
             "remote base",
-            overlay(vec![("production/kustomization.yaml", b"resources:\n  - https://github.com/example/secrets//base?ref=main\n")]),
+            overlay(vec![(
+                "production/kustomization.yaml",
+                b"resources:\n  - https://github.com/example/secrets//base?ref=main\n",
+            )]),
             "is remote",
         ),
         case(
             "base outside the package",
-            overlay(vec![("production/kustomization.yaml", b"resources:\n  - ../../financial-mlops-pytorch/production\n")]),
+            overlay(vec![(
+                "production/kustomization.yaml",
+                b"resources:\n  - ../../financial-mlops-pytorch/production\n",
+            )]),
             "points outside the package",
         ),
-        case("missing overlay", tar_gz(&[Entry::File("staging/kustomization.yaml", KUSTOMIZATION)]), "overlay `production` is not in the package (overlays: staging)"),
-        Case { file_name: "secrets.tar.gz", ..case("badly named package", package_with(vec![]), "is not a secret package name") },
-        Case { file_name: "financial-mlops-pytorch-models-secrets-20250704.tar.gz", ..case("package for another namespace", package_with(vec![]), "is not a secret package name for namespace `financial-ml`") },
+        case(
+            "missing overlay",
+            tar_gz(&[Entry::File("staging/kustomization.yaml", KUSTOMIZATION)]),
+            "overlay `production` is not in the package (overlays: staging)",
+        ),
+        Case {
+            file_name: "secrets.tar.gz",
+            ..case(
+                "badly named package",
+                package_with(vec![]),
+                "is not a secret package name",
+            )
+        },
+        Case {
+            file_name: "financial-mlops-pytorch-models-secrets-20250704.tar.gz",
+            ..case(
+                "package for another namespace",
+                package_with(vec![]),
+                "is not a secret package name for namespace `financial-ml`",
+            )
+        },
         Case {
             needs_kubectl: true,
             ..case(
                 "overlay targeting another namespace",
-                overlay(vec![("production/kustomization.yaml", KUSTOMIZATION), ("production/secret.yaml", foreign)]),
+                overlay(vec![
+                    ("production/kustomization.yaml", KUSTOMIZATION),
+                    ("production/secret.yaml", foreign),
+                ]),
                 "targets namespace `financial-mlops-pytorch`, but this package is for `financial-ml`",
             )
         },
@@ -241,7 +311,10 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
             ..case(
                 "kustomize namespace field for another namespace",
                 overlay(vec![
-                    ("production/kustomization.yaml", b"namespace: kube-system\nresources:\n  - secret.yaml\n"),
+                    (
+                        "production/kustomization.yaml",
+                        b"namespace: kube-system\nresources:\n  - secret.yaml\n",
+                    ),
                     ("production/secret.yaml", SECRET),
                 ]),
                 "targets namespace `kube-system`",
@@ -251,7 +324,13 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
             needs_kubectl: true,
             ..case(
                 "unknown kind",
-                overlay(vec![("production/kustomization.yaml", b"resources:\n  - role.yaml\n"), ("production/role.yaml", role)]),
+                overlay(vec![
+                    (
+                        "production/kustomization.yaml",
+                        b"resources:\n  - role.yaml\n",
+                    ),
+                    ("production/role.yaml", role),
+                ]),
                 "rbac.authorization.k8s.io/v1 Role financial-ml/sneaky is not allowed in a secret package",
             )
         },
@@ -259,7 +338,16 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
             needs_kubectl: true,
             ..case(
                 "kustomize failure",
-                overlay(vec![("production/kustomization.yaml", b"resources:\n  - secret.yaml\n"), ("production/secret.yaml", b"stringData: [planted-TEST-value-91\n")]),
+                overlay(vec![
+                    (
+                        "production/kustomization.yaml",
+                        b"resources:\n  - secret.yaml\n",
+                    ),
+                    (
+                        "production/secret.yaml",
+                        b"stringData: [planted-TEST-value-91\n",
+                    ),
+                ]),
                 "`kubectl kustomize production` failed",
             )
         },
@@ -274,7 +362,11 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
         let work = tmp.path().join("work");
         let target = work.join("k8s/manifests").join(NS);
         std::fs::create_dir_all(target.join("production")).unwrap();
-        std::fs::write(target.join("production/kustomization.yaml"), b"# from an earlier package\n").unwrap();
+        std::fs::write(
+            target.join("production/kustomization.yaml"),
+            b"# from an earlier package\n",
+        )
+        .unwrap();
         std::fs::write(target.join("notes.txt"), b"keep me").unwrap();
         let before = snapshot(&work);
         let pkg = tmp.path().join(c.file_name);
@@ -283,10 +375,29 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
         let err = secrets::unpack(&pkg, &work, NS, "production", Limits::default())
             .expect_err(&format!("case `{}` must be rejected", c.name));
         let msg = err.to_string();
-        assert!(msg.contains(c.expect), "case `{}`: error `{msg}` lacks `{}`", c.name, c.expect);
-        assert!(!msg.contains("planted-TEST-value-91"), "case `{}` leaked a value: {msg}", c.name);
-        assert_eq!(snapshot(&work), before, "case `{}` changed the work folder", c.name);
-        assert!(started.elapsed().as_secs() < 20, "case `{}` took {:?}", c.name, started.elapsed());
+        assert!(
+            msg.contains(c.expect),
+            "case `{}`: error `{msg}` lacks `{}`",
+            c.name,
+            c.expect
+        );
+        assert!(
+            !msg.contains("planted-TEST-value-91"),
+            "case `{}` leaked a value: {msg}",
+            c.name
+        );
+        assert_eq!(
+            snapshot(&work),
+            before,
+            "case `{}` changed the work folder",
+            c.name
+        );
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "case `{}` took {:?}",
+            c.name,
+            started.elapsed()
+        );
     }
 }
 
@@ -294,7 +405,11 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
 fn nothing_is_created_when_the_manifests_folder_did_not_exist() {
     let tmp = tempfile::tempdir().unwrap();
     let pkg = tmp.path().join(PKG);
-    std::fs::write(&pkg, package_with(vec![Entry::Symlink("production/l", "/etc")])).unwrap();
+    std::fs::write(
+        &pkg,
+        package_with(vec![Entry::Symlink("production/l", "/etc")]),
+    )
+    .unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let err = secrets::unpack(&pkg, &work, NS, "production", Limits::default()).unwrap_err();
@@ -304,7 +419,8 @@ fn nothing_is_created_when_the_manifests_folder_did_not_exist() {
 
 #[test]
 fn packing_is_deterministic_and_extracts_back() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/secrets/financial-ml-models");
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/secrets/financial-ml-models");
     let out1 = tempfile::tempdir().unwrap();
     let out2 = tempfile::tempdir().unwrap();
     let a = secrets::pack(&src, NS, "models", Some("20250704"), out1.path()).unwrap();
@@ -320,7 +436,11 @@ fn packing_is_deterministic_and_extracts_back() {
         .map(|e| {
             let e = e.unwrap();
             let h = e.header();
-            (e.path().unwrap().display().to_string(), h.uid().unwrap(), h.mtime().unwrap())
+            (
+                e.path().unwrap().display().to_string(),
+                h.uid().unwrap(),
+                h.mtime().unwrap(),
+            )
         })
         .collect();
     assert_eq!(
@@ -344,20 +464,34 @@ fn packing_is_deterministic_and_extracts_back() {
     let r = secrets::unpack(&a, work.path(), NS, "production", Limits::default()).unwrap();
     let dir = work.path().join("k8s/manifests/financial-ml");
     assert_eq!(r.dir.as_deref(), Some(dir.as_path()));
-    assert_eq!(std::fs::read(dir.join("production/secret.yaml")).unwrap(), std::fs::read(src.join("production/secret.yaml")).unwrap());
+    assert_eq!(
+        std::fs::read(dir.join("production/secret.yaml")).unwrap(),
+        std::fs::read(src.join("production/secret.yaml")).unwrap()
+    );
     assert_eq!(r.secret_names(), vec!["harness-models-s3"]);
     let s = r.secret("harness-models-s3").unwrap();
-    assert_eq!(s["metadata"]["namespace"], NS, "namespace is set when the overlay leaves it out");
+    assert_eq!(
+        s["metadata"]["namespace"], NS,
+        "namespace is set when the overlay leaves it out"
+    );
     assert_eq!(s["metadata"]["labels"][secrets::PACKAGE_LABEL], PKG);
     secrets::check_rclone_secret(s, "s3").unwrap();
     secrets::check_provides(&r, &["harness-models-s3".into()]).unwrap();
     let missing = secrets::check_provides(&r, &["other".into()]).unwrap_err();
-    assert!(missing.to_string().contains("does not contain Secret `other`"), "{missing}");
+    assert!(
+        missing
+            .to_string()
+            .contains("does not contain Secret `other`"),
+        "{missing}"
+    );
     // A second extraction replaces the folder (no leftovers, no temporary folders).
     std::fs::write(dir.join("stale.yaml"), b"old").unwrap();
     secrets::unpack(&a, work.path(), NS, "production", Limits::default()).unwrap();
     assert!(!dir.join("stale.yaml").exists());
-    let manifests: Vec<_> = std::fs::read_dir(work.path().join("k8s/manifests")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let manifests: Vec<_> = std::fs::read_dir(work.path().join("k8s/manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(manifests, vec![std::ffi::OsString::from(NS)]);
 }
 
@@ -365,11 +499,18 @@ fn packing_is_deterministic_and_extracts_back() {
 fn symlinks_in_the_source_folder_are_refused_when_packing() {
     let src = tempfile::tempdir().unwrap();
     std::fs::create_dir(src.path().join("production")).unwrap();
-    std::fs::File::create(src.path().join("production/kustomization.yaml")).unwrap().write_all(KUSTOMIZATION).unwrap();
+    std::fs::File::create(src.path().join("production/kustomization.yaml"))
+        .unwrap()
+        .write_all(KUSTOMIZATION)
+        .unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink("/etc/passwd", src.path().join("production/secret.yaml")).unwrap();
     let out = tempfile::tempdir().unwrap();
     let err = secrets::pack(src.path(), NS, "models", Some("20250704"), out.path()).unwrap_err();
     assert!(err.to_string().contains("is a symlink"), "{err}");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "no package or temp file left");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "no package or temp file left"
+    );
 }

@@ -7,6 +7,7 @@
 pub mod discovery;
 pub mod output;
 pub mod patch;
+pub mod protobuf;
 pub mod review;
 pub mod select;
 pub mod transport;
@@ -27,14 +28,14 @@ use tokio::task::JoinSet;
 
 use self::output::Shape;
 use self::patch::PatchKind;
-use self::review::{Attributes, Subject};
 use self::select::{FieldSelector, LabelSelector, Selectors};
 use self::transport::{Transport, Verdict};
 use crate::faults::Faults;
+use crate::rbac::{Attributes, UserInfo};
 use crate::store::{ApiError, RESOURCES, ResourceType, Store};
 
 /// The pod annotation whose text `GET .../pods/<name>/log` returns (written by the controllers).
-pub const LOG_ANNOTATION: &str = "sim.platform/log";
+pub use crate::controllers::LOG_ANNOTATION;
 
 /// Largest request body accepted.
 const BODY_LIMIT: usize = 16 << 20;
@@ -251,9 +252,9 @@ impl ApiServer {
                 "dry-run requests are not supported by the embedded platform; run without --dry-run=server",
             ));
         }
-        let requester = Subject::from_headers(&req.headers);
-        if requester != Subject::admin() {
-            let attrs = Attributes {
+        let requester = review::requester(&req.headers);
+        if requester != review::admin() {
+            let attrs = Attributes::Resource {
                 verb: verb.into(),
                 group: rt.group.into(),
                 resource: rt.plural.into(),
@@ -261,7 +262,7 @@ impl ApiServer {
                 namespace: path.namespace.clone().unwrap_or_default(),
                 name: path.name.clone().unwrap_or_default(),
             };
-            review::authorize(&self.store, &self.faults, &requester, &attrs)?;
+            review::authorize(&self.store, &requester, &attrs)?;
         }
         let include = req.query.get("includeObject").map(String::as_str);
         let shape = output::negotiate(
@@ -335,7 +336,16 @@ impl ApiServer {
     /// Parses the body of a create or update and checks it against the URL.
     fn body_object(&self, req: &Req, path: &ResourcePath) -> Result<Value, ApiError> {
         let rt = path.rt;
-        let mut obj = patch::parse_body(&req.body)?;
+        let ct = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .unwrap_or_default();
+        let mut obj = if protobuf::is_protobuf(ct) {
+            protobuf::decode(rt.kind, &req.body)?
+        } else {
+            patch::parse_body(&req.body)?
+        };
         if !obj.is_object() {
             return Err(ApiError::bad_request(format!(
                 "the request body for {} is not a JSON object",
@@ -392,7 +402,7 @@ impl ApiServer {
         &self,
         req: &Req,
         path: &ResourcePath,
-        requester: &Subject,
+        requester: &UserInfo,
     ) -> Result<Response<Body>, ApiError> {
         let rt = path.rt;
         if rt.namespaced && path.namespace.is_none() {

@@ -20,14 +20,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::api::ApiServer;
 use crate::controllers::PlatformState;
 use crate::faults::Faults;
 use crate::seldon::InstallOptions;
-use crate::store::{ApiError, ResourceType, Store};
+use crate::store::Store;
 
 /// The name of the kubeconfig cluster and context.
 pub const KUBECONFIG_CONTEXT: &str = "embedded-platform";
@@ -85,7 +84,7 @@ impl Platform {
             .build()
             .context("starting the platform's runtime")?;
         let store = Store::new(admission::chain(&faults));
-        bootstrap(&store)
+        store::bootstrap::bootstrap(&store)
             .map_err(|e| anyhow::anyhow!("creating the system namespaces failed: {e}"))?;
         let state = Arc::new(PlatformState::default());
         let mut tasks = Vec::new();
@@ -229,48 +228,4 @@ impl Drop for Platform {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-fn rt(group: &str, plural: &str) -> &'static ResourceType {
-    ResourceType::by_plural(group, plural).expect("bootstrap types are in the catalogue")
-}
-
-/// What every cluster has before anyone touches it: the system namespaces and cluster DNS
-/// (`kube-dns` pod and Service in `kube-system`, which network probes address).
-fn bootstrap(store: &Store) -> Result<(), ApiError> {
-    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        store.create(
-            rt("", "namespaces"),
-            json!({"metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}, "spec": {"finalizers": ["kubernetes"]}}),
-        )?;
-    }
-    let labels = json!({"k8s-app": "kube-dns"});
-    let pod = store.create(
-        rt("", "pods"),
-        json!({
-            "metadata": {"name": "coredns-0", "namespace": "kube-system", "labels": labels},
-            "spec": {"containers": [{"name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.11.3",
-                "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"},
-                          {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"}]}],
-                     "nodeName": "embedded-node"},
-        }),
-    )?;
-    let mut running = pod;
-    running["status"] = json!({
-        "phase": "Running", "podIP": "10.244.0.2", "podIPs": [{"ip": "10.244.0.2"}],
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "containerStatuses": [{"name": "coredns", "ready": true, "restartCount": 0, "started": true,
-                               "image": "registry.k8s.io/coredns/coredns:v1.11.3", "state": {"running": {}}}],
-    });
-    store.update_status(rt("", "pods"), running)?;
-    store.create(
-        rt("", "services"),
-        json!({
-            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
-            "spec": {"selector": labels, "clusterIP": "10.96.0.10", "type": "ClusterIP",
-                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
-                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
-        }),
-    )?;
-    Ok(())
 }

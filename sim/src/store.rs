@@ -4,6 +4,8 @@
 //! platform must round-trip fields it does not model. One global resource version counter orders
 //! every change, as etcd's revision does, so watches can resume from any recent version.
 
+pub mod bootstrap;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 

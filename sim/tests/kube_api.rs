@@ -633,3 +633,126 @@ async fn deleting_a_namespace_takes_its_objects_and_finalizers_delay_deletion() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn rbac_decides_reviews_and_impersonated_requests() {
+    let p = platform();
+    let client = client(&p).await;
+    for ns in ["team-a", "team-b"] {
+        p.store()
+            .create(rt("Namespace"), json!({"metadata": {"name": ns}}))
+            .unwrap();
+    }
+    p.store()
+        .create(
+            rt("RoleBinding"),
+            json!({"metadata": {"name": "alice-edit", "namespace": "team-a"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]}),
+        )
+        .unwrap();
+    let sar_ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+    ));
+    let sar: Api<DynamicObject> = Api::all_with(client.clone(), &sar_ar);
+    let ask = |verb: &str, resource: &str, ns: &str| {
+        let review = DynamicObject::new("", &sar_ar).data(
+            json!({"spec": {"user": "alice", "groups": ["system:authenticated"],
+            "resourceAttributes": {"verb": verb, "resource": resource, "namespace": ns}}}),
+        );
+        let sar = sar.clone();
+        async move {
+            sar.create(&PostParams::default(), &review)
+                .await
+                .unwrap()
+                .data["status"]
+                .clone()
+        }
+    };
+    let allowed = ask("get", "secrets", "team-a").await;
+    assert_eq!(allowed["allowed"], true, "edit reads secrets: {allowed}");
+    assert!(
+        allowed["reason"].as_str().unwrap().contains("alice-edit"),
+        "{allowed}"
+    );
+    assert_eq!(
+        ask("get", "secrets", "team-b").await["allowed"],
+        false,
+        "no binding in team-b"
+    );
+    assert_eq!(
+        ask("update", "resourcequotas", "team-a").await["allowed"],
+        false,
+        "edit never changes quotas"
+    );
+    assert_eq!(
+        ask("create", "rolebindings", "team-a").await["allowed"],
+        false,
+        "edit never changes RBAC"
+    );
+
+    // Requests impersonating alice are authorized as alice.
+    let as_alice = |path: &str| {
+        axum::http::Request::get(path)
+            .header("Impersonate-User", "alice")
+            .body(Vec::new())
+            .unwrap()
+    };
+    let ok = client
+        .send(as_alice("/api/v1/namespaces/team-a/pods").map(Into::into))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let denied = client
+        .send(as_alice("/api/v1/namespaces/team-b/pods").map(Into::into))
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let body = axum::body::to_bytes(axum::body::Body::new(denied.into_body()), 1 << 20)
+        .await
+        .unwrap();
+    let status: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status["reason"], "Forbidden");
+    assert_eq!(
+        status["message"],
+        "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"team-b\""
+    );
+}
+
+#[tokio::test]
+async fn installing_the_controller_serves_its_custom_types() {
+    let p = sim::Platform::start(Default::default()).unwrap();
+    let client = client(&p).await;
+    let gvk = GroupVersionKind::gvk("mlops.seldon.io", "v1alpha1", "Model");
+    assert!(
+        Discovery::new(client.clone())
+            .run()
+            .await
+            .unwrap()
+            .resolve_gvk(&gvk)
+            .is_none()
+    );
+    p.install_seldon(&sim::seldon::InstallOptions {
+        clusterwide: true,
+        controller_namespace: "seldon-system".into(),
+        watch_namespaces: vec![],
+    })
+    .unwrap();
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    for kind in [
+        "Model",
+        "Server",
+        "SeldonRuntime",
+        "SeldonConfig",
+        "ServerConfig",
+        "Pipeline",
+    ] {
+        let gvk = GroupVersionKind::gvk("mlops.seldon.io", "v1alpha1", kind);
+        assert!(
+            discovery.resolve_gvk(&gvk).is_some(),
+            "{kind} is served after install"
+        );
+    }
+}

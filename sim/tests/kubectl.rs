@@ -299,3 +299,131 @@ async fn kubectl_client_side_apply_label_patch_and_delete_work() {
     assert!(p.store().get(rt("Namespace"), None, "team-k").is_none());
     assert!(p.store().get(rt("Model"), Some("team-k"), "iris").is_none());
 }
+
+/// Typed kubectl commands send Kubernetes protobuf bodies; `auth can-i` asks through reviews.
+#[tokio::test]
+async fn kubectl_typed_create_commands_and_auth_can_i_work() {
+    let p = platform();
+    let Some(k) = Kubectl::new(&p) else { return };
+    k.ok(&["create", "namespace", "team-p"]).await;
+    k.ok(&[
+        "create",
+        "configmap",
+        "x",
+        "-n",
+        "team-p",
+        "--from-literal=a=b",
+    ])
+    .await;
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "-n",
+        "team-p",
+        "--from-literal=k=v",
+    ])
+    .await;
+    k.ok(&["create", "serviceaccount", "bot", "-n", "team-p"])
+        .await;
+    k.ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "-n",
+        "team-p",
+        "--verb=get,list",
+        "--resource=pods",
+    ])
+    .await;
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "rb",
+        "-n",
+        "team-p",
+        "--role=pod-reader",
+        "--user=alice",
+        "--serviceaccount=team-p:bot",
+    ])
+    .await;
+
+    let s = p.store();
+    assert_eq!(
+        s.get(rt("ConfigMap"), Some("team-p"), "x").unwrap()["data"],
+        json!({"a": "b"})
+    );
+    let secret = s.get(rt("Secret"), Some("team-p"), "s").unwrap();
+    assert_eq!(
+        (secret["data"]["k"].as_str(), secret["type"].as_str()),
+        (Some("dg=="), Some("Opaque"))
+    );
+    assert_eq!(
+        s.get(rt("Role"), Some("team-p"), "pod-reader").unwrap()["rules"][0]["verbs"],
+        json!(["get", "list"])
+    );
+    let rb = s.get(rt("RoleBinding"), Some("team-p"), "rb").unwrap();
+    assert_eq!(rb["roleRef"]["name"], "pod-reader");
+    assert_eq!(
+        rb["subjects"][0],
+        json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"})
+    );
+    assert_eq!(
+        rb["subjects"][1],
+        json!({"kind": "ServiceAccount", "name": "bot", "namespace": "team-p"})
+    );
+
+    let can = |args: &'static [&'static str]| {
+        let k = &k;
+        async move { k.run(args).await.stdout }
+    };
+    assert_eq!(
+        can(&["auth", "can-i", "delete", "secrets", "-n", "team-p"]).await,
+        b"yes\n"
+    );
+    assert_eq!(
+        can(&[
+            "auth",
+            "can-i",
+            "list",
+            "pods",
+            "-n",
+            "team-p",
+            "--as=alice"
+        ])
+        .await,
+        b"yes\n"
+    );
+    assert_eq!(
+        can(&[
+            "auth",
+            "can-i",
+            "get",
+            "secrets",
+            "-n",
+            "team-p",
+            "--as=alice"
+        ])
+        .await,
+        b"no\n"
+    );
+    assert_eq!(
+        can(&[
+            "auth",
+            "can-i",
+            "get",
+            "pods",
+            "-n",
+            "team-p",
+            "--as=system:serviceaccount:team-p:bot"
+        ])
+        .await,
+        b"yes\n"
+    );
+    let out = k
+        .run(&["get", "secrets", "-n", "team-p", "--as=alice"])
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Error from server (Forbidden)"));
+}

@@ -64,6 +64,12 @@ fn run_one(scenario: &Scenario, check: &str) -> Result<(), Failed> {
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
     let mut opts = TargetOptions::from_env().map_err(|e| Failed::from(format!("{e:#}")))?;
+    // Secret packages are extracted per test, never into the source tree.
+    opts.work_dir = Some(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("scenarios")
+            .join(format!("{}-{check}", scenario.name())),
+    );
     if opts.kind != Some(harness::scenario::TargetKind::Sim) {
         // Test processes share one cluster: none of them may delete it (the workflow does, at the end).
         opts.keep = Keep::Always;

@@ -656,24 +656,18 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
 }
 
 fn check_install(ctx: &mut Ctx<'_>, s: &SeldonInstall) {
-    if let Err(e) = crate::install::validate(s) {
-        ctx.error_hint(
-            "spec.seldon",
-            e.to_string(),
-            "see docs/targets.md for the install settings",
-        );
-    }
-    let parts: Vec<&str> = s.chart_version.split('.').collect();
-    if parts.len() != 3
-        || parts
-            .iter()
-            .any(|p| p.is_empty() || !p.chars().next().is_some_and(|c| c.is_ascii_digit()))
-    {
-        ctx.error_hint(
-            "spec.seldon.chartVersion",
-            format!("`{}` is not a chart version", s.chart_version),
-            "pin an exact version such as `2.10.2` (quote it so YAML keeps it a string)",
-        );
+    // The install module owns the rules for its settings; point its findings at the field.
+    match crate::install::validate(s) {
+        Err(crate::install::InstallError::Settings { field, message }) => {
+            let path = format!("spec.seldon.{field}");
+            ctx.error_hint(
+                &path,
+                format!("{field}: {message}"),
+                "see docs/targets.md for the install settings",
+            );
+        }
+        Err(e) => ctx.error("spec.seldon", e.to_string()),
+        Ok(_) => {}
     }
     check_label_name(
         ctx,

@@ -91,7 +91,9 @@ pub fn read(package: &Path, limits: Limits) -> Result<Contents, SecretsError> {
             other => {
                 return Err(unsafe_entry(
                     &shown,
-                    &format!("has tar entry type {other:?}; packages hold plain files and folders only"),
+                    &format!(
+                        "has tar entry type {other:?}; packages hold plain files and folders only"
+                    ),
                 ));
             }
         }
@@ -157,7 +159,9 @@ fn clean_path(raw: &[u8]) -> Result<Option<String>, &'static str> {
         match c {
             Component::Normal(p) => parts.push(p.to_str().ok_or("has a name that is not UTF-8")?),
             Component::CurDir => {}
-            Component::ParentDir => return Err("contains `..`: it would be written outside the target folder"),
+            Component::ParentDir => {
+                return Err("contains `..`: it would be written outside the target folder");
+            }
             Component::RootDir | Component::Prefix(_) => {
                 return Err("is an absolute path: it would be written outside the target folder");
             }
@@ -261,7 +265,8 @@ fn collect(
         if ty.is_symlink() {
             return Err(SecretsError::Io {
                 path,
-                message: "is a symlink; packages hold plain files only (copy the file instead)".into(),
+                message: "is a symlink; packages hold plain files only (copy the file instead)"
+                    .into(),
             });
         } else if ty.is_dir() {
             out.push((rel, None));
@@ -284,8 +289,14 @@ mod tests {
 
     #[test]
     fn paths_are_confined() {
-        assert_eq!(clean_path(b"production/secret.yaml").unwrap().unwrap(), "production/secret.yaml");
-        assert_eq!(clean_path(b"./production/./a.yaml").unwrap().unwrap(), "production/a.yaml");
+        assert_eq!(
+            clean_path(b"production/secret.yaml").unwrap().unwrap(),
+            "production/secret.yaml"
+        );
+        assert_eq!(
+            clean_path(b"./production/./a.yaml").unwrap().unwrap(),
+            "production/a.yaml"
+        );
         assert_eq!(clean_path(b"./").unwrap(), None);
         assert!(clean_path(b"/etc/passwd").is_err());
         assert!(clean_path(b"production/../../x").is_err());

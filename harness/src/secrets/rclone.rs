@@ -107,7 +107,8 @@ pub fn parse_rclone_secret(secret: &Value) -> Result<RcloneRemote, SecretsError>
         None => {
             return Err(err(
                 Some(&key),
-                "`parameters` is missing; the value must have `name`, `type` and `parameters`".into(),
+                "`parameters` is missing; the value must have `name`, `type` and `parameters`"
+                    .into(),
             ));
         }
     };
@@ -167,29 +168,66 @@ mod tests {
             "type: s3\nname: s3\nparameters:\n  provider: minio\n  secret_access_key: {SECRET_VALUE}\n"
         );
         let r = check_rclone_secret(&secret(json!({"s3": yaml})), "s3").unwrap();
-        assert_eq!((r.key.as_str(), r.name.as_str(), r.type_.as_str()), ("s3", "s3", "s3"));
+        assert_eq!(
+            (r.key.as_str(), r.name.as_str(), r.type_.as_str()),
+            ("s3", "s3", "s3")
+        );
         assert_eq!(r.parameters, vec!["provider", "secret_access_key"]);
         let j = json!({"name": "gs", "type": "google cloud storage", "parameters": {"anonymous": true}});
         let b64 = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"},
             "data": {"gs": encode_base64(j.to_string().as_bytes())}});
-        assert_eq!(check_rclone_secret(&b64, "gs").unwrap().type_, "google cloud storage");
+        assert_eq!(
+            check_rclone_secret(&b64, "gs").unwrap().type_,
+            "google cloud storage"
+        );
     }
 
     #[test]
     fn rejects_with_messages_naming_secret_and_key_but_never_the_value() {
-        let good = format!("type: s3\nname: s3\nparameters:\n  secret_access_key: {SECRET_VALUE}\n");
+        let good =
+            format!("type: s3\nname: s3\nparameters:\n  secret_access_key: {SECRET_VALUE}\n");
         let cases: Vec<(Value, &str, &str)> = vec![
-            (json!({"a": good.clone(), "b": good.clone()}), "s3", "has 2 keys (a, b)"),
+            (
+                json!({"a": good.clone(), "b": good.clone()}),
+                "s3",
+                "has 2 keys (a, b)",
+            ),
             (json!({}), "s3", "has 0 keys"),
-            (json!({"s3": good.clone()}), "minio", "storageUri scheme is `minio`"),
-            (json!({"s3": format!("name: s3\nparameters: {{k: {SECRET_VALUE}}}\n")}), "s3", "`type` is missing"),
-            (json!({"s3": format!("name: s3\ntype: s3\nparameters: {SECRET_VALUE}\n")}), "s3", "`parameters` must be a mapping"),
-            (json!({"s3": format!("{SECRET_VALUE}: [unclosed\n")}), "s3", "not YAML or JSON"),
-            (json!({"s3": format!("[{SECRET_VALUE}]")}), "s3", "must be a mapping"),
-            (json!({"s3": format!("{good}extra: {SECRET_VALUE}\n")}), "s3", "unknown field `extra`"),
+            (
+                json!({"s3": good.clone()}),
+                "minio",
+                "storageUri scheme is `minio`",
+            ),
+            (
+                json!({"s3": format!("name: s3\nparameters: {{k: {SECRET_VALUE}}}\n")}),
+                "s3",
+                "`type` is missing",
+            ),
+            (
+                json!({"s3": format!("name: s3\ntype: s3\nparameters: {SECRET_VALUE}\n")}),
+                "s3",
+                "`parameters` must be a mapping",
+            ),
+            (
+                json!({"s3": format!("{SECRET_VALUE}: [unclosed\n")}),
+                "s3",
+                "not YAML or JSON",
+            ),
+            (
+                json!({"s3": format!("[{SECRET_VALUE}]")}),
+                "s3",
+                "must be a mapping",
+            ),
+            (
+                json!({"s3": format!("{good}extra: {SECRET_VALUE}\n")}),
+                "s3",
+                "unknown field `extra`",
+            ),
         ];
         for (data, scheme, want) in cases {
-            let e = check_rclone_secret(&secret(data), scheme).unwrap_err().to_string();
+            let e = check_rclone_secret(&secret(data), scheme)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "`{e}` lacks `{want}`");
             assert!(e.contains("Secret financial-ml/harness-models-s3"), "{e}");
             assert!(!e.contains(SECRET_VALUE), "secret value leaked: {e}");

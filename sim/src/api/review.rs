@@ -1,135 +1,88 @@
-//! Who is asking, and whether they may: access reviews and impersonated requests.
+//! Who is asking, and whether they may: access reviews and impersonated requests, through
+//! [`crate::rbac`].
 //!
 //! Every request is made as the kubeconfig's user, `system:admin` in `system:masters`, unless it
 //! carries `Impersonate-User` / `Impersonate-Group` headers (as `kubectl --as` sends); then it is
 //! authorized as that user through RBAC, as the API server does.
 
 use axum::http::HeaderMap;
+use k8s_openapi::api::authorization::v1::{SelfSubjectAccessReviewSpec, SubjectAccessReviewSpec};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::faults::Faults;
+use crate::faults::{Defect, Faults};
+use crate::rbac::{self, Attributes, RbacView, UserInfo};
 use crate::store::{ApiError, ResourceType, Store};
 
 /// The user every unimpersonated request is made as.
 pub const ADMIN_USER: &str = "system:admin";
-/// Its group, which RBAC always allows.
-pub const ADMIN_GROUP: &str = "system:masters";
 
-/// An authenticated user.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Subject {
-    /// User name, e.g. `system:serviceaccount:team-a:default`.
-    pub user: String,
-    /// Groups, including `system:authenticated`.
-    pub groups: Vec<String>,
+/// The kubeconfig's user: `system:admin` in `system:masters`.
+pub fn admin() -> UserInfo {
+    UserInfo {
+        name: ADMIN_USER.into(),
+        groups: vec![rbac::PRIVILEGED_GROUP.into(), "system:authenticated".into()],
+    }
 }
 
-impl Subject {
-    /// The kubeconfig's user.
-    pub fn admin() -> Subject {
-        Subject {
-            user: ADMIN_USER.into(),
-            groups: vec![ADMIN_GROUP.into(), "system:authenticated".into()],
-        }
+/// The requester: the impersonated user if the request impersonates, else the admin.
+pub fn requester(headers: &HeaderMap) -> UserInfo {
+    let Some(user) = headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return admin();
+    };
+    let mut groups: Vec<String> = headers
+        .get_all("impersonate-group")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_string)
+        .collect();
+    // Impersonating a service account gives it its token's groups, as the API server does.
+    if let Some(ns) = user
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|r| r.split(':').next())
+    {
+        groups.extend([
+            "system:serviceaccounts".to_string(),
+            format!("system:serviceaccounts:{ns}"),
+        ]);
     }
-
-    /// The requester: the impersonated user if the request impersonates, else the admin.
-    pub fn from_headers(headers: &HeaderMap) -> Subject {
-        let Some(user) = headers
-            .get("impersonate-user")
-            .and_then(|v| v.to_str().ok())
-        else {
-            return Subject::admin();
-        };
-        let mut groups: Vec<String> = headers
-            .get_all("impersonate-group")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(str::to_string)
-            .collect();
-        // Service accounts are in their namespace's group, as the token authenticator puts them.
-        if let Some(ns) = user
-            .strip_prefix("system:serviceaccount:")
-            .and_then(|r| r.split(':').next())
-        {
-            groups.extend([
-                "system:serviceaccounts".to_string(),
-                format!("system:serviceaccounts:{ns}"),
-            ]);
-        }
+    if !groups.iter().any(|g| g == "system:authenticated") {
         groups.push("system:authenticated".into());
-        Subject {
-            user: user.into(),
-            groups,
-        }
     }
-
-    fn is_admin(&self) -> bool {
-        self.groups.iter().any(|g| g == ADMIN_GROUP)
+    UserInfo {
+        name: user.into(),
+        groups,
     }
 }
 
-/// What is being accessed (`resourceAttributes` of a review).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attributes {
-    /// Verb, e.g. `get`, `list`, `create`.
-    pub verb: String,
-    /// API group; empty for core.
-    pub group: String,
-    /// Plural resource.
-    pub resource: String,
-    /// Subresource, e.g. `status`, `log`.
-    pub subresource: String,
-    /// Namespace; empty for cluster scope.
-    pub namespace: String,
-    /// Object name; empty for collections.
-    pub name: String,
+fn typed<T: DeserializeOwned>(store: &Store, group: &str, plural: &str) -> Vec<T> {
+    let rt = ResourceType::by_plural(group, plural).expect("RBAC types are in the catalogue");
+    store
+        .list(rt, None)
+        .0
+        .into_iter()
+        .filter_map(|o| match serde_json::from_value(o) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // A malformed object grants nothing, as an unparseable rule would on a cluster.
+                tracing::warn!("ignoring a malformed {plural} object in RBAC evaluation: {e}");
+                None
+            }
+        })
+        .collect()
 }
 
-impl Attributes {
-    fn from_review(a: &Value) -> Attributes {
-        let f = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-        Attributes {
-            verb: f("verb"),
-            group: f("group"),
-            resource: f("resource"),
-            subresource: f("subresource"),
-            namespace: f("namespace"),
-            name: f("name"),
-        }
-    }
-}
-
-/// The decision and its reason.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// Whether the access is allowed.
-    pub allowed: bool,
-    /// Why (empty when allowed by `system:masters`).
-    pub reason: String,
-}
-
-/// Decides an access. `system:masters` is always allowed; everyone else goes through RBAC.
-pub fn decide(store: &Store, faults: &Faults, subject: &Subject, attrs: &Attributes) -> Decision {
-    if subject.is_admin() {
-        return Decision {
-            allowed: true,
-            reason: String::new(),
-        };
-    }
-    rbac_decide(store, faults, subject, attrs)
-}
-
-/// Stand-in until `sim::rbac` (helper `sim-net`) lands: nobody but `system:masters` is allowed.
-fn rbac_decide(
-    _store: &Store,
-    _faults: &Faults,
-    _subject: &Subject,
-    _attrs: &Attributes,
-) -> Decision {
-    Decision {
-        allowed: false,
-        reason: "RBAC evaluation is not available on this platform build".into(),
+/// The cluster's RBAC objects now.
+pub fn rbac_view(store: &Store) -> RbacView {
+    const G: &str = "rbac.authorization.k8s.io";
+    RbacView {
+        roles: typed(store, G, "roles"),
+        cluster_roles: typed(store, G, "clusterroles"),
+        role_bindings: typed(store, G, "rolebindings"),
+        cluster_role_bindings: typed(store, G, "clusterrolebindings"),
     }
 }
 
@@ -138,108 +91,77 @@ pub fn review(
     store: &Store,
     faults: &Faults,
     rt: &ResourceType,
-    requester: &Subject,
+    requester: &UserInfo,
     mut body: Value,
 ) -> Result<Value, ApiError> {
-    let is_self = rt.kind == "SelfSubjectAccessReview";
-    let spec = &body["spec"];
-    let invalid = |m: &str| {
+    let allow_all = faults.has(Defect::AccessReviewAllowsAll);
+    let invalid = |m: String| {
         ApiError::invalid(format!(
             "{}.authorization.k8s.io \"\" is invalid: {m}",
             rt.kind
         ))
     };
-    let subject = if is_self {
-        requester.clone()
-    } else {
-        let user = spec["user"].as_str().unwrap_or_default().to_string();
-        let groups: Vec<String> = spec["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect();
-        if user.is_empty() && groups.is_empty() {
-            return Err(invalid(
-                "spec.user: Invalid value: \"\": at least one of user or group must be specified",
-            ));
-        }
-        Subject { user, groups }
+    let bad_spec = |e: serde_json::Error| {
+        ApiError::bad_request(format!("{}: spec is malformed: {e}", rt.kind))
     };
-    let decision = match (&spec["resourceAttributes"], &spec["nonResourceAttributes"]) {
-        (r, Value::Null) if r.is_object() => {
-            decide(store, faults, &subject, &Attributes::from_review(r))
-        }
-        (Value::Null, n) if n.is_object() => {
-            // Discovery-style paths are open to every authenticated user (system:discovery).
-            let path = n["path"].as_str().unwrap_or_default();
-            let open = [
-                "/api", "/apis", "/version", "/healthz", "/livez", "/readyz", "/openapi",
-            ]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
-            if subject.is_admin() || (open && n["verb"] == "get") {
-                Decision {
-                    allowed: true,
-                    reason: String::new(),
-                }
-            } else {
-                Decision {
-                    allowed: false,
-                    reason: "no RBAC rule allows this non-resource URL".into(),
-                }
-            }
-        }
-        _ => {
-            return Err(invalid(
-                "spec.resourceAttributes: Invalid value: exactly one of nonResourceAttributes or resourceAttributes must be specified",
-            ));
-        }
+    let view = rbac_view(store);
+    let decision = if rt.kind == "SelfSubjectAccessReview" {
+        let spec: SelfSubjectAccessReviewSpec =
+            serde_json::from_value(body["spec"].clone()).map_err(bad_spec)?;
+        rbac::review_self(&view, requester, &spec, allow_all).map_err(invalid)?
+    } else {
+        let spec: SubjectAccessReviewSpec =
+            serde_json::from_value(body["spec"].clone()).map_err(bad_spec)?;
+        rbac::review_subject(&view, &spec, allow_all).map_err(invalid)?
     };
     body["apiVersion"] = json!(rt.api_version());
     body["kind"] = json!(rt.kind);
     body["metadata"] = json!({"creationTimestamp": null});
-    body["status"] = json!({"allowed": decision.allowed});
-    if !decision.reason.is_empty() {
-        body["status"]["reason"] = json!(decision.reason);
-    }
+    body["status"] = serde_json::to_value(decision.to_status()).expect("status serializes");
     Ok(body)
 }
 
-/// Authorizes an impersonated request; the admin passes without evaluation.
-pub fn authorize(
-    store: &Store,
-    faults: &Faults,
-    subject: &Subject,
-    attrs: &Attributes,
-) -> Result<(), ApiError> {
-    let d = decide(store, faults, subject, attrs);
-    if d.allowed {
+/// Authorizes an impersonated request as the API server's RBAC authorizer would.
+pub fn authorize(store: &Store, user: &UserInfo, attrs: &Attributes) -> Result<(), ApiError> {
+    if rbac::review(&rbac_view(store), user, attrs, false).allowed {
         return Ok(());
     }
-    let target = if attrs.group.is_empty() {
-        attrs.resource.clone()
-    } else {
-        format!("{}.{}", attrs.resource, attrs.group)
+    let Attributes::Resource {
+        verb,
+        group,
+        resource,
+        subresource,
+        namespace,
+        name,
+    } = attrs
+    else {
+        return Err(ApiError::forbidden(format!(
+            "User \"{}\" cannot access this URL",
+            user.name
+        )));
     };
-    let named = if attrs.name.is_empty() {
+    let target = if group.is_empty() {
+        resource.clone()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let named = if name.is_empty() {
         target
     } else {
-        format!("{target} \"{}\"", attrs.name)
+        format!("{target} \"{name}\"")
     };
-    let resource = if attrs.subresource.is_empty() {
-        attrs.resource.clone()
+    let resource = if subresource.is_empty() {
+        resource.clone()
     } else {
-        format!("{}/{}", attrs.resource, attrs.subresource)
+        format!("{resource}/{subresource}")
     };
-    let scope = if attrs.namespace.is_empty() {
+    let scope = if namespace.is_empty() {
         "at the cluster scope".to_string()
     } else {
-        format!("in the namespace \"{}\"", attrs.namespace)
+        format!("in the namespace \"{namespace}\"")
     };
     Err(ApiError::forbidden(format!(
-        "{named} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}",
-        subject.user, attrs.verb, attrs.group
+        "{named} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}",
+        user.name
     )))
 }

@@ -1,0 +1,365 @@
+//! Team setup against the embedded platform, reached only through a kubeconfig and kube-rs:
+//! the financial-ml scenario sets up, a second setup of the same run changes nothing, cleanup
+//! (also after an interruption, dropping the guard mid-setup) leaves no harness-labelled object,
+//! and waits explain their timeouts.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use harness::apply::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
+use harness::runtime::{self, CleanupGuard, Phase, RunContext};
+use harness::scenario::Scenario;
+use harness::wait::{self, Target};
+use kube::Client;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scenario(name: &str) -> Scenario {
+    let file = workspace().join("scenarios").join(format!("{name}.yaml"));
+    Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A full embedded platform (API server + controllers) with Seldon installed as the scenario says
+/// and the scenario's artifacts published; plus a kube::Config for it.
+async fn platform_for(s: &Scenario) -> (sim::Platform, Client, kube::Config) {
+    let p = sim::Platform::start(Default::default()).expect("platform starts");
+    let install = &s.doc.spec.seldon;
+    p.install_seldon(&sim::seldon::InstallOptions {
+        clusterwide: install.clusterwide,
+        controller_namespace: install.controller_namespace.clone(),
+        watch_namespaces: install.watch_namespaces.clone(),
+    })
+    .expect("seldon installs");
+    for a in &s.doc.spec.artifacts {
+        p.publish_artifact(&a.storage_uri, &s.resolve(&a.path))
+            .expect("artifact publishes");
+    }
+    let kc = Kubeconfig::from_yaml(&p.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(config.clone()).unwrap();
+    (p, client, config)
+}
+
+/// Every object carrying the harness label, over every kind setup applies.
+async fn harness_objects(client: &Client) -> Vec<String> {
+    let applier = Applier::new(client.clone(), RunLabels::new("probe", "probe"));
+    let lp = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={FIELD_MANAGER}"));
+    let mut found = Vec::new();
+    for phase in Phase::ALL {
+        for (api_version, kind) in phase.kinds() {
+            let r = applier
+                .resolve(&ObjectRef::new(api_version, kind, None, "-"))
+                .await
+                .unwrap();
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &r.resource);
+            for o in api.list(&lp).await.unwrap().items {
+                found.push(format!(
+                    "{kind} {}/{}",
+                    o.metadata.namespace.unwrap_or_default(),
+                    o.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    found
+}
+
+async fn resource_versions(client: &Client, applied: &runtime::Applied) -> Vec<(String, String)> {
+    let applier = Applier::new(client.clone(), applied.labels.clone());
+    let mut out = Vec::new();
+    for r in &applied.records {
+        let live = applier
+            .get(&r.object)
+            .await
+            .unwrap()
+            .expect("applied object exists");
+        out.push((
+            r.object.to_string(),
+            live.metadata.resource_version.unwrap_or_default(),
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn financial_ml_sets_up_idempotently_and_cleans_up() {
+    let s = scenario("financial-ml");
+    let (_platform, client, _config) = platform_for(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    runtime::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let applied = guard.applied();
+    // Order: namespaces first, models last; every object created by this run.
+    let phases: Vec<Phase> = applied.records.iter().map(|r| r.phase).collect();
+    assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+    assert_eq!(phases.first(), Some(&Phase::Namespaces));
+    assert_eq!(phases.last(), Some(&Phase::Models));
+    assert!(applied.outcomes().all(|o| o.created && !o.adopted));
+    for ns in ["seldon-system", "financial-ml", "financial-mlops-pytorch"] {
+        let live = Applier::new(client.clone(), ctx.labels.clone())
+            .get(&ObjectRef::new("v1", "Namespace", None, ns))
+            .await
+            .unwrap()
+            .unwrap();
+        let labels = live.metadata.labels.unwrap();
+        assert_eq!(
+            labels.get("name").map(String::as_str),
+            Some(ns),
+            "{ns} gets `name: {ns}`"
+        );
+        assert_eq!(
+            labels.get("conformance.harness/run"),
+            Some(&ctx.labels.run_id)
+        );
+    }
+    assert!(
+        work.path()
+            .join("k8s/manifests/financial-ml/production/secret.yaml")
+            .is_file()
+    );
+
+    // The platform acts on what was applied: the model becomes Ready (the wait primitive).
+    let model = Target::seldon("Model", "financial-ml", "credit-risk");
+    wait::wait_for(
+        &client,
+        &model,
+        &wait::condition_true("Ready"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let candidate = Target::seldon("Model", "financial-mlops-pytorch", "credit-risk-candidate");
+    wait::wait_for(
+        &client,
+        &candidate,
+        &wait::condition_true("Ready"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+
+    // A second setup of the same run is a no-op.
+    let before = resource_versions(&client, &applied).await;
+    let again = runtime::setup(&client, &s, &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let changed: Vec<String> = again
+        .outcomes()
+        .filter(|o| o.changed)
+        .map(|o| o.object.to_string())
+        .collect();
+    assert!(changed.is_empty(), "second apply changed {changed:?}");
+    assert_eq!(resource_versions(&client, &applied).await, before);
+
+    assert!(!harness_objects(&client).await.is_empty());
+    let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.deleted.len(), applied.records.len(), "{report:?}");
+    assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+    // The controller namespace the run did not create is still there.
+    let applier = Applier::new(client.clone(), ctx.labels.clone());
+    assert!(
+        applier
+            .get(&ObjectRef::new("v1", "Namespace", None, "seldon-mesh"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Drops the setup future once `n` objects are recorded, then drops the guard without `finish`.
+async fn interrupt_after(
+    client: &Client,
+    s: &Scenario,
+    ctx: &RunContext,
+    guard: &CleanupGuard,
+    n: usize,
+) {
+    let recorder = guard.recorder();
+    let setup = runtime::setup_recorded(client, s, ctx, &recorder);
+    tokio::pin!(setup);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::select! {
+            r = &mut setup => panic!("setup finished before the interruption: {:?}", r.err()),
+            _ = tokio::time::sleep(Duration::from_millis(1)) => {
+                if recorder.snapshot().records.len() >= n {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "setup never recorded {n} objects");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_guard_mid_setup_cleans_up_on_a_multi_thread_runtime() {
+    let s = scenario("financial-ml");
+    let (_platform, client, _config) = platform_for(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    interrupt_after(&client, &s, &ctx, &guard, 6).await;
+    assert!(
+        !harness_objects(&client).await.is_empty(),
+        "some objects were applied"
+    );
+    drop(guard);
+    assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+}
+
+#[test]
+fn dropping_the_guard_cleans_up_on_a_current_thread_runtime_with_a_config() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = scenario("financial-ml");
+        let (_platform, client, config) = platform_for(&s).await;
+        let work = tempfile::tempdir().unwrap();
+        let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+        let guard = CleanupGuard::new(client.clone(), &ctx).with_config(config);
+        interrupt_after(&client, &s, &ctx, &guard, 9).await;
+        drop(guard);
+        assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
+    let s = scenario("financial-ml");
+    let (_platform, client, _config) = platform_for(&s).await;
+    // A namespace that exists before the run (not the harness's) is adopted, not deleted.
+    let ns_api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    ns_api
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-system"}}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let applied = runtime::setup(&client, &s, &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let adopted: Vec<String> = applied
+        .outcomes()
+        .filter(|o| o.adopted)
+        .map(|o| o.object.to_string())
+        .collect();
+    assert_eq!(adopted, vec!["Namespace seldon-system"]);
+
+    // Another run's record of the same objects deletes nothing: the live labels say this run.
+    let other = runtime::Applied {
+        labels: RunLabels::new("financial-ml", "r-someone-else"),
+        ..applied.clone()
+    };
+    let report = runtime::cleanup(&client, &other).await.unwrap();
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert!(
+        report.left_alone.len() >= applied.records.len() - 1,
+        "{report:?}"
+    );
+
+    let report = runtime::cleanup(&client, &applied)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        report
+            .left_alone
+            .iter()
+            .any(|(o, _)| o.name == "seldon-system"),
+        "{report:?}"
+    );
+    assert!(
+        ns_api.get_opt("seldon-system").await.unwrap().is_some(),
+        "adopted namespace survives"
+    );
+    assert!(ns_api.get_opt("financial-ml").await.unwrap().is_none());
+    assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_times_out_explains_itself() {
+    let s = scenario("quota-without-cpu-limits");
+    let (_platform, client, _config) = platform_for(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    runtime::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let team = &s.doc.spec.teams[0];
+    let ns = team.namespace.as_str();
+    let rt_name = team.runtime.as_ref().unwrap()["metadata"]["name"]
+        .as_str()
+        .unwrap();
+
+    // The quota rejects the scheduler's pods: an Event says so.
+    let sts = ObjectRef::new("apps/v1", "StatefulSet", Some(ns), "seldon-scheduler");
+    let ev = wait::wait_for_event(
+        &client,
+        &sts,
+        "must specify limits.cpu",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ev.message.contains("failed quota"), "{ev}");
+
+    // So the scheduler never gets a ready pod: the timeout names the object, its state and events.
+    let started = std::time::Instant::now();
+    let ready_pod = wait::Condition::new("a ready scheduler pod", |o| {
+        o.is_some_and(|o| o.data["status"]["readyReplicas"].as_i64().unwrap_or(0) >= 1)
+    });
+    let target =
+        Target::of::<k8s_openapi::api::apps::v1::StatefulSet>(Some(ns), "seldon-scheduler");
+    let err = wait::wait_for(&client, &target, &ready_pod, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "deadline respected: {:?}",
+        started.elapsed()
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "gave up after 2s waiting for StatefulSet {ns}/seldon-scheduler: a ready scheduler pod"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("last observed: StatefulSet"), "{text}");
+    assert!(
+        text.contains("recent events:") && text.contains("must specify limits.cpu"),
+        "{text}"
+    );
+    eprintln!("{text}");
+    let _ = rt_name;
+    // A never-existing object is reported as such, with no events.
+    let err = wait::wait_for(
+        &client,
+        &Target::seldon("Model", ns, "nope"),
+        &wait::exists(),
+        Duration::from_millis(500),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("the object was never seen"),
+        "{err}"
+    );
+    guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+}
