@@ -85,7 +85,6 @@ impl Verdict {
     }
 }
 
-
 impl Verdict {
     /// A pass with what was observed.
     pub fn pass(detail: impl Into<String>) -> Verdict {
@@ -184,10 +183,7 @@ async fn secrets_applied(ctx: &CheckContext<'_>, s: &SecretsApplied) -> Verdict 
             Ok(Some(_)) => present.push(name.as_str()),
             Ok(None) => missing.push(name.as_str()),
             Err(e) => {
-                return Verdict::fail(format!(
-                    "could not read Secret {}/{name}: {e}",
-                    s.namespace
-                ));
+                return Verdict::fail(format!("could not read Secret {}/{name}: {e}", s.namespace));
             }
         }
     }
@@ -374,7 +370,9 @@ async fn inference_check(ctx: &CheckContext<'_>, i: &Inference, deadline: Deadli
     if failures.is_empty() {
         if i.protocol == Protocol::Grpc {
             let endpoint = client.endpoint().to_string();
-            if let Err(why) = grpc_routes_by_header(&endpoint, &i.model, &set.samples[0], deadline).await {
+            if let Err(why) =
+                grpc_routes_by_header(&endpoint, &i.model, &set.samples[0], deadline).await
+            {
                 return Verdict::fail(format!("{how}: every output matched, but {why}"));
             }
         }
@@ -392,14 +390,19 @@ async fn inference_check(ctx: &CheckContext<'_>, i: &Inference, deadline: Deadli
 
 /// A valid request for `model`, taken from an `inference` check of the same model.
 fn valid_request(scenario: &Scenario, r: &InferenceRejected) -> Option<InferenceRequest> {
-    scenario.doc.spec.checks.iter().find_map(|c| match &c.expect {
-        Expectation::Inference(i) if i.namespace == r.namespace && i.model == r.model => {
-            sample_set(scenario, i)
-                .ok()
-                .and_then(|s| s.samples.first().map(Sample::request))
-        }
-        _ => None,
-    })
+    scenario
+        .doc
+        .spec
+        .checks
+        .iter()
+        .find_map(|c| match &c.expect {
+            Expectation::Inference(i) if i.namespace == r.namespace && i.model == r.model => {
+                sample_set(scenario, i)
+                    .ok()
+                    .and_then(|s| s.samples.first().map(Sample::request))
+            }
+            _ => None,
+        })
 }
 
 /// `inferenceRejected`: the bad request is refused with the documented status, never a 200.
@@ -483,7 +486,10 @@ async fn grpc_routes_by_header(
     };
     let mut req = tonic::Request::new(msg);
     req.set_timeout(timeout);
-    match GrpcInferenceServiceClient::new(channel).model_infer(req).await {
+    match GrpcInferenceServiceClient::new(channel)
+        .model_infer(req)
+        .await
+    {
         Ok(_) => Err(format!(
             "a ModelInfer for `{model}` WITHOUT the `seldon-model` metadata was answered too: the mesh does not route gRPC by the `seldon-model` header as Seldon's envoy does (it routed by the request body's model name)"
         )),

@@ -258,7 +258,9 @@ async fn run_probe_inner(
     command: &str,
     deadline: Deadline,
 ) -> Result<ProbeResult, String> {
-    let ns = manifest["metadata"]["namespace"].as_str().unwrap_or_default();
+    let ns = manifest["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default();
     let name = manifest["metadata"]["name"].as_str().unwrap_or_default();
     let pod = format!("{ns}/{name}");
     ctx.applier()
@@ -320,7 +322,11 @@ fn canary_namespace<'a>(ctx: &'a CheckContext<'_>, fallback: &'a str) -> &'a str
 }
 
 /// The run's canary result, running the canary if no check of this run has yet.
-pub async fn enforcement(ctx: &CheckContext<'_>, namespace: &str, deadline: Deadline) -> Enforcement {
+pub async fn enforcement(
+    ctx: &CheckContext<'_>,
+    namespace: &str,
+    deadline: Deadline,
+) -> Enforcement {
     let cell = CANARIES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -328,13 +334,20 @@ pub async fn enforcement(ctx: &CheckContext<'_>, namespace: &str, deadline: Dead
         .or_default()
         .clone();
     let ns = canary_namespace(ctx, namespace);
-    cell.get_or_init(|| run_canary(ctx, ns, deadline)).await.clone()
+    cell.get_or_init(|| run_canary(ctx, ns, deadline))
+        .await
+        .clone()
 }
 
 fn listener_pod(namespace: &str, name: &str, role: &str) -> Value {
     let mut container = small_container(
         "listener",
-        vec!["nc".into(), "-lk".into(), "-p".into(), CANARY_PORT.to_string()],
+        vec![
+            "nc".into(),
+            "-lk".into(),
+            "-p".into(),
+            CANARY_PORT.to_string(),
+        ],
     );
     container["ports"] = json!([{"containerPort": CANARY_PORT, "protocol": "TCP"}]);
     container["readinessProbe"] = json!({"tcpSocket": {"port": CANARY_PORT}, "periodSeconds": 1});
@@ -355,7 +368,9 @@ fn listener_pod(namespace: &str, name: &str, role: &str) -> Value {
 fn listening() -> Condition {
     Condition::new("Ready with a pod IP", |o| {
         o.is_some_and(|o| {
-            o.data["status"]["podIP"].as_str().is_some_and(|ip| !ip.is_empty())
+            o.data["status"]["podIP"]
+                .as_str()
+                .is_some_and(|ip| !ip.is_empty())
                 && current_condition(o, "Ready").is_some_and(|c| c.status == "True")
         })
     })
@@ -380,7 +395,9 @@ async fn run_canary(ctx: &CheckContext<'_>, asked_for: &str, deadline: Deadline)
     {
         tracing::warn!("could not delete the canary namespace {ns}: {e}");
     }
-    let note = |d: String| format!("{d} (canary for the run, asked for by a check of namespace {asked_for})");
+    let note = |d: String| {
+        format!("{d} (canary for the run, asked for by a check of namespace {asked_for})")
+    };
     match result {
         Enforcement::Enforced(d) => Enforcement::Enforced(note(d)),
         Enforcement::NotEnforced(d) => Enforcement::NotEnforced(note(d)),
@@ -400,14 +417,23 @@ async fn canary_inner(
     let mut ips = Vec::new();
     for (name, role) in [(closed, "closed"), (open, "open")] {
         if let Err(e) = applier.apply(&listener_pod(ns, name, role)).await {
-            return Enforcement::Unknown(format!("could not create canary listener {ns}/{name}: {e}"));
+            return Enforcement::Unknown(format!(
+                "could not create canary listener {ns}/{name}: {e}"
+            ));
         }
     }
     for name in [closed, open] {
         let target = Target::of::<Pod>(Some(ns), name);
         match wait::wait_for(&ctx.client, &target, &listening(), deadline.remaining()).await {
-            Ok(Some(o)) => ips.push(o.data["status"]["podIP"].as_str().unwrap_or_default().to_string()),
-            Ok(None) => return Enforcement::Unknown(format!("canary listener {ns}/{name} vanished")),
+            Ok(Some(o)) => ips.push(
+                o.data["status"]["podIP"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            Ok(None) => {
+                return Enforcement::Unknown(format!("canary listener {ns}/{name} vanished"));
+            }
             Err(e) => {
                 return Enforcement::Unknown(format!(
                     "canary listener {ns}/{name} never became Ready (image {PROBE_IMAGE} reachable?)\n{e}"
@@ -444,7 +470,9 @@ async fn canary_inner(
     }
     let mut last = None;
     for _ in 0..CANARY_ATTEMPTS {
-        if deadline.remaining() < Duration::from_secs(u64::from(PROBE_CONNECT_SECONDS)) && last.is_some() {
+        if deadline.remaining() < Duration::from_secs(u64::from(PROBE_CONNECT_SECONDS))
+            && last.is_some()
+        {
             break;
         }
         let r = match run_probe(ctx, &probe(&ips[0]), deadline).await {
@@ -511,7 +539,13 @@ pub async fn connectivity(
     }
     let to = &c.to;
     if let Some(w) = service_workload(&to.namespace, &to.service)
-        && let Err(e) = wait::wait_for(&ctx.client, &w.target(), &all_pods_ready(), deadline.remaining()).await
+        && let Err(e) = wait::wait_for(
+            &ctx.client,
+            &w.target(),
+            &all_pods_ready(),
+            deadline.remaining(),
+        )
+        .await
     {
         return Verdict::fail(format!(
             "cannot probe {}.{}:{}: {}\n{e}",
@@ -536,7 +570,9 @@ pub async fn connectivity(
     let text = r.describe();
     match (c.expect, r.failure()) {
         (Outcome::Allowed, None) => Verdict::pass(format!("{text} (allowed, as expected)")),
-        (Outcome::Allowed, Some(_)) => Verdict::fail(format!("{text}; expected the connection to be allowed")),
+        (Outcome::Allowed, Some(_)) => {
+            Verdict::fail(format!("{text}; expected the connection to be allowed"))
+        }
         (Outcome::Denied, Some(ProbeFailure::TimedOut)) => {
             Verdict::pass(format!("{text} (blocked, as expected)"))
         }
@@ -592,7 +628,9 @@ pub async fn access(ctx: &CheckContext<'_>, a: &Access) -> Verdict {
         Err(e) => return Verdict::fail(format!("the SubjectAccessReview for {user} failed: {e}")),
     };
     let Some(status) = answer.status else {
-        return Verdict::fail(format!("the SubjectAccessReview for {user} came back without status"));
+        return Verdict::fail(format!(
+            "the SubjectAccessReview for {user} came back without status"
+        ));
     };
     let resource = if a.group.is_empty() {
         a.resource.clone()
@@ -606,25 +644,32 @@ pub async fn access(ctx: &CheckContext<'_>, a: &Access) -> Verdict {
     if why.is_empty() {
         why = "no reason given".into();
     }
-    let asked = format!("can {user} {} {resource} in namespace {}", a.verb, a.namespace);
+    let asked = format!(
+        "can {user} {} {resource} in namespace {}",
+        a.verb, a.namespace
+    );
     let allowed = status.allowed;
     let said = if allowed { "allowed" } else { "denied" };
     match (a.expect, allowed) {
         (Outcome::Allowed, true) | (Outcome::Denied, false) => {
             Verdict::pass(format!("{asked}? {said}: {why}"))
         }
-        (Outcome::Denied, true) => Verdict::fail(format!(
-            "{asked}? allowed, but it must be denied: {why}"
-        )),
-        (Outcome::Allowed, false) => Verdict::fail(format!(
-            "{asked}? denied, but it must be allowed: {why}"
-        )),
+        (Outcome::Denied, true) => {
+            Verdict::fail(format!("{asked}? allowed, but it must be denied: {why}"))
+        }
+        (Outcome::Allowed, false) => {
+            Verdict::fail(format!("{asked}? denied, but it must be allowed: {why}"))
+        }
     }
 }
 
 /// `requiredFlows`: the static verdict of the scenario's policies, then live probes of every
 /// required flow (wearing the source component's labels) that must agree with it.
-pub async fn required_flows(ctx: &CheckContext<'_>, r: &RequiredFlows, deadline: Deadline) -> Verdict {
+pub async fn required_flows(
+    ctx: &CheckContext<'_>,
+    r: &RequiredFlows,
+    deadline: Deadline,
+) -> Verdict {
     let ns = r.namespace.as_str();
     if let Err(e) = flows::static_verdict(ctx.scenario, r) {
         return Verdict::fail(e);
@@ -746,7 +791,10 @@ async fn delete_owners(ctx: &CheckContext<'_>, owners: &BTreeMap<String, ProbeOw
     for (ns, o) in owners {
         let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), ns);
         if let Err(e) = api.delete(&o.name, &DeleteParams::default()).await {
-            tracing::warn!("could not delete probe owner ConfigMap {ns}/{}: {e}", o.name);
+            tracing::warn!(
+                "could not delete probe owner ConfigMap {ns}/{}: {e}",
+                o.name
+            );
         }
     }
 }
@@ -840,20 +888,42 @@ mod tests {
 
     #[test]
     fn object_names_are_unique_labels() {
-        let a = object_name(&["probe", "A very long check name that goes on and on and on and on"], "r20250704-101500-3fa9");
-        let b = object_name(&["probe", "A very long check name that goes on and on and on and on"], "r20250704-101500-3fa9");
+        let a = object_name(
+            &[
+                "probe",
+                "A very long check name that goes on and on and on and on",
+            ],
+            "r20250704-101500-3fa9",
+        );
+        let b = object_name(
+            &[
+                "probe",
+                "A very long check name that goes on and on and on and on",
+            ],
+            "r20250704-101500-3fa9",
+        );
         assert_ne!(a, b);
         for n in [&a, &b] {
             assert!(n.len() <= 63, "{n}");
-            assert!(n.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'), "{n}");
+            assert!(
+                n.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'),
+                "{n}"
+            );
             assert!(n.contains("-3fa9-"), "{n}");
         }
     }
 
     #[test]
     fn tells_cluster_services_from_outside_names() {
-        assert_eq!(in_cluster_service("kubernetes.default", "x"), Some(("kubernetes", "default")));
-        assert_eq!(in_cluster_service("seldon-mesh", "team"), Some(("seldon-mesh", "team")));
+        assert_eq!(
+            in_cluster_service("kubernetes.default", "x"),
+            Some(("kubernetes", "default"))
+        );
+        assert_eq!(
+            in_cluster_service("seldon-mesh", "team"),
+            Some(("seldon-mesh", "team"))
+        );
         assert_eq!(
             in_cluster_service("minio.store.svc.cluster.local", "x"),
             Some(("minio", "store"))
@@ -871,15 +941,30 @@ mod tests {
         };
         assert_eq!(r(true, "").failure(), None);
         assert_eq!(
-            r(false, "nc: seldon-mesh.t (10.96.0.5:80): Connection timed out").failure(),
+            r(
+                false,
+                "nc: seldon-mesh.t (10.96.0.5:80): Connection timed out"
+            )
+            .failure(),
             Some(ProbeFailure::TimedOut)
         );
         assert_eq!(
-            r(false, "nc: seldon-mesh.t (10.96.0.5:80): Connection refused").failure(),
+            r(
+                false,
+                "nc: seldon-mesh.t (10.96.0.5:80): Connection refused"
+            )
+            .failure(),
             Some(ProbeFailure::Refused)
         );
-        assert_eq!(r(false, "nc: bad address 'x.y'").failure(), Some(ProbeFailure::BadAddress));
-        assert!(r(false, "nc: bad address 'x.y'").describe().contains("failed: nc: bad address"));
+        assert_eq!(
+            r(false, "nc: bad address 'x.y'").failure(),
+            Some(ProbeFailure::BadAddress)
+        );
+        assert!(
+            r(false, "nc: bad address 'x.y'")
+                .describe()
+                .contains("failed: nc: bad address")
+        );
     }
 
     #[test]
@@ -895,11 +980,20 @@ mod tests {
         let pod = p.pod();
         assert_eq!(pod["metadata"]["labels"][PROBE_LABEL], "true");
         assert_eq!(pod["metadata"]["labels"]["app"], "client");
-        assert_eq!(pod["metadata"]["annotations"][PROBE_TARGET_ANNOTATION], "seldon-mesh.other:80");
+        assert_eq!(
+            pod["metadata"]["annotations"][PROBE_TARGET_ANNOTATION],
+            "seldon-mesh.other:80"
+        );
         assert_eq!(pod["spec"]["restartPolicy"], "Never");
         let c = &pod["spec"]["containers"][0];
         assert_eq!(c["image"], PROBE_IMAGE);
-        assert_eq!(c["command"], json!(["nc", "-z", "-w", "5", "seldon-mesh.other", "80"]));
-        assert!(c["resources"]["limits"]["cpu"].is_string(), "quota namespaces need limits");
+        assert_eq!(
+            c["command"],
+            json!(["nc", "-z", "-w", "5", "seldon-mesh.other", "80"])
+        );
+        assert!(
+            c["resources"]["limits"]["cpu"].is_string(),
+            "quota namespaces need limits"
+        );
     }
 }

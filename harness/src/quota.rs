@@ -163,9 +163,10 @@ impl fmt::Display for Readiness {
 
 /// The wait condition "every desired pod of the workload is Ready".
 pub fn all_pods_ready() -> Condition {
-    Condition::new("every desired pod Ready (readyReplicas >= spec.replicas)", |o| {
-        o.is_some_and(|o| Readiness::of(o).complete())
-    })
+    Condition::new(
+        "every desired pod Ready (readyReplicas >= spec.replicas)",
+        |o| o.is_some_and(|o| Readiness::of(o).complete()),
+    )
 }
 
 /// The ReplicaSets of a Deployment: those it owns, and the one its `Progressing` condition
@@ -229,7 +230,8 @@ pub async fn event_sources(client: &Client, w: &Workload) -> Result<Vec<ObjectRe
 
 /// Pods of the workload (by its selector's `matchLabels`).
 pub async fn pods(client: &Client, w: &Workload) -> Result<Vec<Pod>, kube::Error> {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &w.namespace, &w.target().resource);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &w.namespace, &w.target().resource);
     let Some(obj) = api.get_opt(&w.name).await? else {
         return Ok(Vec::new());
     };
@@ -242,7 +244,10 @@ pub async fn pods(client: &Client, w: &Workload) -> Result<Vec<Pod>, kube::Error
         _ => return Ok(Vec::new()),
     };
     let pods: Api<Pod> = Api::namespaced(client.clone(), &w.namespace);
-    Ok(pods.list(&ListParams::default().labels(&selector)).await?.items)
+    Ok(pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items)
 }
 
 /// The most recent Warning event about the workload, its ReplicaSets or its pods.
@@ -268,7 +273,8 @@ pub async fn latest_warning(client: &Client, w: &Workload) -> Option<EventSummar
 
 /// A workload's readiness and latest warning in one line, for failure messages.
 pub async fn describe(client: &Client, w: &Workload) -> String {
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &w.namespace, &w.target().resource);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &w.namespace, &w.target().resource);
     let state = match api.get_opt(&w.name).await {
         Ok(Some(o)) => Readiness::of(&o).to_string(),
         Ok(None) => "does not exist".to_string(),
@@ -331,7 +337,11 @@ fn pod_not_ready(p: &Pod) -> Option<String> {
 }
 
 /// `quotaRejects`: a Warning event says the workload's pods were rejected with the expected text.
-pub async fn quota_rejects(ctx: &CheckContext<'_>, q: &QuotaRejects, deadline: Deadline) -> Verdict {
+pub async fn quota_rejects(
+    ctx: &CheckContext<'_>,
+    q: &QuotaRejects,
+    deadline: Deadline,
+) -> Verdict {
     let w = match Workload::parse(&q.namespace, &q.workload) {
         Ok(w) => w,
         Err(e) => return Verdict::fail(e),
@@ -339,17 +349,20 @@ pub async fn quota_rejects(ctx: &CheckContext<'_>, q: &QuotaRejects, deadline: D
     // The controller must have acted on the workload before its events (or ReplicaSets) exist.
     let target = w.target();
     let kind = w.kind;
-    let acted = Condition::new("reconciled (status for the current generation; for a Deployment, a ReplicaSet named)", move |o| {
-        o.is_some_and(|o| {
-            Readiness::of(o).current
-                && (kind == WorkloadKind::StatefulSet
-                    || o.data["status"]["conditions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|c| c["message"].as_str().and_then(named_replica_set).is_some()))
-        })
-    });
+    let acted = Condition::new(
+        "reconciled (status for the current generation; for a Deployment, a ReplicaSet named)",
+        move |o| {
+            o.is_some_and(|o| {
+                Readiness::of(o).current
+                    && (kind == WorkloadKind::StatefulSet
+                        || o.data["status"]["conditions"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["message"].as_str().and_then(named_replica_set).is_some()))
+            })
+        },
+    );
     if let Err(e) = wait::wait_for(&ctx.client, &target, &acted, deadline.remaining()).await {
         return Verdict::fail(format!(
             "cannot judge the quota: {w} was never reconciled (is the SeldonRuntime or Server that creates it reconciled?)\n{e}"
@@ -379,7 +392,10 @@ pub async fn quota_rejects(ctx: &CheckContext<'_>, q: &QuotaRejects, deadline: D
         )),
         Err(err) => {
             let pods = pods(&ctx.client, &w).await.unwrap_or_default();
-            let names: Vec<String> = pods.iter().filter_map(|p| p.metadata.name.clone()).collect();
+            let names: Vec<String> = pods
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
             let seen = match &err {
                 WaitError::Timeout(r) if !r.events.is_empty() => {
                     let lines: Vec<String> = r.events.iter().map(|e| format!("    {e}")).collect();
@@ -419,15 +435,30 @@ mod tests {
             named_replica_set("Created new replica set \"seldon-envoy-5d7f8\"").as_deref(),
             Some("seldon-envoy-5d7f8")
         );
-        assert_eq!(named_replica_set("Deployment has minimum availability."), None);
+        assert_eq!(
+            named_replica_set("Deployment has minimum availability."),
+            None
+        );
     }
 
     #[test]
     fn parses_workloads_and_names_bad_ones() {
         let w = Workload::parse("ns", "StatefulSet/seldon-scheduler").unwrap();
         assert_eq!(w.to_string(), "StatefulSet ns/seldon-scheduler");
-        assert!(Workload::parse("ns", "seldon-scheduler").unwrap_err().contains("<Kind>/<name>"));
-        assert!(Workload::parse("ns", "Pod/x").unwrap_err().contains("StatefulSet or Deployment"));
-        assert!(Workload::parse("ns", "Deployment/").unwrap_err().contains("no name"));
+        assert!(
+            Workload::parse("ns", "seldon-scheduler")
+                .unwrap_err()
+                .contains("<Kind>/<name>")
+        );
+        assert!(
+            Workload::parse("ns", "Pod/x")
+                .unwrap_err()
+                .contains("StatefulSet or Deployment")
+        );
+        assert!(
+            Workload::parse("ns", "Deployment/")
+                .unwrap_err()
+                .contains("no name")
+        );
     }
 }

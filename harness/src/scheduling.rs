@@ -120,8 +120,7 @@ async fn runtime_name(ctx: &CheckContext<'_>, ns: &str) -> Result<String, String
 /// Why nothing reconciles a runtime: the controller's scope, from its Deployment.
 async fn controller_scope(ctx: &CheckContext<'_>) -> String {
     let ns = &ctx.scenario.doc.spec.seldon.controller_namespace;
-    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
-        Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(ctx.client.clone(), ns);
     let dep = match api.get_opt("seldon-v2-controller-manager").await {
         Ok(Some(d)) => d,
         Ok(None) => {
@@ -150,7 +149,11 @@ async fn controller_scope(ctx: &CheckContext<'_>) -> String {
 
 /// `runtimeReady`: the SeldonRuntime is Ready for its current generation and every enabled
 /// component has all its desired pods Ready.
-pub async fn runtime_ready(ctx: &CheckContext<'_>, r: &NamespaceRef, deadline: Deadline) -> Verdict {
+pub async fn runtime_ready(
+    ctx: &CheckContext<'_>,
+    r: &NamespaceRef,
+    deadline: Deadline,
+) -> Verdict {
     let ns = r.namespace.as_str();
     let name = match runtime_name(ctx, ns).await {
         Ok(n) => n,
@@ -173,7 +176,13 @@ pub async fn runtime_ready(ctx: &CheckContext<'_>, r: &NamespaceRef, deadline: D
     let waits = components.iter().map(|c| {
         let w = c.workload(ns);
         async move {
-            let res = wait::wait_for(&ctx.client, &w.target(), &all_pods_ready(), deadline.remaining()).await;
+            let res = wait::wait_for(
+                &ctx.client,
+                &w.target(),
+                &all_pods_ready(),
+                deadline.remaining(),
+            )
+            .await;
             (c, w, res)
         }
     });
@@ -184,7 +193,8 @@ pub async fn runtime_ready(ctx: &CheckContext<'_>, r: &NamespaceRef, deadline: D
             Ok(obj) => ready.push(format!(
                 "{} {}",
                 c.name,
-                obj.map(|o| Readiness::of(&o).to_string()).unwrap_or_default()
+                obj.map(|o| Readiness::of(&o).to_string())
+                    .unwrap_or_default()
             )),
             Err(_) => {
                 let cond = current_condition(&runtime, c.condition)
@@ -215,7 +225,10 @@ pub async fn runtime_ready(ctx: &CheckContext<'_>, r: &NamespaceRef, deadline: D
 
 /// Components not disabled by an override of the runtime.
 fn enabled_components(runtime: &DynamicObject) -> Vec<Component> {
-    let overrides = runtime.data["spec"]["overrides"].as_array().cloned().unwrap_or_default();
+    let overrides = runtime.data["spec"]["overrides"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     COMPONENTS
         .into_iter()
         .filter(|c| {
@@ -227,7 +240,12 @@ fn enabled_components(runtime: &DynamicObject) -> Vec<Component> {
 }
 
 /// The failure of a runtime that never became Ready: which components, which workloads, why.
-async fn runtime_not_ready(ctx: &CheckContext<'_>, ns: &str, name: &str, err: &WaitError) -> Verdict {
+async fn runtime_not_ready(
+    ctx: &CheckContext<'_>,
+    ns: &str,
+    name: &str,
+    err: &WaitError,
+) -> Verdict {
     let Some(report) = err.report() else {
         return Verdict::fail(format!("SeldonRuntime {ns}/{name}: {err}"));
     };
@@ -307,7 +325,14 @@ pub async fn server_ready(ctx: &CheckContext<'_>, s: &ServerReady, deadline: Dea
     let (ns, name) = (s.namespace.as_str(), s.server.as_str());
     let sts = Workload::stateful_set(ns, name);
     let target = Target::seldon("Server", ns, name);
-    let server = match wait::wait_for(&ctx.client, &target, &wait::condition_true("Ready"), deadline.remaining()).await {
+    let server = match wait::wait_for(
+        &ctx.client,
+        &target,
+        &wait::condition_true("Ready"),
+        deadline.remaining(),
+    )
+    .await
+    {
         Ok(Some(o)) => o,
         Ok(None) => return Verdict::fail(format!("Server {ns}/{name} vanished")),
         Err(e) => {
@@ -317,7 +342,14 @@ pub async fn server_ready(ctx: &CheckContext<'_>, s: &ServerReady, deadline: Dea
             ));
         }
     };
-    let pods = match wait::wait_for(&ctx.client, &sts.target(), &all_pods_ready(), deadline.remaining()).await {
+    let pods = match wait::wait_for(
+        &ctx.client,
+        &sts.target(),
+        &all_pods_ready(),
+        deadline.remaining(),
+    )
+    .await
+    {
         Ok(o) => o.map(|o| Readiness::of(&o)),
         Err(_) => {
             return Verdict::fail(format!(
@@ -330,14 +362,20 @@ pub async fn server_ready(ctx: &CheckContext<'_>, s: &ServerReady, deadline: Dea
     if s.capabilities.is_empty() {
         return Verdict::pass(format!("Server {ns}/{name} Ready; StatefulSet {pods}"));
     }
-    let config_name = server.data["spec"]["serverConfig"].as_str().unwrap_or_default();
+    let config_name = server.data["spec"]["serverConfig"]
+        .as_str()
+        .unwrap_or_default();
     let controller_ns = &ctx.scenario.doc.spec.seldon.controller_namespace;
     let config_target = Target::seldon("ServerConfig", controller_ns, config_name);
     let config_api: Api<DynamicObject> =
         Api::namespaced_with(ctx.client.clone(), controller_ns, &config_target.resource);
     let config = match config_api.get_opt(config_name).await {
         Ok(c) => c.map(|c| serde_json::to_value(c).unwrap_or_default()),
-        Err(e) => return Verdict::fail(format!("cannot read ServerConfig {controller_ns}/{config_name}: {e}")),
+        Err(e) => {
+            return Verdict::fail(format!(
+                "cannot read ServerConfig {controller_ns}/{config_name}: {e}"
+            ));
+        }
     };
     let server_json = serde_json::to_value(&server).unwrap_or_default();
     let declared = declared_capabilities(&server_json, config.as_ref());
@@ -382,16 +420,22 @@ async fn capability_canary(
         },
     });
     if let Err(e) = ctx.applier().apply(&model).await {
-        return Err(Verdict::fail(format!("cannot create the capability canary Model: {e}")));
+        return Err(Verdict::fail(format!(
+            "cannot create the capability canary Model: {e}"
+        )));
     }
     let target = Target::seldon("Model", ns, &name);
-    let decided = Condition::new("scheduling decided (ScheduleFailed, or loading started)", |o| {
-        o.and_then(|o| current_condition(o, "ModelReady")).is_some_and(|c| {
-            c.status == "True"
-                || c.message == "ScheduleFailed"
-                || SCHEDULED_STATES.contains(&c.message.as_str())
-        })
-    });
+    let decided = Condition::new(
+        "scheduling decided (ScheduleFailed, or loading started)",
+        |o| {
+            o.and_then(|o| current_condition(o, "ModelReady"))
+                .is_some_and(|c| {
+                    c.status == "True"
+                        || c.message == "ScheduleFailed"
+                        || SCHEDULED_STATES.contains(&c.message.as_str())
+                })
+        },
+    );
     let res = wait::wait_for(&ctx.client, &target, &decided, deadline.remaining()).await;
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &target.resource);
     if let Err(e) = api.delete(&name, &DeleteParams::default()).await {
@@ -420,7 +464,14 @@ async fn capability_canary(
 pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadline) -> Verdict {
     let (ns, name) = (m.namespace.as_str(), m.model.as_str());
     let target = Target::seldon("Model", ns, name);
-    match wait::wait_for(&ctx.client, &target, &wait::condition_true("ModelReady"), deadline.remaining()).await {
+    match wait::wait_for(
+        &ctx.client,
+        &target,
+        &wait::condition_true("ModelReady"),
+        deadline.remaining(),
+    )
+    .await
+    {
         Ok(Some(o)) => Verdict::pass(format!(
             "Model {ns}/{name} {}; availableReplicas {}",
             current_condition(&o, "ModelReady")
@@ -430,14 +481,20 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
         )),
         Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
         Err(e) => {
-            let state = e
-                .report()
-                .and_then(|r| r.last.as_ref())
-                .and_then(|l| l.conditions.iter().find(|c| c.type_ == "ModelReady").cloned());
+            let state = e.report().and_then(|r| r.last.as_ref()).and_then(|l| {
+                l.conditions
+                    .iter()
+                    .find(|c| c.type_ == "ModelReady")
+                    .cloned()
+            });
             let head = match state {
                 Some(c) => format!(
                     "Model {ns}/{name} is not Ready: state `{}`{}",
-                    if c.message.is_empty() { "(none)" } else { &c.message },
+                    if c.message.is_empty() {
+                        "(none)"
+                    } else {
+                        &c.message
+                    },
                     if c.reason.is_empty() {
                         String::new()
                     } else {
@@ -447,7 +504,9 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
                 None if e.report().is_some_and(|r| r.last.is_none()) => {
                     format!("Model {ns}/{name} does not exist")
                 }
-                None => format!("Model {ns}/{name} has no ModelReady condition: no controller reconciles it"),
+                None => format!(
+                    "Model {ns}/{name} has no ModelReady condition: no controller reconciles it"
+                ),
             };
             Verdict::fail(format!("{head}\n{e}"))
         }
@@ -460,7 +519,12 @@ async fn servers_in(ctx: &CheckContext<'_>, ns: &str) -> BTreeSet<String> {
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &target.resource);
     api.list(&Default::default())
         .await
-        .map(|l| l.items.into_iter().filter_map(|o| o.metadata.name).collect())
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -484,10 +548,15 @@ async fn placements_settled(ctx: &CheckContext<'_>, ns: &str, deadline: Deadline
         }
     }
     let waits = workloads.iter().map(|w| async move {
-        wait::wait_for(&ctx.client, &w.target(), &all_pods_ready(), deadline.remaining())
-            .await
-            .err()
-            .map(|_| format!("{w} never had all its pods Ready"))
+        wait::wait_for(
+            &ctx.client,
+            &w.target(),
+            &all_pods_ready(),
+            deadline.remaining(),
+        )
+        .await
+        .err()
+        .map(|_| format!("{w} never had all its pods Ready"))
     });
     join_all(waits).await.into_iter().flatten().collect()
 }
@@ -495,7 +564,11 @@ async fn placements_settled(ctx: &CheckContext<'_>, ns: &str, deadline: Deadline
 /// `scheduleFailed`: `ModelReady` False with `ScheduleFailed` and the expected reason, and it
 /// stays so for [`SETTLE_WINDOW`] once every Server is up; a Model that becomes Ready instead
 /// fails the check (it was placed where it must not be).
-pub async fn schedule_failed(ctx: &CheckContext<'_>, s: &ScheduleFailed, deadline: Deadline) -> Verdict {
+pub async fn schedule_failed(
+    ctx: &CheckContext<'_>,
+    s: &ScheduleFailed,
+    deadline: Deadline,
+) -> Verdict {
     let (ns, name) = (s.namespace.as_str(), s.model.as_str());
     let target = Target::seldon("Model", ns, name);
     let unsettled = placements_settled(ctx, ns, deadline).await;
@@ -505,10 +578,19 @@ pub async fn schedule_failed(ctx: &CheckContext<'_>, s: &ScheduleFailed, deadlin
     } else {
         format!(" (not every placement was up: {})", unsettled.join("; "))
     };
-    match wait::wait_for(&ctx.client, &target, &wait::condition_true("ModelReady"), window).await {
+    match wait::wait_for(
+        &ctx.client,
+        &target,
+        &wait::condition_true("ModelReady"),
+        window,
+    )
+    .await
+    {
         Ok(Some(o)) => {
             let servers = servers_in(ctx, ns).await;
-            let placed = o.data["status"]["selector"].as_str().unwrap_or("not reported");
+            let placed = o.data["status"]["selector"]
+                .as_str()
+                .unwrap_or("not reported");
             Verdict::fail(format!(
                 "Model {ns}/{name} became Ready, but it must fail to schedule (`{}`): Servers in namespace {ns}: {servers:?}; status.selector: {placed}. If no Server of {ns} can serve it, the scheduler placed it on a Server of another namespace, which breaks team isolation",
                 s.reason
@@ -516,12 +598,18 @@ pub async fn schedule_failed(ctx: &CheckContext<'_>, s: &ScheduleFailed, deadlin
         }
         Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
         Err(e) => {
-            let last = e
-                .report()
-                .and_then(|r| r.last.as_ref())
-                .and_then(|l| l.conditions.iter().find(|c| c.type_ == "ModelReady" && !c.stale).cloned());
+            let last = e.report().and_then(|r| r.last.as_ref()).and_then(|l| {
+                l.conditions
+                    .iter()
+                    .find(|c| c.type_ == "ModelReady" && !c.stale)
+                    .cloned()
+            });
             match last {
-                Some(c) if c.status == "False" && c.message == "ScheduleFailed" && c.reason.contains(&s.reason) => {
+                Some(c)
+                    if c.status == "False"
+                        && c.message == "ScheduleFailed"
+                        && c.reason.contains(&s.reason) =>
+                {
                     Verdict::pass(format!(
                         "Model {ns}/{name} {} and stayed unscheduled for {} with every Server up{note}",
                         describe_condition(&c),

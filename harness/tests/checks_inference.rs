@@ -19,7 +19,10 @@ async fn inference_matches_the_reference_outputs_over_rest_and_grpc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inference_fails_on_wrong_numbers() {
     let v = broken(FIN, "credit-risk-rest", Defect::WrongInferenceOutput).await;
-    assert_fail(&v, &["samples to model credit-risk over REST", "of 5 wrong"]);
+    assert_fail(
+        &v,
+        &["samples to model credit-risk over REST", "of 5 wrong"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +34,10 @@ async fn grpc_inference_fails_when_the_mesh_ignores_the_model_header() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inference_fails_with_the_model_state_when_the_model_never_gets_ready() {
     let v = broken(FIN, "credit-risk-rest", Defect::ModelNeverReady).await;
-    assert_fail(&v, &["inference not attempted: Model financial-ml/credit-risk is not Ready"]);
+    assert_fail(
+        &v,
+        &["inference not attempted: Model financial-ml/credit-risk is not Ready"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

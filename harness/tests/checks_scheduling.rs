@@ -21,23 +21,41 @@ async fn runtime_ready_names_components_whose_pods_never_get_ready() {
     let v = broken(FIN, "serving-runtime-ready", Defect::RuntimeNeverReady).await;
     assert_fail(
         &v,
-        &["StatefulSet financial-ml/seldon-scheduler", "0/1 pods Ready", "container scheduler not ready"],
+        &[
+            "StatefulSet financial-ml/seldon-scheduler",
+            "0/1 pods Ready",
+            "container scheduler not ready",
+        ],
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_ready_says_no_controller_reconciles_the_namespace() {
-    let v = broken(FIN, "training-runtime-ready", Defect::ControllerNotClusterWide).await;
+    let v = broken(
+        FIN,
+        "training-runtime-ready",
+        Defect::ControllerNotClusterWide,
+    )
+    .await;
     assert_fail(
         &v,
-        &["has no status at all", "no Seldon controller reconciles namespace financial-mlops-pytorch", "clusterwide"],
+        &[
+            "has no status at all",
+            "no Seldon controller reconciles namespace financial-mlops-pytorch",
+            "clusterwide",
+        ],
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_ready_shows_the_quota_rejection_when_limitrange_defaults_are_ignored() {
     assert_pass(&healthy(QUOTA, "limitrange-defaults-admitted").await);
-    let v = broken(QUOTA, "limitrange-defaults-admitted", Defect::LimitRangeIgnored).await;
+    let v = broken(
+        QUOTA,
+        "limitrange-defaults-admitted",
+        Defect::LimitRangeIgnored,
+    )
+    .await;
     // Seldon's own condition says Ready (0 >= 0 pods); the check looks at the pods.
     assert_fail(
         &v,
@@ -54,15 +72,27 @@ async fn runtime_ready_shows_the_quota_rejection_when_limitrange_defaults_are_ig
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_ready_passes_and_the_scheduler_accepts_its_capabilities() {
     let d = assert_pass(&healthy(FIN, "serving-mlserver-ready").await).to_string();
-    assert!(d.contains("the scheduler placed a canary Model requiring"), "{d}");
+    assert!(
+        d.contains("the scheduler placed a canary Model requiring"),
+        "{d}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_ready_fails_when_the_scheduler_does_not_see_the_capabilities() {
-    let v = broken(FIN, "serving-mlserver-ready", Defect::ServerCapabilitiesMissing).await;
+    let v = broken(
+        FIN,
+        "serving-mlserver-ready",
+        Defect::ServerCapabilitiesMissing,
+    )
+    .await;
     assert_fail(
         &v,
-        &["Server financial-ml/mlserver is Ready but the scheduler does not see capabilities", "ScheduleFailed", "no matching servers"],
+        &[
+            "Server financial-ml/mlserver is Ready but the scheduler does not see capabilities",
+            "ScheduleFailed",
+            "no matching servers",
+        ],
     );
 }
 
@@ -80,33 +110,60 @@ async fn server_ready_fails_on_capabilities_the_server_does_not_declare() {
         r.capabilities.push("pytorch".into());
     }
     let v = verdict_of(&s, "serving-mlserver-ready", Default::default()).await;
-    assert_fail(&v, &["does not declare capabilities [\"pytorch\"]", "SELDON_SERVER_CAPABILITIES"]);
+    assert_fail(
+        &v,
+        &[
+            "does not declare capabilities [\"pytorch\"]",
+            "SELDON_SERVER_CAPABILITIES",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_ready_passes_and_fails_with_the_model_state() {
     assert_pass(&healthy(FIN, "credit-risk-ready").await);
     let v = broken(FIN, "credit-risk-ready", Defect::ModelNeverReady).await;
-    assert_fail(&v, &["Model financial-ml/credit-risk is not Ready: state `ModelProgressing`"]);
+    assert_fail(
+        &v,
+        &["Model financial-ml/credit-risk is not Ready: state `ModelProgressing`"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_ready_shows_the_agent_reason_when_the_storage_secret_is_missing() {
-    let v = broken(FIN, "credit-risk-ready", Defect::SecretPackageObjectsDropped).await;
+    let v = broken(
+        FIN,
+        "credit-risk-ready",
+        Defect::SecretPackageObjectsDropped,
+    )
+    .await;
     assert_fail(&v, &["state `ModelFailed`", "harness-models-s3"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_failed_passes_with_the_scheduler_reason() {
-    let d = assert_pass(&healthy(SHARED, "team-model-not-scheduled-on-shared-server").await).to_string();
-    assert!(d.contains("ScheduleFailed") && d.contains("no matching servers are available"), "{d}");
+    let d = assert_pass(&healthy(SHARED, "team-model-not-scheduled-on-shared-server").await)
+        .to_string();
+    assert!(
+        d.contains("ScheduleFailed") && d.contains("no matching servers are available"),
+        "{d}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_failed_fails_when_the_model_lands_on_another_namespace() {
-    let v = broken(SHARED, "team-model-not-scheduled-on-shared-server", Defect::CrossNamespaceScheduling).await;
+    let v = broken(
+        SHARED,
+        "team-model-not-scheduled-on-shared-server",
+        Defect::CrossNamespaceScheduling,
+    )
+    .await;
     assert_fail(
         &v,
-        &["Model financial-ml/credit-risk became Ready", "server=shared-mlserver", "another namespace"],
+        &[
+            "Model financial-ml/credit-risk became Ready",
+            "server=shared-mlserver",
+            "another namespace",
+        ],
     );
 }

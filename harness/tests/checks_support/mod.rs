@@ -30,7 +30,11 @@ pub async fn verdict_of(scenario: &Scenario, check: &str, faults: Faults) -> Ver
     let report = run_on_fresh_target(&opts, scenario, Some(check))
         .await
         .unwrap_or_else(|e| panic!("running {check}: {e:#}"));
-    assert!(report.setup_error.is_none(), "setup failed: {:?}", report.setup_error);
+    assert!(
+        report.setup_error.is_none(),
+        "setup failed: {:?}",
+        report.setup_error
+    );
     let result = report
         .checks
         .into_iter()
@@ -62,7 +66,10 @@ pub fn assert_fail(v: &Verdict, needles: &[&str]) {
     match v {
         Verdict::Fail { reason } => {
             for n in needles {
-                assert!(reason.contains(n), "the reason does not name `{n}`:\n{reason}");
+                assert!(
+                    reason.contains(n),
+                    "the reason does not name `{n}`:\n{reason}"
+                );
             }
         }
         other => panic!("expected a failure naming {needles:?}, got {other:?}"),
@@ -73,7 +80,10 @@ pub fn assert_fail(v: &Verdict, needles: &[&str]) {
 pub fn assert_skip(v: &Verdict, needle: &str) {
     match v {
         Verdict::Skip { reason } => {
-            assert!(reason.contains(needle), "the reason does not name `{needle}`:\n{reason}")
+            assert!(
+                reason.contains(needle),
+                "the reason does not name `{needle}`:\n{reason}"
+            )
         }
         other => panic!("expected a skip naming `{needle}`, got {other:?}"),
     }
