@@ -100,6 +100,8 @@ pub struct MeshFlags {
     pub wrong_output: bool,
     /// Answer unknown models with 200 (defect UnknownModelAnswered200).
     pub unknown_model_answered_200: bool,
+    /// Answer inputs that do not fit the model with 200 and zero outputs (defect InvalidInputAnswered200).
+    pub invalid_input_answered_200: bool,
 }
 
 impl MeshFlags {
@@ -109,6 +111,7 @@ impl MeshFlags {
             ignores_model_header: faults.has(Defect::MeshIgnoresModelHeader),
             wrong_output: faults.has(Defect::WrongInferenceOutput),
             unknown_model_answered_200: faults.has(Defect::UnknownModelAnswered200),
+            invalid_input_answered_200: faults.has(Defect::InvalidInputAnswered200),
         }
     }
 }
@@ -285,9 +288,14 @@ impl Shared {
 
     /// Zero outputs shaped like the stand-in model's (variable dimensions as 1).
     fn fake_outputs(&self) -> Vec<NamedTensor> {
-        let Some(model) = self.stand_in() else {
-            return Vec::new();
-        };
+        match self.stand_in() {
+            Some(model) => self.zero_outputs(&model),
+            None => Vec::new(),
+        }
+    }
+
+    /// Zero outputs shaped like a model's (variable dimensions as 1).
+    fn zero_outputs(&self, model: &ServedModel) -> Vec<NamedTensor> {
         model
             .predictor
             .signature()
@@ -320,7 +328,12 @@ impl Shared {
         requested: Option<Vec<String>>,
     ) -> Result<Vec<NamedTensor>, InferError> {
         let sig = model.predictor.signature();
-        check_inputs(&model.name, &sig, inputs).map_err(InferError::BadInput)?;
+        if let Err(why) = check_inputs(&model.name, &sig, inputs) {
+            if self.flags.invalid_input_answered_200 {
+                return Ok(self.zero_outputs(model));
+            }
+            return Err(InferError::BadInput(why));
+        }
         let mut outputs = model.predictor.infer(inputs).map_err(InferError::Model)?;
         if let Some(names) = requested.filter(|n| !n.is_empty()) {
             if let Some(missing) = names

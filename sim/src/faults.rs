@@ -31,15 +31,19 @@ pub enum Defect {
     WrongInferenceOutput,
     /// Requests for an unknown model are answered 200.
     UnknownModelAnswered200,
+    /// Requests whose inputs do not fit the model (shape, datatype) are answered 200.
+    InvalidInputAnswered200,
     /// Objects applied from secret packages are acknowledged but never stored.
     SecretPackageObjectsDropped,
     /// Access reviews allow everything.
     AccessReviewAllowsAll,
+    /// Access reviews deny everything (RoleBindings are ignored).
+    AccessReviewDeniesAll,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 13] = [
+    pub const ALL: [Defect; 15] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -51,8 +55,10 @@ impl Defect {
         Defect::MeshIgnoresModelHeader,
         Defect::WrongInferenceOutput,
         Defect::UnknownModelAnswered200,
+        Defect::InvalidInputAnswered200,
         Defect::SecretPackageObjectsDropped,
         Defect::AccessReviewAllowsAll,
+        Defect::AccessReviewDeniesAll,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -69,8 +75,10 @@ impl Defect {
             Defect::MeshIgnoresModelHeader => "mesh-ignores-model-header",
             Defect::WrongInferenceOutput => "wrong-inference-output",
             Defect::UnknownModelAnswered200 => "unknown-model-answered-200",
+            Defect::InvalidInputAnswered200 => "invalid-input-answered-200",
             Defect::SecretPackageObjectsDropped => "secret-package-objects-dropped",
             Defect::AccessReviewAllowsAll => "access-review-allows-all",
+            Defect::AccessReviewDeniesAll => "access-review-denies-all",
         }
     }
 

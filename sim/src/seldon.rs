@@ -368,7 +368,7 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             servers.push(info);
         }
     }
-    let served = model::reconcile(ctx, &ctl, &runtimes, &mut servers);
+    let (served, model_statuses) = model::reconcile(ctx, &ctl, &runtimes, &mut servers);
     for s in &servers {
         if let Some(obj) = ctx.store.get(res("Server"), Some(&s.namespace), &s.name) {
             let mut status = obj["status"].clone();
@@ -379,6 +379,7 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
         }
     }
     endpoint::sync(ctx, &served, &runtimes);
+    model::publish(ctx, model_statuses);
 }
 
 fn component_labels(component: &str, extra: &Value) -> Value {

@@ -114,6 +114,15 @@ pub fn review(
             serde_json::from_value(body["spec"].clone()).map_err(bad_spec)?;
         rbac::review_subject(&view, &spec, allow_all).map_err(invalid)?
     };
+    // Defect AccessReviewDeniesAll: bindings count for nothing, every review says no.
+    let decision = if faults.has(Defect::AccessReviewDeniesAll) {
+        rbac::AccessDecision {
+            allowed: false,
+            reason: String::new(),
+        }
+    } else {
+        decision
+    };
     body["apiVersion"] = json!(rt.api_version());
     body["kind"] = json!(rt.kind);
     body["metadata"] = json!({"creationTimestamp": null});

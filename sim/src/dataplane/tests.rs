@@ -477,3 +477,25 @@ fn flags_from_faults() {
     let f = MeshFlags::from_faults(&Faults::defect(Defect::WrongInferenceOutput));
     assert!(f.wrong_output && !f.ignores_model_header && !f.unknown_model_answered_200);
 }
+
+#[tokio::test]
+async fn defect_invalid_input_answered_200() {
+    let m = mesh(MeshFlags {
+        invalid_input_answered_200: true,
+        ..MeshFlags::default()
+    });
+    // A request the healthy endpoint refuses with 400 (see the wrong-shape tests) is answered.
+    let mut body = good_body();
+    body["inputs"][0]["shape"] = json!([1, 3]);
+    body["inputs"][0]["data"] = json!([1.0, 2.0, 3.0]);
+    let (status, v) = post(&m, "/v2/models/double/infer", None, &body).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v["outputs"][0]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x.as_f64() == Some(0.0)),
+        "{v}"
+    );
+}

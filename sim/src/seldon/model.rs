@@ -69,8 +69,11 @@ pub(crate) fn reconcile(
     ctl: &Controller,
     runtimes: &BTreeMap<String, RuntimeView>,
     servers: &mut [ServerInfo],
-) -> HashMap<String, Vec<Served>> {
+) -> (HashMap<String, Vec<Served>>, Vec<(Value, Value)>) {
     let (mut models, _) = ctx.store.list(res("Model"), None);
+    // Status writes wait until the endpoints serve the models: a Model must never be reported
+    // Ready before its endpoint answers for it (Seldon's agent loads it first).
+    let mut statuses = Vec::new();
     // Earlier models keep their place, as they were scheduled first.
     models.sort_by(|a, b| {
         (
@@ -170,9 +173,16 @@ pub(crate) fn reconcile(
         for (k, v) in extra.as_object().into_iter().flatten() {
             status[k] = v.clone();
         }
-        set_status(&ctx.store, res("Model"), m, status);
+        statuses.push((m.clone(), status));
     }
-    served
+    (served, statuses)
+}
+
+/// Writes the statuses `reconcile` computed (after the endpoints were synced).
+pub(crate) fn publish(ctx: &Ctx, statuses: Vec<(Value, Value)>) {
+    for (m, status) in statuses {
+        set_status(&ctx.store, res("Model"), &m, status);
+    }
 }
 
 /// The gRPC error the operator gets when it cannot reach `seldon-scheduler.<ns>:9004`.
