@@ -83,7 +83,6 @@ async fn required_flows_agree_live_and_catch_ignored_policies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the embedded platform answers every access review with a stand-in (sim/src/api/review.rs `rbac_decide`: `RBAC evaluation is not available on this platform build`) until sim::rbac is wired into its API"]
 async fn access_review_denies_cross_team_secrets_and_catches_allow_all() {
     let d = assert_pass(&healthy(FIN, "no-cross-team-secrets").await).to_string();
     assert!(
@@ -95,8 +94,9 @@ async fn access_review_denies_cross_team_secrets_and_catches_allow_all() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the embedded platform answers every access review with a stand-in (sim/src/api/review.rs `rbac_decide`: `RBAC evaluation is not available on this platform build`) until sim::rbac is wired into its API"]
 async fn access_review_allows_the_team_its_own_models() {
     let d = assert_pass(&healthy(FIN, "team-manages-own-models").await).to_string();
     assert!(d.contains("allowed"), "{d}");
+    let v = broken(FIN, "team-manages-own-models", Defect::AccessReviewDeniesAll).await;
+    assert_fail(&v, &["denied"]);
 }
