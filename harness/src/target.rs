@@ -278,26 +278,11 @@ impl Target {
     }
 
     async fn start_embedded(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
-        let platform =
-            sim::Platform::start(opts.faults.clone()).context("starting the embedded platform")?;
-        let install = &scenario.doc.spec.seldon;
-        platform
-            .install_seldon(&sim::seldon::InstallOptions {
-                clusterwide: install.clusterwide,
-                controller_namespace: install.controller_namespace.clone(),
-                watch_namespaces: install.watch_namespaces.clone(),
-            })
-            .context("installing the Seldon controller on the embedded platform")?;
-        for a in &scenario.doc.spec.artifacts {
-            platform
-                .publish_artifact(&a.storage_uri, &scenario.resolve(&a.path))
-                .with_context(|| {
-                    format!(
-                        "publishing artifact {} to the embedded model store",
-                        a.storage_uri
-                    )
-                })?;
-        }
+        let platform = embedded_platform(
+            opts.faults.clone(),
+            &opts.install_settings(scenario),
+            Some(scenario),
+        )?;
         let config = kube::Config::from_custom_kubeconfig(
             kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
                 .context("reading the platform's kubeconfig")?,
@@ -443,10 +428,24 @@ pub fn platform_up(
     faults: Faults,
     scenario: Option<&Scenario>,
 ) -> anyhow::Result<()> {
-    let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
     let install = scenario
         .map(|s| s.doc.spec.seldon.clone())
         .unwrap_or_else(|| crate::install::InstallSettings::new("2.10.2"));
+    let platform = embedded_platform(faults, &install, scenario)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(platform.serve_until_interrupted(kubeconfig))
+}
+
+/// Starts the embedded platform with Seldon installed as `install` says and, with a scenario, its
+/// model artifacts published to the platform's model store.
+fn embedded_platform(
+    faults: Faults,
+    install: &crate::install::InstallSettings,
+    scenario: Option<&Scenario>,
+) -> anyhow::Result<sim::Platform> {
+    let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
     platform
         .install_seldon(&sim::seldon::InstallOptions {
             clusterwide: install.clusterwide,
@@ -458,13 +457,15 @@ pub fn platform_up(
         for a in &s.doc.spec.artifacts {
             platform
                 .publish_artifact(&a.storage_uri, &s.resolve(&a.path))
-                .with_context(|| format!("publishing artifact {}", a.storage_uri))?;
+                .with_context(|| {
+                    format!(
+                        "publishing artifact {} to the embedded model store",
+                        a.storage_uri
+                    )
+                })?;
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(platform.serve_until_interrupted(kubeconfig))
+    Ok(platform)
 }
 
 /// An exclusive lock on a file in the state directory, released on drop.

@@ -97,6 +97,11 @@ async fn access_review_denies_cross_team_secrets_and_catches_allow_all() {
 async fn access_review_allows_the_team_its_own_models() {
     let d = assert_pass(&healthy(FIN, "team-manages-own-models").await).to_string();
     assert!(d.contains("allowed"), "{d}");
-    let v = broken(FIN, "team-manages-own-models", Defect::AccessReviewDeniesAll).await;
+    let v = broken(
+        FIN,
+        "team-manages-own-models",
+        Defect::AccessReviewDeniesAll,
+    )
+    .await;
     assert_fail(&v, &["denied"]);
 }

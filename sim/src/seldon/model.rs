@@ -69,7 +69,7 @@ pub(crate) fn reconcile(
     ctl: &Controller,
     runtimes: &BTreeMap<String, RuntimeView>,
     servers: &mut [ServerInfo],
-) -> (HashMap<String, Vec<Served>>, Vec<(Value, Value)>) {
+) -> (HashMap<String, Vec<Served>>, Vec<PendingStatus>) {
     let (mut models, _) = ctx.store.list(res("Model"), None);
     // Status writes wait until the endpoints serve the models: a Model must never be reported
     // Ready before its endpoint answers for it (Seldon's agent loads it first).
@@ -178,8 +178,11 @@ pub(crate) fn reconcile(
     (served, statuses)
 }
 
+/// A Model and the status to write for it.
+pub(crate) type PendingStatus = (Value, Value);
+
 /// Writes the statuses `reconcile` computed (after the endpoints were synced).
-pub(crate) fn publish(ctx: &Ctx, statuses: Vec<(Value, Value)>) {
+pub(crate) fn publish(ctx: &Ctx, statuses: Vec<PendingStatus>) {
     for (m, status) in statuses {
         set_status(&ctx.store, res("Model"), &m, status);
     }
