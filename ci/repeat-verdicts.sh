@@ -22,7 +22,7 @@ for c in root.iter("testcase"):
     rows.append(f"{c.get('classname')} {c.get('name')} {state}")
 open(sys.argv[2], "w").write("\n".join(sorted(rows)) + "\n")
 PY
-  printf 'run %2d: %5.1fs, %s tests, %s failed\n' "$i" "$(echo "$end - $start" | bc)" \
+  printf 'run %2d: %5.1fs, %s tests, %s failed\n' "$i" "$(python3 -c "print($end - $start)")" \
     "$(wc -l <"$out/verdicts.$i")" "$(grep -c ' fail$' "$out/verdicts.$i" || true)"
 done
 status=0
