@@ -30,7 +30,8 @@ enum Command {
         /// Scenario files or folders (default: scenarios/).
         paths: Vec<PathBuf>,
     },
-    /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or cannot run.
+    /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or
+    /// cannot run. Ctrl-C stops the run and deletes what it created.
     Run(RunArgs),
     /// Print every object a run of the scenario would apply, in apply order, without contacting a
     /// cluster (secret values replaced by placeholders).
@@ -150,7 +151,8 @@ struct RunArgs {
     /// Names: quota-not-enforced, limitrange-ignored, networkpolicy-ignored, controller-not-clusterwide,
     /// cross-namespace-scheduling, runtime-never-ready, server-capabilities-missing, model-never-ready,
     /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
-    /// secret-package-objects-dropped, access-review-allows-all.
+    /// invalid-input-answered-200, secret-package-objects-dropped, access-review-allows-all,
+    /// access-review-denies-all.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
 }
@@ -487,6 +489,25 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_lists_every_defect() {
+        let mut cmd = super::Cli::command();
+        let run = cmd.find_subcommand_mut("run").expect("run subcommand");
+        let help = run.render_long_help().to_string();
+        for d in harness::target::Defect::ALL {
+            assert!(
+                help.contains(d.name()),
+                "`harness run --help` does not list defect {}",
+                d.name()
+            );
         }
     }
 }
