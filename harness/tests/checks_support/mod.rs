@@ -21,10 +21,13 @@ pub fn scenario(file: &str) -> Scenario {
 /// Runs only `check` of `scenario` on a fresh embedded platform with `faults`.
 pub async fn verdict_of(scenario: &Scenario, check: &str, faults: Faults) -> Verdict {
     assert!(scenario.check(check).is_some(), "no check {check}");
+    // Each run extracts its secret packages into its own folder: tests run concurrently.
+    let work = tempfile::tempdir().expect("temp dir");
     let opts = TargetOptions {
         kind: Some(TargetKind::Sim),
         faults,
         keep: Keep::Never,
+        work_dir: Some(work.path().to_path_buf()),
         ..Default::default()
     };
     let report = run_on_fresh_target(&opts, scenario, Some(check))
