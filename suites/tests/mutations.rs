@@ -124,21 +124,24 @@ fn main() {
         if !s.runs_on(TargetKind::Sim) {
             continue;
         }
+        // Pairs where no check relies on the broken behaviour are not run: the pairs that are run
+        // already require every other check to keep passing.
         for defect in Defect::ALL {
-            let caught_any = s
+            if !s
                 .doc
                 .spec
                 .checks
                 .iter()
-                .any(|c| meant_to_catch(defect, &s, c));
+                .any(|c| meant_to_catch(defect, &s, c))
+            {
+                continue;
+            }
             let scenario = s.clone();
             trials.push(
                 Trial::test(format!("{}::{}", s.name(), defect.name()), move || {
                     check_defect(&scenario, defect)
                 })
-                .with_kind("mutation")
-                // A defect none of the scenario's checks is about changes nothing worth a run.
-                .with_ignored_flag(!caught_any),
+                .with_kind("mutation"),
             );
         }
         let scenario = s.clone();
