@@ -90,6 +90,13 @@ pub async fn run_scenario(
         crate::runtime::RunContext::new(crate::apply::RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
     run_ctx.kubeconfig = target.kubeconfig().cloned();
+    match target.package_overrides(scenario).await {
+        Ok(o) => run_ctx.package_overrides = o,
+        Err(e) => {
+            report.setup_error = Some(format!("{e:#}"));
+            return report;
+        }
+    }
     // The guard records every object as it is applied, so whatever stops the run (a failed setup,
     // Ctrl-C, a panic) can still delete exactly what the run created.
     let guard = crate::runtime::CleanupGuard::new(client.clone(), &run_ctx);

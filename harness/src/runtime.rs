@@ -239,6 +239,9 @@ pub struct RunContext {
     pub cleanup_timeout: Duration,
     /// `YYYYMMDD` dating packages packed from folders (the run's start date).
     pub package_date: String,
+    /// Packages the target supplies instead of the scenario's, by (namespace, provided Secret):
+    /// e.g. on kind, the model store's real credentials replace the scenario's placeholder package.
+    pub package_overrides: BTreeMap<(String, String), PathBuf>,
 }
 
 impl RunContext {
@@ -250,6 +253,7 @@ impl RunContext {
             kubeconfig: None,
             cleanup_timeout: CLEANUP_TIMEOUT,
             package_date: secrets::today(),
+            package_overrides: BTreeMap::new(),
         }
     }
 
@@ -438,8 +442,23 @@ pub async fn setup_recorded(
     let mut packages: Vec<RenderedPackage> = Vec::new();
     for step in &steps {
         if let Step::Package { namespace, package } = step {
+            let replaced = package
+                .provides
+                .iter()
+                .find_map(|s| ctx.package_overrides.get(&(namespace.clone(), s.clone())))
+                .map(|dir| SecretPackageRef {
+                    path: dir.clone(),
+                    ..package.clone()
+                });
+            if let Some(r) = &replaced {
+                tracing::info!(
+                    "{namespace}: the target supplies package {} instead of {}",
+                    r.path.display(),
+                    package.path.display()
+                );
+            }
             let r = secrets::prepare(
-                package,
+                replaced.as_ref().unwrap_or(package),
                 scenario.base_dir(),
                 namespace,
                 &ctx.work_dir,

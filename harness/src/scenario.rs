@@ -105,7 +105,7 @@ pub use crate::install::InstallSettings as SeldonInstall;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Artifact {
-    /// The URI models use in `spec.storageUri`, e.g. `s3://harness-models/credit-risk`.
+    /// The URI models use in `spec.storageUri`, e.g. `s3://models/credit-risk`.
     pub storage_uri: String,
     /// The folder, relative to the scenario file.
     pub path: PathBuf,

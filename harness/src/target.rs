@@ -142,6 +142,10 @@ pub struct Target {
     work_dir: PathBuf,
     /// How Seldon was installed with Helm (kind, or existing with `--manage-install`), for upgrades.
     helm: Option<(crate::install::Installer, crate::install::InstallSettings)>,
+    /// kind: the MinIO model store holding the harness's sample models, started on first need.
+    model_store: tokio::sync::OnceCell<crate::provision::minio::ModelStore>,
+    /// Kubeconfigs, generated packages and other state.
+    state_dir: PathBuf,
     /// Port-forwards to `seldon-mesh`, one per namespace, opened on first use.
     forwards:
         tokio::sync::Mutex<std::collections::BTreeMap<String, crate::portforward::MeshForward>>,
@@ -225,6 +229,8 @@ impl Target {
             backend: Backend::Kind(cluster),
             work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
             helm,
+            model_store: Default::default(),
+            state_dir: opts.state_dir(),
             forwards: Default::default(),
         })
     }
@@ -273,6 +279,8 @@ impl Target {
             backend: Backend::Existing,
             work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
             helm,
+            model_store: Default::default(),
+            state_dir: opts.state_dir(),
             forwards: Default::default(),
         })
     }
@@ -299,6 +307,8 @@ impl Target {
             backend: Backend::Embedded(platform),
             work_dir: opts.work_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
             helm: None,
+            model_store: Default::default(),
+            state_dir: opts.state_dir(),
             forwards: Default::default(),
         })
     }
@@ -333,6 +343,99 @@ impl Target {
         tracing::info!(from = %settings.chart_version, to = %version, secs = started.elapsed().as_secs(), "upgraded Seldon");
         *settings = to;
         Ok(())
+    }
+
+    /// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
+    ///
+    /// On kind the harness's sample models live in a MinIO store on the kind network whose
+    /// credentials and address exist only at run time; the rclone Secret the scenario's models use
+    /// is delivered from a package generated with them (the scenario's own package holds test
+    /// placeholders). Elsewhere the scenario's packages are used as they are.
+    pub async fn package_overrides(
+        &self,
+        scenario: &Scenario,
+    ) -> anyhow::Result<std::collections::BTreeMap<(String, String), PathBuf>> {
+        use crate::provision::minio::{ModelStore, package_folder};
+        let mut out = std::collections::BTreeMap::new();
+        let artifacts = &scenario.doc.spec.artifacts;
+        if !matches!(self.backend, Backend::Kind(_)) || artifacts.is_empty() {
+            return Ok(out);
+        }
+        let folders: std::collections::BTreeSet<PathBuf> = artifacts
+            .iter()
+            .filter_map(|a| scenario.resolve(&a.path).parent().map(|p| p.to_path_buf()))
+            .collect();
+        let [folder] = &folders.into_iter().collect::<Vec<_>>()[..] else {
+            bail!(
+                "on kind, the artifacts of `{}` must all sit in one folder (it is uploaded to the model store whole)",
+                scenario.name()
+            );
+        };
+        for a in artifacts {
+            let name = a
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let published = ModelStore::storage_uri(name);
+            if a.storage_uri != published {
+                bail!(
+                    "on kind the model store publishes `{}` as `{published}`; set the artifact's storageUri (and its models') to it",
+                    a.path.display()
+                );
+            }
+        }
+        let store = self
+            .model_store
+            .get_or_try_init(|| ModelStore::start(folder))
+            .await
+            .context("starting the MinIO model store on the kind network")?;
+        let uris: std::collections::BTreeSet<&str> =
+            artifacts.iter().map(|a| a.storage_uri.as_str()).collect();
+        for team in &scenario.doc.spec.teams {
+            let models: Vec<&serde_json::Value> = team
+                .models
+                .iter()
+                .filter(|m| {
+                    m["spec"]["storageUri"]
+                        .as_str()
+                        .is_some_and(|u| uris.contains(u))
+                })
+                .collect();
+            if models.is_empty() {
+                continue;
+            }
+            let mut names: std::collections::BTreeSet<String> = models
+                .iter()
+                .filter_map(|m| m["spec"]["secretName"].as_str().map(str::to_string))
+                .collect();
+            if let Some(rt) = &team.runtime {
+                for s in rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    names.extend(s.as_str().map(str::to_string));
+                }
+            }
+            for pkg in &team.secret_packages {
+                for secret in pkg.provides.iter().filter(|s| names.contains(*s)) {
+                    let dir = self
+                        .state_dir
+                        .join("model-store")
+                        .join(&team.namespace)
+                        .join(secret);
+                    let folder = package_folder(
+                        &dir,
+                        &team.namespace,
+                        &pkg.overlay,
+                        &store.rclone_secret(secret, &team.namespace),
+                    )?;
+                    out.insert((team.namespace.clone(), secret.clone()), folder);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The installed chart version, when the harness installed it.

@@ -88,6 +88,9 @@ pub enum ModelStoreError {
         "MinIO container: {0}. Is Docker running, and does the `kind` network exist (create the kind cluster first)?"
     )]
     Container(String),
+    /// Writing the credentials package failed.
+    #[error("writing the model store's secret package: {0}")]
+    Package(String),
     /// Uploading failed.
     #[error("uploading model artifacts into MinIO failed (exit {code:?}): {stderr}")]
     Upload {
@@ -200,6 +203,40 @@ impl ModelStore {
     }
 }
 
+/// Writes a secret-package folder (`<dir>/<namespace>-models/<overlay>/{kustomization,secret}.yaml`)
+/// delivering the store's rclone Secret `name` to a team namespace, so the credentials reach the
+/// cluster the way the seed's teams receive theirs: as a package, applied by the harness's one
+/// package path. Returns the folder (pack it, or give it to the run as a package override).
+pub fn package_folder(
+    dir: &Path,
+    namespace: &str,
+    overlay: &str,
+    secret: &Secret,
+) -> Result<std::path::PathBuf, ModelStoreError> {
+    let root = dir.join(format!("{namespace}-models"));
+    let overlay_dir = root.join(overlay);
+    let io =
+        |e: std::io::Error| ModelStoreError::Package(format!("{}: {e}", overlay_dir.display()));
+    std::fs::create_dir_all(&overlay_dir).map_err(io)?;
+    let mut secret = secret.clone();
+    // The package applies to its namespace; kustomize sets it, the object need not.
+    secret.metadata.namespace = None;
+    let yaml = serde_norway::to_string(&serde_json::to_value(&secret).expect("Secret serialises"))
+        .expect("YAML serialises");
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: {namespace}\nresources:\n  - secret.yaml\n"
+    );
+    std::fs::write(overlay_dir.join("kustomization.yaml"), kustomization).map_err(io)?;
+    let path = overlay_dir.join("secret.yaml");
+    std::fs::write(&path, yaml).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(root)
+}
+
 /// Seldon's rclone storage Secret (docs-gb/kubernetes/storage-secrets.md): exactly one key whose
 /// value is `{name, type, parameters}`; the key name is free, `name` must be the storageUri scheme.
 pub fn rclone_secret(
@@ -241,6 +278,33 @@ pub fn rclone_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_folder_renders_and_passes_the_package_checks() {
+        let creds = Credentials::random().unwrap();
+        let secret = rclone_secret(
+            "harness-models-s3",
+            "team-a",
+            "http://172.18.0.5:9000",
+            &creds,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let folder = package_folder(dir.path(), "team-a", "production", &secret).unwrap();
+        // The same path a scenario's package takes: pack, extract with the hostile-input checks,
+        // render with kubectl kustomize, check namespace, kind and the promised Secret.
+        let pkg = crate::scenario::SecretPackageRef {
+            path: folder,
+            overlay: "production".into(),
+            provides: vec!["harness-models-s3".into()],
+        };
+        let work = tempfile::tempdir().unwrap();
+        let rendered =
+            crate::secrets::prepare(&pkg, dir.path(), "team-a", work.path(), Some("20250704"))
+                .unwrap();
+        let refs = crate::secrets::object_refs(&rendered);
+        assert_eq!(refs.len(), 1, "{refs:?}");
+        assert_eq!(refs[0].to_string(), "Secret team-a/harness-models-s3");
+    }
 
     #[test]
     fn rclone_secret_has_exactly_one_key_in_seldons_shape() {

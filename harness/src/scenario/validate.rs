@@ -263,7 +263,7 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
             ctx.error_hint(
                 &format!("{p}.storageUri"),
                 format!("`{}` is not a storage URI", a.storage_uri),
-                "write it as `<scheme>://<bucket>/<path>`, e.g. `s3://harness-models/credit-risk`",
+                "write it as `<scheme>://<bucket>/<path>`, e.g. `s3://models/credit-risk`",
             );
         }
         if !artifact_uris.insert(a.storage_uri.as_str()) {
