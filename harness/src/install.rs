@@ -901,60 +901,16 @@ impl UpgradeReport {
     }
 }
 
-/// Readiness through the Kubernetes API with kube-rs (a small poll; the lead will switch it to
-/// the shared wait primitive).
+/// Readiness through the Kubernetes API, with the harness's one wait primitive (`wait::wait_for`):
+/// the controller Deployment Available for its current generation, then every Seldon CRD Established.
 pub struct KubeReadiness {
     client: kube::Client,
-    poll: Duration,
 }
 
 impl KubeReadiness {
     /// Readiness checks with `client`.
     pub fn new(client: kube::Client) -> Self {
-        Self {
-            client,
-            poll: Duration::from_millis(500),
-        }
-    }
-
-    async fn observe(&self, namespace: &str) -> Result<Vec<String>, kube::Error> {
-        use k8s_openapi::api::apps::v1::Deployment;
-        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-        let mut problems = Vec::new();
-        let deployments: kube::Api<Deployment> =
-            kube::Api::namespaced(self.client.clone(), namespace);
-        match deployments.get_opt(CONTROLLER_DEPLOYMENT).await? {
-            None => problems.push(format!(
-                "Deployment {namespace}/{CONTROLLER_DEPLOYMENT} does not exist"
-            )),
-            Some(d) => {
-                if let Some(p) = deployment_problem(&d) {
-                    problems.push(format!(
-                        "Deployment {namespace}/{CONTROLLER_DEPLOYMENT}: {p}"
-                    ));
-                }
-            }
-        }
-        let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(self.client.clone());
-        for name in SELDON_CRDS {
-            match crds.get_opt(name).await? {
-                None => problems.push(format!("CRD {name} does not exist")),
-                Some(crd) => {
-                    let established = crd
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|cs| {
-                            cs.iter()
-                                .any(|c| c.type_ == "Established" && c.status == "True")
-                        });
-                    if !established {
-                        problems.push(format!("CRD {name} is not Established"));
-                    }
-                }
-            }
-        }
-        Ok(problems)
+        Self { client }
     }
 }
 
@@ -992,25 +948,39 @@ impl ControllerReadiness for KubeReadiness {
         controller_namespace: &str,
         timeout: Duration,
     ) -> Result<(), InstallError> {
+        use crate::wait::{self, Condition, Target};
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
         let deadline = Instant::now() + timeout;
-        loop {
-            let last = match self.observe(controller_namespace).await {
-                Ok(problems) if problems.is_empty() => return Ok(()),
-                Ok(problems) => problems.join("; "),
-                Err(e) => format!("API error: {e}"),
-            };
-            if Instant::now() >= deadline {
-                return Err(InstallError::NotReady {
-                    after: timeout,
-                    observed: last,
-                });
-            }
-            tokio::time::sleep(
-                self.poll
-                    .min(deadline.saturating_duration_since(Instant::now())),
+        let not_ready = |e: wait::WaitError| InstallError::NotReady {
+            after: timeout,
+            observed: e.to_string(),
+        };
+        let available = Condition::new("Available for its current generation", |o| {
+            o.and_then(|o| serde_json::from_value::<Deployment>(serde_json::to_value(o).ok()?).ok())
+                .is_some_and(|d| deployment_problem(&d).is_none())
+        });
+        let target = Target::of::<Deployment>(Some(controller_namespace), CONTROLLER_DEPLOYMENT);
+        wait::wait_for(
+            &self.client,
+            &target,
+            &available,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+        .map_err(not_ready)?;
+        for name in SELDON_CRDS {
+            let target = Target::of::<CustomResourceDefinition>(None, name);
+            wait::wait_for(
+                &self.client,
+                &target,
+                &wait::condition_true("Established"),
+                deadline.saturating_duration_since(Instant::now()),
             )
-            .await;
+            .await
+            .map_err(not_ready)?;
         }
+        Ok(())
     }
 }
 
