@@ -358,6 +358,15 @@ async fn inference_check(ctx: &CheckContext<'_>, i: &Inference, deadline: Deadli
         Ok(c) => c,
         Err(v) => return v,
     };
+    if let Err(why) = v2_ready_and_described(&client, &i.model, &set).await {
+        return Verdict::fail(format!(
+            "model {} through seldon-mesh of {} over {} ({}): {why}",
+            i.model,
+            i.namespace,
+            client.transport(),
+            client.endpoint()
+        ));
+    }
     let failures = inference::check_samples(&client, &i.model, &set).await;
     let how = format!(
         "{} samples to model {} over {} through seldon-mesh of {} ({})",
@@ -385,6 +394,60 @@ async fn inference_check(ctx: &CheckContext<'_>, i: &Inference, deadline: Deadli
             set.samples.len(),
             lines.join("\n")
         ))
+    }
+}
+
+/// The V2 readiness and metadata endpoints agree with the samples: server ready, model ready, and
+/// the metadata lists every input the samples send (with their datatypes) and every output they
+/// expect.
+async fn v2_ready_and_described(
+    client: &inference::InferenceClient,
+    model: &str,
+    set: &SampleSet,
+) -> Result<(), String> {
+    match client.server_ready(model).await {
+        Ok(true) => {}
+        Ok(false) => return Err("the V2 server readiness endpoint says not ready".into()),
+        Err(e) => return Err(format!("server readiness: {e}")),
+    }
+    match client.model_ready(model).await {
+        Ok(true) => {}
+        Ok(false) => return Err("the V2 model readiness endpoint says not ready".into()),
+        Err(e) => return Err(format!("model readiness: {e}")),
+    }
+    let meta = client
+        .model_metadata(model)
+        .await
+        .map_err(|e| format!("model metadata: {e}"))?;
+    let mut problems = Vec::new();
+    for sample in &set.samples {
+        for t in &sample.inputs {
+            match meta.inputs.iter().find(|m| m.name == t.name) {
+                None => problems.push(format!("metadata has no input `{}`", t.name)),
+                Some(m) if m.datatype != t.datatype => problems.push(format!(
+                    "metadata says input `{}` is {}, the samples send {}",
+                    t.name, m.datatype, t.datatype
+                )),
+                Some(_) => {}
+            }
+        }
+        let expected = sample
+            .outputs
+            .iter()
+            .map(|o| o.name.as_str())
+            .chain(sample.expected_argmax.iter().map(|a| a.output.as_str()));
+        for name in expected {
+            if !meta.outputs.iter().any(|m| m.name == name) {
+                problems.push(format!("metadata has no output `{name}`"));
+            }
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     }
 }
 

@@ -685,7 +685,7 @@ fn model_needs(scenario: &Scenario, ns: &str, model: &str, out: &mut Vec<Behavio
 /// The behaviours a check relies on: a defect breaking any of them must make the check fail, and
 /// no other defect may.
 fn relies_on(scenario: &Scenario, check: &crate::scenario::Check) -> Vec<Behaviour> {
-    use crate::scenario::{Expectation as E, NegativeCase, Outcome, Protocol};
+    use crate::scenario::{Expectation as E, NegativeCase, Outcome};
     let mut out = Vec::new();
     match &check.expect {
         E::RuntimeReady(n) => namespace_needs(scenario, &n.namespace, &mut out),
@@ -711,10 +711,9 @@ fn relies_on(scenario: &Scenario, check: &crate::scenario::Check) -> Vec<Behavio
         }
         E::Inference(i) => {
             model_needs(scenario, &i.namespace, &i.model, &mut out);
-            out.push(Behaviour::InferenceOutput);
-            if i.protocol == Protocol::Grpc {
-                out.push(Behaviour::ModelHeaderRouting);
-            }
+            // Readiness endpoints carry no model in the path: through seldon-mesh only the
+            // `seldon-model` header routes them, over REST as over gRPC.
+            out.extend([Behaviour::InferenceOutput, Behaviour::ModelHeaderRouting]);
         }
         E::InferenceRejected(r) => {
             model_needs(scenario, &r.namespace, &r.model, &mut out);
