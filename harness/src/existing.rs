@@ -1,21 +1,14 @@
-//! Existing clusters: context allow-listing and ownership guards for pre-upgrade validation.
+//! Existing clusters: context allow-listing and the controller guard for pre-upgrade validation.
 //!
 //! Against a shared cluster (staging before a platform upgrade) the harness only uses a kubeconfig
-//! context the user explicitly allowed (`--allow-context NAME`), only creates or deletes namespaces
-//! it labelled as its own, and leaves the Seldon controller install alone unless asked.
+//! context the user explicitly allowed (`--allow-context NAME`) and leaves the Seldon controller
+//! install alone unless asked. Ownership of namespaces and objects is enforced where they are
+//! written, by `apply` (never takes over an object without the run's labels) and `runtime`
+//! (deletes only what the run created, never a namespace it did not create).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::Namespace;
 use serde::{Deserialize, Serialize};
-
-/// Label every object the harness creates carries.
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
-/// Value of [`MANAGED_BY_LABEL`] on the harness's objects.
-pub const MANAGED_BY_VALUE: &str = "seldon-conformance-harness";
-/// Label naming the run that created a namespace.
-pub const RUN_LABEL: &str = "seldon-conformance-harness/run";
 
 fn default_controller_namespace() -> String {
     "seldon-mesh".to_string()
@@ -33,7 +26,7 @@ pub struct ExistingSettings {
     /// Contexts the user allowed with `--allow-context` (never read from a scenario file).
     #[serde(skip)]
     pub allowed_contexts: Vec<String>,
-    /// Whether the harness may install/upgrade the Seldon controller release (`--manage-controller`).
+    /// Whether the harness may install/upgrade the Seldon controller release (`--manage-install`).
     #[serde(skip)]
     pub manage_controller: bool,
     /// Where the Seldon controller runs (read-only readiness checks).
@@ -66,18 +59,9 @@ pub enum ExistingError {
         /// Contexts present.
         available: Vec<String>,
     },
-    /// A namespace exists and is not the harness's.
+    /// The controller install would be changed without `--manage-install`.
     #[error(
-        "namespace {namespace} already exists and is not labelled {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}: \
-         the harness never modifies or deletes namespaces it did not create. Choose other team names."
-    )]
-    NamespaceNotOwned {
-        /// Namespace.
-        namespace: String,
-    },
-    /// The controller install would be changed without `--manage-controller`.
-    #[error(
-        "refusing to {action} the Seldon controller on context {context:?}: pass --manage-controller to \
+        "refusing to {action} the Seldon controller on context {context:?}: pass --manage-install to \
          let the harness install or upgrade it (otherwise it only checks the controller is ready)"
     )]
     ControllerNotManaged {
@@ -112,57 +96,6 @@ pub fn check_context_allowed(context: &str, allowed: &[String]) -> Result<(), Ex
         Err(ExistingError::ContextNotAllowed {
             context: context.to_string(),
             allowed: allowed.to_vec(),
-        })
-    }
-}
-
-/// Labels for a namespace the harness creates in `run_id`.
-pub fn owned_namespace_labels(run_id: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
-        (RUN_LABEL.to_string(), run_id.to_string()),
-    ])
-}
-
-/// Whether `ns` carries the harness's ownership label.
-pub fn is_owned(ns: &Namespace) -> bool {
-    ns.metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(MANAGED_BY_LABEL))
-        .is_some_and(|v| v == MANAGED_BY_VALUE)
-}
-
-/// What to do about a namespace the setup code wants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NamespacePlan {
-    /// It does not exist: create it with [`owned_namespace_labels`].
-    Create,
-    /// It exists and is the harness's (from this or an earlier run): reuse it.
-    ReuseOwned,
-}
-
-/// Call before creating namespace `name`; `existing` is what a GET returned (None on 404).
-pub fn guard_create_namespace(
-    name: &str,
-    existing: Option<&Namespace>,
-) -> Result<NamespacePlan, ExistingError> {
-    match existing {
-        None => Ok(NamespacePlan::Create),
-        Some(ns) if is_owned(ns) => Ok(NamespacePlan::ReuseOwned),
-        Some(_) => Err(ExistingError::NamespaceNotOwned {
-            namespace: name.to_string(),
-        }),
-    }
-}
-
-/// Call before deleting `ns` (as just read from the API): only the harness's namespaces may go.
-pub fn guard_delete_namespace(ns: &Namespace) -> Result<(), ExistingError> {
-    if is_owned(ns) {
-        Ok(())
-    } else {
-        Err(ExistingError::NamespaceNotOwned {
-            namespace: ns.metadata.name.clone().unwrap_or_default(),
         })
     }
 }
@@ -235,23 +168,6 @@ pub async fn connect(settings: &ExistingSettings) -> Result<kube::Client, Existi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    fn ns(name: &str, labels: &[(&str, &str)]) -> Namespace {
-        Namespace {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                labels: Some(
-                    labels
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
-                ),
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn only_explicitly_allowed_contexts_pass() {
@@ -260,27 +176,6 @@ mod tests {
         assert!(e.to_string().contains("--allow-context prod"), "{e}");
         assert!(check_context_allowed("Staging", &["staging".into()]).is_err());
         assert!(check_context_allowed("staging", &[]).is_err());
-    }
-
-    #[test]
-    fn namespaces_are_touched_only_when_owned() {
-        assert_eq!(
-            guard_create_namespace("t1", None).unwrap(),
-            NamespacePlan::Create
-        );
-        let mine = ns("t1", &[(MANAGED_BY_LABEL, MANAGED_BY_VALUE)]);
-        assert_eq!(
-            guard_create_namespace("t1", Some(&mine)).unwrap(),
-            NamespacePlan::ReuseOwned
-        );
-        assert!(guard_delete_namespace(&mine).is_ok());
-        let theirs = ns("t1", &[(MANAGED_BY_LABEL, "helm")]);
-        assert!(guard_create_namespace("t1", Some(&theirs)).is_err());
-        let e = guard_delete_namespace(&theirs).unwrap_err();
-        assert!(e.to_string().contains("never modifies or deletes"), "{e}");
-        assert!(guard_delete_namespace(&ns("kube-system", &[])).is_err());
-        let labels = owned_namespace_labels("run-1");
-        assert_eq!(labels[MANAGED_BY_LABEL], MANAGED_BY_VALUE);
     }
 
     #[test]

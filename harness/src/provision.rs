@@ -476,7 +476,7 @@ pub fn fingerprint_configmap(fp: &Fingerprint) -> String {
         "metadata": {
             "name": FINGERPRINT_CONFIGMAP,
             "namespace": FINGERPRINT_NAMESPACE,
-            "labels": {crate::existing::MANAGED_BY_LABEL: crate::existing::MANAGED_BY_VALUE},
+            "labels": {crate::apply::MANAGED_BY_LABEL: crate::apply::FIELD_MANAGER},
         },
         "data": {"fingerprint": fp.digest, "inputs": fp.inputs},
     });
@@ -800,7 +800,7 @@ impl KindCluster {
                 "--server-side",
                 "--force-conflicts",
                 "--field-manager",
-                crate::existing::MANAGED_BY_VALUE,
+                crate::apply::FIELD_MANAGER,
                 "-f",
                 "-",
             ])

@@ -206,9 +206,11 @@ pub async fn run_all(
 ) -> Vec<ScenarioReport> {
     let kind = opts.kind.unwrap_or(crate::scenario::TargetKind::Sim);
     let mut reports = Vec::new();
-    let mut shared: Option<Target> = None;
+    let mut applicable = Vec::new();
     for scenario in scenarios {
-        if !scenario.runs_on(kind) {
+        if scenario.runs_on(kind) {
+            applicable.push(scenario);
+        } else {
             let targets: Vec<&str> = scenario.doc.spec.targets.iter().map(|t| t.name()).collect();
             reports.push(ScenarioReport {
                 scenario: scenario.name().to_string(),
@@ -218,56 +220,91 @@ pub async fn run_all(
                 not_applicable: Some(format!("runs only on: {}", targets.join(", "))),
                 checks: Vec::new(),
             });
-            continue;
         }
-        if kind == crate::scenario::TargetKind::Sim {
+    }
+    if kind == crate::scenario::TargetKind::Sim {
+        for scenario in applicable {
             match run_on_fresh_target(opts, scenario, only).await {
                 Ok(r) => reports.push(r),
                 Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),
             }
-            continue;
         }
-        if shared.is_none() {
-            match Target::start(opts, scenario).await {
-                Ok(t) => shared = Some(t),
-                Err(e) => {
-                    reports.push(broken(scenario, kind.name(), format!("{e:#}")));
-                    continue;
-                }
-            }
-        }
-        let target = shared.as_ref().expect("started above");
-        reports.push(run_scenario(target, scenario, only, opts.keep).await);
+        return reports;
     }
-    if let (Some(version), Some(target)) = (&opts.upgrade_to, shared.as_mut()) {
-        let from = target.chart_version().unwrap_or("?").to_string();
-        if !all_succeeded(&reports) {
-            eprintln!(
-                "not upgrading {from} -> {version}: the scenarios fail before the upgrade, so the upgrade would prove nothing"
-            );
-        } else {
-            match target.upgrade(version).await {
+    // A cluster: one target for every scenario.
+    let Some(first) = applicable.first() else {
+        return reports;
+    };
+    let target = match Target::start(opts, first).await {
+        Ok(t) => t,
+        Err(e) => {
+            reports.push(broken(first, kind.name(), format!("{e:#}")));
+            return reports;
+        }
+    };
+    let run_every = |suffix: String| {
+        let (target, applicable) = (&target, &applicable);
+        async move {
+            let mut out = Vec::new();
+            for scenario in applicable {
+                let mut r = run_scenario(target, scenario, only, opts.keep).await;
+                r.scenario.push_str(&suffix);
+                out.push(r);
+            }
+            out
+        }
+    };
+    match &opts.upgrade_to {
+        None => reports.extend(run_every(String::new()).await),
+        Some(version) => {
+            // The one upgrade sequence (also golden-tested): baseline install, scenarios, upgrade,
+            // scenarios again; no upgrade when the baseline already fails.
+            let collected = std::sync::Mutex::new(Vec::new());
+            let outcome = target
+                .validate_upgrade(version, |phase| {
+                    let (collected, run_every) = (&collected, &run_every);
+                    async move {
+                        let suffix = match phase {
+                            crate::install::UpgradePhase::Before { version } => {
+                                format!(" (on {version}, before the upgrade)")
+                            }
+                            crate::install::UpgradePhase::After { version } => {
+                                format!(" (after the upgrade to {version})")
+                            }
+                        };
+                        let phase_reports = run_every(suffix).await;
+                        let ok = all_succeeded(&phase_reports);
+                        collected
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend(phase_reports);
+                        if ok {
+                            Ok(())
+                        } else {
+                            anyhow::bail!("scenarios failed")
+                        }
+                    }
+                })
+                .await;
+            reports.extend(collected.into_inner().unwrap_or_else(|e| e.into_inner()));
+            match outcome {
+                Ok(u) if u.after.is_none() => eprintln!(
+                    "not upgraded {} -> {}: the scenarios fail before the upgrade, so the upgrade would prove nothing",
+                    u.from, u.to
+                ),
+                Ok(_) => {}
                 Err(e) => reports.push(ScenarioReport {
-                    scenario: format!("upgrade {from} -> {version}"),
+                    scenario: format!("upgrade to {version}"),
                     target: kind.name(),
                     run_id: String::new(),
                     setup_error: Some(format!("{e:#}")),
                     not_applicable: None,
                     checks: Vec::new(),
                 }),
-                Ok(()) => {
-                    for scenario in scenarios.iter().filter(|s| s.runs_on(kind)) {
-                        let mut r = run_scenario(target, scenario, only, opts.keep).await;
-                        r.scenario = format!("{} (after upgrade {from} -> {version})", r.scenario);
-                        reports.push(r);
-                    }
-                }
             }
         }
     }
-    if let Some(t) = shared {
-        t.finish(!all_succeeded(&reports)).await;
-    }
+    target.finish(!all_succeeded(&reports)).await;
     reports
 }
 

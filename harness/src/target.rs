@@ -323,26 +323,27 @@ impl Target {
         self.client.clone()
     }
 
-    /// `helm upgrade`s Seldon to `version` and waits for the controller (kind, or an existing
-    /// cluster with `--manage-install`).
-    pub async fn upgrade(&mut self, version: &str) -> anyhow::Result<()> {
-        let Some((installer, settings)) = &mut self.helm else {
+    /// Validates an upgrade with the installer's one sequence: the baseline install, `scenarios`,
+    /// `helm upgrade` to `version`, `scenarios` again (kind, or an existing cluster with
+    /// `--manage-install`).
+    pub async fn validate_upgrade<F, Fut>(
+        &self,
+        version: &str,
+        scenarios: F,
+    ) -> anyhow::Result<crate::install::UpgradeReport>
+    where
+        F: FnMut(crate::install::UpgradePhase) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let Some((installer, settings)) = &self.helm else {
             bail!(
                 "this target did not install Seldon with Helm, so it cannot upgrade it (existing clusters need --manage-install)"
             );
         };
-        let mut to = settings.clone();
-        to.chart_version = version.to_string();
-        let started = std::time::Instant::now();
-        installer
-            .install(
-                &to,
-                &crate::install::KubeReadiness::new(self.client.clone()),
-            )
-            .await?;
-        tracing::info!(from = %settings.chart_version, to = %version, secs = started.elapsed().as_secs(), "upgraded Seldon");
-        *settings = to;
-        Ok(())
+        let readiness = crate::install::KubeReadiness::new(self.client.clone());
+        Ok(installer
+            .validate_upgrade(settings, version, &readiness, scenarios)
+            .await?)
     }
 
     /// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
@@ -436,11 +437,6 @@ impl Target {
             }
         }
         Ok(out)
-    }
-
-    /// The installed chart version, when the harness installed it.
-    pub fn chart_version(&self) -> Option<&str> {
-        self.helm.as_ref().map(|(_, s)| s.chart_version.as_str())
     }
 
     /// Where secret packages are extracted for this target's runs.

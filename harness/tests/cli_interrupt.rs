@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -18,12 +18,15 @@ use kube::runtime::watcher;
 
 const MANAGED: &str = "app.kubernetes.io/managed-by=seldon-conformance-harness";
 
-struct Killed(Child);
+/// Kills the process on every path out of the test (a panic included) unless it was taken.
+struct Killed(Option<Child>);
 
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -61,7 +64,7 @@ fn platform(dir: &Path) -> (Killed, PathBuf) {
     });
     rx.recv_timeout(Duration::from_secs(30))
         .expect("the platform announces its kubeconfig within 30 s");
-    (Killed(child), kubeconfig)
+    (Killed(Some(child)), kubeconfig)
 }
 
 async fn client(kubeconfig: &Path) -> kube::Client {
@@ -104,7 +107,8 @@ async fn interrupted_run_leaves_no_labelled_object() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("harness run starts");
-    let mut run = Killed(run);
+    let mut run = Killed(Some(run));
+    let pid = run.0.as_ref().expect("running").id() as libc::pid_t;
 
     // Setup is over once the run's Models exist; from then on the run waits in its check.
     let models: Api<DynamicObject> = Api::all_with(
@@ -137,25 +141,26 @@ async fn interrupted_run_leaves_no_labelled_object() {
     );
 
     // SAFETY: sending a signal to our own child process.
-    let rc = unsafe { libc::kill(run.0.id() as libc::pid_t, libc::SIGINT) };
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
     assert_eq!(rc, 0, "SIGINT could not be sent");
 
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = run.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the interrupted run did not exit within 90 s"
-        );
-        std::thread::yield_now();
-        tokio::task::yield_now().await;
+    let child = run.0.take().expect("running");
+    let waited = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await;
+    let Ok(output) = waited else {
+        // SAFETY: our own child, which did not exit in time.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("the interrupted run did not exit within 90 s");
     };
-    let mut out = String::new();
-    std::io::Read::read_to_string(run.0.stdout.as_mut().unwrap(), &mut out).unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(run.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let output = output.expect("wait task").expect("wait for harness run");
+    let (status, out, err) = (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).to_string(),
+        String::from_utf8_lossy(&output.stderr).to_string(),
+    );
     assert!(
         !status.success(),
         "an interrupted run must not report success\n{out}\n{err}"

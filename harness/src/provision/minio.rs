@@ -261,8 +261,8 @@ pub fn rclone_secret(
             name: Some(name.to_string()),
             namespace: Some(namespace.to_string()),
             labels: Some(BTreeMap::from([(
-                crate::existing::MANAGED_BY_LABEL.to_string(),
-                crate::existing::MANAGED_BY_VALUE.to_string(),
+                crate::apply::MANAGED_BY_LABEL.to_string(),
+                crate::apply::FIELD_MANAGER.to_string(),
             )])),
             ..Default::default()
         },
