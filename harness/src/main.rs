@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use harness::scenario::{self, Scenario, Severity};
+use harness::cli;
 
 /// Conformance harness for Seldon Core v2 multi-team platforms.
 ///
@@ -157,285 +157,35 @@ struct RunArgs {
     defects: Vec<String>,
 }
 
-fn parse_defects(names: &[String]) -> Result<harness::target::Faults, String> {
-    let mut faults = harness::target::Faults::default();
-    for n in names {
-        let d = harness::target::Defect::from_name(n).ok_or_else(|| {
-            let all: Vec<&str> = harness::target::Defect::ALL
-                .iter()
-                .map(|d| d.name())
-                .collect();
-            format!("unknown defect `{n}`; known: {}", all.join(", "))
-        })?;
-        faults.defects.insert(d);
-    }
-    Ok(faults)
-}
 
-fn render(path: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
-    let s = match Scenario::load(path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
+impl From<RunArgs> for cli::RunArgs {
+    fn from(a: RunArgs) -> cli::RunArgs {
+        cli::RunArgs {
+            target: a.target,
+            scenarios: a.scenarios,
+            check: a.check,
+            keep: a.keep,
+            report: a.report,
+            context: a.context,
+            allow_contexts: a.allow_contexts,
+            manage_install: a.manage_install,
+            kind_config: a.kind_config,
+            chart_version: a.chart_version,
+            upgrade_to: a.upgrade_to,
+            defects: a.defects,
         }
-    };
-    let labels = harness::apply::RunLabels::new(s.name(), "render");
-    match harness::render::render_to(&s, &labels, out) {
-        Ok(Some(yaml)) => {
-            print!("{yaml}");
-            ExitCode::SUCCESS
-        }
-        Ok(None) => {
-            println!(
-                "written to {}",
-                out.map(|p| p.display().to_string()).unwrap_or_default()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn cleanup(run: String, context: String, allow_contexts: Vec<String>) -> ExitCode {
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = rt.block_on(async {
-        let settings = harness::existing::ExistingSettings {
-            kubeconfig: std::env::var_os("KUBECONFIG")
-                .map(PathBuf::from)
-                .filter(|p| p.is_file()),
-            context,
-            allowed_contexts: allow_contexts,
-            manage_controller: false,
-            controller_namespace: "seldon-mesh".into(),
-        };
-        let client = harness::existing::connect(&settings).await?;
-        // The scenario label is not needed to find a run's objects: the run label selects them.
-        let labels = harness::apply::RunLabels::new("cleanup", &run);
-        harness::runtime::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
-            .await
-            .map_err(anyhow::Error::from)
-    });
-    match result {
-        Ok(report) => {
-            for o in &report.deleted {
-                println!("deleted {o}");
-            }
-            println!(
-                "{} deleted, {} already gone, {} left alone (not this run's)",
-                report.deleted.len(),
-                report.already_gone.len(),
-                report.left_alone.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn flows(scenario: Option<PathBuf>) -> ExitCode {
-    let Some(path) = scenario else {
-        print!("{}", harness::flows::format_table(&harness::flows::table()));
-        return ExitCode::SUCCESS;
-    };
-    let s = match Scenario::load(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    for team in &s.doc.spec.teams {
-        if team.runtime.is_none() {
-            continue;
-        }
-        println!("== namespace {}", team.namespace);
-        print!(
-            "{}",
-            harness::flows::format_table(&harness::flows::flows_for(&s, &team.namespace))
-        );
-        for v in harness::flows::evaluate(&s, &team.namespace) {
-            let state = if v.allowed { "allowed" } else { "BLOCKED" };
-            println!("{state:>8}  {:<32} {}", v.flow, v.summary);
-            if !v.allowed {
-                for cut in &v.cuts {
-                    println!(
-                        "{}",
-                        cut.fix
-                            .lines()
-                            .map(|l| format!("          {l}"))
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    );
-                }
-            }
-        }
-        println!();
-    }
-    ExitCode::SUCCESS
-}
-
-fn run(args: RunArgs) -> ExitCode {
-    use harness::scenario::TargetKind;
-    let kind = match harness::target::parse_kind(&args.target) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
-    let faults = match parse_defects(&args.defects) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if kind != TargetKind::Sim && !faults.defects.is_empty() {
-        eprintln!("error: --defect only applies to the embedded platform (--target sim)");
-        return ExitCode::from(2);
-    }
-    let scenarios = match load_all(args.scenarios) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let opts = harness::target::TargetOptions {
-        kind: Some(kind),
-        faults,
-        context: args.context,
-        allow_contexts: args.allow_contexts,
-        manage_install: args.manage_install,
-        kind_config: Some(args.kind_config),
-        chart_version: args.chart_version,
-        keep: args.keep,
-        upgrade_to: args.upgrade_to,
-        ..harness::target::TargetOptions::from_env().unwrap_or_default()
-    };
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: starting the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let reports = rt.block_on(harness::run::run_all(
-        &opts,
-        &scenarios,
-        args.check.as_deref(),
-    ));
-    let text = harness::report::terminal(&reports);
-    print!("{text}");
-    if let Some(dir) = &args.report {
-        match harness::report::write_markdown(dir, &reports) {
-            Ok(path) => println!("summary written to {}", path.display()),
-            Err(e) => {
-                eprintln!("error: writing the report into {}: {e:#}", dir.display());
-                return ExitCode::from(2);
-            }
-        }
-    }
-    if harness::run::all_succeeded(&reports) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
-fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    if paths.is_empty() {
-        vec![PathBuf::from("scenarios")]
-    } else {
-        paths
-    }
-}
-
-/// Loads every scenario under `paths`, printing diagnostics; `None` if any file has errors.
-fn load_all(paths: Vec<PathBuf>) -> Result<Vec<Scenario>, ExitCode> {
-    let files = match scenario::discover(&default_paths(paths)) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: cannot list scenario files: {e}");
-            return Err(ExitCode::from(2));
-        }
-    };
-    if files.is_empty() {
-        eprintln!(
-            "error: no scenario files (*.yaml) found; pass a file or a folder such as scenarios/"
-        );
-        return Err(ExitCode::from(2));
-    }
-    let mut ok = Vec::new();
-    let mut failed = false;
-    for f in files {
-        match Scenario::load(&f) {
-            Ok(s) => {
-                for w in &s.warnings {
-                    debug_assert_eq!(w.severity, Severity::Warning);
-                    eprintln!("{w}");
-                }
-                ok.push(s);
-            }
-            Err(errs) => {
-                eprintln!("{errs}");
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        Err(ExitCode::from(1))
-    } else {
-        Ok(ok)
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli_args = Cli::parse();
     harness::report::init_logging();
-    match cli.command {
-        Command::Validate { paths } => match load_all(paths) {
-            Ok(scenarios) => {
-                for s in &scenarios {
-                    println!(
-                        "ok  {} ({} checks) {}",
-                        s.name(),
-                        s.doc.spec.checks.len(),
-                        s.file.display()
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
-        Command::List { paths } => match load_all(paths) {
-            Ok(scenarios) => {
-                for s in &scenarios {
-                    println!("{}  ({})", s.name(), s.file.display());
-                    if !s.doc.metadata.description.is_empty() {
-                        println!("    {}", s.doc.metadata.description);
-                    }
-                    for c in &s.doc.spec.checks {
-                        println!("  - {:<40} {}", c.name, c.expect.kind());
-                    }
-                }
-                ExitCode::SUCCESS
-            }
-            Err(code) => code,
-        },
-        Command::Run(args) => run(args),
-        Command::Flows { scenario } => flows(scenario),
-        Command::Render { scenario, out } => render(&scenario, out.as_deref()),
+    match cli_args.command {
+        Command::Validate { paths } => cli::validate(paths),
+        Command::List { paths } => cli::list(paths),
+        Command::Run(args) => cli::run(args.into()),
+        Command::Flows { scenario } => cli::flows(scenario),
+        Command::Render { scenario, out } => cli::render(&scenario, out.as_deref()),
         Command::Secrets {
             command:
                 SecretsCommand::Pack {
@@ -445,21 +195,12 @@ fn main() -> ExitCode {
                     date,
                     out,
                 },
-        } => match harness::secrets::pack(&dir, &namespace, &purpose, date.as_deref(), &out) {
-            Ok(path) => {
-                println!("{}", path.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(1)
-            }
-        },
+        } => cli::secrets_pack(&dir, &namespace, &purpose, date.as_deref(), &out),
         Command::Cleanup {
             run,
             context,
             allow_contexts,
-        } => cleanup(run, context, allow_contexts),
+        } => cli::cleanup(run, context, allow_contexts),
         Command::Platform {
             command:
                 PlatformCommand::Up {
@@ -467,29 +208,7 @@ fn main() -> ExitCode {
                     defects,
                     scenario,
                 },
-        } => {
-            let scenario = match scenario.map(|p| Scenario::load(&p)).transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            };
-            let faults = match parse_defects(&defects) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match harness::target::platform_up(&kubeconfig, faults, scenario.as_ref()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
-        }
+        } => cli::platform_up(&kubeconfig, &defects, scenario),
     }
 }
 

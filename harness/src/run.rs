@@ -5,8 +5,17 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::checks::{self, CheckContext, Verdict};
-use crate::scenario::{Check, Scenario};
-use crate::target::{Keep, Target, TargetOptions};
+use crate::kube::RunLabels;
+use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
+use crate::setup::{CleanupGuard, RunContext, setup_recorded};
+use crate::target::kind::helm::UpgradePhase;
+use crate::target::{Keep, Target, TargetOptions, fresh_per_scenario};
+
+/// Loads a scenario file: its format (`Scenario::load`), then the flow analysis (unknown flow
+/// names are errors, required flows its policies block are warnings).
+pub fn load(file: &std::path::Path) -> Result<Scenario, ScenarioErrors> {
+    crate::flows::analyse(Scenario::load(file)?)
+}
 
 /// The verdict of one check, with how long it took.
 #[derive(Debug, Clone)]
@@ -54,7 +63,7 @@ pub fn run_id() -> String {
     std::env::var("HARNESS_RUN_ID")
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(crate::apply::RunLabels::generate_run_id)
+        .unwrap_or_else(RunLabels::generate_run_id)
 }
 
 /// Which checks of a scenario to run.
@@ -87,9 +96,9 @@ pub async fn run_scenario(
     };
     let client = target.client();
     let mut run_ctx =
-        crate::runtime::RunContext::new(crate::apply::RunLabels::new(scenario.name(), &run_id));
+        RunContext::new(RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
-    run_ctx.kubeconfig = target.kubeconfig().cloned();
+    run_ctx.kubeconfig = target.kubeconfig().map(|p| p.to_path_buf());
     match target.package_overrides(scenario).await {
         Ok(o) => run_ctx.package_overrides = o,
         Err(e) => {
@@ -99,10 +108,10 @@ pub async fn run_scenario(
     }
     // The guard records every object as it is applied, so whatever stops the run (a failed setup,
     // Ctrl-C, a panic) can still delete exactly what the run created.
-    let guard = crate::runtime::CleanupGuard::new(client.clone(), &run_ctx);
+    let guard = CleanupGuard::new(client.clone(), &run_ctx);
     let recorder = guard.recorder();
     let work = async {
-        if let Err(e) = crate::runtime::setup_recorded(&client, scenario, &run_ctx, &recorder).await
+        if let Err(e) = setup_recorded(&client, scenario, &run_ctx, &recorder).await
         {
             return (Some(e.to_string()), Vec::new());
         }
@@ -130,7 +139,7 @@ pub async fn run_scenario(
                     kind: check.expect.kind(),
                     verdict,
                     duration: started.elapsed(),
-                    proven_to_catch: crate::target::proven_to_catch(scenario, &check),
+                    proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
                 }
             }
         });
@@ -204,7 +213,7 @@ pub async fn run_all(
     scenarios: &[Scenario],
     only: Option<&str>,
 ) -> Vec<ScenarioReport> {
-    let kind = opts.kind.unwrap_or(crate::scenario::TargetKind::Sim);
+    let kind = opts.kind.unwrap_or(TargetKind::Sim);
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
     for scenario in scenarios {
@@ -222,7 +231,7 @@ pub async fn run_all(
             });
         }
     }
-    if kind == crate::scenario::TargetKind::Sim {
+    if fresh_per_scenario(kind) {
         for scenario in applicable {
             match run_on_fresh_target(opts, scenario, only).await {
                 Ok(r) => reports.push(r),
@@ -265,10 +274,10 @@ pub async fn run_all(
                     let (collected, run_every) = (&collected, &run_every);
                     async move {
                         let suffix = match phase {
-                            crate::install::UpgradePhase::Before { version } => {
+                            UpgradePhase::Before { version } => {
                                 format!(" (on {version}, before the upgrade)")
                             }
-                            crate::install::UpgradePhase::After { version } => {
+                            UpgradePhase::After { version } => {
                                 format!(" (after the upgrade to {version})")
                             }
                         };

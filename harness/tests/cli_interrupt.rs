@@ -5,6 +5,9 @@
 //! with the `model-never-ready` defect, so the run is certainly still waiting in its checks when
 //! it is interrupted (no timing guesses).
 
+// Signals and prctl on the processes this test starts need libc calls.
+#![allow(unsafe_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

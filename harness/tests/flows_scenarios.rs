@@ -15,13 +15,13 @@ fn scenarios_dir() -> PathBuf {
 
 fn seed() -> Scenario {
     let file = scenarios_dir().join("seed-network-policy.yaml");
-    Scenario::load(&file).unwrap_or_else(|e| panic!("seed-network-policy.yaml must load:\n{e}"))
+    harness::run::load(&file).unwrap_or_else(|e| panic!("seed-network-policy.yaml must load:\n{e}"))
 }
 
 /// The seed scenario with financial-ml's policies replaced by the corrected ones the `financial-ml`
 /// scenario ships, re-validated as a file.
 fn corrected() -> Scenario {
-    let fin = Scenario::load(&scenarios_dir().join("financial-ml.yaml"))
+    let fin = harness::run::load(&scenarios_dir().join("financial-ml.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
     let policies: Vec<Value> = fin
         .team("financial-ml")
@@ -45,6 +45,7 @@ fn corrected() -> Scenario {
     // Through JSON: serde_norway writes enum variants as YAML tags, which scenario files do not use.
     let yaml = serde_norway::to_string(&serde_json::to_value(&doc).unwrap()).unwrap();
     Scenario::parse(&scenarios_dir().join("corrected.yaml"), &yaml)
+        .and_then(flows::analyse)
         .unwrap_or_else(|e| panic!("the corrected policies must validate:\n{e}"))
 }
 
@@ -286,4 +287,20 @@ fn corrected_policies_still_deny_the_other_team() {
         c.connect(&controller, &scheduler, 9004, Protocol::Tcp)
             .allowed()
     );
+}
+
+#[test]
+fn unknown_flow_names_are_errors_at_load() {
+    let text = std::fs::read_to_string(scenarios_dir().join("seed-network-policy.yaml")).unwrap();
+    let bad = text.replacen("- agent-to-scheduler", "- agent-to-nowhere", 1);
+    assert_ne!(text, bad, "the seed scenario names agent-to-scheduler in expectBlocked");
+    let file = scenarios_dir().join("seed-network-policy.yaml");
+    // The format alone accepts it; the flow analysis after loading does not.
+    let parsed = Scenario::parse(&file, &bad).expect("the format is valid");
+    let err = flows::analyse(parsed).unwrap_err().to_string();
+    assert!(
+        err.contains("`agent-to-nowhere` is not a flow of namespace"),
+        "{err}"
+    );
+    assert!(err.contains("expectBlocked"), "{err}");
 }

@@ -7,8 +7,11 @@
 //! One MLServer process serves all trials of one test-binary run and is killed (process group)
 //! when the run ends, on every path.
 
-use harness::inference::{
-    InferenceClient, NegativeCase, SampleSet, Transport, check_samples, check_signature,
+// Signals and prctl on the processes this test starts need libc calls.
+#![allow(unsafe_code)]
+
+use harness::v2::{
+    InferenceClient, BadRequest, SampleSet, Transport, check_samples, check_signature,
     compare_outputs, negative_case,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
@@ -304,7 +307,7 @@ fn conformance(ctx: &Ctx, transport: Transport) -> Result<(), Failed> {
                 .map(ToString::to_string),
         );
         let valid = ctx.samples.samples[0].request();
-        for case in NegativeCase::ALL {
+        for case in BadRequest::ALL {
             let verdict = negative_case(&client, MODEL, &valid, case).await;
             println!("{verdict}");
             if !verdict.passed {
@@ -368,7 +371,7 @@ fn rest_and_grpc_agree(ctx: &Ctx) -> Result<(), Failed> {
             )
         });
         let (r, g) = (r.map_err(|e| e.to_string())?, g.map_err(|e| e.to_string())?);
-        let exact = harness::inference::Tolerance {
+        let exact = harness::v2::Tolerance {
             relative: 0.0,
             absolute: 0.0,
         };
@@ -416,7 +419,7 @@ fn embedded_data_plane_agrees_with_mlserver(ctx: &Ctx) -> Result<(), Failed> {
                 }
             }
             let valid = ctx.samples.samples[0].request();
-            for case in NegativeCase::ALL {
+            for case in BadRequest::ALL {
                 let (r, e) = (negative_case(&real, MODEL, &valid, case).await, negative_case(&embedded, MODEL, &valid, case).await);
                 if !(r.passed && e.passed) {
                     failures.push(format!("MLServer: {r}\n  embedded: {e}"));

@@ -1,7 +1,7 @@
 //! The credit-risk sample's stored expected outputs, recomputed in plain Rust from
 //! `model.safetensors` (independent of Python, MLServer and the embedded data plane).
 
-use harness::inference::{SampleSet, Tolerance, compare_outputs};
+use harness::v2::{SampleSet, Tolerance, compare_outputs};
 use oip::{NamedTensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Every sample model's `samples.json` loads and describes what the checks rely on.
 
-use harness::inference::SampleSet;
+use harness::v2::SampleSet;
 use oip::TensorData;
 use std::path::PathBuf;
 

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use harness::apply::RunLabels;
-use harness::render;
-use harness::runtime::Phase;
+use harness::kube::RunLabels;
+use harness::setup::render;
+use harness::setup::Phase;
 use harness::scenario::{self, Scenario};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use harness::secrets::{self, Limits, SecretsError};
+use harness::package::{Limits, SecretsError};
+use harness::setup::secrets;
 
 const NS: &str = "financial-ml";
 const PKG: &str = "financial-ml-models-secrets-20250704.tar.gz";
@@ -423,8 +424,8 @@ fn packing_is_deterministic_and_extracts_back() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/secrets/financial-ml-models");
     let out1 = tempfile::tempdir().unwrap();
     let out2 = tempfile::tempdir().unwrap();
-    let a = secrets::pack(&src, NS, "models", Some("20250704"), out1.path()).unwrap();
-    let b = secrets::pack(&src, NS, "models", Some("20250704"), out2.path()).unwrap();
+    let a = harness::package::pack(&src, NS, "models", Some("20250704"), out1.path()).unwrap();
+    let b = harness::package::pack(&src, NS, "models", Some("20250704"), out2.path()).unwrap();
     assert_eq!(a.file_name().unwrap(), PKG);
     let (ba, bb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_eq!(ba, bb, "same folder and date must give the same bytes");
@@ -451,9 +452,9 @@ fn packing_is_deterministic_and_extracts_back() {
             ("production/secret.yaml".to_string(), 0, 1751587200),
         ]
     );
-    let err = secrets::pack(&src, NS, "Models", Some("20250704"), out1.path()).unwrap_err();
+    let err = harness::package::pack(&src, NS, "Models", Some("20250704"), out1.path()).unwrap_err();
     assert!(err.to_string().contains("purpose `Models`"), "{err}");
-    let err = secrets::pack(&src, NS, "models", Some("2025-07-04"), out1.path()).unwrap_err();
+    let err = harness::package::pack(&src, NS, "models", Some("2025-07-04"), out1.path()).unwrap_err();
     assert!(err.to_string().contains("YYYYMMDD"), "{err}");
 
     if !kubectl_available() {
@@ -475,7 +476,7 @@ fn packing_is_deterministic_and_extracts_back() {
         "namespace is set when the overlay leaves it out"
     );
     assert_eq!(s["metadata"]["labels"][secrets::PACKAGE_LABEL], PKG);
-    secrets::check_rclone_secret(s, "s3").unwrap();
+    harness::package::check_rclone_secret(s, "s3").unwrap();
     secrets::check_provides(&r, &["harness-models-s3".into()]).unwrap();
     let missing = secrets::check_provides(&r, &["other".into()]).unwrap_err();
     assert!(
@@ -506,7 +507,7 @@ fn symlinks_in_the_source_folder_are_refused_when_packing() {
     #[cfg(unix)]
     std::os::unix::fs::symlink("/etc/passwd", src.path().join("production/secret.yaml")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let err = secrets::pack(src.path(), NS, "models", Some("20250704"), out.path()).unwrap_err();
+    let err = harness::package::pack(src.path(), NS, "models", Some("20250704"), out.path()).unwrap_err();
     assert!(err.to_string().contains("is a symlink"), "{err}");
     assert_eq!(
         std::fs::read_dir(out.path()).unwrap().count(),

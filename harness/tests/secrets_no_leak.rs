@@ -6,11 +6,12 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use harness::apply::RunLabels;
-use harness::render;
-use harness::runtime::{self, RunContext};
+use harness::kube::RunLabels;
+use harness::setup::render;
+use harness::setup::{self, RunContext};
 use harness::scenario::Scenario;
-use harness::secrets::{self, Limits};
+use harness::package::Limits;
+use harness::setup::secrets;
 
 const PLANTED: &[&str] = &[
     "PLANTED-access-7f3a9",
@@ -80,7 +81,7 @@ fn planted_package(dir: &Path, rclone_body: &str) {
         &dir.join("base/kustomization.yaml"),
         "resources:\n  - secrets.yaml\n",
     );
-    let token_b64 = harness::apply::encode_base64(PLANTED[2].as_bytes());
+    let token_b64 = harness::kube::encode_base64(PLANTED[2].as_bytes());
     write(
         &dir.join("base/secrets.yaml"),
         &format!(
@@ -163,7 +164,7 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
 
     // Pack + unpack by hand.
     let out = tempfile::tempdir().unwrap();
-    let pkg = secrets::pack(
+    let pkg = harness::package::pack(
         &dir.path().join("leak-test-store"),
         "leak-test",
         "store",
@@ -194,7 +195,7 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
         .unwrap();
     let client = kube::Client::try_from(config).unwrap();
     let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
-    let applied = runtime::setup(&client, &s, &ctx)
+    let applied = setup::setup(&client, &s, &ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     // The values did reach the cluster (the test would be vacuous otherwise).
@@ -203,12 +204,12 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
     let token = secrets_api.get("leak-token").await.unwrap();
     assert_eq!(token.data.unwrap()["token"].0, PLANTED[2].as_bytes());
     // A wait timeout report about a Secret shows keys only.
-    let target = harness::wait::Target::of::<k8s_openapi::api::core::v1::Secret>(
+    let target = harness::kube::Watched::of::<k8s_openapi::api::core::v1::Secret>(
         Some("leak-test"),
         "leak-token",
     );
-    let never = harness::wait::Condition::new("never", |_| false);
-    let err = harness::wait::wait_for(
+    let never = harness::kube::Condition::new("never", |_| false);
+    let err = harness::kube::wait_for(
         &client,
         &target,
         &never,
@@ -218,7 +219,7 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
     .unwrap_err();
     assert!(err.to_string().contains("keys: [token]"), "{err}");
     assert_clean("wait timeout report", &err.to_string());
-    runtime::cleanup(&client, &applied)
+    setup::cleanup(&client, &applied)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
@@ -229,7 +230,7 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
         &good_rclone().replace("name: s3", "name: minio"),
     );
     let s_bad = planted_scenario(bad.path());
-    let e = runtime::setup(
+    let e = setup::setup(
         &client,
         &s_bad,
         &RunContext::for_scenario(&s_bad).with_work_dir(bad.path()),

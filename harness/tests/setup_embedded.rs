@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::apply::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
-use harness::runtime::{self, CleanupGuard, Phase, RunContext};
+use harness::kube::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
+use harness::setup::{self, CleanupGuard, Phase, RunContext};
 use harness::scenario::Scenario;
-use harness::wait::{self, Target};
+use harness::kube::{self as wait, Watched as Target};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -70,7 +70,7 @@ async fn harness_objects(client: &Client) -> Vec<String> {
     found
 }
 
-async fn resource_versions(client: &Client, applied: &runtime::Applied) -> Vec<(String, String)> {
+async fn resource_versions(client: &Client, applied: &setup::Applied) -> Vec<(String, String)> {
     let applier = Applier::new(client.clone(), applied.labels.clone());
     let mut out = Vec::new();
     for r in &applied.records {
@@ -95,7 +95,7 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
     let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
 
     let guard = CleanupGuard::new(client.clone(), &ctx);
-    runtime::setup_recorded(&client, &s, &ctx, &guard.recorder())
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let applied = guard.applied();
@@ -150,7 +150,7 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
 
     // A second setup of the same run is a no-op.
     let before = resource_versions(&client, &applied).await;
-    let again = runtime::setup(&client, &s, &ctx)
+    let again = setup::setup(&client, &s, &ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let changed: Vec<String> = again
@@ -185,7 +185,7 @@ async fn interrupt_after(
     n: usize,
 ) {
     let recorder = guard.recorder();
-    let setup = runtime::setup_recorded(client, s, ctx, &recorder);
+    let setup = setup::setup_recorded(client, s, ctx, &recorder);
     tokio::pin!(setup);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -251,7 +251,7 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
         .unwrap();
     let work = tempfile::tempdir().unwrap();
     let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
-    let applied = runtime::setup(&client, &s, &ctx)
+    let applied = setup::setup(&client, &s, &ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let adopted: Vec<String> = applied
@@ -262,18 +262,18 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
     assert_eq!(adopted, vec!["Namespace seldon-system"]);
 
     // Another run's record of the same objects deletes nothing: the live labels say this run.
-    let other = runtime::Applied {
+    let other = setup::Applied {
         labels: RunLabels::new("financial-ml", "r-someone-else"),
         ..applied.clone()
     };
-    let report = runtime::cleanup(&client, &other).await.unwrap();
+    let report = setup::cleanup(&client, &other).await.unwrap();
     assert!(report.deleted.is_empty(), "{report:?}");
     assert!(
         report.left_alone.len() >= applied.records.len() - 1,
         "{report:?}"
     );
 
-    let report = runtime::cleanup(&client, &applied)
+    let report = setup::cleanup(&client, &applied)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
@@ -298,7 +298,7 @@ async fn a_wait_that_times_out_explains_itself() {
     let work = tempfile::tempdir().unwrap();
     let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
     let guard = CleanupGuard::new(client.clone(), &ctx);
-    runtime::setup_recorded(&client, &s, &ctx, &guard.recorder())
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let team = &s.doc.spec.teams[0];

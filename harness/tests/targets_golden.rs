@@ -2,16 +2,19 @@
 //! teardown), the helm install and the upgrade validation, driven by the recording runner.
 //! `UPDATE_GOLDEN=1` rewrites `tests/golden/*.txt`; review the diff before committing.
 
+// `std::env::set_var` is unsafe in edition 2024; this test sets a variable before any thread reads it.
+#![allow(unsafe_code)]
+
 mod targets_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::install::{
-    self, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget, SetString,
+use harness::target::kind::helm::{
+    self as install, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget, SetString,
     UpgradePhase,
 };
-use harness::provision::{self, KeepPolicy, KindProvisioner, KindSettings, Provisioned};
+use harness::target::kind::provision::{self, KeepPolicy, KindProvisioner, KindSettings, Provisioned};
 use harness::tools::{Output, RecordingRunner, SharedRunner, ToolError};
 use targets_support::{assert_golden, fixture, normalise, repo_dir};
 

@@ -6,8 +6,8 @@ mod targets_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::install::{self, HelmFailure};
-use harness::provision::{self, KindFailure};
+use harness::target::kind::helm::{self as install, HelmFailure};
+use harness::target::kind::provision::{self, KindFailure};
 use harness::tools::{
     self, Command, DuctRunner, KUBECTL, Runner, SharedRunner, Tool, ToolError, Version,
     VersionFormat,

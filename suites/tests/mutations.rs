@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use harness::checks::Verdict;
 use harness::run::{ScenarioReport, run_on_fresh_target};
 use harness::scenario::{self, Scenario, TargetKind};
-use harness::target::{Defect, Faults, Keep, TargetOptions, meant_to_catch};
+use harness::proof::meant_to_catch;
+use harness::target::{Defect, Faults, Keep, TargetOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn scenarios_dir() -> PathBuf {
@@ -94,7 +95,7 @@ fn main() {
     let mut trials = Vec::new();
     let all: Vec<Scenario> = files
         .iter()
-        .filter_map(|f| Scenario::load(f).ok())
+        .filter_map(|f| harness::run::load(f).ok())
         .filter(|s| s.runs_on(TargetKind::Sim))
         .collect();
     // Mutation score: every named defect must be meant to be caught somewhere (and the per-pair
@@ -118,7 +119,7 @@ fn main() {
         }
     }));
     for file in files {
-        let Ok(s) = Scenario::load(&file) else {
+        let Ok(s) = harness::run::load(&file) else {
             continue;
         };
         if !s.runs_on(TargetKind::Sim) {

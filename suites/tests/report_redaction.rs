@@ -36,7 +36,7 @@ fn planted_values() -> Vec<String> {
 
 #[test]
 fn reports_of_a_full_run_contain_no_secret_value() {
-    let scenario = Scenario::load(&scenarios().join("financial-ml.yaml")).unwrap();
+    let scenario = harness::run::load(&scenarios().join("financial-ml.yaml")).unwrap();
     let planted = planted_values();
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-redaction");
     let opts = TargetOptions {

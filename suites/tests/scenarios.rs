@@ -30,7 +30,7 @@ fn main() {
     let files = scenario::discover(&[scenarios_dir()]).expect("listing scenarios/");
     let mut trials = Vec::new();
     for file in files {
-        let s = match Scenario::load(&file) {
+        let s = match harness::run::load(&file) {
             Ok(s) => s,
             Err(e) => {
                 // A broken scenario file is a failing test, not a crash of the whole suite.

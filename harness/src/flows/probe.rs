@@ -17,22 +17,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::policy::Labels;
-use super::table::{Destination, Flow, labels_json};
-use super::{FlowVerdict, evaluate_flows, flows_for};
-use crate::flows::Cluster;
+use super::policy::{Cluster, Labels};
+use super::table::{Destination, Flow};
+use super::verdict::{FlowVerdict, evaluate_flows, flows_for};
+pub use crate::kube::probe::{FLOW_ANNOTATION, PROBE_IMAGE, PROBE_LABEL, ProbeOwner, ProbePod};
 use crate::scenario::Scenario;
-
-/// The label every probe pod carries.
-pub const PROBE_LABEL: &str = "conformance.harness/probe";
-/// The annotation naming a probe's `<host>:<port>`.
-pub const TARGET_ANNOTATION: &str = "conformance.harness/probe-target";
-/// The annotation naming the flow a probe tests.
-pub const FLOW_ANNOTATION: &str = "conformance.harness/flow";
-/// The image probes run.
-pub const PROBE_IMAGE: &str = "busybox:1.36";
 
 /// What a probe dials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,19 +72,6 @@ impl ProbeTarget {
     }
 }
 
-/// The object a probe pod is owned by (a harness-owned object in the probe's namespace).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeOwner {
-    /// e.g. `v1`.
-    pub api_version: String,
-    /// e.g. `ConfigMap`.
-    pub kind: String,
-    /// Its name.
-    pub name: String,
-    /// Its UID.
-    pub uid: String,
-}
-
 /// One live probe of one flow from one source component.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlowProbe {
@@ -120,50 +98,21 @@ pub struct FlowProbe {
 }
 
 impl FlowProbe {
-    /// The Pod manifest; `host` is the dialled host (for [`ProbeTarget::Pod`], the pod's address).
+    /// The probe pod; `host` is the dialled host (for [`ProbeTarget::Pod`], the pod's address).
+    pub fn probe_pod(&self, host: &str, owner: Option<&ProbeOwner>) -> ProbePod {
+        let mut p = ProbePod::new(&self.namespace, &self.name, host, self.target.port());
+        p.labels = self.labels.clone();
+        p.annotations.insert(FLOW_ANNOTATION.into(), self.flow.clone());
+        p.connect_seconds = self.timeout_seconds;
+        p.owner = owner.cloned();
+        // Never Ready: a probe wearing envoy's labels must not receive seldon-mesh traffic.
+        p.never_ready = true;
+        p
+    }
+
+    /// The Pod manifest of [`FlowProbe::probe_pod`].
     pub fn pod(&self, host: &str, owner: Option<&ProbeOwner>) -> Value {
-        let port = self.target.port();
-        let mut pod = json!({
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "labels": labels_json(&self.labels),
-                "annotations": {
-                    TARGET_ANNOTATION: format!("{host}:{port}"),
-                    FLOW_ANNOTATION: self.flow,
-                },
-            },
-            "spec": {
-                "restartPolicy": "Never",
-                "automountServiceAccountToken": false,
-                "terminationGracePeriodSeconds": 0,
-                // Never Ready: a probe wearing envoy's labels must not receive seldon-mesh traffic.
-                "readinessGates": [{ "conditionType": "conformance.harness/never-ready" }],
-                "containers": [{
-                    "name": "probe",
-                    "image": PROBE_IMAGE,
-                    "command": ["nc", "-z", "-w", self.timeout_seconds.to_string(), host, port.to_string()],
-                    // Limits, so quotas that demand them (the seed's) admit the probe.
-                    "resources": {
-                        "requests": { "cpu": "10m", "memory": "16Mi" },
-                        "limits": { "cpu": "50m", "memory": "32Mi" },
-                    },
-                }],
-            },
-        });
-        if let Some(o) = owner {
-            pod["metadata"]["ownerReferences"] = json!([{
-                "apiVersion": o.api_version,
-                "kind": o.kind,
-                "name": o.name,
-                "uid": o.uid,
-                "controller": true,
-                "blockOwnerDeletion": false,
-            }]);
-        }
-        pod
+        self.probe_pod(host, owner).pod()
     }
 }
 

@@ -9,7 +9,6 @@
 
 use std::net::Ipv4Addr;
 
-use serde_json::Value;
 
 use super::policy::{ContainerPort, Labels, Protocol, labels};
 use crate::scenario::{Expectation, Scenario};
@@ -70,7 +69,7 @@ impl LabelSource {
 
 /// A kind of pod taking part in flows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Workload {
+pub struct FlowWorkload {
     /// Component name, e.g. `seldon-scheduler`.
     pub component: String,
     /// Its namespace.
@@ -109,7 +108,7 @@ pub enum Destination {
     /// Pods in the cluster, optionally reached through a Service.
     Pods {
         /// The destination pods.
-        workload: Workload,
+        workload: FlowWorkload,
         /// The Service dialled, if any (envoy dials server pods directly).
         service: Option<ServiceAddr>,
     },
@@ -177,7 +176,7 @@ pub struct Flow {
     /// Required or optional.
     pub need: Need,
     /// The pods that open the connection (the flow needs every one of them allowed).
-    pub sources: Vec<Workload>,
+    pub sources: Vec<FlowWorkload>,
     /// Where it goes.
     pub destination: Destination,
     /// Ports at the destination; every one must be allowed.
@@ -193,7 +192,7 @@ pub struct Flow {
 /// Stand-in until the provisioning module owns this: the flows module only needs its namespace,
 /// Service and port to judge and probe the storage flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelStore {
+pub struct ModelStoreAddress {
     /// Namespace of the store.
     pub namespace: String,
     /// Its Service.
@@ -204,9 +203,9 @@ pub struct ModelStore {
     pub labels: Labels,
 }
 
-impl Default for ModelStore {
+impl Default for ModelStoreAddress {
     fn default() -> Self {
-        ModelStore {
+        ModelStoreAddress {
             namespace: "harness-model-store".into(),
             service: "minio".into(),
             port: 9000,
@@ -252,7 +251,7 @@ pub struct Context {
     /// Whether a Model uses storage outside the cluster (any URI not in `spec.artifacts`).
     pub uses_external_storage: bool,
     /// The in-cluster model store.
-    pub model_store: ModelStore,
+    pub model_store: ModelStoreAddress,
     /// Addresses outside the pod network.
     pub addresses: Addresses,
 }
@@ -267,7 +266,7 @@ impl Context {
             clients: Vec::new(),
             uses_model_store: false,
             uses_external_storage: false,
-            model_store: ModelStore::default(),
+            model_store: ModelStoreAddress::default(),
             addresses: Addresses::default(),
         }
     }
@@ -326,15 +325,15 @@ impl Context {
             clients,
             uses_model_store: uris.iter().any(|u| artifacts.contains(u)),
             uses_external_storage: uris.iter().any(|u| !artifacts.contains(u)),
-            model_store: ModelStore::default(),
+            model_store: ModelStoreAddress::default(),
             addresses: Addresses::default(),
         }
     }
 }
 
-fn component(ns: &str, name: &str, ports: Vec<ContainerPort>) -> Workload {
+fn component(ns: &str, name: &str, ports: Vec<ContainerPort>) -> FlowWorkload {
     let l = labels(&[("app.kubernetes.io/name", name)]);
-    Workload {
+    FlowWorkload {
         component: name.into(),
         namespace: ns.into(),
         labels: l.clone(),
@@ -344,7 +343,7 @@ fn component(ns: &str, name: &str, ports: Vec<ContainerPort>) -> Workload {
     }
 }
 
-fn scheduler(ns: &str) -> Workload {
+fn scheduler(ns: &str) -> FlowWorkload {
     // Container ports of `scheduler` in the default SeldonConfig (components.yaml).
     component(
         ns,
@@ -361,7 +360,7 @@ fn scheduler(ns: &str) -> Workload {
     )
 }
 
-fn envoy(ns: &str) -> Workload {
+fn envoy(ns: &str) -> FlowWorkload {
     component(
         ns,
         "seldon-envoy",
@@ -372,13 +371,13 @@ fn envoy(ns: &str) -> Workload {
     )
 }
 
-fn server(ctx: &Context) -> Workload {
+fn server(ctx: &Context) -> FlowWorkload {
     let (name, extra) = &ctx.server;
     let selector = labels(&[("app.kubernetes.io/name", "seldon-server")]);
     let mut all = extra.clone();
     all.extend(selector.clone());
     all.insert("seldon-server-name".into(), name.clone());
-    Workload {
+    FlowWorkload {
         component: "seldon-server".into(),
         namespace: ctx.namespace.clone(),
         labels: all,
@@ -398,9 +397,9 @@ fn server(ctx: &Context) -> Workload {
     }
 }
 
-fn controller(ns: &str) -> Workload {
+fn controller(ns: &str) -> FlowWorkload {
     let l = labels(&[("control-plane", "v2-controller-manager")]);
-    Workload {
+    FlowWorkload {
         component: "seldon-v2-controller-manager".into(),
         namespace: ns.into(),
         labels: l.clone(),
@@ -410,9 +409,9 @@ fn controller(ns: &str) -> Workload {
     }
 }
 
-fn kube_dns() -> Workload {
+fn kube_dns() -> FlowWorkload {
     let l = labels(&[("k8s-app", "kube-dns")]);
-    Workload {
+    FlowWorkload {
         component: "kube-dns".into(),
         namespace: "kube-system".into(),
         labels: l.clone(),
@@ -426,8 +425,8 @@ fn kube_dns() -> Workload {
     }
 }
 
-fn client(ns: &str, l: Labels) -> Workload {
-    Workload {
+fn client(ns: &str, l: Labels) -> FlowWorkload {
+    FlowWorkload {
         component: "client".into(),
         namespace: ns.into(),
         labels: l.clone(),
@@ -468,7 +467,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
     let pipelines = "pipelines (Kafka configured)";
     let flow = |name: &str,
                 need: Need,
-                sources: Vec<Workload>,
+                sources: Vec<FlowWorkload>,
                 destination: Destination,
                 ports: Vec<FlowPort>,
                 why: &str,
@@ -596,7 +595,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             },
             vec![server(ctx)],
             Destination::Pods {
-                workload: Workload {
+                workload: FlowWorkload {
                     component: "model-store".into(),
                     namespace: ctx.model_store.namespace.clone(),
                     labels: ctx.model_store.labels.clone(),
@@ -705,13 +704,4 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
         ));
     }
     flows
-}
-
-/// A Workload as a JSON map of labels (for manifests).
-pub(crate) fn labels_json(l: &Labels) -> Value {
-    Value::Object(
-        l.iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
 }

@@ -1,0 +1,36 @@
+//! What a check needs to run: the API client, its scenario, access to `seldon-mesh`, the run id.
+
+use crate::kube::{Applier, RunLabels};
+use crate::scenario::Scenario;
+use crate::target::MeshAccess;
+
+/// What a check needs to run.
+pub struct CheckContext<'a> {
+    /// Client for the target's API server.
+    pub client: kube::Client,
+    /// The scenario the check belongs to (already set up on the target).
+    pub scenario: &'a Scenario,
+    /// Access to the namespaces' inference endpoints.
+    pub mesh: &'a dyn MeshAccess,
+    /// The run's id (labels every object the run creates, probes included).
+    pub run_id: &'a str,
+}
+
+impl CheckContext<'_> {
+    /// The SeldonRuntime name the scenario declares for a namespace, if it gives the team one.
+    pub fn declared_runtime(&self, namespace: &str) -> Option<&str> {
+        self.scenario
+            .team(namespace)
+            .and_then(|t| t.runtime.as_ref())
+            .and_then(|r| r["metadata"]["name"].as_str())
+    }
+
+    /// The apply path for objects a check creates (probes, canaries), labelled with this run.
+    pub fn applier(&self) -> Applier {
+        Applier::new(
+            self.client.clone(),
+            RunLabels::new(self.scenario.name(), self.run_id),
+        )
+    }
+}
+

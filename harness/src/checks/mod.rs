@@ -1,0 +1,46 @@
+//! The checks: one file per check kind, each turning one expectation of a scenario into a
+//! [`Verdict`]. Checks are target-agnostic (a `kube::Client` and [`crate::target::MeshAccess`])
+//! and never call each other: what they share lives in `kube/`.
+
+pub mod access;
+pub mod connectivity;
+pub mod context;
+pub mod inference;
+pub mod inference_rejected;
+pub mod quota;
+pub mod required_flows;
+pub mod scheduling;
+pub mod secrets;
+pub mod verdict;
+
+pub use context::CheckContext;
+pub use verdict::Verdict;
+
+use crate::kube::Deadline;
+use crate::scenario::{Check, Expectation};
+
+/// Runs one check within its timeout; errors talking to the cluster become `Fail` with the cause.
+pub async fn run(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
+    let timeout = check
+        .timeout
+        .unwrap_or_else(|| check.expect.default_timeout());
+    let deadline = Deadline::after(timeout);
+    match &check.expect {
+        Expectation::RuntimeReady(r) => scheduling::runtime_ready(ctx, r, deadline).await,
+        Expectation::ServerReady(s) => scheduling::server_ready(ctx, s, deadline).await,
+        Expectation::ModelReady(m) => scheduling::model_ready(ctx, m, deadline).await,
+        Expectation::ScheduleFailed(s) => scheduling::schedule_failed(ctx, s, deadline).await,
+        Expectation::QuotaRejects(q) => quota::quota_rejects(ctx, q, deadline).await,
+        Expectation::NetworkPolicyEnforced(n) => {
+            connectivity::network_policy_enforced(ctx, n, deadline).await
+        }
+        Expectation::Connectivity(c) => connectivity::connectivity(ctx, check, c, deadline).await,
+        Expectation::Access(a) => access::access(ctx, a).await,
+        Expectation::RequiredFlows(r) => required_flows::required_flows(ctx, r, deadline).await,
+        Expectation::SecretsApplied(s) => secrets::secrets_applied(ctx, s).await,
+        Expectation::Inference(i) => inference::inference(ctx, i, deadline).await,
+        Expectation::InferenceRejected(i) => {
+            inference_rejected::inference_rejected(ctx, i, deadline).await
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `quotaRejects`: the quota rejects a workload's pods, shown by the controller's Warning event.
+//!
+//! Admission rejections never appear on the workload's status: the StatefulSet or ReplicaSet
+//! controller records them as `FailedCreate` Warning events (`pods "seldon-scheduler-0" is
+//! forbidden: failed quota: <quota>: must specify limits.cpu for: scheduler`); for a Deployment
+//! they are on its ReplicaSets.
+
+use futures::future::select_ok;
+
+use super::context::CheckContext;
+use super::verdict::Verdict;
+use crate::kube::wait::{self, Deadline};
+use crate::kube::workload::{
+    Readiness, Workload, WorkloadKind, event_sources, named_replica_set, pods,
+};
+use crate::kube::{Condition, WaitError};
+use crate::scenario::QuotaRejects;
+
+/// `quotaRejects`: a Warning event says the workload's pods were rejected with the expected text.
+pub async fn quota_rejects(
+    ctx: &CheckContext<'_>,
+    q: &QuotaRejects,
+    deadline: Deadline,
+) -> Verdict {
+    let w = match Workload::parse(&q.namespace, &q.workload) {
+        Ok(w) => w,
+        Err(e) => return Verdict::fail(e),
+    };
+    // The controller must have acted on the workload before its events (or ReplicaSets) exist.
+    let target = w.target();
+    let kind = w.kind;
+    let acted = Condition::new(
+        "reconciled (status for the current generation; for a Deployment, a ReplicaSet named)",
+        move |o| {
+            o.is_some_and(|o| {
+                Readiness::of(o).current
+                    && (kind == WorkloadKind::StatefulSet
+                        || o.data["status"]["conditions"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| c["message"].as_str().and_then(named_replica_set).is_some()))
+            })
+        },
+    );
+    if let Err(e) = wait::wait_for(&ctx.client, &target, &acted, deadline.remaining()).await {
+        return Verdict::fail(format!(
+            "cannot judge the quota: {w} was never reconciled (is the SeldonRuntime or Server that creates it reconciled?)\n{e}"
+        ));
+    }
+    let sources = match event_sources(&ctx.client, &w).await {
+        Ok(s) if !s.is_empty() => s,
+        Ok(_) => {
+            return Verdict::fail(format!(
+                "{w} has no ReplicaSet: its controller never tried to create pods"
+            ));
+        }
+        Err(e) => return Verdict::fail(format!("cannot list the ReplicaSets of {w}: {e}")),
+    };
+    let waits = sources.iter().map(|s| {
+        Box::pin(wait::wait_for_event(
+            &ctx.client,
+            s,
+            &q.message,
+            deadline.remaining(),
+        ))
+    });
+    match select_ok(waits).await {
+        Ok((event, _)) => Verdict::pass(format!(
+            "the quota rejected the pods of {w}: {} {}: {}",
+            event.type_, event.reason, event.message
+        )),
+        Err(err) => {
+            let pods = pods(&ctx.client, &w).await.unwrap_or_default();
+            let names: Vec<String> = pods
+                .iter()
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
+            let seen = match &err {
+                WaitError::Timeout(r) if !r.events.is_empty() => {
+                    let lines: Vec<String> = r.events.iter().map(|e| format!("    {e}")).collect();
+                    format!("\n  events seen:\n{}", lines.join("\n"))
+                }
+                WaitError::Timeout(_) => "\n  no events were recorded".to_string(),
+                other => format!("\n  {other}"),
+            };
+            let what = if names.is_empty() {
+                format!("no Event about {w} contains `{}`", q.message)
+            } else {
+                format!(
+                    "the quota did not reject the pods of {w} with `{}`: pods {} were created",
+                    q.message,
+                    names.join(", ")
+                )
+            };
+            Verdict::fail(format!(
+                "{what} (waited {}){seen}",
+                humantime::format_duration(deadline.total())
+            ))
+        }
+    }
+}

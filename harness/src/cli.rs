@@ -1,0 +1,372 @@
+//! The commands of the `harness` binary, as library functions: `main.rs` parses the arguments
+//! and calls one of these. Each prints its result and returns the process exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::scenario::{self, Scenario, Severity, TargetKind};
+use crate::target::Keep;
+
+/// The options of `harness run`.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    /// `sim`, `kind` or `existing`.
+    pub target: String,
+    /// Scenario files or folders (default `scenarios/`).
+    pub scenarios: Vec<PathBuf>,
+    /// Only the check of this name.
+    pub check: Option<String>,
+    /// When to keep what the run created.
+    pub keep: Keep,
+    /// Where to write `summary.md`.
+    pub report: Option<PathBuf>,
+    /// Existing cluster: the kubeconfig context.
+    pub context: Option<String>,
+    /// Existing cluster: contexts the user allows.
+    pub allow_contexts: Vec<String>,
+    /// Existing cluster: install or upgrade the controller.
+    pub manage_install: bool,
+    /// kind: the cluster config file.
+    pub kind_config: PathBuf,
+    /// Overrides every scenario's chart version.
+    pub chart_version: Option<String>,
+    /// After the scenarios pass, upgrade to this chart version and run them again.
+    pub upgrade_to: Option<String>,
+    /// Embedded platform defects, by name.
+    pub defects: Vec<String>,
+}
+
+/// The embedded platform's faults from defect names; an unknown name lists the known ones.
+pub fn parse_defects(names: &[String]) -> Result<crate::target::Faults, String> {
+    let mut faults = crate::target::Faults::default();
+    for n in names {
+        let d = crate::target::Defect::from_name(n).ok_or_else(|| {
+            let all: Vec<&str> = crate::target::Defect::ALL
+                .iter()
+                .map(|d| d.name())
+                .collect();
+            format!("unknown defect `{n}`; known: {}", all.join(", "))
+        })?;
+        faults.defects.insert(d);
+    }
+    Ok(faults)
+}
+
+/// `harness render`: every object a run would apply, secrets redacted.
+pub fn render(path: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
+    let s = match crate::run::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let labels = crate::kube::RunLabels::new(s.name(), "render");
+    match crate::setup::render::render_to(&s, &labels, out) {
+        Ok(Some(yaml)) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!(
+                "written to {}",
+                out.map(|p| p.display().to_string()).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `harness cleanup`: deletes what a run left behind, found by its run label.
+pub fn cleanup(run: String, context: String, allow_contexts: Vec<String>) -> ExitCode {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        let settings = crate::target::existing::ExistingSettings {
+            kubeconfig: std::env::var_os("KUBECONFIG")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file()),
+            context,
+            allowed_contexts: allow_contexts,
+            manage_controller: false,
+            controller_namespace: "seldon-mesh".into(),
+        };
+        let client = crate::target::existing::connect(&settings).await?;
+        // The scenario label is not needed to find a run's objects: the run label selects them.
+        let labels = crate::kube::RunLabels::new("cleanup", &run);
+        crate::setup::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
+            .await
+            .map_err(anyhow::Error::from)
+    });
+    match result {
+        Ok(report) => {
+            for o in &report.deleted {
+                println!("deleted {o}");
+            }
+            println!(
+                "{} deleted, {} already gone, {} left alone (not this run's)",
+                report.deleted.len(),
+                report.already_gone.len(),
+                report.left_alone.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `harness flows`: the flows a runtime needs; with a scenario, which its policies block.
+pub fn flows(scenario: Option<PathBuf>) -> ExitCode {
+    let Some(path) = scenario else {
+        print!("{}", crate::flows::format_table(&crate::flows::table()));
+        return ExitCode::SUCCESS;
+    };
+    let s = match crate::run::load(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    for team in &s.doc.spec.teams {
+        if team.runtime.is_none() {
+            continue;
+        }
+        println!("== namespace {}", team.namespace);
+        print!(
+            "{}",
+            crate::flows::format_table(&crate::flows::flows_for(&s, &team.namespace))
+        );
+        for v in crate::flows::evaluate(&s, &team.namespace) {
+            let state = if v.allowed { "allowed" } else { "BLOCKED" };
+            println!("{state:>8}  {:<32} {}", v.flow, v.summary);
+            if !v.allowed {
+                for cut in &v.cuts {
+                    println!(
+                        "{}",
+                        cut.fix
+                            .lines()
+                            .map(|l| format!("          {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
+                }
+            }
+        }
+        println!();
+    }
+    ExitCode::SUCCESS
+}
+
+/// `harness run`: scenarios on a target, a verdict per check, optionally a Markdown report.
+pub fn run(args: RunArgs) -> ExitCode {
+    let kind = match crate::target::parse_kind(&args.target) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let faults = match parse_defects(&args.defects) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if kind != TargetKind::Sim && !faults.defects.is_empty() {
+        eprintln!("error: --defect only applies to the embedded platform (--target sim)");
+        return ExitCode::from(2);
+    }
+    let scenarios = match load_all(args.scenarios) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = crate::target::TargetOptions {
+        kind: Some(kind),
+        faults,
+        context: args.context,
+        allow_contexts: args.allow_contexts,
+        manage_install: args.manage_install,
+        kind_config: Some(args.kind_config),
+        chart_version: args.chart_version,
+        keep: args.keep,
+        upgrade_to: args.upgrade_to,
+        ..crate::target::TargetOptions::from_env().unwrap_or_default()
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let reports = rt.block_on(crate::run::run_all(
+        &opts,
+        &scenarios,
+        args.check.as_deref(),
+    ));
+    let text = crate::report::terminal(&reports);
+    print!("{text}");
+    if let Some(dir) = &args.report {
+        match crate::report::write_markdown(dir, &reports) {
+            Ok(path) => println!("summary written to {}", path.display()),
+            Err(e) => {
+                eprintln!("error: writing the report into {}: {e:#}", dir.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if crate::run::all_succeeded(&reports) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The scenario paths to read: the given ones, else `scenarios/`.
+pub fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    }
+}
+
+/// Loads every scenario under `paths`, printing diagnostics; `None` if any file has errors.
+pub fn load_all(paths: Vec<PathBuf>) -> Result<Vec<Scenario>, ExitCode> {
+    let files = match scenario::discover(&default_paths(paths)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot list scenario files: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if files.is_empty() {
+        eprintln!(
+            "error: no scenario files (*.yaml) found; pass a file or a folder such as scenarios/"
+        );
+        return Err(ExitCode::from(2));
+    }
+    let mut ok = Vec::new();
+    let mut failed = false;
+    for f in files {
+        match crate::run::load(&f) {
+            Ok(s) => {
+                for w in &s.warnings {
+                    debug_assert_eq!(w.severity, Severity::Warning);
+                    eprintln!("{w}");
+                }
+                ok.push(s);
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(ExitCode::from(1))
+    } else {
+        Ok(ok)
+    }
+}
+
+
+/// `harness validate`: every file checked, each scenario listed.
+pub fn validate(paths: Vec<PathBuf>) -> ExitCode {
+    match load_all(paths) {
+        Ok(scenarios) => {
+            for s in &scenarios {
+                println!(
+                    "ok  {} ({} checks) {}",
+                    s.name(),
+                    s.doc.spec.checks.len(),
+                    s.file.display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `harness list`: scenarios and their checks.
+pub fn list(paths: Vec<PathBuf>) -> ExitCode {
+    match load_all(paths) {
+        Ok(scenarios) => {
+            for s in &scenarios {
+                println!("{}  ({})", s.name(), s.file.display());
+                if !s.doc.metadata.description.is_empty() {
+                    println!("    {}", s.doc.metadata.description);
+                }
+                for c in &s.doc.spec.checks {
+                    println!("  - {:<40} {}", c.name, c.expect.kind());
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `harness secrets pack`: builds a dated package from a folder of overlays.
+pub fn secrets_pack(
+    dir: &std::path::Path,
+    namespace: &str,
+    purpose: &str,
+    date: Option<&str>,
+    out: &std::path::Path,
+) -> ExitCode {
+    match crate::package::pack(dir, namespace, purpose, date, out) {
+        Ok(path) => {
+            println!("{}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `harness platform up`: serves the embedded platform for kubectl until Ctrl-C.
+pub fn platform_up(
+    kubeconfig: &std::path::Path,
+    defects: &[String],
+    scenario: Option<PathBuf>,
+) -> ExitCode {
+    let scenario = match scenario.map(|p| crate::run::load(&p)).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let faults = match parse_defects(defects) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::target::platform_up(kubeconfig, faults, scenario.as_ref()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

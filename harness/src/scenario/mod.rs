@@ -1,0 +1,20 @@
+//! Scenario files: the YAML format, parsing with locations, and validation.
+//!
+//! A scenario is data a platform engineer can read: the Seldon install, the teams with their
+//! Kubernetes objects embedded as the objects themselves, and the checks with their timeouts.
+//! `scenarios/README.md` documents the format; `format` is its single definition. This layer
+//! depends on no other harness module but `names`.
+
+pub mod diagnostic;
+pub mod format;
+mod load;
+mod objects;
+pub mod seldon;
+mod validate;
+pub mod yaml;
+
+pub use diagnostic::{Diagnostic, ScenarioErrors, Severity};
+pub use format::*;
+pub use load::discover;
+pub use objects::{known_capabilities, parse_quantity};
+pub use yaml::{Position, Positions};

@@ -1,0 +1,181 @@
+//! What a scenario applies, in order: namespaces (labelled `name: <namespace>` unless given: the
+//! seed's NetworkPolicy selects on it), ResourceQuotas, LimitRanges, ServiceAccounts/Roles/
+//! RoleBindings, NetworkPolicies, secret packages, each team's SeldonRuntime, its Servers (Seldon
+//! does not create them from the runtime), then Models.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::scenario::{Scenario, SecretPackageRef};
+
+/// Setup phases, in apply order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    /// Namespaces.
+    Namespaces,
+    /// ResourceQuotas.
+    ResourceQuotas,
+    /// LimitRanges.
+    LimitRanges,
+    /// ServiceAccounts, Roles, RoleBindings.
+    Rbac,
+    /// NetworkPolicies.
+    NetworkPolicies,
+    /// Secret packages.
+    SecretPackages,
+    /// The teams' SeldonRuntimes.
+    Runtime,
+    /// Servers.
+    Servers,
+    /// Models.
+    Models,
+}
+
+impl Phase {
+    /// Every phase in apply order.
+    pub const ALL: [Phase; 9] = [
+        Phase::Namespaces,
+        Phase::ResourceQuotas,
+        Phase::LimitRanges,
+        Phase::Rbac,
+        Phase::NetworkPolicies,
+        Phase::SecretPackages,
+        Phase::Runtime,
+        Phase::Servers,
+        Phase::Models,
+    ];
+
+    /// The kinds (apiVersion, kind) objects of this phase have, for label-based cleanup.
+    pub fn kinds(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Phase::Namespaces => &[("v1", "Namespace")],
+            Phase::ResourceQuotas => &[("v1", "ResourceQuota")],
+            Phase::LimitRanges => &[("v1", "LimitRange")],
+            Phase::Rbac => &[
+                ("v1", "ServiceAccount"),
+                ("rbac.authorization.k8s.io/v1", "Role"),
+                ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            ],
+            Phase::NetworkPolicies => &[("networking.k8s.io/v1", "NetworkPolicy")],
+            Phase::SecretPackages => &[("v1", "Secret"), ("v1", "ConfigMap")],
+            Phase::Runtime => &[("mlops.seldon.io/v1alpha1", "SeldonRuntime")],
+            Phase::Servers => &[("mlops.seldon.io/v1alpha1", "Server")],
+            Phase::Models => &[("mlops.seldon.io/v1alpha1", "Model")],
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Namespaces => "namespaces",
+            Phase::ResourceQuotas => "resource quotas",
+            Phase::LimitRanges => "limit ranges",
+            Phase::Rbac => "service accounts and RBAC",
+            Phase::NetworkPolicies => "network policies",
+            Phase::SecretPackages => "secret packages",
+            Phase::Runtime => "SeldonRuntimes",
+            Phase::Servers => "Servers",
+            Phase::Models => "Models",
+        })
+    }
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// An object from the scenario (namespace set), without ownership labels.
+    Object {
+        /// Its phase.
+        phase: Phase,
+        /// The object.
+        object: Value,
+    },
+    /// A secret package for a namespace.
+    Package {
+        /// The team namespace.
+        namespace: String,
+        /// The package reference from the scenario.
+        package: SecretPackageRef,
+    },
+}
+
+impl Step {
+    /// The step's phase.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Step::Object { phase, .. } => *phase,
+            Step::Package { .. } => Phase::SecretPackages,
+        }
+    }
+}
+
+fn namespace_object(name: &str, labels: &BTreeMap<String, String>) -> Value {
+    let mut labels = labels.clone();
+    labels
+        .entry("name".to_string())
+        .or_insert_with(|| name.to_string());
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+}
+
+fn in_namespace(obj: &Value, ns: &str) -> Value {
+    let mut o = obj.clone();
+    if o["metadata"]["namespace"].as_str().is_none() {
+        o["metadata"]["namespace"] = Value::String(ns.to_string());
+    }
+    o
+}
+
+/// Everything a scenario applies, in order (phase by phase across teams).
+pub fn plan(scenario: &Scenario) -> Vec<Step> {
+    let spec = &scenario.doc.spec;
+    let mut steps = Vec::new();
+    for ns in &spec.namespaces {
+        steps.push(Step::Object {
+            phase: Phase::Namespaces,
+            object: namespace_object(&ns.name, &ns.labels),
+        });
+    }
+    for t in &spec.teams {
+        steps.push(Step::Object {
+            phase: Phase::Namespaces,
+            object: namespace_object(&t.namespace, &t.labels),
+        });
+    }
+    for phase in Phase::ALL.into_iter().skip(1) {
+        for t in &spec.teams {
+            let ns = t.namespace.as_str();
+            let objects: Vec<&Value> = match phase {
+                Phase::ResourceQuotas => t.resource_quotas.iter().collect(),
+                Phase::LimitRanges => t.limit_ranges.iter().collect(),
+                Phase::Rbac => t.rbac.iter().collect(),
+                Phase::NetworkPolicies => t.network_policies.iter().collect(),
+                Phase::SecretPackages => {
+                    for p in &t.secret_packages {
+                        steps.push(Step::Package {
+                            namespace: ns.to_string(),
+                            package: p.clone(),
+                        });
+                    }
+                    Vec::new()
+                }
+                Phase::Runtime => t.runtime.iter().collect(),
+                Phase::Servers => t.servers.iter().collect(),
+                Phase::Models => t.models.iter().collect(),
+                Phase::Namespaces => Vec::new(),
+            };
+            for o in objects {
+                steps.push(Step::Object {
+                    phase,
+                    object: in_namespace(o, ns),
+                });
+            }
+        }
+    }
+    steps
+}
+

@@ -1,0 +1,168 @@
+//! What a run is and what it applied: its labels and work directory, and the record every object
+//! is written to before it is applied, so an interrupted run is cleaned up too.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kube::{AppliedObject, ObjectRef, RunLabels};
+use crate::scenario::Scenario;
+use super::plan::Phase;
+
+/// How long cleanup waits for everything to be gone (finalizers included).
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What a run is: its labels, where packages are extracted, how to reach the cluster by hand.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Ownership labels (scenario, run id).
+    pub labels: RunLabels,
+    /// Packages are extracted into `<work_dir>/k8s/manifests/<namespace>/`.
+    pub work_dir: PathBuf,
+    /// The kubeconfig, for the "how to inspect" hints of `--keep`.
+    pub kubeconfig: Option<PathBuf>,
+    /// How long cleanup may take.
+    pub cleanup_timeout: Duration,
+    /// `YYYYMMDD` dating packages packed from folders (the run's start date).
+    pub package_date: String,
+    /// Packages the target supplies instead of the scenario's, by (namespace, provided Secret):
+    /// e.g. on kind, the model store's real credentials replace the scenario's placeholder package.
+    pub package_overrides: BTreeMap<(String, String), PathBuf>,
+}
+
+impl RunContext {
+    /// A context for given labels, working in the current directory.
+    pub fn new(labels: RunLabels) -> Self {
+        Self {
+            labels,
+            work_dir: PathBuf::from("."),
+            kubeconfig: None,
+            cleanup_timeout: CLEANUP_TIMEOUT,
+            package_date: crate::package::today(),
+            package_overrides: BTreeMap::new(),
+        }
+    }
+
+    /// A context with a fresh run id for a scenario.
+    pub fn for_scenario(scenario: &Scenario) -> Self {
+        Self::new(RunLabels::new(
+            scenario.name(),
+            &RunLabels::generate_run_id(),
+        ))
+    }
+
+    /// Sets the work dir.
+    pub fn with_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.work_dir = dir.into();
+        self
+    }
+
+    /// Sets the kubeconfig shown in hints.
+    pub fn with_kubeconfig(mut self, path: impl Into<PathBuf>) -> Self {
+        self.kubeconfig = Some(path.into());
+        self
+    }
+}
+
+impl From<&RunLabels> for RunContext {
+    fn from(l: &RunLabels) -> Self {
+        RunContext::new(l.clone())
+    }
+}
+
+impl From<RunLabels> for RunContext {
+    fn from(l: RunLabels) -> Self {
+        RunContext::new(l)
+    }
+}
+
+impl From<&RunContext> for RunContext {
+    fn from(c: &RunContext) -> Self {
+        c.clone()
+    }
+}
+
+/// One object of a run: recorded before it is applied, so an interrupted apply is cleaned up too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// The phase it belongs to.
+    pub phase: Phase,
+    /// The object.
+    pub object: ObjectRef,
+    /// What the apply did; `None` if it did not finish.
+    pub outcome: Option<AppliedObject>,
+}
+
+/// Every object a run applied (or started to), in apply order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    /// The run.
+    pub labels: RunLabels,
+    /// The objects.
+    pub records: Vec<Record>,
+}
+
+impl Applied {
+    /// An empty record for a run.
+    pub fn new(labels: RunLabels) -> Self {
+        Self {
+            labels,
+            records: Vec::new(),
+        }
+    }
+
+    /// The outcomes of finished applies.
+    pub fn outcomes(&self) -> impl Iterator<Item = &AppliedObject> {
+        self.records.iter().filter_map(|r| r.outcome.as_ref())
+    }
+
+    /// Whether any apply changed something (false: the run was a no-op on the cluster).
+    pub fn changed_anything(&self) -> bool {
+        self.outcomes().any(|o| o.changed)
+    }
+}
+
+/// A shared, growing [`Applied`]: setup writes it, the [`CleanupGuard`] reads it.
+#[derive(Debug, Clone)]
+pub struct Recorder(Arc<Mutex<Applied>>);
+
+impl Recorder {
+    /// An empty recorder for a run.
+    pub fn new(labels: RunLabels) -> Self {
+        Self(Arc::new(Mutex::new(Applied::new(labels))))
+    }
+
+    /// A copy of what was recorded so far.
+    pub fn snapshot(&self) -> Applied {
+        self.0.lock().expect("recorder").clone()
+    }
+
+    pub(super) fn intend(&self, phase: Phase, object: &ObjectRef) {
+        let mut a = self.0.lock().expect("recorder");
+        if !a.records.iter().any(|r| &r.object == object) {
+            a.records.push(Record {
+                phase,
+                object: object.clone(),
+                outcome: None,
+            });
+        }
+    }
+
+    pub(super) fn done(&self, outcome: AppliedObject) {
+        let mut a = self.0.lock().expect("recorder");
+        if let Some(r) = a.records.iter_mut().find(|r| r.object == outcome.object) {
+            // A re-apply keeps the fact that an earlier apply in this run created it.
+            let created = r.outcome.as_ref().is_some_and(|o| o.created);
+            r.outcome = Some(AppliedObject {
+                created: outcome.created || created,
+                ..outcome
+            });
+        }
+    }
+}
+

@@ -1,0 +1,227 @@
+//! Team setup: namespaces, policies, SeldonRuntime, Servers and Models, and cleanup.
+//!
+//! [`plan`](super::plan::plan) lists what a scenario applies, in order: namespaces (scenario `namespaces` and teams,
+//! labelled `name: <namespace>` unless given: the seed's NetworkPolicy selects on it),
+//! ResourceQuotas, LimitRanges, ServiceAccounts/Roles/RoleBindings, NetworkPolicies, secret
+//! packages, each team's SeldonRuntime, its Servers (Seldon does not create them from the
+//! runtime), then Models. [`setup`] applies that plan through [`crate::kube::apply`]; [`render`](crate::setup::render)
+//! prints it. Before touching the cluster every secret package is extracted, rendered and
+//! checked, and the rclone Secrets models and runtimes refer to are checked (docs/seldon-behaviour.md §10).
+//!
+//! Cleanup deletes in reverse order, waiting for finalizers with a deadline, and only objects that
+//! carry this run's label; namespaces the run did not create (adopted) are never deleted.
+//!
+//! # Cleanup on every path
+//!
+//! Async Drop does not exist, so callers hold a [`CleanupGuard`](super::cleanup::CleanupGuard):
+//!
+//! ```no_run
+//! # async fn run(client: kube::Client, scenario: &harness::scenario::Scenario) -> anyhow::Result<()> {
+//! use harness::setup::{self, CleanupGuard, RunContext};
+//! let ctx = RunContext::for_scenario(scenario);
+//! let guard = CleanupGuard::new(client.clone(), &ctx);
+//! let work = async {
+//!     setup::setup_recorded(&client, scenario, &ctx, &guard.recorder()).await?;
+//!     // ... checks ...
+//!     anyhow::Ok(())
+//! };
+//! let result = tokio::select! {
+//!     r = work => r,
+//!     _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+//! };
+//! guard.finish().await?; // or `guard.keep()` for --keep: prints how to inspect
+//! result
+//! # }
+//! ```
+//!
+//! If `finish` is never reached (panic, early return), Drop cleans up synchronously: on a
+//! multi-thread runtime through `block_in_place` with the same client; elsewhere on a helper thread
+//! with a fresh client built from the `kube::Config` given with `CleanupGuard::with_config`.
+
+
+use kube::Client;
+use serde_json::Value;
+
+use crate::kube::{Applier, ApplyError, ObjectRef};
+use crate::scenario::{Scenario, SecretPackageRef};
+use crate::setup::secrets::{self, RenderedPackage, SecretsError};
+use super::plan::{Phase, Step, plan};
+use super::record::{Applied, Recorder, RunContext};
+
+/// What went wrong in setup.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupCause {
+    /// Applying an object failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// A secret package (or an rclone Secret in it) is unusable.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+/// Setup failed; `applied` holds what was applied before, for cleanup.
+#[derive(Debug, thiserror::Error)]
+#[error("setting up scenario `{scenario}` (run {run_id}) failed at {phase}: {cause}")]
+pub struct SetupError {
+    /// The scenario.
+    pub scenario: String,
+    /// The run id.
+    pub run_id: String,
+    /// Where it failed.
+    pub phase: Phase,
+    /// Why.
+    pub cause: SetupCause,
+    /// What was applied before the failure.
+    pub applied: Applied,
+}
+
+/// Applies a scenario (see the module docs for the order). Returns everything applied; on error
+/// the [`SetupError`] carries the partial record for cleanup.
+pub async fn setup(
+    client: &Client,
+    scenario: &Scenario,
+    ctx: impl Into<RunContext>,
+) -> Result<Applied, SetupError> {
+    let ctx = ctx.into();
+    let recorder = Recorder::new(ctx.labels.clone());
+    match setup_recorded(client, scenario, &ctx, &recorder).await {
+        Ok(()) => Ok(recorder.snapshot()),
+        Err(mut e) => {
+            e.applied = recorder.snapshot();
+            Err(e)
+        }
+    }
+}
+
+/// Applies a scenario, recording each object in `recorder` before applying it (so a guard holding
+/// the recorder cleans up whatever an interrupted setup left).
+pub async fn setup_recorded(
+    client: &Client,
+    scenario: &Scenario,
+    ctx: &RunContext,
+    recorder: &Recorder,
+) -> Result<(), SetupError> {
+    let fail = |phase: Phase, cause: SetupCause| SetupError {
+        scenario: scenario.name().to_string(),
+        run_id: ctx.labels.run_id.clone(),
+        phase,
+        cause,
+        applied: Applied::new(ctx.labels.clone()),
+    };
+    let steps = plan(scenario);
+    // Local work first: a broken package fails the run before the cluster is touched.
+    let mut packages: Vec<RenderedPackage> = Vec::new();
+    for step in &steps {
+        if let Step::Package { namespace, package } = step {
+            let replaced = package
+                .provides
+                .iter()
+                .find_map(|s| ctx.package_overrides.get(&(namespace.clone(), s.clone())))
+                .map(|dir| SecretPackageRef {
+                    path: dir.clone(),
+                    ..package.clone()
+                });
+            if let Some(r) = &replaced {
+                tracing::info!(
+                    "{namespace}: the target supplies package {} instead of {}",
+                    r.path.display(),
+                    package.path.display()
+                );
+            }
+            let r = secrets::prepare(
+                replaced.as_ref().unwrap_or(package),
+                scenario.base_dir(),
+                namespace,
+                &ctx.work_dir,
+                Some(&ctx.package_date),
+            )
+            .map_err(|e| fail(Phase::SecretPackages, e.into()))?;
+            packages.push(r);
+        }
+    }
+    check_storage_secrets(scenario, &packages).map_err(|(phase, e)| fail(phase, e.into()))?;
+
+    let applier = Applier::new(client.clone(), ctx.labels.clone());
+    let mut rendered = packages.iter();
+    let mut current = None;
+    for step in &steps {
+        let phase = step.phase();
+        if current != Some(phase) {
+            tracing::info!("run {}: applying {phase}", ctx.labels.run_id);
+            current = Some(phase);
+        }
+        let objects: Vec<&Value> = match step {
+            Step::Object { object, .. } => vec![object],
+            Step::Package { .. } => {
+                let p = rendered
+                    .next()
+                    .expect("one rendered package per package step");
+                tracing::info!(
+                    "applying package {} overlay {} to namespace {} ({} objects)",
+                    p.package,
+                    p.overlay,
+                    p.namespace,
+                    p.objects.len()
+                );
+                p.objects.iter().collect()
+            }
+        };
+        for obj in objects {
+            let object = ObjectRef::from_value(obj).map_err(|e| fail(phase, ApplyError::from(e).into()))?;
+            recorder.intend(phase, &object);
+            let outcome = applier
+                .apply(obj)
+                .await
+                .map_err(|e| fail(phase, e.into()))?;
+            recorder.done(outcome);
+        }
+    }
+    let applied = recorder.snapshot();
+    tracing::info!(
+        "run {}: set up {} objects ({} changed)",
+        ctx.labels.run_id,
+        applied.records.len(),
+        applied.outcomes().filter(|o| o.changed).count()
+    );
+    Ok(())
+}
+
+/// Checks the rclone Secrets that Models (`spec.secretName`) and runtimes
+/// (`config.agentConfig.rclone.config_secrets`) use, in the packages of their team.
+fn check_storage_secrets(
+    scenario: &Scenario,
+    packages: &[RenderedPackage],
+) -> Result<(), (Phase, SecretsError)> {
+    for t in &scenario.doc.spec.teams {
+        let find = |name: &str| {
+            packages
+                .iter()
+                .filter(|p| p.namespace == t.namespace)
+                .find_map(|p| p.secret(name))
+        };
+        for m in &t.models {
+            let (Some(secret), Some(uri)) = (
+                m["spec"]["secretName"].as_str(),
+                m["spec"]["storageUri"].as_str(),
+            ) else {
+                continue;
+            };
+            let scheme = uri.split_once("://").map_or("", |(s, _)| s);
+            if let Some(s) = find(secret) {
+                crate::package::check_rclone_secret(s, scheme).map_err(|e| (Phase::Models, e))?;
+            }
+        }
+        if let Some(rt) = &t.runtime
+            && let Some(names) =
+                rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"].as_array()
+        {
+            for name in names.iter().filter_map(Value::as_str) {
+                if let Some(s) = find(name) {
+                    crate::package::parse_rclone_secret(s).map_err(|e| (Phase::Runtime, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+

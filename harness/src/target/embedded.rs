@@ -1,0 +1,139 @@
+//! The embedded simulated platform as a target: the only module of the harness that names `sim`.
+//! Its defects (and any other fault options) are options of this provider only.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::mesh::{BoxFuture, MeshEndpoint};
+use super::provider::Provider;
+use crate::scenario::seldon::InstallSettings;
+use crate::scenario::{Scenario, TargetKind};
+
+/// Faults to inject into the embedded platform (to prove checks fail on a broken platform).
+pub use sim::faults::{Defect, Faults};
+
+/// The embedded platform, running in this process.
+struct Embedded {
+    platform: Option<sim::Platform>,
+    client: kube::Client,
+}
+
+/// Starts the embedded platform for a scenario, with Seldon installed as it says.
+pub async fn start(
+    faults: Faults,
+    install: &InstallSettings,
+    scenario: &Scenario,
+) -> anyhow::Result<Box<dyn Provider>> {
+    let platform = embedded_platform(faults, install, Some(scenario))?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
+            .context("reading the platform's kubeconfig")?,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .context("loading the platform's kubeconfig")?;
+    let client = kube::Client::try_from(config)
+        .context("building a client for the embedded platform")?;
+    Ok(Box::new(Embedded {
+        platform: Some(platform),
+        client,
+    }))
+}
+
+impl Provider for Embedded {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Sim
+    }
+
+    fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    fn endpoint<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, anyhow::Result<MeshEndpoint>> {
+        Box::pin(async move {
+            let platform = self
+                .platform
+                .as_ref()
+                .context("the embedded platform has stopped")?;
+            let addr = platform.mesh_addr(namespace).with_context(|| {
+                format!(
+                    "namespace `{namespace}` has no seldon-mesh endpoint: is its SeldonRuntime Ready?"
+                )
+            })?;
+            Ok(MeshEndpoint {
+                rest_base: format!("http://{addr}"),
+                grpc_addr: addr.to_string(),
+            })
+        })
+    }
+
+    fn timeout_cap(&self) -> Option<Duration> {
+        Some(embedded_timeout_cap())
+    }
+
+    fn finish(mut self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {
+        if let Some(mut p) = self.platform.take() {
+            p.shutdown();
+        }
+        Box::pin(async {})
+    }
+}
+
+/// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s.
+fn embedded_timeout_cap() -> Duration {
+    std::env::var("HARNESS_SIM_TIMEOUT")
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(Duration::from_secs(3))
+}
+
+/// Serves the embedded platform standalone until Ctrl-C, writing a kubeconfig for kubectl. With a
+/// scenario, Seldon is installed as it says and its model artifacts are published, so the scenario
+/// can be applied by hand or run with `harness run --target existing`.
+pub fn platform_up(
+    kubeconfig: &Path,
+    faults: Faults,
+    scenario: Option<&Scenario>,
+) -> anyhow::Result<()> {
+    let install = scenario
+        .map(|s| s.doc.spec.seldon.clone())
+        .unwrap_or_else(|| InstallSettings::new("2.10.2"));
+    let platform = embedded_platform(faults, &install, scenario)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(platform.serve_until_interrupted(kubeconfig))
+}
+
+/// Starts the embedded platform with Seldon installed as `install` says and, with a scenario, its
+/// model artifacts published to the platform's model store.
+fn embedded_platform(
+    faults: Faults,
+    install: &InstallSettings,
+    scenario: Option<&Scenario>,
+) -> anyhow::Result<sim::Platform> {
+    let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
+    platform
+        .install_seldon(&sim::seldon::InstallOptions {
+            clusterwide: install.clusterwide,
+            controller_namespace: install.controller_namespace.clone(),
+            watch_namespaces: install.watch_namespaces.clone(),
+        })
+        .context("installing the Seldon controller on the embedded platform")?;
+    if let Some(s) = scenario {
+        for a in &s.doc.spec.artifacts {
+            platform
+                .publish_artifact(&a.storage_uri, &s.resolve(&a.path))
+                .with_context(|| {
+                    format!(
+                        "publishing artifact {} to the embedded model store",
+                        a.storage_uri
+                    )
+                })?;
+        }
+    }
+    Ok(platform)
+}
+

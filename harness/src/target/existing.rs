@@ -1,0 +1,289 @@
+//! Existing clusters: context allow-listing and the controller guard for pre-upgrade validation.
+//!
+//! Against a shared cluster (staging before a platform upgrade) the harness only uses a kubeconfig
+//! context the user explicitly allowed (`--allow-context NAME`) and leaves the Seldon controller
+//! install alone unless asked. Ownership of namespaces and objects is enforced where they are
+//! written, by `apply` (never takes over an object without the run's labels) and `runtime`
+//! (deletes only what the run created, never a namespace it did not create).
+
+use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+use super::kind::helm;
+use super::mesh::{BoxFuture, MeshEndpoint};
+use super::options::TargetOptions;
+use super::portforward::ClusterMesh;
+use super::provider::Provider;
+use crate::scenario::seldon::InstallSettings;
+use crate::scenario::{Scenario, TargetKind};
+use crate::tools;
+
+fn default_controller_namespace() -> String {
+    "seldon-mesh".to_string()
+}
+
+/// How to use an existing cluster (embeddable in a scenario or built from CLI flags).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExistingSettings {
+    /// Kubeconfig file; `None` = `$KUBECONFIG` or `~/.kube/config`.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context to use. Required: the current context is never used implicitly.
+    pub context: String,
+    /// Contexts the user allowed with `--allow-context` (never read from a scenario file).
+    #[serde(skip)]
+    pub allowed_contexts: Vec<String>,
+    /// Whether the harness may install/upgrade the Seldon controller release (`--manage-install`).
+    #[serde(skip)]
+    pub manage_controller: bool,
+    /// Where the Seldon controller runs (read-only readiness checks).
+    #[serde(default = "default_controller_namespace")]
+    pub controller_namespace: String,
+}
+
+/// Refusals and connection failures on existing clusters.
+#[derive(Debug, thiserror::Error)]
+pub enum ExistingError {
+    /// The context was not allowed on the command line.
+    #[error(
+        "refusing to use kubeconfig context {context:?}: it was not allowed explicitly. The harness creates \
+         and deletes namespaces; re-run with `--allow-context {context}` if this cluster is meant for it{}",
+        if .allowed.is_empty() { String::new() } else { format!(" (allowed: {})", .allowed.join(", ")) }
+    )]
+    ContextNotAllowed {
+        /// Requested context.
+        context: String,
+        /// What was allowed.
+        allowed: Vec<String>,
+    },
+    /// The context is not in the kubeconfig.
+    #[error("kubeconfig {kubeconfig} has no context {context:?}; it has: {}", .available.join(", "))]
+    UnknownContext {
+        /// Kubeconfig description.
+        kubeconfig: String,
+        /// Requested context.
+        context: String,
+        /// Contexts present.
+        available: Vec<String>,
+    },
+    /// The controller install would be changed without `--manage-install`.
+    #[error(
+        "refusing to {action} the Seldon controller on context {context:?}: pass --manage-install to \
+         let the harness install or upgrade it (otherwise it only checks the controller is ready)"
+    )]
+    ControllerNotManaged {
+        /// What would have been done.
+        action: String,
+        /// Context.
+        context: String,
+    },
+    /// Reading the kubeconfig failed.
+    #[error("could not read kubeconfig {kubeconfig}: {message}")]
+    Kubeconfig {
+        /// Kubeconfig description.
+        kubeconfig: String,
+        /// Error.
+        message: String,
+    },
+    /// Building the client failed.
+    #[error("could not build a Kubernetes client for context {context:?}: {message}")]
+    Client {
+        /// Context.
+        context: String,
+        /// Error.
+        message: String,
+    },
+}
+
+/// Refuses any context not explicitly allowed (exact, case-sensitive match).
+pub fn check_context_allowed(context: &str, allowed: &[String]) -> Result<(), ExistingError> {
+    if allowed.iter().any(|a| a == context) {
+        Ok(())
+    } else {
+        Err(ExistingError::ContextNotAllowed {
+            context: context.to_string(),
+            allowed: allowed.to_vec(),
+        })
+    }
+}
+
+/// Call before installing or upgrading the controller on an existing cluster.
+pub fn guard_controller_change(
+    settings: &ExistingSettings,
+    action: &str,
+) -> Result<(), ExistingError> {
+    if settings.manage_controller {
+        Ok(())
+    } else {
+        Err(ExistingError::ControllerNotManaged {
+            action: action.to_string(),
+            context: settings.context.clone(),
+        })
+    }
+}
+
+fn describe(kubeconfig: Option<&Path>) -> String {
+    kubeconfig.map_or_else(
+        || "($KUBECONFIG or ~/.kube/config)".to_string(),
+        |p| p.display().to_string(),
+    )
+}
+
+/// A client for `context` in `kubeconfig` (no allow-list check: kind clusters the harness created).
+pub async fn client_for(
+    kubeconfig: Option<&Path>,
+    context: &str,
+) -> Result<kube::Client, ExistingError> {
+    let kc = match kubeconfig {
+        Some(p) => kube::config::Kubeconfig::read_from(p),
+        None => kube::config::Kubeconfig::read(),
+    }
+    .map_err(|e| ExistingError::Kubeconfig {
+        kubeconfig: describe(kubeconfig),
+        message: e.to_string(),
+    })?;
+    let available: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
+    if !available.iter().any(|c| c == context) {
+        return Err(ExistingError::UnknownContext {
+            kubeconfig: describe(kubeconfig),
+            context: context.to_string(),
+            available,
+        });
+    }
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| ExistingError::Client {
+            context: context.to_string(),
+            message: e.to_string(),
+        })?;
+    kube::Client::try_from(config).map_err(|e| ExistingError::Client {
+        context: context.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Connects to an existing cluster after checking the context was allowed.
+pub async fn connect(settings: &ExistingSettings) -> Result<kube::Client, ExistingError> {
+    check_context_allowed(&settings.context, &settings.allowed_contexts)?;
+    client_for(settings.kubeconfig.as_deref(), &settings.context).await
+}
+
+/// An existing cluster the harness connected to.
+struct Existing {
+    client: kube::Client,
+    kubeconfig: Option<PathBuf>,
+    mesh: ClusterMesh,
+    helm: Option<(helm::Installer, InstallSettings)>,
+}
+
+/// Connects to an existing cluster through an allowed context; installs Seldon only with
+/// `--manage-install`, otherwise checks its controller is ready.
+pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Box<dyn Provider>> {
+    let Some(context) = opts.context.clone() else {
+        bail!(
+            "the `existing` target needs a kubeconfig context: pass `--context NAME --allow-context NAME`"
+        );
+    };
+    let install = opts.install_settings(scenario);
+    let settings = ExistingSettings {
+        kubeconfig: std::env::var_os("KUBECONFIG")
+            .map(PathBuf::from)
+            .filter(|p| p.is_file()),
+        context: context.clone(),
+        allowed_contexts: opts.allow_contexts.clone(),
+        manage_controller: opts.manage_install,
+        controller_namespace: install.controller_namespace.clone(),
+    };
+    let client = connect(&settings).await?;
+    let readiness = helm::KubeReadiness::new(client.clone());
+    let mut helm = None;
+    if opts.manage_install {
+        guard_controller_change(&settings, "install or upgrade")?;
+        let runner: tools::SharedRunner = Arc::new(tools::DuctRunner);
+        let target = helm::KubeTarget {
+            kubeconfig: settings.kubeconfig.clone(),
+            context,
+        };
+        let installer = helm::Installer::new(runner, target, opts.state_dir());
+        installer.install(&install, &readiness).await?;
+        helm = Some((installer, install.clone()));
+    } else {
+        use helm::ControllerReadiness;
+        readiness
+            .wait_ready(&install.controller_namespace, Duration::from_secs(60))
+            .await
+            .context("the Seldon controller is not ready on this cluster (the harness does not touch it without --manage-install)")?;
+    }
+    Ok(Box::new(Existing {
+        mesh: ClusterMesh::new(client.clone()),
+        client,
+        kubeconfig: settings.kubeconfig,
+        helm,
+    }))
+}
+
+
+impl Provider for Existing {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Existing
+    }
+
+    fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    fn endpoint<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, anyhow::Result<MeshEndpoint>> {
+        Box::pin(self.mesh.endpoint(namespace))
+    }
+
+    fn kubeconfig(&self) -> Option<&Path> {
+        self.kubeconfig.as_deref()
+    }
+
+    fn helm(&self) -> Option<(&helm::Installer, &InstallSettings)> {
+        self.helm.as_ref().map(|(i, s)| (i, s))
+    }
+
+    fn finish(self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {
+        // Nothing to stop: the cluster is not ours. The run's objects were cleaned up by the run.
+        Box::pin(async {})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_explicitly_allowed_contexts_pass() {
+        assert!(check_context_allowed("staging", &["staging".into()]).is_ok());
+        let e = check_context_allowed("prod", &["staging".into()]).unwrap_err();
+        assert!(e.to_string().contains("--allow-context prod"), "{e}");
+        assert!(check_context_allowed("Staging", &["staging".into()]).is_err());
+        assert!(check_context_allowed("staging", &[]).is_err());
+    }
+
+    #[test]
+    fn controller_changes_need_the_flag() {
+        let mut s = ExistingSettings {
+            kubeconfig: None,
+            context: "staging".into(),
+            allowed_contexts: vec!["staging".into()],
+            manage_controller: false,
+            controller_namespace: "seldon-mesh".into(),
+        };
+        assert!(guard_controller_change(&s, "upgrade").is_err());
+        s.manage_controller = true;
+        assert!(guard_controller_change(&s, "upgrade").is_ok());
+    }
+}

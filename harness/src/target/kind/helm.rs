@@ -1,0 +1,694 @@
+//! Seldon Core v2 installation with Helm, version-pinned, controller cluster-wide; upgrades.
+//!
+//! Installs only the CRDs chart and the `seldon-core-v2-setup` chart (controller, SeldonConfig,
+//! ServerConfigs). Team runtimes and Servers are created by the harness per team, never from the
+//! runtime/servers charts. Every helm call goes through [`crate::tools`].
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+
+pub use super::helm_output::{
+    HelmFailure, ReleaseListEntry, ReleaseStatus, classify_helm_error, parse_helm_list,
+    parse_helm_status,
+};
+pub use crate::scenario::seldon::{
+    DEFAULT_REPO_URL, InstallSettings, SetString, SettingsError, Warning, validate,
+};
+use crate::tools::{self, Command, HELM, Output, SharedRunner, ToolError};
+
+/// Name under which the harness adds the Seldon chart repository.
+pub const REPO_NAME: &str = "seldon-charts";
+/// Release (and chart) name of the CRDs chart.
+pub const CRDS_RELEASE: &str = "seldon-core-v2-crds";
+/// Release (and chart) name of the controller chart.
+pub const SETUP_RELEASE: &str = "seldon-core-v2-setup";
+/// Namespace Seldon's docs install the CRDs release into.
+pub const CRDS_NAMESPACE: &str = "default";
+/// The controller Deployment the setup chart creates.
+pub const CONTROLLER_DEPLOYMENT: &str = "seldon-v2-controller-manager";
+/// The CRDs `seldon-core-v2-crds` installs (checked against Seldon's rendered CRDs in tests).
+pub const SELDON_CRDS: [&str; 7] = [
+    "experiments.mlops.seldon.io",
+    "models.mlops.seldon.io",
+    "pipelines.mlops.seldon.io",
+    "seldonconfigs.mlops.seldon.io",
+    "seldonruntimes.mlops.seldon.io",
+    "serverconfigs.mlops.seldon.io",
+    "servers.mlops.seldon.io",
+];
+
+/// Installation failures, each with what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The settings are wrong.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// Helm could not find the chart version.
+    #[error(
+        "chart {chart} version {version} was not found in {repo}. The chart version may not be published \
+         (Seldon's chart repository has lagged behind its git tags). Pick a version listed by \
+         `helm search repo {chart} --versions` and set it as the install's chartVersion."
+    )]
+    ChartVersionNotFound {
+        /// Chart name.
+        chart: String,
+        /// Requested version.
+        version: String,
+        /// Repository name or URL.
+        repo: String,
+    },
+    /// Helm failed; `advice` interprets the error text.
+    #[error("{source}\n{advice}")]
+    Helm {
+        /// The failed command.
+        source: Box<ToolError>,
+        /// What the error means and what to do.
+        advice: String,
+    },
+    /// Any other tool failure (missing, timed out, …).
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// A release is not in the expected state after helm returned.
+    #[error("helm release {release} in namespace {namespace}: {message}")]
+    Release {
+        /// Release.
+        release: String,
+        /// Namespace.
+        namespace: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Helm printed JSON the harness could not read.
+    #[error("could not parse `{command}` output: {message}")]
+    Parse {
+        /// Command line.
+        command: String,
+        /// Parse error.
+        message: String,
+    },
+    /// The controller or CRDs did not become ready in time.
+    #[error("Seldon controller not ready after {}s: {observed}", .after.as_secs())]
+    NotReady {
+        /// Waited for.
+        after: Duration,
+        /// What was last seen.
+        observed: String,
+    },
+    /// Writing the values file failed.
+    #[error("could not write helm values file {path}: {source}")]
+    ValuesFile {
+        /// Path.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Talking to the API server failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(String),
+}
+
+/// Sorts object keys recursively so equal values serialise identically (values files, fingerprints).
+pub fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, serde_json::Value> =
+                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical_json).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The non-secret inputs of an install, for the cluster fingerprint (secret values excluded).
+pub fn fingerprint_inputs(settings: &InstallSettings) -> serde_json::Value {
+    let set_strings: Vec<serde_json::Value> = settings
+        .set_strings
+        .iter()
+        .map(|s| match (&s.value, &s.from_env) {
+            (Some(v), _) => serde_json::json!({"key": s.key, "value": v}),
+            (None, env) => serde_json::json!({"key": s.key, "fromEnv": env}),
+        })
+        .collect();
+    canonical_json(&serde_json::json!({
+        "chartVersion": settings.chart_version,
+        "clusterwide": settings.clusterwide,
+        "controllerNamespace": settings.controller_namespace,
+        "watchNamespaces": settings.watch_namespaces,
+        "repoUrl": settings.repo_url,
+        "values": settings.values,
+        "setStrings": set_strings,
+    }))
+}
+
+/// Where helm should talk to: a kubeconfig file (or helm's default) and a context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeTarget {
+    /// Kubeconfig file; `None` uses helm's default (`$KUBECONFIG` / `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context name.
+    pub context: String,
+}
+
+impl KubeTarget {
+    fn helm_flags(&self) -> Vec<String> {
+        let mut f = vec!["--kube-context".to_string(), self.context.clone()];
+        if let Some(k) = &self.kubeconfig {
+            f.push("--kubeconfig".to_string());
+            f.push(k.display().to_string());
+        }
+        f
+    }
+}
+
+/// Waits until the controller can serve: its Deployment Available and the Seldon CRDs Established.
+pub trait ControllerReadiness: Sync {
+    /// Waits up to `timeout`, explaining what was last seen on failure.
+    fn wait_ready(
+        &self,
+        controller_namespace: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), InstallError>> + Send;
+}
+
+/// Runs helm for one cluster.
+pub struct Installer {
+    runner: SharedRunner,
+    target: KubeTarget,
+    state_dir: PathBuf,
+}
+
+/// Turns a failed helm command into an [`InstallError`] that says what to do.
+fn helm_error(cmd: &Command, out: Output) -> InstallError {
+    let failure = classify_helm_error(&out.stderr);
+    if let HelmFailure::ChartVersionNotFound {
+        chart,
+        version,
+        repo,
+    } = failure
+    {
+        return InstallError::ChartVersionNotFound {
+            chart,
+            version,
+            repo,
+        };
+    }
+    let advice = match failure {
+        HelmFailure::ClusterUnreachable => {
+            "The API server did not answer: check the kubeconfig/context and that the cluster is running."
+        }
+        HelmFailure::WaitTimedOut => {
+            "Resources did not become ready within --timeout: look at `kubectl get pods -n <namespace>` \
+             and events (image pulls on a cold kind node are the usual cause), or raise timeoutSeconds."
+        }
+        HelmFailure::OperationInProgress => {
+            "An earlier helm operation on this release was interrupted: `helm history <release> -n <ns>` \
+             then `helm rollback` it, or recreate the kind cluster."
+        }
+        HelmFailure::ReleaseNotFound => "The release is not installed in that namespace.",
+        HelmFailure::RepoUnreachable => {
+            "The chart repository URL did not serve an index.yaml: check repoUrl and network access."
+        }
+        HelmFailure::ChartVersionNotFound { .. } | HelmFailure::Other => "",
+    };
+    let source = match tools::check(cmd, out) {
+        Err(e) => e,
+        Ok(_) => unreachable!("helm_error is only called for failed commands"),
+    };
+    InstallError::Helm {
+        source: Box::new(source),
+        advice: advice.to_string(),
+    }
+}
+
+impl Installer {
+    /// An installer for `target`, writing values files under `state_dir`.
+    pub fn new(runner: SharedRunner, target: KubeTarget, state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            runner,
+            target,
+            state_dir: state_dir.into(),
+        }
+    }
+
+    async fn helm_ok(&self, cmd: Command) -> Result<Output, InstallError> {
+        let out = tools::run(&self.runner, cmd.clone()).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(helm_error(&cmd, out))
+        }
+    }
+
+    /// Adds (or re-points) the chart repository and refreshes its index.
+    pub async fn add_repo(&self, settings: &InstallSettings) -> Result<(), InstallError> {
+        self.helm_ok(
+            Command::new(&HELM)
+                .args([
+                    "repo",
+                    "add",
+                    REPO_NAME,
+                    settings.repo_url.as_str(),
+                    "--force-update",
+                ])
+                .timeout(Duration::from_secs(120)),
+        )
+        .await?;
+        self.helm_ok(
+            Command::new(&HELM)
+                .args(["repo", "update", REPO_NAME])
+                .timeout(Duration::from_secs(120)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn values_path(&self) -> PathBuf {
+        values_file(&self.state_dir)
+    }
+
+    fn write_values(&self, settings: &InstallSettings) -> Result<PathBuf, InstallError> {
+        let path = self.values_path();
+        let body = serde_json::to_string_pretty(&canonical_json(&settings.values))
+            .expect("JSON values serialise");
+        std::fs::create_dir_all(&self.state_dir)
+            .and_then(|()| std::fs::write(&path, body))
+            .map_err(|source| InstallError::ValuesFile {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(path)
+    }
+
+    fn upgrade_install(
+        &self,
+        release: &str,
+        namespace: &str,
+        version: &str,
+        timeout: u64,
+    ) -> Command {
+        Command::new(&HELM)
+            .args(["upgrade", "--install", release])
+            .arg(format!("{REPO_NAME}/{release}"))
+            .args(["--version", version, "--namespace", namespace])
+            .args(self.target.helm_flags())
+            // helm's own --timeout bounds --wait; ours adds a margin for the chart download.
+            .timeout(Duration::from_secs(timeout + 120))
+    }
+
+    /// `helm upgrade --install` the CRDs chart then the setup chart at `settings.chart_version`.
+    pub async fn install_charts(&self, settings: &InstallSettings) -> Result<(), InstallError> {
+        let version = settings.chart_version.as_str();
+        let t = settings.timeout_seconds;
+        let crds = self
+            .upgrade_install(CRDS_RELEASE, CRDS_NAMESPACE, version, t)
+            .args(["--wait", "--timeout"])
+            .arg(format!("{t}s"));
+        self.helm_ok(crds).await?;
+
+        let values = self.write_values(settings)?;
+        let mut setup = self
+            .upgrade_install(SETUP_RELEASE, &settings.controller_namespace, version, t)
+            .arg("--create-namespace")
+            .arg("--values")
+            .arg(values.display().to_string())
+            .arg("--set")
+            .arg(format!("controller.clusterwide={}", settings.clusterwide));
+        if !settings.watch_namespaces.is_empty() {
+            // Helm's list syntax; the template joins it into WATCH_NAMESPACES.
+            setup = setup.arg("--set").arg(format!(
+                "controller.watchNamespaces={{{}}}",
+                settings.watch_namespaces.join(",")
+            ));
+        }
+        for s in &settings.set_strings {
+            setup = match (&s.value, &s.from_env) {
+                (Some(v), _) => setup.arg("--set-string").arg(format!("{}={v}", s.key)),
+                (None, Some(env)) => {
+                    let secret = std::env::var(env).map_err(|_| {
+                        InstallError::Settings(SettingsError {
+                            field: format!("setStrings[{}].fromEnv", s.key),
+                            message: format!("environment variable {env} is not set"),
+                        })
+                    })?;
+                    setup
+                        .arg("--set-string")
+                        .secret_arg(format!("{}=", s.key), secret)
+                }
+                (None, None) => setup,
+            };
+        }
+        let setup = setup.args(["--wait", "--timeout"]).arg(format!("{t}s"));
+        self.helm_ok(setup).await?;
+        Ok(())
+    }
+
+    /// Reads a release's status.
+    pub async fn status(
+        &self,
+        release: &str,
+        namespace: &str,
+    ) -> Result<ReleaseStatus, InstallError> {
+        let cmd = Command::new(&HELM)
+            .args(["status", release, "--namespace", namespace, "-o", "json"])
+            .args(self.target.helm_flags());
+        let out = self.helm_ok(cmd.clone()).await?;
+        parse_helm_status(&out.stdout).map_err(|message| InstallError::Parse {
+            command: cmd.display(),
+            message,
+        })
+    }
+
+    /// Lists the Seldon releases in all namespaces.
+    pub async fn seldon_releases(&self) -> Result<Vec<ReleaseListEntry>, InstallError> {
+        let cmd = Command::new(&HELM)
+            .args([
+                "list",
+                "--all-namespaces",
+                "--filter",
+                "^seldon-core-v2-",
+                "-o",
+                "json",
+            ])
+            .args(self.target.helm_flags());
+        let out = self.helm_ok(cmd.clone()).await?;
+        parse_helm_list(&out.stdout).map_err(|message| InstallError::Parse {
+            command: cmd.display(),
+            message,
+        })
+    }
+
+    /// Checks a release is `deployed` at the requested chart version.
+    pub async fn verify_release(
+        &self,
+        release: &str,
+        namespace: &str,
+        version: &str,
+    ) -> Result<ReleaseStatus, InstallError> {
+        let st = self.status(release, namespace).await?;
+        let err = |message: String| InstallError::Release {
+            release: release.to_string(),
+            namespace: namespace.to_string(),
+            message,
+        };
+        if st.status != "deployed" {
+            return Err(err(format!(
+                "status is {:?} ({}), expected \"deployed\"",
+                st.status, st.description
+            )));
+        }
+        if st.chart_version != version {
+            return Err(err(format!(
+                "chart version is {} but {version} was requested",
+                st.chart_version
+            )));
+        }
+        Ok(st)
+    }
+
+    /// The full install: repo, both charts, release checks, then controller readiness.
+    pub async fn install<R: ControllerReadiness>(
+        &self,
+        settings: &InstallSettings,
+        readiness: &R,
+    ) -> Result<Vec<Warning>, InstallError> {
+        let warnings = validate(settings)?;
+        for w in &warnings {
+            tracing::warn!("{}", w.0);
+        }
+        self.add_repo(settings).await?;
+        self.install_charts(settings).await?;
+        self.verify_release(CRDS_RELEASE, CRDS_NAMESPACE, &settings.chart_version)
+            .await?;
+        self.verify_release(
+            SETUP_RELEASE,
+            &settings.controller_namespace,
+            &settings.chart_version,
+        )
+        .await?;
+        readiness
+            .wait_ready(
+                &settings.controller_namespace,
+                Duration::from_secs(settings.timeout_seconds),
+            )
+            .await?;
+        Ok(warnings)
+    }
+
+    /// Installs `settings.chart_version`, runs `scenario`, upgrades to `to_version`, runs it again.
+    ///
+    /// The scenario is not re-run after the upgrade when it failed before it: a broken baseline says
+    /// nothing about the upgrade.
+    pub async fn validate_upgrade<R, F, Fut>(
+        &self,
+        settings: &InstallSettings,
+        to_version: &str,
+        readiness: &R,
+        mut scenario: F,
+    ) -> Result<UpgradeReport, InstallError>
+    where
+        R: ControllerReadiness,
+        F: FnMut(UpgradePhase) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let mut to = settings.clone();
+        to.chart_version = to_version.to_string();
+        validate(&to)?;
+        self.install(settings, readiness).await?;
+        let before = scenario(UpgradePhase::Before {
+            version: settings.chart_version.clone(),
+        })
+        .await
+        .map_err(|e| format!("{e:#}"));
+        if before.is_err() {
+            return Ok(UpgradeReport {
+                from: settings.chart_version.clone(),
+                to: to_version.to_string(),
+                before,
+                after: None,
+            });
+        }
+        let started = Instant::now();
+        self.install(&to, readiness).await?;
+        tracing::info!(
+            from = %settings.chart_version,
+            to = %to_version,
+            secs = started.elapsed().as_secs(),
+            "upgraded"
+        );
+        let after = scenario(UpgradePhase::After {
+            version: to_version.to_string(),
+        })
+        .await
+        .map_err(|e| format!("{e:#}"));
+        Ok(UpgradeReport {
+            from: settings.chart_version.clone(),
+            to: to_version.to_string(),
+            before,
+            after: Some(after),
+        })
+    }
+}
+
+/// When the scenario runs during an upgrade validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpgradePhase {
+    /// On the old version, before upgrading.
+    Before {
+        /// Chart version installed.
+        version: String,
+    },
+    /// On the new version, after upgrading.
+    After {
+        /// Chart version installed.
+        version: String,
+    },
+}
+
+/// The outcome of an upgrade validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeReport {
+    /// Old chart version.
+    pub from: String,
+    /// New chart version.
+    pub to: String,
+    /// Scenario result on the old version (error text on failure).
+    pub before: Result<(), String>,
+    /// Scenario result on the new version; `None` when not reached.
+    pub after: Option<Result<(), String>>,
+}
+
+impl UpgradeReport {
+    /// Whether both runs passed.
+    pub fn passed(&self) -> bool {
+        self.before.is_ok() && matches!(self.after, Some(Ok(())))
+    }
+}
+
+/// Readiness through the Kubernetes API, with the harness's one wait primitive (`wait::wait_for`):
+/// the controller Deployment Available for its current generation, then every Seldon CRD Established.
+pub struct KubeReadiness {
+    client: kube::Client,
+}
+
+impl KubeReadiness {
+    /// Readiness checks with `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// Why a Deployment is not yet available, or `None` when it is (current generation observed).
+pub fn deployment_problem(d: &k8s_openapi::api::apps::v1::Deployment) -> Option<String> {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let Some(status) = &d.status else {
+        return Some("no status yet".to_string());
+    };
+    if status.observed_generation.unwrap_or(0) < generation {
+        return Some(format!(
+            "generation {generation} not yet observed (observed {})",
+            status.observed_generation.unwrap_or(0)
+        ));
+    }
+    let available = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Available"));
+    match available {
+        Some(c) if c.status == "True" => None,
+        Some(c) => Some(format!(
+            "Available={} ({}: {})",
+            c.status,
+            c.reason.as_deref().unwrap_or("no reason"),
+            c.message.as_deref().unwrap_or("")
+        )),
+        None => Some("no Available condition yet".to_string()),
+    }
+}
+
+impl ControllerReadiness for KubeReadiness {
+    async fn wait_ready(
+        &self,
+        controller_namespace: &str,
+        timeout: Duration,
+    ) -> Result<(), InstallError> {
+        use crate::kube::{Condition, WaitError, Watched, condition_true, wait_for};
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let deadline = Instant::now() + timeout;
+        let not_ready = |e: WaitError| InstallError::NotReady {
+            after: timeout,
+            observed: e.to_string(),
+        };
+        let available = Condition::new("Available for its current generation", |o| {
+            o.and_then(|o| serde_json::from_value::<Deployment>(serde_json::to_value(o).ok()?).ok())
+                .is_some_and(|d| deployment_problem(&d).is_none())
+        });
+        let target = Watched::of::<Deployment>(Some(controller_namespace), CONTROLLER_DEPLOYMENT);
+        wait_for(
+            &self.client,
+            &target,
+            &available,
+            deadline.saturating_duration_since(Instant::now()),
+        )
+        .await
+        .map_err(not_ready)?;
+        for name in SELDON_CRDS {
+            let target = Watched::of::<CustomResourceDefinition>(None, name);
+            wait_for(
+                &self.client,
+                &target,
+                &condition_true("Established"),
+                deadline.saturating_duration_since(Instant::now()),
+            )
+            .await
+            .map_err(not_ready)?;
+        }
+        Ok(())
+    }
+}
+
+/// Path of the values file the installer writes for the setup chart (for diagnostics bundles).
+pub fn values_file(state_dir: &Path) -> PathBuf {
+    state_dir.join(format!("{SETUP_RELEASE}.values.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_the_documented_gotchas() {
+        let mut s = InstallSettings::new("2.9.1");
+        assert!(validate(&s).unwrap().is_empty());
+        s.values = serde_json::json!({"controller": {"skipOperatorClusterRoleCreation": true}});
+        let e = validate(&s).unwrap_err().to_string();
+        assert!(e.contains("skipClusterRoleCreation instead"), "{e}");
+        s.values = serde_json::json!({"controller": {"skipClusterRoleCreation": true}});
+        assert!(
+            validate(&s).unwrap()[0]
+                .0
+                .contains("seldon-v2-manager-role")
+        );
+        s.values = serde_json::json!({"controller": {"clusterwide": false}});
+        assert!(validate(&s).is_err());
+        let mut s = InstallSettings::new("latest");
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("chartVersion")
+        );
+        s.chart_version = "2.9.1".into();
+        s.set_strings = vec![SetString {
+            key: "a".into(),
+            value: Some("x".into()),
+            from_env: Some("Y".into()),
+        }];
+        assert!(
+            validate(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("exactly one")
+        );
+    }
+
+    #[test]
+    fn canonical_json_orders_keys_at_every_level() {
+        let a = serde_json::json!({"b": {"y": 1, "x": [{"d": 1, "c": 2}]}, "a": 0});
+        let s = serde_json::to_string(&canonical_json(&a)).unwrap();
+        assert_eq!(s, r#"{"a":0,"b":{"x":[{"c":2,"d":1}],"y":1}}"#);
+    }
+
+    #[test]
+    fn fingerprint_inputs_exclude_secret_values() {
+        let mut s = InstallSettings::new("2.9.1");
+        s.set_strings = vec![SetString {
+            key: "k".into(),
+            value: None,
+            from_env: Some("HARNESS_TEST_SECRET".into()),
+        }];
+        let inputs = fingerprint_inputs(&s).to_string();
+        assert!(inputs.contains("HARNESS_TEST_SECRET"));
+        assert!(inputs.contains("2.9.1"));
+    }
+
+    #[test]
+    fn list_entries_expose_the_chart_version() {
+        let e = ReleaseListEntry {
+            name: "seldon-core-v2-setup".into(),
+            namespace: "seldon-mesh".into(),
+            revision: "1".into(),
+            updated: String::new(),
+            status: "deployed".into(),
+            chart: "seldon-core-v2-setup-2.9.1".into(),
+            app_version: "2.9.1".into(),
+        };
+        assert_eq!(e.chart_version(), Some("2.9.1"));
+    }
+}

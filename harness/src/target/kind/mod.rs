@@ -1,0 +1,231 @@
+//! kind as a target: the cluster from `kind-config.yaml` (`provision`), Seldon installed with Helm
+//! (`helm`), and the MinIO model store serving the harness's sample models (`minio`).
+
+pub mod fingerprint;
+pub mod helm;
+pub mod helm_output;
+pub mod minio;
+pub mod provision;
+pub mod settings;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use self::minio::{ModelStore, package_folder};
+use self::provision::{KindCluster, KindProvisioner, KindSettings, fingerprint_from_files};
+use super::lock::StateLock;
+use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
+use super::options::TargetOptions;
+use super::portforward::ClusterMesh;
+use super::provider::{PackageOverrides, Provider};
+use crate::scenario::seldon::InstallSettings;
+use crate::scenario::{Scenario, TargetKind};
+use crate::tools;
+
+/// A kind cluster the harness provisioned (or reused), with Seldon installed.
+struct Kind {
+    client: kube::Client,
+    cluster: Option<KindCluster>,
+    mesh: ClusterMesh,
+    helm: Option<(helm::Installer, InstallSettings)>,
+    /// The MinIO model store holding the harness's sample models, started on first need.
+    model_store: tokio::sync::OnceCell<ModelStore>,
+    /// Kubeconfigs, generated packages and other state.
+    state_dir: PathBuf,
+}
+
+/// Provisions (or reuses) the kind cluster and installs Seldon with Helm.
+pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Box<dyn Provider>> {
+    let runner: tools::SharedRunner = Arc::new(tools::DuctRunner);
+    let mut settings = KindSettings::new(
+        opts.kind_cluster
+            .clone()
+            .unwrap_or_else(|| "seldon-harness".into()),
+    );
+    if let Some(c) = &opts.kind_config {
+        settings.config_path = c.clone();
+    }
+    settings.images_to_load = scenario.doc.spec.images.clone();
+    settings.keep = opts.keep;
+    let install = opts.install_settings(scenario);
+    let fp = fingerprint_from_files(&settings, &install)?;
+    let state = opts.state_dir();
+    // Parallel test processes share one cluster: provisioning is serialised by a lock file.
+    let _lock = StateLock::acquire(&state.join("kind.lock"))?;
+    let cluster = KindProvisioner::new(
+        runner.clone(),
+        settings.clone(),
+        &state,
+        opts.diagnostics_dir(),
+    )
+    .provision(&fp)
+    .await?;
+    cluster.load_images(&settings.images_to_load).await?;
+    let client = cluster.client().await?;
+    let installer = helm::Installer::new(runner, cluster.kube_target(), &state);
+    installer
+        .install(
+            &install,
+            &helm::KubeReadiness::new(client.clone()),
+        )
+        .await?;
+    let helm = Some((installer, install.clone()));
+    cluster.record_fingerprint(&fp).await?;
+    if !scenario.doc.spec.artifacts.is_empty() {
+        tracing::warn!(
+            "scenario `{}` publishes model artifacts; on kind they must be reachable at their storageUri \
+             (see docs/targets.md, \"Model artifacts on kind\")",
+            scenario.name()
+        );
+    }
+    Ok(Box::new(Kind {
+        mesh: ClusterMesh::new(client.clone()),
+        client,
+        cluster: Some(cluster),
+        helm,
+        model_store: Default::default(),
+        state_dir: opts.state_dir(),
+    }))
+}
+
+
+impl Kind {
+/// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
+///
+/// On kind the harness's sample models live in a MinIO store on the kind network whose
+/// credentials and address exist only at run time; the rclone Secret the scenario's models use
+/// is delivered from a package generated with them (the scenario's own package holds test
+/// placeholders). Elsewhere the scenario's packages are used as they are.
+async fn overrides(&self, scenario: &Scenario) -> anyhow::Result<PackageOverrides> {
+    let mut out = PackageOverrides::new();
+    let artifacts = &scenario.doc.spec.artifacts;
+    if artifacts.is_empty() {
+        return Ok(out);
+    }
+    let folders: std::collections::BTreeSet<PathBuf> = artifacts
+        .iter()
+        .filter_map(|a| scenario.resolve(&a.path).parent().map(|p| p.to_path_buf()))
+        .collect();
+    let [folder] = &folders.into_iter().collect::<Vec<_>>()[..] else {
+        bail!(
+            "on kind, the artifacts of `{}` must all sit in one folder (it is uploaded to the model store whole)",
+            scenario.name()
+        );
+    };
+    for a in artifacts {
+        let name = a
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let published = ModelStore::storage_uri(name);
+        if a.storage_uri != published {
+            bail!(
+                "on kind the model store publishes `{}` as `{published}`; set the artifact's storageUri (and its models') to it",
+                a.path.display()
+            );
+        }
+    }
+    let store = self
+        .model_store
+        .get_or_try_init(|| ModelStore::start(folder))
+        .await
+        .context("starting the MinIO model store on the kind network")?;
+    let uris: std::collections::BTreeSet<&str> =
+        artifacts.iter().map(|a| a.storage_uri.as_str()).collect();
+    for team in &scenario.doc.spec.teams {
+        let models: Vec<&serde_json::Value> = team
+            .models
+            .iter()
+            .filter(|m| {
+                m["spec"]["storageUri"]
+                    .as_str()
+                    .is_some_and(|u| uris.contains(u))
+            })
+            .collect();
+        if models.is_empty() {
+            continue;
+        }
+        let mut names: std::collections::BTreeSet<String> = models
+            .iter()
+            .filter_map(|m| m["spec"]["secretName"].as_str().map(str::to_string))
+            .collect();
+        if let Some(rt) = &team.runtime {
+            for s in rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                names.extend(s.as_str().map(str::to_string));
+            }
+        }
+        for pkg in &team.secret_packages {
+            for secret in pkg.provides.iter().filter(|s| names.contains(*s)) {
+                let dir = self
+                    .state_dir
+                    .join("model-store")
+                    .join(&team.namespace)
+                    .join(secret);
+                let folder = package_folder(
+                    &dir,
+                    &team.namespace,
+                    &pkg.overlay,
+                    &store.rclone_secret(secret, &team.namespace),
+                )?;
+                out.insert((team.namespace.clone(), secret.clone()), folder);
+            }
+        }
+    }
+    Ok(out)
+}
+
+}
+
+impl Provider for Kind {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Kind
+    }
+
+    fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    fn endpoint<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, anyhow::Result<MeshEndpoint>> {
+        Box::pin(self.mesh.endpoint(namespace))
+    }
+
+    fn kubeconfig(&self) -> Option<&Path> {
+        self.cluster.as_ref().map(|c| c.kubeconfig())
+    }
+
+    fn helm(&self) -> Option<(&helm::Installer, &InstallSettings)> {
+        self.helm.as_ref().map(|(i, s)| (i, s))
+    }
+
+    /// On kind the harness's sample models live in a MinIO store on the kind network whose
+    /// credentials and address exist only at run time; the rclone Secret the scenario's models use
+    /// is delivered from a package generated with them (the scenario's own package holds test
+    /// placeholders).
+    fn package_overrides<'a>(
+        &'a self,
+        scenario: &'a Scenario,
+    ) -> LocalBoxFuture<'a, anyhow::Result<PackageOverrides>> {
+        Box::pin(self.overrides(scenario))
+    }
+
+    fn finish(mut self: Box<Self>, run_failed: bool) -> BoxFuture<'static, ()> {
+        let cluster = self.cluster.take();
+        Box::pin(async move {
+            let Some(cluster) = cluster else { return };
+            let teardown = cluster.finish(run_failed).await;
+            for p in teardown.problems {
+                tracing::warn!("kind teardown: {p}");
+            }
+            if let Some(logs) = teardown.logs {
+                eprintln!("kind logs exported to {}", logs.display());
+            }
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! One interface over every target: what the embedded platform, kind and existing clusters each
+//! provide once started.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::kind::helm::Installer;
+use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
+use crate::scenario::seldon::InstallSettings;
+use crate::scenario::{Scenario, TargetKind};
+
+/// Secret packages a target supplies instead of the scenario's, by (namespace, Secret).
+pub type PackageOverrides = BTreeMap<(String, String), PathBuf>;
+
+/// A started target: the embedded platform, a kind cluster, or an existing cluster.
+pub trait Provider: Send + Sync {
+    /// Which target this is.
+    fn kind(&self) -> TargetKind;
+
+    /// A client for the target's API server.
+    fn client(&self) -> kube::Client;
+
+    /// The endpoint of a namespace's `seldon-mesh`, opening a port-forward if the target needs one.
+    fn endpoint<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, anyhow::Result<MeshEndpoint>>;
+
+    /// The kubeconfig file to inspect a kept target with, when there is one.
+    fn kubeconfig(&self) -> Option<&Path> {
+        None
+    }
+
+    /// An upper bound for check timeouts, for targets that settle in milliseconds.
+    fn timeout_cap(&self) -> Option<Duration> {
+        None
+    }
+
+    /// How Seldon was installed with Helm, when this target installed it (for upgrades).
+    fn helm(&self) -> Option<(&Installer, &InstallSettings)> {
+        None
+    }
+
+    /// Secret packages this target supplies instead of the scenario's.
+    fn package_overrides<'a>(
+        &'a self,
+        _scenario: &'a Scenario,
+    ) -> LocalBoxFuture<'a, anyhow::Result<PackageOverrides>> {
+        Box::pin(async { Ok(PackageOverrides::new()) })
+    }
+
+    /// Stops what the run started, keeping it when the keep policy says so.
+    fn finish(self: Box<Self>, run_failed: bool) -> BoxFuture<'static, ()>;
+}
+

@@ -1,0 +1,118 @@
+//! The started target the run layer holds: it never asks which backend it has.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::bail;
+
+use super::kind::helm::{KubeReadiness, UpgradePhase, UpgradeReport};
+use super::mesh::{BoxFuture, MeshAccess, MeshEndpoint};
+use super::options::{TargetOptions, work_dir};
+use super::provider::{PackageOverrides, Provider};
+use crate::scenario::{Scenario, TargetKind};
+
+/// A target that is up and has Seldon installed, ready for scenario setup.
+pub struct Target {
+    provider: Box<dyn Provider>,
+    work_dir: PathBuf,
+}
+
+impl Target {
+    /// Brings the target up for a scenario: starts the embedded platform, or provisions/uses a
+    /// cluster, and makes sure Seldon Core v2 is installed as the scenario says.
+    pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Target> {
+        let kind = opts.kind.unwrap_or(TargetKind::Sim);
+        if !scenario.runs_on(kind) {
+            bail!(
+                "scenario `{}` does not run on the `{}` target (its `spec.targets` lists {:?})",
+                scenario.name(),
+                kind.name(),
+                scenario
+                    .doc
+                    .spec
+                    .targets
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+            );
+        }
+        // Choosing the target is the one place that names each backend.
+        let provider = match kind {
+            TargetKind::Sim => {
+                super::embedded::start(opts.faults.clone(), &opts.install_settings(scenario), scenario)
+                    .await?
+            }
+            TargetKind::Kind => super::kind::start(opts, scenario).await?,
+            TargetKind::Existing => super::existing::start(opts, scenario).await?,
+        };
+        Ok(Target {
+            provider,
+            work_dir: work_dir(opts),
+        })
+    }
+
+    /// Which target this is.
+    pub fn kind(&self) -> TargetKind {
+        self.provider.kind()
+    }
+
+    /// A client for the target's API server.
+    pub fn client(&self) -> kube::Client {
+        self.provider.client()
+    }
+
+    /// Validates an upgrade with the installer's one sequence: the baseline install, `scenarios`,
+    /// `helm upgrade` to `version`, `scenarios` again (kind, or an existing cluster with
+    /// `--manage-install`).
+    pub async fn validate_upgrade<F, Fut>(
+        &self,
+        version: &str,
+        scenarios: F,
+    ) -> anyhow::Result<UpgradeReport>
+    where
+        F: FnMut(UpgradePhase) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let Some((installer, settings)) = self.provider.helm() else {
+            bail!(
+                "this target did not install Seldon with Helm, so it cannot upgrade it (existing clusters need --manage-install)"
+            );
+        };
+        let readiness = KubeReadiness::new(self.client());
+        Ok(installer
+            .validate_upgrade(settings, version, &readiness, scenarios)
+            .await?)
+    }
+
+    /// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
+    pub async fn package_overrides(&self, scenario: &Scenario) -> anyhow::Result<PackageOverrides> {
+        self.provider.package_overrides(scenario).await
+    }
+
+    /// Where secret packages are extracted for this target's runs.
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+
+    /// The kubeconfig file to inspect a kept target with, when there is one.
+    pub fn kubeconfig(&self) -> Option<&Path> {
+        self.provider.kubeconfig()
+    }
+
+    /// An upper bound for check timeouts: the embedded platform settles in milliseconds, so a check
+    /// still waiting after a few seconds there has its answer.
+    pub fn timeout_cap(&self) -> Option<Duration> {
+        self.provider.timeout_cap()
+    }
+
+    /// Stops what the run started, keeping it when the keep policy says so (and printing how to reach it).
+    pub async fn finish(self, run_failed: bool) {
+        self.provider.finish(run_failed).await
+    }
+}
+
+impl MeshAccess for Target {
+    fn endpoint<'a>(&'a self, namespace: &'a str) -> BoxFuture<'a, anyhow::Result<MeshEndpoint>> {
+        self.provider.endpoint(namespace)
+    }
+}
