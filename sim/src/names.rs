@@ -1,4 +1,4 @@
-//! Kubernetes name and label syntax (RFC 1123 labels and subdomains, selector keys): the one place sim checks them.
+//! Kubernetes name and label syntax (RFC 1123 labels and subdomains, selector keys), checked in one place.
 
 /// The API server's message for a name that is not a lowercase RFC 1123 label.
 pub const DNS1123_LABEL_MESSAGE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";

@@ -11,22 +11,30 @@ use crate::store::{ApiError, RESOURCES, ResourceType};
 /// One parsed request.
 #[derive(Clone)]
 pub(super) struct Req {
+    /// HTTP method.
     pub(super) method: Method,
+    /// URL path, without the query.
     pub(super) path: String,
+    /// Query parameters (the last value of a repeated one wins).
     pub(super) query: HashMap<String, String>,
+    /// Request headers.
     pub(super) headers: HeaderMap,
+    /// The whole body.
     pub(super) body: Bytes,
 }
 
 impl Req {
+    /// Whether a boolean query parameter is set (`true` or `1`).
     pub(super) fn query_flag(&self, k: &str) -> bool {
         self.query.get(k).is_some_and(|v| v == "true" || v == "1")
     }
 
+    /// `?watch=true`: the old way of asking for a watch.
     pub(super) fn watch(&self) -> bool {
         self.query_flag("watch")
     }
 
+    /// The label and field selectors of the query, checked against the type.
     pub(super) fn selectors(&self, rt: &ResourceType) -> Result<Selectors, ApiError> {
         Ok(Selectors {
             labels: LabelSelector::parse(
@@ -43,14 +51,20 @@ impl Req {
 /// Where a resource request points.
 #[derive(Debug, Clone)]
 pub(super) struct ResourcePath {
+    /// The resource type.
     pub(super) rt: &'static ResourceType,
+    /// The namespace segment, if any.
     pub(super) namespace: Option<String>,
+    /// The object name, if any.
     pub(super) name: Option<String>,
+    /// The subresource (`status`, `log`, ...), if any.
     pub(super) sub: Option<String>,
+    /// The legacy `/watch/` path prefix.
     pub(super) watch_path: bool,
 }
 
 impl ResourcePath {
+    /// Parses what follows `/api/<version>` or `/apis/<group>/<version>`; `None` for unknown paths.
     pub(super) fn parse(group: &str, version: &str, rest: &[&str]) -> Option<ResourcePath> {
         let (watch_path, rest) = match rest {
             ["watch", r @ ..] => (true, r),
@@ -80,6 +94,7 @@ impl ResourcePath {
         })
     }
 
+    /// The RBAC verb of a request on this path.
     pub(super) fn verb(
         &self,
         method: &Method,
@@ -104,6 +119,7 @@ impl ResourcePath {
         })
     }
 
+    /// The path in words, for error messages.
     pub(super) fn describe(&self) -> String {
         let mut s = self.rt.plural.to_string();
         if let Some(n) = &self.name {

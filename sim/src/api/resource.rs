@@ -20,6 +20,7 @@ use crate::store::ApiError;
 const PATCH_ATTEMPTS: usize = 8;
 
 impl ApiServer {
+    /// A request on a resource path: authorizes it, then runs the verb.
     pub(super) async fn resource(
         &self,
         req: &Req,

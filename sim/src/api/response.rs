@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::store::ApiError;
 
+/// A JSON body; API responses are never cached, as on the API server.
 pub(super) fn json_response(code: StatusCode, v: &Value) -> Response<Body> {
     let mut r = Response::new(Body::from(
         serde_json::to_vec(v).expect("JSON values serialize"),
@@ -22,6 +23,7 @@ pub(super) fn json_response(code: StatusCode, v: &Value) -> Response<Body> {
     r
 }
 
+/// A plain-text body (health checks, pod logs).
 pub(super) fn text_response(code: StatusCode, text: String) -> Response<Body> {
     let mut r = Response::new(Body::from(text));
     *r.status_mut() = code;

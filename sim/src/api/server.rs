@@ -24,8 +24,11 @@ const BODY_LIMIT: usize = 16 << 20;
 
 /// Everything a request handler needs.
 pub struct ApiServer {
+    /// The objects served.
     pub(super) store: Store,
+    /// The platform's defects (watch drops, review answers).
     pub(super) faults: Faults,
+    /// Injected transport faults, counted per request.
     transport: Transport,
     /// `host:port` clients use, for `/api`'s `serverAddressByClientCIDRs`.
     server_address: String,
@@ -180,6 +183,7 @@ impl ApiServer {
         }
     }
 
+    /// The CRD defining a custom type (for its printer columns), `None` for built-in types.
     pub(super) fn crd(&self, rt: &ResourceType) -> Option<Value> {
         let crd_rt = ResourceType::by_plural("apiextensions.k8s.io", "customresourcedefinitions")?;
         if rt.is_custom() {

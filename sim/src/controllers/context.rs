@@ -1,4 +1,4 @@
-//! What the controllers and the Seldon control plane share: the platform state and the reconcile context.
+//! What the controllers and the Seldon control plane share: platform state and reconcile context.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! What an endpoint serves: model signatures, model implementations, and models Ready in a namespace.
+//! What an endpoint serves: model signatures, model implementations, models Ready in a namespace.
 
 use std::sync::Arc;
 

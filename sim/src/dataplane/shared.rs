@@ -39,8 +39,11 @@ impl MeshFlags {
 
 /// State shared by the REST and gRPC fronts.
 pub(super) struct Shared {
+    /// The namespace served, for messages.
     pub(super) namespace: String,
+    /// Active defects.
     pub(super) flags: MeshFlags,
+    /// Models Ready in the namespace, by name; replaced whole by `Mesh::set_models`.
     pub(super) models: RwLock<BTreeMap<String, ServedModel>>,
 }
 
@@ -53,6 +56,7 @@ pub(super) enum InferError {
 }
 
 impl Shared {
+    /// A model Ready in the namespace, by name.
     pub(super) fn lookup(&self, name: &str) -> Option<ServedModel> {
         self.models
             .read()
@@ -71,6 +75,7 @@ impl Shared {
             .cloned()
     }
 
+    /// The message for a model that is not Ready here.
     pub(super) fn not_found(&self, name: &str) -> String {
         format!(
             "model `{name}` is not ready in namespace {}",

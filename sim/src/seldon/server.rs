@@ -13,7 +13,9 @@ use crate::faults::Defect;
 /// What the scheduler knows about one Server.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerInfo {
+    /// The Server's namespace.
     pub namespace: String,
+    /// The Server's name.
     pub name: String,
     /// Replicas whose agent connected to the namespace's scheduler.
     pub connected_replicas: usize,

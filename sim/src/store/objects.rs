@@ -285,6 +285,7 @@ impl Store {
         self.write(rt, obj, Write::Status)
     }
 
+    /// The one write path of updates: concurrency check, admission, generation, history.
     pub(super) fn write(
         &self,
         rt: &'static ResourceType,
