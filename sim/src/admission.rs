@@ -10,6 +10,8 @@ pub mod quantity;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::faults::{Defect, Faults};
@@ -575,48 +577,16 @@ fn check_constraints(pod: &Value, hard: &BTreeMap<String, Quantity>) -> Result<(
     Err(format!("must specify {}", parts.join("; ")))
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding (Secret `data`).
+/// Standard base64 with padding, as the API server writes Secret `data`.
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    STANDARD.encode(data)
 }
 
-/// Decodes standard base64 (whitespace ignored); `None` when malformed.
+/// Decodes Secret `data` as Go's `base64.StdEncoding` does (Kubernetes' JSON decoding of `[]byte`):
+/// padding required, invalid input rejected (`None`), only `\r` and `\n` skipped.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
-            break;
-        }
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    let text: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    STANDARD.decode(text).ok()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod artifact;
 pub mod controllers;
 pub mod dataplane;
 pub mod faults;
+pub mod names;
 pub mod network;
 pub mod rbac;
 pub mod seldon;

@@ -29,70 +29,14 @@
 mod policy;
 pub mod probe;
 pub mod selector;
+mod view;
 
 pub use policy::{Decision, DirectionVerdict, PolicyType, Protocol, RuleRef, connection_allowed};
 pub use probe::{
     DNS_LABEL, DNS_NAMESPACE, PROBE_IMAGE, PROBE_LABEL, PROBE_TARGET_ANNOTATION, ProbeOutcome,
     ProbeSpec, cluster_dns_pod, probe_outcome, probe_pod, probe_target,
 };
-
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use selector::Labels;
-
-/// The label every namespace carries with its own name.
-pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
-
-/// A snapshot of the objects that decide pod-to-pod connectivity.
-#[derive(Debug, Clone, Default)]
-pub struct NetworkView {
-    /// Namespaces (for `namespaceSelector`); a namespace missing here still has its name label.
-    pub namespaces: Vec<Namespace>,
-    /// All pods.
-    pub pods: Vec<Pod>,
-    /// All services (for name resolution and endpoints).
-    pub services: Vec<Service>,
-    /// All network policies.
-    pub policies: Vec<NetworkPolicy>,
-}
-
-impl NetworkView {
-    /// A snapshot of the given objects.
-    pub fn new(
-        namespaces: Vec<Namespace>,
-        pods: Vec<Pod>,
-        services: Vec<Service>,
-        policies: Vec<NetworkPolicy>,
-    ) -> NetworkView {
-        NetworkView {
-            namespaces,
-            pods,
-            services,
-            policies,
-        }
-    }
-
-    /// Labels of a namespace, including `kubernetes.io/metadata.name`.
-    pub fn namespace_labels(&self, namespace: &str) -> Labels {
-        let mut labels = self
-            .namespaces
-            .iter()
-            .find(|n| n.metadata.name.as_deref() == Some(namespace))
-            .and_then(|n| n.metadata.labels.clone())
-            .unwrap_or_default();
-        labels.insert(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string());
-        labels
-    }
-}
-
-/// `namespace/name` of an object, for messages.
-fn object_key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        meta.namespace.as_deref().unwrap_or("default"),
-        meta.name.as_deref().unwrap_or("")
-    )
-}
+pub use view::{NAMESPACE_NAME_LABEL, NetworkView};
 
 #[cfg(test)]
 mod tests;

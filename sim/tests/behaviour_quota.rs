@@ -74,7 +74,7 @@ async fn cpu_limits_in_override_pod_specs_let_the_runtime_come_up() {
     p.create("SeldonRuntime", runtime.clone());
     p.event(NS, |m| m.contains("must specify limits.cpu for: scheduler"))
         .await;
-    // The documented fix (facts §2): overrides[].podSpec.containers[].resources.limits.cpu.
+    // The documented fix (docs/seldon-behaviour.md §2): overrides[].podSpec.containers[].resources.limits.cpu.
     let containers = [
         ("hodometer", "hodometer"),
         ("seldon-scheduler", "scheduler"),

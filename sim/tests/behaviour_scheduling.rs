@@ -1,4 +1,4 @@
-//! Model scheduling (facts §4, §5), storage secrets (§10) and the seed's cross-namespace challenge.
+//! Model scheduling (docs/seldon-behaviour.md §4, §5), storage secrets (§10) and the seed's cross-namespace challenge.
 
 mod behaviour_support;
 

@@ -193,7 +193,7 @@ pub fn decode(kind: &str, body: &[u8]) -> Result<Value, ApiError> {
         .ok_or_else(|| malformed("missing the k8s\\0 prefix"))?;
     let mut raw = None;
     let mut type_meta = Value::Null;
-    for (num, wire) in Reader(envelope) {
+    for (num, wire) in FieldReader(envelope) {
         match (num, wire.map_err(malformed)?) {
             (1, Wire::Len(b)) => {
                 type_meta = message(b, &[Field(1, "apiVersion", Str), Field(2, "kind", Str)])
@@ -220,7 +220,7 @@ enum Wire<'a> {
 }
 
 /// Iterates over `(field number, value)` of one message.
-struct Reader<'a>(&'a [u8]);
+struct FieldReader<'a>(&'a [u8]);
 
 fn varint(buf: &mut &[u8]) -> Result<u64, &'static str> {
     let mut v = 0u64;
@@ -235,7 +235,7 @@ fn varint(buf: &mut &[u8]) -> Result<u64, &'static str> {
     Err("varint too long")
 }
 
-impl<'a> Iterator for Reader<'a> {
+impl<'a> Iterator for FieldReader<'a> {
     type Item = (u64, Result<Wire<'a>, &'static str>);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -285,7 +285,7 @@ fn utf8(b: &[u8]) -> Result<String, &'static str> {
 
 fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), &'static str> {
     let (mut key, mut value) = (String::new(), json!(""));
-    for (num, wire) in Reader(b) {
+    for (num, wire) in FieldReader(b) {
         if let (1 | 2, Wire::Len(v)) = (num, wire?) {
             if num == 1 {
                 key = utf8(v)?;
@@ -301,7 +301,7 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), &'static st
 
 fn time(b: &[u8]) -> Result<Value, &'static str> {
     let mut seconds = 0i64;
-    for (num, wire) in Reader(b) {
+    for (num, wire) in FieldReader(b) {
         if let (1, Wire::Varint(v)) = (num, wire?) {
             seconds = v as i64;
         }
@@ -312,7 +312,7 @@ fn time(b: &[u8]) -> Result<Value, &'static str> {
 
 fn message(b: &[u8], fields: &'static [Field]) -> Result<Value, &'static str> {
     let mut out = Map::new();
-    for (num, wire) in Reader(b) {
+    for (num, wire) in FieldReader(b) {
         let wire = wire?;
         let Some(Field(_, name, kind)) = fields.iter().find(|f| f.0 == num) else {
             continue;

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::names::is_selector_key;
 use crate::store::{ApiError, ResourceType};
 
 /// One label requirement.
@@ -43,12 +44,6 @@ fn bad_label(s: &str, why: &str) -> ApiError {
     ))
 }
 
-fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-}
-
 impl LabelSelector {
     /// Parses `a=b,c!=d,e in (f,g),h notin (i),j,!k`.
     pub fn parse(s: &str) -> Result<LabelSelector, ApiError> {
@@ -66,7 +61,7 @@ impl LabelSelector {
     fn parse_req(part: &str) -> Result<LabelReq, ApiError> {
         if let Some(k) = part.strip_prefix('!') {
             let k = k.trim();
-            return if valid_key(k) {
+            return if is_selector_key(k) {
                 Ok(LabelReq::NotExists(k.into()))
             } else {
                 Err(bad_label(part, "invalid key"))
@@ -85,7 +80,7 @@ impl LabelSelector {
                     .filter(|v| !v.is_empty())
                     .collect();
                 let k = k.trim().to_string();
-                if !valid_key(&k) {
+                if !is_selector_key(&k) {
                     return Err(bad_label(part, "invalid key"));
                 }
                 return Ok(if neg {
@@ -110,7 +105,7 @@ impl LabelSelector {
             LabelReq::Eq(k, _) | LabelReq::NotEq(k, _) | LabelReq::Exists(k) => k,
             _ => unreachable!("set operators returned above"),
         };
-        if !valid_key(key) {
+        if !is_selector_key(key) {
             return Err(bad_label(part, "invalid key"));
         }
         Ok(parsed)

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{name, namespace, now, res};
+use super::objects::{name, namespace, now, res};
 use crate::store::Store;
 
 /// Records an event about `involved` (an object, or a reference with kind/name/namespace).

@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, deleting, now, res, set_status};
+use super::context::Ctx;
+use super::objects::{deleting, now, res, set_status};
 use crate::faults::Defect;
 use crate::network::{NetworkView, PROBE_LABEL, probe_outcome};
 use crate::seldon::COMPONENT_NAMES;

@@ -4,9 +4,10 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    Ctx, FailedCreate, condition, deleting, name, namespace, owned_by, owner_ref, pod_ready,
-    record_event, res, set_status,
+use super::context::{Ctx, FailedCreate};
+use super::events::record_event;
+use super::objects::{
+    condition, deleting, name, namespace, owned_by, owner_ref, pod_ready, res, set_status,
 };
 
 /// Kubernetes' `rand.SafeEncodeString` alphabet (no vowels, no confusable characters).
@@ -165,15 +166,12 @@ fn reconcile_statefulset(ctx: &mut Ctx, sts: &Value) {
             .unwrap_or(usize::MAX)
     };
     // Scale down, and roll outdated pods one at a time once the others are ready.
-    for p in pods
-        .iter()
-        .filter(|p| ordinal(p) >= want && !super::deleting(p))
-    {
+    for p in pods.iter().filter(|p| ordinal(p) >= want && !deleting(p)) {
         let _ = ctx.store.delete(res("Pod"), Some(&ns), name(p));
     }
     let live: Vec<&Value> = pods
         .iter()
-        .filter(|p| ordinal(p) < want && !super::deleting(p))
+        .filter(|p| ordinal(p) < want && !deleting(p))
         .collect();
     if live.len() == want
         && live.iter().all(|p| pod_ready(p))
@@ -239,7 +237,7 @@ fn reconcile_deployment(ctx: &mut Ctx, d: &Value) {
     let want = replicas(d);
     let pods: Vec<Value> = owned_pods(ctx, d)
         .into_iter()
-        .filter(|p| !super::deleting(p))
+        .filter(|p| !deleting(p))
         .collect();
     let (current, old): (Vec<&Value>, Vec<&Value>) = pods
         .iter()
@@ -288,7 +286,7 @@ pub(crate) fn update_status(ctx: &mut Ctx) {
         let revision = format!("{}-{}", name(sts), template_hash(&sts["spec"]["template"]));
         let pods: Vec<Value> = owned_pods(ctx, sts)
             .into_iter()
-            .filter(|p| !super::deleting(p))
+            .filter(|p| !deleting(p))
             .collect();
         let ready = pods.iter().filter(|p| pod_ready(p)).count();
         let updated = pods
@@ -318,7 +316,7 @@ pub(crate) fn update_status(ctx: &mut Ctx) {
         let want = replicas(d);
         let pods: Vec<Value> = owned_pods(ctx, d)
             .into_iter()
-            .filter(|p| !super::deleting(p))
+            .filter(|p| !deleting(p))
             .collect();
         let available = pods.iter().filter(|p| pod_ready(p)).count();
         let updated = pods

@@ -1,6 +1,7 @@
 //! The V2 gRPC front: routing by `seldon-model` metadata only, like Seldon's envoy.
 
-use super::{InferError, MODEL_HEADER, ServedModel, Shared};
+use super::model::ServedModel;
+use super::shared::{InferError, MODEL_HEADER, Shared};
 use oip::NamedTensor;
 use oip::grpc::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use oip::grpc::{
@@ -115,7 +116,7 @@ impl GrpcInferenceService for Front {
                     .unwrap_or_default(),
             ),
         };
-        let tensors = |specs: Vec<super::TensorSpec>| {
+        let tensors = |specs: Vec<super::model::TensorSpec>| {
             specs
                 .into_iter()
                 .map(|s| TensorMetadata {

@@ -1,6 +1,7 @@
 //! The V2 REST front: envoy-style routing by `seldon-model` header or path, then the model.
 
-use super::{InferError, MODEL_HEADER, ServedModel, Shared};
+use super::model::ServedModel;
+use super::shared::{InferError, MODEL_HEADER, Shared};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;

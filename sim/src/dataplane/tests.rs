@@ -1,9 +1,12 @@
 //! The endpoint over real REST (reqwest) and real gRPC (the oip client).
 
 use super::*;
+use crate::faults::{Defect, Faults};
+use oip::NamedTensor;
 use oip::grpc::grpc_inference_service_client::GrpcInferenceServiceClient;
 use oip::grpc::{ModelInferRequest, ModelMetadataRequest, ModelReadyRequest, ServerLiveRequest};
 use oip::rest::{ErrorResponse, InferenceResponse, MetadataModelResponse};
+use oip::tensor::TensorData;
 use serde_json::{Value, json};
 use tonic::Code;
 use tonic::transport::Channel;

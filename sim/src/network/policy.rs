@@ -1,7 +1,7 @@
 //! Whether one pod may open a connection to another under the NetworkPolicies in force.
 
 use super::selector::{Labels, selects};
-use super::{NetworkView, object_key};
+use super::view::{NetworkView, object_key};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;

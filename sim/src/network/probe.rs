@@ -19,7 +19,7 @@
 
 use super::policy::{Protocol, connection_allowed, named_port};
 use super::selector::Labels;
-use super::{NetworkView, object_key};
+use super::view::{NetworkView, object_key};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, Pod, PodSecurityContext, PodSpec, PodStatus,
     ResourceRequirements, SeccompProfile, SecurityContext, Service,
@@ -69,7 +69,7 @@ pub struct ProbeSpec {
     pub labels: BTreeMap<String, String>,
 }
 
-/// Builds the probe pod of the convention (see the module docs of [`crate::network`]).
+/// Builds the probe pod of the convention (see the `network` module docs).
 ///
 /// It carries small requests and limits so quota-enforcing namespaces admit it, and a
 /// restricted security context so restricted Pod Security admits it.

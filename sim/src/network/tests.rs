@@ -1,6 +1,7 @@
 //! Table-driven NetworkPolicy semantics and probe outcome tests.
 
 use super::probe::{ProbeSpec, probe_target};
+use super::view::object_key;
 use super::*;
 use PolicyType::{Egress, Ingress};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};

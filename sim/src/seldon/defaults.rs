@@ -1,4 +1,4 @@
-//! The documented defaults of the `seldon-core-v2-setup` chart v2.10.2 (facts §3), as data:
+//! The documented defaults of the `seldon-core-v2-setup` chart v2.10.2 (docs/seldon-behaviour.md §3), as data:
 //! SeldonConfig `default` and ServerConfigs `mlserver` and `triton`.
 //!
 //! Only what the platform's behaviour depends on is modelled: component and container names,

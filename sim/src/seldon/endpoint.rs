@@ -4,16 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::RuntimeView;
-use super::model::Served;
-use crate::controllers::Ctx;
+use super::runtime::RuntimeView;
+use crate::controllers::context::{Ctx, MeshSlot, Served};
 use crate::dataplane::{Mesh, MeshFlags, ServedModel};
-
-/// A namespace's running endpoint and the models it was last given.
-pub(crate) struct MeshSlot {
-    mesh: Mesh,
-    models: Vec<Served>,
-}
 
 /// Starts/stops endpoints and keeps their model sets equal to the Ready models.
 pub(crate) fn sync(

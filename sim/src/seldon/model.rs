@@ -1,4 +1,4 @@
-//! Model scheduling and loading, as Seldon's scheduler and agents do it (facts §4, §5, §10).
+//! Model scheduling and loading, as Seldon's scheduler and agents do it (docs/seldon-behaviour.md §4, §5, §10).
 //!
 //! - Only the namespace's own scheduler schedules a Model (cluster-wide controller, one
 //!   scheduler per SeldonRuntime). Without a reachable scheduler the operator's `LoadModel`
@@ -18,11 +18,14 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Controller, RuntimeView, ServerInfo};
+use super::runtime::RuntimeView;
+use super::scope::Controller;
+use super::server::ServerInfo;
 use crate::admission::base64_decode;
 use crate::admission::quantity::Quantity;
 use crate::artifact::ModelArtifact;
-use crate::controllers::{Ctx, condition, deleting, name, namespace, res, set_status};
+use crate::controllers::context::{Ctx, Served};
+use crate::controllers::objects::{condition, deleting, name, namespace, res, set_status};
 use crate::dataplane::Predictor;
 use crate::faults::Defect;
 
@@ -32,22 +35,6 @@ pub const NO_MATCHING_SERVERS: &str =
 /// Scheduler text when Servers match but too few replicas are suitable.
 pub const NOT_ENOUGH_REPLICAS: &str =
     "Failed to schedule model as no matching server had enough suitable replicas";
-
-/// A model the inference endpoint of a namespace should serve.
-#[derive(Clone)]
-pub(crate) struct Served {
-    pub name: String,
-    pub version: String,
-    pub artifact: PathBuf,
-    pub predictor: Arc<dyn Predictor>,
-}
-
-impl PartialEq for Served {
-    /// Same model, version and artifact folder (the predictor is derived from the folder).
-    fn eq(&self, o: &Served) -> bool {
-        (&self.name, &self.version, &self.artifact) == (&o.name, &o.version, &o.artifact)
-    }
-}
 
 enum Outcome {
     /// No scheduler to talk to: the operator's LoadModel error.
@@ -315,7 +302,7 @@ fn load(ctx: &mut Ctx, m: &Value) -> Result<(PathBuf, Arc<dyn Predictor>), Strin
     }
 }
 
-/// The agent's storage secret rules (facts §10). Messages never include secret values.
+/// The agent's storage secret rules (docs/seldon-behaviour.md §10). Messages never include secret values.
 fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Result<(), String> {
     let secret = ctx
         .store

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::{ApiError, ResourceType, Store};
+use super::catalog::ResourceType;
+use super::error::ApiError;
+use super::objects::Store;
 
 fn rt(group: &str, plural: &str) -> &'static ResourceType {
     ResourceType::by_plural(group, plural).expect("bootstrap types are in the catalogue")
@@ -219,7 +221,9 @@ fn rbac_defaults(store: &Store) -> Result<(), ApiError> {
     let defaults = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
     let role = |name: &str, extra_labels: Value, rules: Vec<Value>, aggregate: Option<&str>| {
         let mut labels = defaults.clone();
-        crate::api::patch::merge(&mut labels, &extra_labels);
+        for (k, v) in extra_labels.as_object().into_iter().flatten() {
+            labels[k] = v.clone();
+        }
         let mut r = json!({"metadata": {"name": name, "labels": labels}, "rules": rules});
         if let Some(key) = aggregate {
             r["aggregationRule"] =

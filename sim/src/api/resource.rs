@@ -1,0 +1,450 @@
+//! Resource endpoints: authorization, then get, list, watch, create, update, patch, delete and logs.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::output::{self, Shape};
+use super::patch::{self, PatchKind};
+use super::request::{Req, ResourcePath};
+use super::response::{json_response, text_response};
+use super::server::ApiServer;
+use super::{protobuf, review, watch};
+use crate::controllers::LOG_ANNOTATION;
+use crate::rbac::{Attributes, UserInfo};
+use crate::store::ApiError;
+
+/// How often a patch is retried when the object changed underneath it (as the API server does).
+const PATCH_ATTEMPTS: usize = 8;
+
+impl ApiServer {
+    /// A request on a resource path: authorizes it, then runs the verb.
+    pub(super) async fn resource(
+        &self,
+        req: &Req,
+        group: &str,
+        version: &str,
+        rest: &[&str],
+    ) -> Result<Response<Body>, ApiError> {
+        let path = ResourcePath::parse(group, version, rest).ok_or_else(ApiError::no_route)?;
+        let rt = path.rt;
+        if !self.store.serves(rt)
+            || (rt.namespaced && path.name.is_some() && path.namespace.is_none())
+            || (!rt.namespaced && path.namespace.is_some())
+        {
+            return Err(ApiError::no_route());
+        }
+        let verb = path.verb(&req.method, req.watch())?;
+        let sub_ok = match path.sub.as_deref() {
+            None => rt.verbs.contains(&verb),
+            Some("status") => rt.has_status && matches!(verb, "get" | "update" | "patch"),
+            Some("log") => rt.kind == "Pod" && verb == "get",
+            Some(_) => false,
+        };
+        if !sub_ok {
+            // A subresource the type does not have does not exist at all (404), as on the API server.
+            let missing_sub = match path.sub.as_deref() {
+                None => false,
+                Some("status") => !rt.has_status,
+                Some("log") => rt.kind != "Pod",
+                Some(_) => true,
+            };
+            if missing_sub {
+                return Err(ApiError::no_route());
+            }
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({verb} {})",
+                path.describe()
+            )));
+        }
+        if req.query_flag("dryRun") || req.query.get("dryRun").is_some_and(|v| v == "All") {
+            return Err(ApiError::bad_request(
+                "dry-run requests are not supported by the embedded platform; run without --dry-run=server",
+            ));
+        }
+        let requester = review::requester(&req.headers);
+        if requester != review::admin() {
+            let attrs = Attributes::Resource {
+                verb: verb.into(),
+                group: rt.group.into(),
+                resource: rt.plural.into(),
+                subresource: path.sub.clone().unwrap_or_default(),
+                namespace: path.namespace.clone().unwrap_or_default(),
+                name: path.name.clone().unwrap_or_default(),
+            };
+            review::authorize(&self.store, &requester, &attrs)?;
+        }
+        let include = req.query.get("includeObject").map(String::as_str);
+        let shape = output::negotiate(
+            req.headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok()),
+            include,
+        )?;
+        let ns = path.namespace.as_deref();
+        match (verb, path.sub.as_deref()) {
+            ("get", Some("log")) => self.logs(req, &path),
+            ("get", _) => {
+                let name = path.name.as_deref().expect("get has a name");
+                let obj = self
+                    .store
+                    .get(rt, ns, name)
+                    .ok_or_else(|| ApiError::not_found(rt, name))?;
+                Ok(json_response(
+                    StatusCode::OK,
+                    &output::render_one(shape, rt, &obj, self.crd(rt).as_ref()),
+                ))
+            }
+            ("list", _) => {
+                let sel = req.selectors(rt)?;
+                let (items, rv) = self.store.list(rt, ns);
+                let items = items.into_iter().filter(|o| sel.matches(o)).collect();
+                Ok(json_response(
+                    StatusCode::OK,
+                    &output::render_list(shape, rt, items, rv, self.crd(rt).as_ref()),
+                ))
+            }
+            ("watch", _) => self.watch(req, &path, shape),
+            ("create", _) => self.create(req, &path, &requester),
+            ("update", sub) => {
+                let obj = self.body_object(req, &path)?;
+                let out = if sub == Some("status") {
+                    self.store.update_status(rt, obj)?
+                } else {
+                    self.store.update(rt, obj)?
+                };
+                Ok(json_response(StatusCode::OK, &out))
+            }
+            ("patch", _) => self.patch(req, &path),
+            ("delete", _) => self.delete(req, &path),
+            ("deletecollection", _) => {
+                let sel = req.selectors(rt)?;
+                let (items, rv) = self.store.list(rt, ns);
+                let mut deleted = Vec::new();
+                for o in items.into_iter().filter(|o| sel.matches(o)) {
+                    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                    // Gone already (garbage-collected with an owner) is fine.
+                    if let Ok(d) = self
+                        .store
+                        .delete(rt, o["metadata"]["namespace"].as_str(), name)
+                    {
+                        deleted.push(d);
+                    }
+                }
+                Ok(json_response(
+                    StatusCode::OK,
+                    &output::render_list(Shape::Object, rt, deleted, rv, None),
+                ))
+            }
+            _ => Err(ApiError::method_not_allowed(format!(
+                "{verb} is not supported on {}",
+                path.describe()
+            ))),
+        }
+    }
+
+    /// Parses the body of a create or update and checks it against the URL.
+    fn body_object(&self, req: &Req, path: &ResourcePath) -> Result<Value, ApiError> {
+        let rt = path.rt;
+        let ct = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .unwrap_or_default();
+        let mut obj = if protobuf::is_protobuf(ct) {
+            protobuf::decode(rt.kind, &req.body)?
+        } else {
+            patch::parse_body(&req.body)?
+        };
+        if !obj.is_object() {
+            return Err(ApiError::bad_request(format!(
+                "the request body for {} is not a JSON object",
+                rt.kind
+            )));
+        }
+        if let Some(av) = obj["apiVersion"].as_str()
+            && av != rt.api_version()
+        {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                rt.api_version()
+            )));
+        }
+        if let Some(kind) = obj["kind"].as_str()
+            && kind != rt.kind
+        {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({kind}) does not match the expected kind ({})",
+                rt.kind
+            )));
+        }
+        if !obj["metadata"].is_object() {
+            obj["metadata"] = json!({});
+        }
+        if let Some(ns) = &path.namespace {
+            match obj["metadata"]["namespace"].as_str() {
+                None | Some("") => obj["metadata"]["namespace"] = json!(ns),
+                Some(body_ns) if body_ns != ns => {
+                    return Err(ApiError::bad_request(format!(
+                        "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+                    )));
+                }
+                Some(_) => {}
+            }
+        } else if let Some(m) = obj["metadata"].as_object_mut() {
+            m.remove("namespace");
+        }
+        if let Some(name) = &path.name {
+            match obj["metadata"]["name"].as_str() {
+                None | Some("") => obj["metadata"]["name"] = json!(name),
+                Some(body_name) if body_name != name => {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({body_name}) does not match the name on the URL ({name})"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(obj)
+    }
+
+    fn create(
+        &self,
+        req: &Req,
+        path: &ResourcePath,
+        requester: &UserInfo,
+    ) -> Result<Response<Body>, ApiError> {
+        let rt = path.rt;
+        if rt.namespaced && path.namespace.is_none() {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} must be created in a namespace: POST to /…/namespaces/<namespace>/{}",
+                rt.kind, rt.plural
+            )));
+        }
+        let obj = self.body_object(req, path)?;
+        if rt.group == "authorization.k8s.io" {
+            let answer = review::review(&self.store, &self.faults, rt, requester, obj)?;
+            return Ok(json_response(StatusCode::CREATED, &answer));
+        }
+        let created = self.store.create(rt, obj)?;
+        Ok(json_response(StatusCode::CREATED, &created))
+    }
+
+    fn patch(&self, req: &Req, path: &ResourcePath) -> Result<Response<Body>, ApiError> {
+        let rt = path.rt;
+        let name = path.name.as_deref().expect("patch has a name");
+        let ns = path.namespace.as_deref();
+        let ct = req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|c| c.to_str().ok())
+            .unwrap_or_default();
+        let kind = PatchKind::from_content_type(ct)?;
+        if kind == PatchKind::Apply && req.query.get("fieldManager").is_none_or(|m| m.is_empty()) {
+            return Err(ApiError::invalid(
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            ));
+        }
+        let status_only = path.sub.as_deref() == Some("status");
+        for _ in 0..PATCH_ATTEMPTS {
+            let Some(current) = self.store.get(rt, ns, name) else {
+                if kind == PatchKind::Apply && !status_only {
+                    // Server-side apply creates what does not exist yet.
+                    let applied = patch::parse_body(&req.body)?;
+                    patch::check_applied(rt, &applied)?;
+                    let mut obj = self.body_object(
+                        &Req {
+                            body: Bytes::from(serde_json::to_vec(&applied).expect("JSON")),
+                            ..req.clone()
+                        },
+                        path,
+                    )?;
+                    strip_nulls(&mut obj);
+                    return Ok(json_response(
+                        StatusCode::CREATED,
+                        &self.store.create(rt, obj)?,
+                    ));
+                }
+                return Err(ApiError::not_found(rt, name));
+            };
+            let patched = patch::apply_patch(rt, kind, &current, &req.body)?;
+            for (field, was) in [("name", Some(name)), ("namespace", ns)] {
+                if patched["metadata"][field].as_str() != was {
+                    return Err(ApiError::invalid(format!(
+                        "{} \"{name}\" is invalid: metadata.{field}: Invalid value: the {field} of an object cannot be changed by a patch",
+                        rt.kind
+                    )));
+                }
+            }
+            let raced =
+                patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"];
+            let result = if status_only {
+                self.store.update_status(rt, patched)
+            } else {
+                self.store.update(rt, patched)
+            };
+            match result {
+                Ok(out) => return Ok(json_response(StatusCode::OK, &out)),
+                // The object changed between read and write: patch the new version, unless the
+                // patch itself demanded a resource version.
+                Err(e) if e.reason == "Conflict" && raced => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::conflict(rt, name))
+    }
+
+    fn delete(&self, req: &Req, path: &ResourcePath) -> Result<Response<Body>, ApiError> {
+        let rt = path.rt;
+        let name = path.name.as_deref().expect("delete has a name");
+        let ns = path.namespace.as_deref();
+        if !req.body.is_empty() {
+            let opts = patch::parse_body(&req.body)?;
+            if opts["dryRun"].as_array().is_some_and(|d| !d.is_empty()) {
+                return Err(ApiError::bad_request(
+                    "dry-run requests are not supported by the embedded platform",
+                ));
+            }
+            let pre = &opts["preconditions"];
+            if pre.is_object() {
+                let current = self
+                    .store
+                    .get(rt, ns, name)
+                    .ok_or_else(|| ApiError::not_found(rt, name))?;
+                for (field, label) in [("uid", "UID"), ("resourceVersion", "ResourceVersion")] {
+                    if let Some(want) = pre[field].as_str()
+                        && Some(want) != current["metadata"][field].as_str()
+                    {
+                        let mut e = ApiError::conflict(rt, name);
+                        e.message = format!(
+                            "Precondition failed: {label} in precondition: {want}, {label} in object meta: {}",
+                            current["metadata"][field].as_str().unwrap_or_default()
+                        );
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let obj = self.store.delete(rt, ns, name)?;
+        if self.store.get(rt, ns, name).is_some() {
+            // Finalizers keep it until they are removed: the API server returns the object.
+            return Ok(json_response(StatusCode::OK, &obj));
+        }
+        let status = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"]["uid"]},
+        });
+        Ok(json_response(StatusCode::OK, &status))
+    }
+
+    fn logs(&self, req: &Req, path: &ResourcePath) -> Result<Response<Body>, ApiError> {
+        let rt = path.rt;
+        let name = path.name.as_deref().expect("log has a name");
+        let pod = self
+            .store
+            .get(rt, path.namespace.as_deref(), name)
+            .ok_or_else(|| ApiError::not_found(rt, name))?;
+        if let Some(c) = req.query.get("container") {
+            let known: Vec<&str> = ["containers", "initContainers"]
+                .iter()
+                .flat_map(|f| pod["spec"][f].as_array().into_iter().flatten())
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            if !known.contains(&c.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "container {c} is not valid for pod {name} (containers: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        let text = pod["metadata"]["annotations"][LOG_ANNOTATION]
+            .as_str()
+            .unwrap_or_default();
+        let text = match req
+            .query
+            .get("tailLines")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => {
+                let lines: Vec<&str> = text.lines().collect();
+                let mut t = lines[lines.len().saturating_sub(n)..].join("\n");
+                if !t.is_empty() {
+                    t.push('\n');
+                }
+                t
+            }
+            None => text.to_string(),
+        };
+        Ok(text_response(StatusCode::OK, text))
+    }
+
+    fn watch(
+        &self,
+        req: &Req,
+        path: &ResourcePath,
+        shape: Shape,
+    ) -> Result<Response<Body>, ApiError> {
+        let rt = path.rt;
+        let mut selectors = req.selectors(rt)?;
+        if let Some(name) = &path.name {
+            selectors.fields.pin_name(name);
+        }
+        let resource_version = match req.query.get("resourceVersion").map(String::as_str) {
+            None | Some("") | Some("0") => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid resourceVersion {v:?}: this server's resource versions are integers"
+                ))
+            })?),
+        };
+        let send_initial_events = req.query.get("sendInitialEvents").map(|v| v == "true");
+        if send_initial_events == Some(true) && !req.query_flag("allowWatchBookmarks") {
+            return Err(ApiError::invalid(
+                "sendInitialEvents requires allowWatchBookmarks=true",
+            ));
+        }
+        let requested = req
+            .query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let timeout = match (requested, self.faults.transport.drop_watches_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let w = watch::WatchRequest {
+            rt,
+            namespace: path.namespace.clone(),
+            selectors,
+            shape,
+            resource_version,
+            bookmarks: req.query_flag("allowWatchBookmarks"),
+            send_initial_events,
+            timeout,
+            crd: self.crd(rt),
+        };
+        let body = watch::start(&self.store, w);
+        let mut r = Response::new(body);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, private"),
+        );
+        Ok(r)
+    }
+}
+
+/// Server-side apply treats explicit nulls as "unset"; they are never stored.
+fn strip_nulls(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain(|_, x| !x.is_null());
+        m.values_mut().for_each(strip_nulls);
+    } else if let Value::Array(a) = v {
+        a.iter_mut().for_each(strip_nulls);
+    }
+}

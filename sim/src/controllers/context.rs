@@ -1,0 +1,126 @@
+//! What the controllers and the Seldon control plane share: platform state and reconcile context.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::dataplane::{Mesh, Predictor};
+use crate::faults::Faults;
+use crate::store::Store;
+
+/// State the controllers share with the platform handle, beyond stored objects.
+pub struct PlatformState {
+    /// Inference endpoint address per namespace with a ready runtime.
+    pub mesh_addrs: Mutex<HashMap<String, SocketAddr>>,
+    /// Model artifacts by storage URI (what a model store would hold).
+    pub artifacts: Mutex<HashMap<String, PathBuf>>,
+    /// Running inference endpoints, by namespace (kept alive here; dropped when the runtime goes).
+    pub(crate) meshes: Mutex<HashMap<String, MeshSlot>>,
+    /// Bumped whenever an endpoint starts, stops or changes its models (endpoints are not
+    /// stored objects, so waiters cannot watch the store for them).
+    pub mesh_changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for PlatformState {
+    fn default() -> Self {
+        PlatformState {
+            mesh_addrs: Mutex::default(),
+            artifacts: Mutex::default(),
+            meshes: Mutex::default(),
+            mesh_changes: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+/// A pod creation admission rejected: what it was tried against, and why it failed.
+#[derive(Debug, Clone)]
+pub(crate) struct FailedCreate {
+    /// Template hash plus quota/limit-range versions of the namespace at the attempt.
+    pub fingerprint: String,
+    /// The admission message.
+    pub message: String,
+}
+
+/// Everything a reconcile pass needs.
+pub(crate) struct Ctx {
+    /// The object store every controller reads and writes.
+    pub store: Store,
+    /// The platform's defects.
+    pub faults: Faults,
+    /// State shared with the platform handle.
+    pub state: Arc<PlatformState>,
+    /// Last rejected pod creation per workload (`<kind>/<ns>/<name>`).
+    pub failed: HashMap<String, FailedCreate>,
+    /// Model artifacts loaded so far, by folder.
+    pub loaded: HashMap<PathBuf, Arc<dyn Predictor>>,
+    next_ip: u32,
+    rng: u64,
+}
+
+impl Ctx {
+    /// A context for the controller task, with fresh IP and name generators.
+    pub(crate) fn new(store: Store, faults: Faults, state: Arc<PlatformState>) -> Ctx {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7);
+        // Start at 10.244.1.1: 10.244.0.x is left to cluster add-ons (cluster DNS is 10.244.0.2).
+        Ctx {
+            store,
+            faults,
+            state,
+            failed: HashMap::new(),
+            loaded: HashMap::new(),
+            next_ip: 256,
+            rng: seed | 1,
+        }
+    }
+
+    /// The next pod IP from 10.244.0.0/16 (skipping .0 and .255 host parts).
+    pub fn next_pod_ip(&mut self) -> String {
+        loop {
+            self.next_ip = self.next_ip.wrapping_add(1);
+            let (hi, lo) = ((self.next_ip >> 8) & 0xff, self.next_ip & 0xff);
+            if lo != 0 && lo != 255 {
+                return format!("10.244.{hi}.{lo}");
+            }
+        }
+    }
+
+    /// A pseudo-random number (xorshift), for generated name suffixes.
+    pub fn random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+}
+
+/// A model the inference endpoint of a namespace should serve.
+#[derive(Clone)]
+pub(crate) struct Served {
+    /// The Model's name.
+    pub name: String,
+    /// The version responses report.
+    pub version: String,
+    /// The artifact folder the predictor was loaded from.
+    pub artifact: PathBuf,
+    /// The loaded model.
+    pub predictor: Arc<dyn Predictor>,
+}
+
+impl PartialEq for Served {
+    /// Same model, version and artifact folder (the predictor is derived from the folder).
+    fn eq(&self, o: &Served) -> bool {
+        (&self.name, &self.version, &self.artifact) == (&o.name, &o.version, &o.artifact)
+    }
+}
+
+/// A namespace's running endpoint and the models it was last given.
+pub(crate) struct MeshSlot {
+    /// The endpoint; dropping it stops it.
+    pub mesh: Mesh,
+    /// What the endpoint was last told to serve, to skip unchanged updates.
+    pub models: Vec<Served>,
+}

@@ -1,0 +1,54 @@
+//! What an endpoint serves: model signatures, model implementations, models Ready in a namespace.
+
+use std::sync::Arc;
+
+use oip::NamedTensor;
+
+/// Name, datatype and shape (`-1` = variable, e.g. batch) of one tensor of a signature.
+pub use oip::rest::MetadataTensor as TensorSpec;
+
+/// The inputs and outputs a model accepts and produces.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelSignature {
+    /// Serving platform reported in metadata (e.g. `mlserver`); may be empty.
+    pub platform: String,
+    /// Input tensors.
+    pub inputs: Vec<TensorSpec>,
+    /// Output tensors.
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// A model implementation the endpoint can call.
+pub trait Predictor: Send + Sync {
+    /// The model's signature; inputs are checked against it before `infer` is called.
+    fn signature(&self) -> ModelSignature;
+    /// Computes the outputs for inputs that fit the signature.
+    fn infer(&self, inputs: &[NamedTensor]) -> Result<Vec<NamedTensor>, String>;
+}
+
+/// A model Ready in the namespace.
+#[derive(Clone)]
+pub struct ServedModel {
+    /// Model name (the `Model` object's name).
+    pub name: String,
+    /// Version, reported as `<name>_<version>` in responses.
+    pub version: String,
+    /// The implementation.
+    pub predictor: Arc<dyn Predictor>,
+}
+
+impl std::fmt::Debug for ServedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedModel")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServedModel {
+    /// `<name>_<version>`, the name Seldon's servers answer with.
+    pub fn qualified_name(&self) -> String {
+        format!("{}_{}", self.name, self.version)
+    }
+}

@@ -1,0 +1,134 @@
+//! Installing the controller as the setup chart does: CRDs, Deployment, SeldonConfig, ServerConfigs.
+
+use serde_json::{Value, json};
+
+use super::components::CONTROLLER_DEPLOYMENT;
+use super::defaults;
+use crate::controllers::objects::{name, now, res};
+use crate::store::{ApiError, RESOURCES, Store};
+
+/// How the controller is installed (the Helm setup chart's settings that matter).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstallOptions {
+    /// `controller.clusterwide`.
+    pub clusterwide: bool,
+    /// The namespace of the controller, its SeldonConfig and ServerConfigs.
+    pub controller_namespace: String,
+    /// `controller.watchNamespaces` (only with clusterwide; empty means all).
+    pub watch_namespaces: Vec<String>,
+}
+
+impl Default for InstallOptions {
+    /// The documented install: cluster-wide, in `seldon-mesh`, all namespaces.
+    fn default() -> Self {
+        InstallOptions {
+            clusterwide: true,
+            controller_namespace: "seldon-mesh".into(),
+            watch_namespaces: Vec::new(),
+        }
+    }
+}
+
+fn create_or_update(store: &Store, kind: &str, obj: Value) -> Result<Value, ApiError> {
+    let rt = res(kind);
+    let ns = obj["metadata"]["namespace"].as_str();
+    match store.get(rt, ns, name(&obj)) {
+        None => store.create(rt, obj),
+        Some(existing) => {
+            let mut merged = obj.clone();
+            merged["metadata"] = existing["metadata"].clone();
+            for f in ["labels", "annotations"] {
+                if let Some(v) = obj["metadata"].get(f) {
+                    merged["metadata"][f] = v.clone();
+                }
+            }
+            store.update(rt, merged)
+        }
+    }
+}
+
+/// Installs the controller: CRDs, controller namespace and Deployment, SeldonConfig `default`, ServerConfigs.
+pub fn install(store: &Store, opts: &InstallOptions) -> Result<(), ApiError> {
+    let crd_rt = res("CustomResourceDefinition");
+    for rt in RESOURCES.iter().filter(|r| r.group == "mlops.seldon.io") {
+        let crd_name = format!("{}.{}", rt.plural, rt.group);
+        let names = json!({
+            "kind": rt.kind, "listKind": format!("{}List", rt.kind), "plural": rt.plural,
+            "singular": rt.singular, "shortNames": rt.short_names,
+        });
+        let mut version = json!({"name": rt.version, "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        if rt.has_status {
+            version["subresources"] = json!({"status": {}});
+        }
+        let crd = json!({
+            "metadata": {"name": crd_name},
+            "spec": {"group": rt.group, "names": names, "scope": if rt.namespaced { "Namespaced" } else { "Cluster" }, "versions": [version]},
+        });
+        let stored = create_or_update(store, "CustomResourceDefinition", crd)?;
+        let status = json!({
+            "acceptedNames": names, "storedVersions": [rt.version],
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now()},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now()},
+            ],
+        });
+        if stored["status"]["conditions"].is_null() {
+            let mut s = stored.clone();
+            s["status"] = status;
+            store.update_status(crd_rt, s)?;
+        }
+    }
+    let ns = opts.controller_namespace.as_str();
+    if store.get(res("Namespace"), None, ns).is_none() {
+        store.create(res("Namespace"), json!({"metadata": {"name": ns}}))?;
+    }
+    create_or_update(
+        store,
+        "ServiceAccount",
+        json!({"metadata": {"name": CONTROLLER_DEPLOYMENT, "namespace": ns}}),
+    )?;
+    let labels = json!({"control-plane": "v2-controller-manager"});
+    let env = json!([
+        {"name": "CLUSTERWIDE", "value": opts.clusterwide.to_string()},
+        {"name": "WATCH_NAMESPACES", "value": opts.watch_namespaces.join(",")},
+        {"name": "USE_DEPLOYMENTS_FOR_SERVERS", "value": "false"},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]);
+    create_or_update(
+        store,
+        "Deployment",
+        json!({
+            "metadata": {"name": CONTROLLER_DEPLOYMENT, "namespace": ns, "labels": labels},
+            "spec": {
+                "replicas": 1, "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels, "annotations": {"kubectl.kubernetes.io/default-container": "manager"}},
+                    "spec": {
+                        "serviceAccountName": CONTROLLER_DEPLOYMENT,
+                        "containers": [{
+                            "name": "manager", "image": format!("docker.io/seldonio/seldonv2-controller:{}", defaults::SELDON_VERSION),
+                            "command": ["/manager"],
+                            "args": ["--health-probe-bind-address=:8081", "--leader-elect", "--watch-namespaces=$(WATCH_NAMESPACES)",
+                                     "--namespace=$(POD_NAMESPACE)", "--clusterwide=$(CLUSTERWIDE)", "--use-deployments-for-servers=$(USE_DEPLOYMENTS_FOR_SERVERS)"],
+                            "env": env,
+                            "resources": {"limits": {"memory": "64Mi"}, "requests": {"cpu": "10m", "memory": "64Mi"}},
+                        }],
+                    },
+                },
+            },
+        }),
+    )?;
+    create_or_update(
+        store,
+        "SeldonConfig",
+        json!({"metadata": {"name": "default", "namespace": ns}, "spec": defaults::seldon_config_spec()}),
+    )?;
+    for server_type in ["mlserver", "triton"] {
+        create_or_update(
+            store,
+            "ServerConfig",
+            json!({"metadata": {"name": server_type, "namespace": ns}, "spec": defaults::server_config_spec(server_type)}),
+        )?;
+    }
+    Ok(())
+}
