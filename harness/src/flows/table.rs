@@ -5,7 +5,7 @@
 //! rendered components (v2.10.2) where they are written there, else from the operator's code
 //! (`app.kubernetes.io/name` is set by the operator on every runtime component; server pods get
 //! `app.kubernetes.io/name: seldon-server` and `seldon-server-name: <Server>`): that is not in the
-//! checked facts, and each workload says where its labels come from.
+//! facts in docs/seldon-behaviour.md, and each workload says where its labels come from.
 
 use std::net::Ipv4Addr;
 
@@ -45,7 +45,7 @@ impl Need {
 pub enum LabelSource {
     /// Written in Seldon's rendered components (`seldon-v2.10.2-components.yaml`).
     SeldonComponents,
-    /// Set by the Seldon operator's code (not in the rendered YAML or the checked facts).
+    /// Set by the Seldon operator's code (not in the rendered YAML or docs/seldon-behaviour.md).
     SeldonOperatorCode,
     /// The Kubernetes/CoreDNS convention (`k8s-app: kube-dns`).
     KubernetesConvention,
@@ -59,7 +59,7 @@ impl LabelSource {
         match self {
             LabelSource::SeldonComponents => "documented: Seldon components.yaml",
             LabelSource::SeldonOperatorCode => {
-                "not documented: set by the Seldon operator's code (not in the facts)"
+                "not documented: set by the Seldon operator's code (not in docs/seldon-behaviour.md)"
             }
             LabelSource::KubernetesConvention => "Kubernetes/CoreDNS convention",
             LabelSource::Scenario => "from the scenario",
@@ -183,7 +183,7 @@ pub struct Flow {
     pub ports: Vec<FlowPort>,
     /// Why Seldon needs it.
     pub why: String,
-    /// Where that is established (facts section, rendered components).
+    /// Where that is established (docs/seldon-behaviour.md section, rendered components).
     pub source_of_truth: String,
 }
 
@@ -489,7 +489,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_scheduler(9004),
             vec![FlowPort::tcp(9004)],
             "the controller sends Models, Servers and config to each runtime's scheduler at `seldon-scheduler.<ns>` and reads their status back; without it no Model gets a status",
-            "facts §9 (operator/scheduler/client.go, ports hard-wired 9004/9044)",
+            "docs/seldon-behaviour.md §9 (operator/scheduler/client.go, ports hard-wired 9004/9044)",
         ),
         flow(
             "controller-to-scheduler-mtls",
@@ -498,7 +498,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_scheduler(9044),
             vec![FlowPort::tcp(9044)],
             "the same connection when control-plane TLS is on",
-            "facts §9",
+            "docs/seldon-behaviour.md §9",
         ),
         flow(
             "agent-to-scheduler",
@@ -507,7 +507,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_scheduler(9005),
             vec![FlowPort::tcp(9005)],
             "each server pod's agent registers its replica with the scheduler; cut, every Model fails with `no matching servers are available` (the seed's open 'MLServer registration' problem)",
-            "facts §5, §9, §11 (#4699); components.yaml SELDON_SCHEDULER_PORT=9005",
+            "docs/seldon-behaviour.md §5, §9, §11 (#4699); components.yaml SELDON_SCHEDULER_PORT=9005",
         ),
         flow(
             "agent-to-scheduler-mtls",
@@ -516,7 +516,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_scheduler(9055),
             vec![FlowPort::tcp(9055)],
             "the agent connection when control-plane TLS is on",
-            "facts §6 (seldon-scheduler Service ports)",
+            "docs/seldon-behaviour.md §6 (seldon-scheduler Service ports)",
         ),
         flow(
             "envoy-to-scheduler",
@@ -525,7 +525,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_scheduler(9002),
             vec![FlowPort::tcp(9002)],
             "envoy gets its routes and clusters (xDS) from the scheduler; cut, `seldon-mesh` has no route to any model",
-            "facts §6, §9",
+            "docs/seldon-behaviour.md §6, §9",
         ),
         flow(
             "envoy-to-server-http",
@@ -534,7 +534,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_server(),
             vec![FlowPort::tcp(9001)],
             "envoy forwards REST inference to the agent's reverse proxy on each server pod",
-            "facts addenda (flows under default-deny); components.yaml agent port `http` 9001",
+            "docs/seldon-behaviour.md §9 (flows under default-deny); components.yaml agent port `http` 9001",
         ),
         flow(
             "envoy-to-server-grpc",
@@ -543,7 +543,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_server(),
             vec![FlowPort::tcp(9501)],
             "envoy forwards gRPC inference to the agent's reverse proxy on each server pod",
-            "facts addenda; components.yaml agent port `grpc` 9501",
+            "docs/seldon-behaviour.md §9; components.yaml agent port `grpc` 9501",
         ),
         flow(
             "agent-to-apiserver",
@@ -558,7 +558,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             },
             vec![FlowPort::tcp(ctx.addresses.api_server_port)],
             "the agent reads rclone storage Secrets (the preloaded `seldon-rclone-gs-public`, each Model's `secretName`) through the API server; the API server is not a pod, so only an `ipBlock` (or a rule without `to`) allows it",
-            "facts §10 (agent k8s/secrets.go, agent Role: secrets get/list/watch)",
+            "docs/seldon-behaviour.md §10 (agent k8s/secrets.go, agent Role: secrets get/list/watch)",
         ),
         flow(
             "dns",
@@ -611,7 +611,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             },
             vec![FlowPort::tcp(ctx.model_store.port)],
             "rclone on each server pod downloads the model artifact from the store before the model loads",
-            "facts §10 (rclone storage secrets), §9 (rclone → storage egress)",
+            "docs/seldon-behaviour.md §10 (rclone storage secrets), §9 (rclone → storage egress)",
         ),
         flow(
             "model-store-external",
@@ -630,7 +630,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             },
             vec![FlowPort::tcp(443)],
             "rclone downloads artifacts from object storage outside the cluster (Seldon's samples are on gs://seldon-models, HTTPS)",
-            "facts §7, §10 (seldon-rclone-gs-public), §9",
+            "docs/seldon-behaviour.md §7, §10 (seldon-rclone-gs-public), §9",
         ),
         flow(
             "mesh-from-same-namespace",
@@ -639,7 +639,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_mesh(),
             vec![FlowPort::tcp(9000)],
             "clients in the team namespace call models through `seldon-mesh:80` (envoy `http` 9000)",
-            "facts §6",
+            "docs/seldon-behaviour.md §6",
         ),
         flow(
             "modelgateway-to-scheduler",
@@ -666,7 +666,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             to_scheduler(9008),
             vec![FlowPort::tcp(9008)],
             "the dataflow engine gets pipeline definitions from the scheduler",
-            "facts §9; components.yaml SELDON_UPSTREAM_PORT=9008",
+            "docs/seldon-behaviour.md §9; components.yaml SELDON_UPSTREAM_PORT=9008",
         ),
         flow(
             "gateways-to-mesh",
@@ -700,7 +700,7 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
             &format!(
                 "a `connectivity` check expects clients in `{from}` to reach `seldon-mesh` (envoy `http` 9000)"
             ),
-            "facts §6; the scenario's connectivity checks",
+            "docs/seldon-behaviour.md §6; the scenario's connectivity checks",
         ));
     }
     flows

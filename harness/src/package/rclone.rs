@@ -1,4 +1,4 @@
-//! Seldon's rclone storage secret format (facts §10): exactly one key whose value, YAML or JSON,
+//! Seldon's rclone storage secret format (docs/seldon-behaviour.md §10): exactly one key whose value, YAML or JSON,
 //! is `{name, type, parameters}`, with `name` equal to the storage URI scheme.
 //!
 //! Messages name the Secret and key, never the value (parse errors give a line and column only).

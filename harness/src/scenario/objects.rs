@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::diagnostic::{Ctx, Severity};
 use crate::names::{is_dns_label, is_dns_subdomain, is_label_key, is_label_value};
 
-/// Capabilities of the ServerConfigs Seldon's setup chart installs (facts §3).
+/// Capabilities of the ServerConfigs Seldon's setup chart installs (docs/seldon-behaviour.md §3).
 pub fn known_capabilities(server_config: &str) -> Option<&'static [&'static str]> {
     match server_config {
         "mlserver" => Some(&[
@@ -40,7 +40,7 @@ pub fn known_capabilities(server_config: &str) -> Option<&'static [&'static str]
     }
 }
 
-/// Seldon runtime components and their container names (facts §2), for `overrides[]`.
+/// Seldon runtime components and their container names (docs/seldon-behaviour.md §2), for `overrides[]`.
 pub(super) const COMPONENTS: &[(&str, &str)] = &[
     ("seldon-scheduler", "scheduler"),
     ("seldon-envoy", "envoy"),

@@ -536,7 +536,7 @@ fn check_install(ctx: &mut Ctx<'_>, s: &SeldonInstall) {
         "namespace name",
     );
     if !s.clusterwide && !s.watch_namespaces.is_empty() {
-        ctx.error_hint("spec.seldon.watchNamespaces", "watchNamespaces only applies with `clusterwide: true`", "set `clusterwide: true` or remove `watchNamespaces` (facts: `--watch-namespaces` is only used when --clusterwide is set)");
+        ctx.error_hint("spec.seldon.watchNamespaces", "watchNamespaces only applies with `clusterwide: true`", "set `clusterwide: true` or remove `watchNamespaces` (Seldon's operator: `--watch-namespaces` is only used when --clusterwide is set; docs/seldon-behaviour.md §1)");
     }
     for (i, ns) in s.watch_namespaces.iter().enumerate() {
         check_label_name(
