@@ -10,7 +10,9 @@
 #
 # Env:
 #   HARNESS_CACHE               cache root (default: $HOME/.cache/seldon-harness); binaries go to
-#                               $HARNESS_CACHE/kube-1.20.2/ with a .source-version stamp
+#                               $HARNESS_CACHE/kube-1.20.2/ with a .source-version stamp (the
+#                               Debian source revision, Go and etcd versions); a cached build is
+#                               used as is, without asking apt: delete the directory to rebuild
 #   HARNESS_KUBE_START_TIMEOUT  seconds `start` waits for readiness (default 90)
 #   HARNESS_DEBIAN_MIRROR       archive URI for the bookworm deb-src entry, when it cannot be read
 #                               from the machine's own apt sources
