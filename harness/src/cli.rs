@@ -284,7 +284,6 @@ pub fn load_all(paths: Vec<PathBuf>) -> Result<Vec<Scenario>, ExitCode> {
     }
 }
 
-
 /// `harness validate`: every file checked, each scenario listed.
 pub fn validate(paths: Vec<PathBuf>) -> ExitCode {
     match load_all(paths) {

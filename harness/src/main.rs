@@ -157,7 +157,6 @@ struct RunArgs {
     defects: Vec<String>,
 }
 
-
 impl From<RunArgs> for cli::RunArgs {
     fn from(a: RunArgs) -> cli::RunArgs {
         cli::RunArgs {

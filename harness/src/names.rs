@@ -34,9 +34,7 @@ pub fn is_label_value(v: &str) -> bool {
 /// A label (or annotation) key: `[prefix/]name`, the prefix a subdomain, the name a non-empty
 /// label value.
 pub fn is_label_key(k: &str) -> bool {
-    let (prefix, name) = k
-        .rsplit_once('/')
-        .map_or((None, k), |(a, b)| (Some(a), b));
+    let (prefix, name) = k.rsplit_once('/').map_or((None, k), |(a, b)| (Some(a), b));
     !name.is_empty() && is_label_value(name) && prefix.is_none_or(is_dns_subdomain)
 }
 

@@ -95,8 +95,7 @@ pub async fn run_scenario(
         checks: Vec::new(),
     };
     let client = target.client();
-    let mut run_ctx =
-        RunContext::new(RunLabels::new(scenario.name(), &run_id));
+    let mut run_ctx = RunContext::new(RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
     run_ctx.kubeconfig = target.kubeconfig().map(|p| p.to_path_buf());
     match target.package_overrides(scenario).await {
@@ -111,8 +110,7 @@ pub async fn run_scenario(
     let guard = CleanupGuard::new(client.clone(), &run_ctx);
     let recorder = guard.recorder();
     let work = async {
-        if let Err(e) = setup_recorded(&client, scenario, &run_ctx, &recorder).await
-        {
+        if let Err(e) = setup_recorded(&client, scenario, &run_ctx, &recorder).await {
             return (Some(e.to_string()), Vec::new());
         }
         let ctx = CheckContext {

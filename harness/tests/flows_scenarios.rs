@@ -293,7 +293,10 @@ fn corrected_policies_still_deny_the_other_team() {
 fn unknown_flow_names_are_errors_at_load() {
     let text = std::fs::read_to_string(scenarios_dir().join("seed-network-policy.yaml")).unwrap();
     let bad = text.replacen("- agent-to-scheduler", "- agent-to-nowhere", 1);
-    assert_ne!(text, bad, "the seed scenario names agent-to-scheduler in expectBlocked");
+    assert_ne!(
+        text, bad,
+        "the seed scenario names agent-to-scheduler in expectBlocked"
+    );
     let file = scenarios_dir().join("seed-network-policy.yaml");
     // The format alone accepts it; the flow analysis after loading does not.
     let parsed = Scenario::parse(&file, &bad).expect("the format is valid");

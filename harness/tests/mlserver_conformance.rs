@@ -11,7 +11,7 @@
 #![allow(unsafe_code)]
 
 use harness::v2::{
-    InferenceClient, BadRequest, SampleSet, Transport, check_samples, check_signature,
+    BadRequest, InferenceClient, SampleSet, Transport, check_samples, check_signature,
     compare_outputs, negative_case,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};

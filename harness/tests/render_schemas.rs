@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use harness::kube::RunLabels;
-use harness::setup::render;
-use harness::setup::Phase;
 use harness::scenario::{self, Scenario};
+use harness::setup::Phase;
+use harness::setup::render;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

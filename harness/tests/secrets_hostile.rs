@@ -452,9 +452,11 @@ fn packing_is_deterministic_and_extracts_back() {
             ("production/secret.yaml".to_string(), 0, 1751587200),
         ]
     );
-    let err = harness::package::pack(&src, NS, "Models", Some("20250704"), out1.path()).unwrap_err();
+    let err =
+        harness::package::pack(&src, NS, "Models", Some("20250704"), out1.path()).unwrap_err();
     assert!(err.to_string().contains("purpose `Models`"), "{err}");
-    let err = harness::package::pack(&src, NS, "models", Some("2025-07-04"), out1.path()).unwrap_err();
+    let err =
+        harness::package::pack(&src, NS, "models", Some("2025-07-04"), out1.path()).unwrap_err();
     assert!(err.to_string().contains("YYYYMMDD"), "{err}");
 
     if !kubectl_available() {
@@ -507,7 +509,8 @@ fn symlinks_in_the_source_folder_are_refused_when_packing() {
     #[cfg(unix)]
     std::os::unix::fs::symlink("/etc/passwd", src.path().join("production/secret.yaml")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let err = harness::package::pack(src.path(), NS, "models", Some("20250704"), out.path()).unwrap_err();
+    let err =
+        harness::package::pack(src.path(), NS, "models", Some("20250704"), out.path()).unwrap_err();
     assert!(err.to_string().contains("is a symlink"), "{err}");
     assert_eq!(
         std::fs::read_dir(out.path()).unwrap().count(),

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use harness::kube::RunLabels;
-use harness::setup::render;
-use harness::setup::{self, RunContext};
-use harness::scenario::Scenario;
 use harness::package::Limits;
+use harness::scenario::Scenario;
+use harness::setup::render;
 use harness::setup::secrets;
+use harness::setup::{self, RunContext};
 
 const PLANTED: &[&str] = &[
     "PLANTED-access-7f3a9",

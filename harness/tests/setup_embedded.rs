@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::kube::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
-use harness::setup::{self, CleanupGuard, Phase, RunContext};
-use harness::scenario::Scenario;
 use harness::kube::{self as wait, Watched as Target};
+use harness::kube::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
+use harness::scenario::Scenario;
+use harness::setup::{self, CleanupGuard, Phase, RunContext};
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use harness::target::kind::helm::{
-    self as install, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget, SetString,
-    UpgradePhase,
+    self as install, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget,
+    SetString, UpgradePhase,
 };
-use harness::target::kind::provision::{self, KeepPolicy, KindProvisioner, KindSettings, Provisioned};
+use harness::target::kind::provision::{
+    self, KeepPolicy, KindProvisioner, KindSettings, Provisioned,
+};
 use harness::tools::{Output, RecordingRunner, SharedRunner, ToolError};
 use targets_support::{assert_golden, fixture, normalise, repo_dir};
 

@@ -39,7 +39,9 @@ fn load(src: &Path) -> Crate {
     let mut files = BTreeMap::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display())) {
+        for entry in
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
                 if path.file_name().is_some_and(|n| n != "tests") {
@@ -52,8 +54,10 @@ fn load(src: &Path) -> Crate {
             }
             let rel = path.strip_prefix(src).expect("under src");
             let stem = rel.with_extension("");
-            let mut parts: Vec<String> =
-                stem.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+            let mut parts: Vec<String> = stem
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
             if parts.last().is_some_and(|p| p == "mod") {
                 parts.pop();
             }
@@ -314,7 +318,9 @@ fn harness_layers_only_look_down() {
     let mut wrong = Vec::new();
     for (from, targets) in edges(&krate) {
         let Some(lf) = layer_of(&from) else {
-            wrong.push(format!("  {from}: not in any layer (add its folder to HARNESS_LAYERS)"));
+            wrong.push(format!(
+                "  {from}: not in any layer (add its folder to HARNESS_LAYERS)"
+            ));
             continue;
         };
         for to in targets {
@@ -323,7 +329,11 @@ fn harness_layers_only_look_down() {
             }
         }
     }
-    assert!(wrong.is_empty(), "layering of harness/src:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "layering of harness/src:\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -337,12 +347,19 @@ fn checks_never_call_other_checks() {
             continue;
         }
         for to in targets {
-            if to.starts_with("checks::") && !shared.contains(&to.as_str()) && !to.starts_with(&format!("{from}::")) {
+            if to.starts_with("checks::")
+                && !shared.contains(&to.as_str())
+                && !to.starts_with(&format!("{from}::"))
+            {
                 wrong.push(format!("  {from} -> {to}"));
             }
         }
     }
-    assert!(wrong.is_empty(), "a check uses another check (move what they share into kube/ or a shared checks module):\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "a check uses another check (move what they share into kube/ or a shared checks module):\n{}",
+        wrong.join("\n")
+    );
 }
 
 #[test]
@@ -353,29 +370,45 @@ fn no_source_file_over_the_limit() {
         for (name, file) in &loaded.files {
             // The whole file counts, inline tests included: long test modules move to `tests.rs`.
             let _ = name;
-            let lines = std::fs::read_to_string(file).expect("reading").lines().count();
+            let lines = std::fs::read_to_string(file)
+                .expect("reading")
+                .lines()
+                .count();
             if lines > MAX_LINES {
                 long.push(format!("  {} ({lines} lines)", file.display()));
             }
         }
     }
-    assert!(long.is_empty(), "source files over {MAX_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "source files over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
 fn the_checker_sees_cycles() {
     // The checker itself must find a cycle through `use crate::{…}`, `super::` and parent→child.
     let mut modules = BTreeMap::new();
-    modules.insert("a".to_string(), "use crate::{b::{Thing, other}, c};\n".to_string());
+    modules.insert(
+        "a".to_string(),
+        "use crate::{b::{Thing, other}, c};\n".to_string(),
+    );
     modules.insert("b".to_string(), "fn f() { super::a::g(); }\n".to_string());
     modules.insert("c".to_string(), "pub use d::X;\n".to_string());
     modules.insert("c::d".to_string(), "use super::Y;\n".to_string());
-    let krate = Crate { files: BTreeMap::new(), modules };
+    let krate = Crate {
+        files: BTreeMap::new(),
+        modules,
+    };
     let mut found = cycles(&edges(&krate));
     found.sort();
     assert_eq!(
         found,
-        vec![vec!["a".to_string(), "b".to_string()], vec!["c".to_string(), "c::d".to_string()]]
+        vec![
+            vec!["a".to_string(), "b".to_string()],
+            vec!["c".to_string(), "c::d".to_string()]
+        ]
     );
 }
 

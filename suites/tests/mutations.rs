@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use harness::checks::Verdict;
+use harness::proof::meant_to_catch;
 use harness::run::{ScenarioReport, run_on_fresh_target};
 use harness::scenario::{self, Scenario, TargetKind};
-use harness::proof::meant_to_catch;
 use harness::target::{Defect, Faults, Keep, TargetOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use harness::run::run_on_fresh_target;
-use harness::scenario::{Scenario, TargetKind};
+use harness::scenario::TargetKind;
 use harness::target::{Keep, TargetOptions};
 
 fn scenarios() -> PathBuf {

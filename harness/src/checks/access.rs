@@ -78,4 +78,3 @@ pub async fn access(ctx: &CheckContext<'_>, a: &Access) -> Verdict {
         }
     }
 }
-

@@ -29,7 +29,9 @@ use tokio::sync::OnceCell;
 
 use super::context::CheckContext;
 use super::verdict::Verdict;
-use crate::kube::probe::{PROBE_CONNECT_SECONDS, PROBE_IMAGE, ProbeFailure, ProbePod, pod_security, small_container};
+use crate::kube::probe::{
+    PROBE_CONNECT_SECONDS, PROBE_IMAGE, ProbeFailure, ProbePod, pod_security, small_container,
+};
 use crate::kube::workload::{Workload, all_pods_ready, describe};
 use crate::kube::{Condition, Deadline, Watched, current_condition, wait_for};
 use crate::names::object_name;
@@ -343,4 +345,3 @@ pub async fn connectivity(
         )),
     }
 }
-

@@ -69,4 +69,3 @@ pub async fn inference_rejected(
         Verdict::fail(text)
     }
 }
-

@@ -230,7 +230,6 @@ async fn ready_pod_ip(
     }))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -294,14 +294,7 @@ pub async fn schedule_failed(
     } else {
         format!(" (not every placement was up: {})", unsettled.join("; "))
     };
-    match wait::wait_for(
-        &ctx.client,
-        &target,
-        &condition_true("ModelReady"),
-        window,
-    )
-    .await
-    {
+    match wait::wait_for(&ctx.client, &target, &condition_true("ModelReady"), window).await {
         Ok(Some(o)) => {
             let servers = servers_in(ctx, ns).await;
             let placed = o.data["status"]["selector"]

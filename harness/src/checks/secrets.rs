@@ -58,4 +58,3 @@ fn package_providers(scenario: &Scenario, namespace: &str, secrets: &[&str]) -> 
         format!("the secret package {}", packages.join(", "))
     }
 }
-

@@ -7,7 +7,6 @@
 //! [`static_verdict`]), and plans live probes to run after deployment ([`probe_plan`], [`compare`]):
 //! a live result that disagrees with the static one is itself a finding.
 
-
 pub mod policy;
 pub mod probe;
 pub mod table;

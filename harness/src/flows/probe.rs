@@ -102,7 +102,8 @@ impl FlowProbe {
     pub fn probe_pod(&self, host: &str, owner: Option<&ProbeOwner>) -> ProbePod {
         let mut p = ProbePod::new(&self.namespace, &self.name, host, self.target.port());
         p.labels = self.labels.clone();
-        p.annotations.insert(FLOW_ANNOTATION.into(), self.flow.clone());
+        p.annotations
+            .insert(FLOW_ANNOTATION.into(), self.flow.clone());
         p.connect_seconds = self.timeout_seconds;
         p.owner = owner.cloned();
         // Never Ready: a probe wearing envoy's labels must not receive seldon-mesh traffic.

@@ -9,7 +9,6 @@
 
 use std::net::Ipv4Addr;
 
-
 use super::policy::{ContainerPort, Labels, Protocol, labels};
 use crate::scenario::{Expectation, Scenario};
 

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::object::{
-    FIELD_MANAGER, InvalidObject, MANAGED_BY_LABEL, ObjectRef, RunLabels, Watched,
-    add_labels, is_managed,
+    FIELD_MANAGER, InvalidObject, MANAGED_BY_LABEL, ObjectRef, RunLabels, Watched, add_labels,
+    is_managed,
 };
 use super::redact::{redact, secret_values};
 

@@ -317,11 +317,19 @@ mod tests {
         };
         assert_eq!(r(true, "").failure(), None);
         assert_eq!(
-            r(false, "nc: seldon-mesh.t (10.96.0.5:80): Connection timed out").failure(),
+            r(
+                false,
+                "nc: seldon-mesh.t (10.96.0.5:80): Connection timed out"
+            )
+            .failure(),
             Some(ProbeFailure::TimedOut)
         );
         assert_eq!(
-            r(false, "nc: seldon-mesh.t (10.96.0.5:80): Connection refused").failure(),
+            r(
+                false,
+                "nc: seldon-mesh.t (10.96.0.5:80): Connection refused"
+            )
+            .failure(),
             Some(ProbeFailure::Refused)
         );
         assert_eq!(

@@ -2,8 +2,8 @@
 //! text (server errors, logs, reports). Base64 as Kubernetes encodes Secret `data`.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde_json::Value;
 
 /// Replaces every occurrence of each secret string with `<redacted>`.

@@ -148,7 +148,7 @@ pub async fn runtime_readiness(
     let name = name.to_string();
     let target = Watched::seldon("SeldonRuntime", ns, &name);
     let runtime = match wait_for(
-        &client,
+        client,
         &target,
         &condition_true("Ready"),
         deadline.remaining(),
@@ -163,13 +163,7 @@ pub async fn runtime_readiness(
     let waits = components.iter().map(|c| {
         let w = c.workload(ns);
         async move {
-            let res = wait_for(
-                &client,
-                &w.target(),
-                &all_pods_ready(),
-                deadline.remaining(),
-            )
-            .await;
+            let res = wait_for(client, &w.target(), &all_pods_ready(), deadline.remaining()).await;
             (c, w, res)
         }
     });
@@ -190,7 +184,7 @@ pub async fn runtime_readiness(
                 problems.push(format!(
                     "component {} (SeldonRuntime condition {cond}): {}",
                     c.name,
-                    describe(&client, &w).await
+                    describe(client, &w).await
                 ));
             }
         }
@@ -259,7 +253,7 @@ async fn runtime_not_ready(
                 lines.push(format!(
                     "component {} ({state}): {}",
                     c.name,
-                    describe(&client, &c.workload(ns)).await
+                    describe(client, &c.workload(ns)).await
                 ));
             }
         }
@@ -314,7 +308,13 @@ pub async fn wait_model_ready(
     deadline: Deadline,
 ) -> Result<Option<DynamicObject>, WaitError> {
     let target = Watched::seldon("Model", ns, name);
-    wait_for(client, &target, &condition_true("ModelReady"), deadline.remaining()).await
+    wait_for(
+        client,
+        &target,
+        &condition_true("ModelReady"),
+        deadline.remaining(),
+    )
+    .await
 }
 
 /// Waits until the Model is Ready and `seldon-mesh` has a Ready envoy, so inference running
@@ -332,7 +332,13 @@ pub async fn model_served(
     }
     // seldon-mesh answers only through a Ready envoy pod.
     let envoy = Workload::deployment(namespace, "seldon-envoy");
-    if let Err(e) = wait_for(client, &envoy.target(), &all_pods_ready(), deadline.remaining()).await
+    if let Err(e) = wait_for(
+        client,
+        &envoy.target(),
+        &all_pods_ready(),
+        deadline.remaining(),
+    )
+    .await
     {
         return Err(format!(
             "inference not attempted: seldon-mesh of {namespace} has no Ready envoy: {}\n{e}",

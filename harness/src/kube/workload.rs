@@ -101,7 +101,9 @@ impl Workload {
             WorkloadKind::StatefulSet => {
                 Watched::of::<StatefulSet>(Some(&self.namespace), &self.name)
             }
-            WorkloadKind::Deployment => Watched::of::<Deployment>(Some(&self.namespace), &self.name),
+            WorkloadKind::Deployment => {
+                Watched::of::<Deployment>(Some(&self.namespace), &self.name)
+            }
         }
     }
 }

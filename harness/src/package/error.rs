@@ -144,4 +144,3 @@ pub enum SecretsError {
     #[error(transparent)]
     Apply(#[from] ApplyError),
 }
-

@@ -58,5 +58,4 @@ mod tests {
         assert!(resolve("production", "../../x").is_none());
         assert!(resolve("", "/etc").is_none());
     }
-
 }

@@ -83,4 +83,3 @@ impl PackageName {
 pub fn today() -> String {
     jiff::Timestamp::now().strftime("%Y%m%d").to_string()
 }
-

@@ -154,4 +154,3 @@ pub fn resolve(dir: &str, rel: &str) -> Option<String> {
     }
     Some(parts.join("/"))
 }
-

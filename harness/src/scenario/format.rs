@@ -493,4 +493,3 @@ pub struct Scenario {
     /// Non-fatal findings (e.g. a NetworkPolicy that blocks a required flow).
     pub warnings: Vec<Diagnostic>,
 }
-

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::{Diagnostic, ScenarioErrors, Severity};
-use super::format::{Check, Scenario, Team, TargetKind};
+use super::format::{Check, Scenario, TargetKind, Team};
 use super::validate;
 use super::yaml::Position;
 

@@ -216,7 +216,9 @@ pub(super) fn join(p: &str, rel: &str) -> String {
 }
 
 /// Deserializes into `T` and back; keys the type dropped are unknown fields (relative paths).
-pub(super) fn round_trip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Vec<String>, (String, String)> {
+pub(super) fn round_trip<T: DeserializeOwned + Serialize>(
+    v: &Value,
+) -> Result<Vec<String>, (String, String)> {
     let typed: T = serde_path_to_error::deserialize(v)
         .map_err(|e| (e.path().to_string(), e.inner().to_string()))?;
     let back = serde_json::to_value(&typed).map_err(|e| (String::new(), e.to_string()))?;
@@ -343,7 +345,13 @@ pub fn parse_quantity(s: &str) -> Option<f64> {
     (v >= 0.0).then_some(v * mult)
 }
 
-pub(super) fn check_seldon_header(ctx: &mut Ctx<'_>, p: &str, obj: &Value, kind: &str, ns: &str) -> bool {
+pub(super) fn check_seldon_header(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    obj: &Value,
+    kind: &str,
+    ns: &str,
+) -> bool {
     check_object_header(ctx, p, obj, &[("mlops.seldon.io/v1alpha1", kind)], ns).is_some()
 }
 
@@ -455,7 +463,12 @@ mod mirrors {
     }
 }
 
-pub(super) fn typed<T: DeserializeOwned>(ctx: &mut Ctx<'_>, p: &str, kind: &str, obj: &Value) -> Option<T> {
+pub(super) fn typed<T: DeserializeOwned>(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    kind: &str,
+    obj: &Value,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(obj) {
         Ok(t) => Some(t),
         Err(e) => {
@@ -504,7 +517,13 @@ pub(super) fn check_pod_spec(
     }
 }
 
-pub(super) fn check_runtime(ctx: &mut Ctx<'_>, p: &str, rt: &Value, ns: &str, provided: &BTreeSet<&str>) {
+pub(super) fn check_runtime(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    rt: &Value,
+    ns: &str,
+    provided: &BTreeSet<&str>,
+) {
     if !check_seldon_header(ctx, p, rt, "SeldonRuntime", ns) {
         return;
     }

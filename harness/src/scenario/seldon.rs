@@ -194,5 +194,3 @@ pub fn validate(settings: &InstallSettings) -> Result<Vec<Warning>, SettingsErro
     }
     Ok(warnings)
 }
-
-

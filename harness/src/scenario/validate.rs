@@ -604,4 +604,3 @@ fn check_package(ctx: &mut Ctx<'_>, p: &str, pkg: &SecretPackageRef, base: &Path
         );
     }
 }
-

@@ -8,10 +8,9 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use tokio::time::Instant;
 
-use crate::kube::{Applier, ApplyError, ObjectRef, RunLabels, Watched, gone, wait};
 use super::plan::Phase;
 use super::record::{Applied, CLEANUP_TIMEOUT, Record, Recorder, RunContext};
-
+use crate::kube::{Applier, ApplyError, ObjectRef, RunLabels, Watched, gone, wait};
 
 /// What cleanup did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

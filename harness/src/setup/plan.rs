@@ -178,4 +178,3 @@ pub fn plan(scenario: &Scenario) -> Vec<Step> {
     }
     steps
 }
-

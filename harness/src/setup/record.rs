@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::plan::Phase;
 use crate::kube::{AppliedObject, ObjectRef, RunLabels};
 use crate::scenario::Scenario;
-use super::plan::Phase;
 
 /// How long cleanup waits for everything to be gone (finalizers included).
 pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(180);
@@ -165,4 +165,3 @@ impl Recorder {
         }
     }
 }
-

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::kube::{RunLabels, add_labels};
 use super::plan::{Phase, Step, plan};
+use crate::kube::{RunLabels, add_labels};
 use crate::scenario::Scenario;
 use crate::setup::secrets::{self, SecretsError};
 

@@ -38,15 +38,14 @@
 //! multi-thread runtime through `block_in_place` with the same client; elsewhere on a helper thread
 //! with a fresh client built from the `kube::Config` given with `CleanupGuard::with_config`.
 
-
 use kube::Client;
 use serde_json::Value;
 
+use super::plan::{Phase, Step, plan};
+use super::record::{Applied, Recorder, RunContext};
 use crate::kube::{Applier, ApplyError, ObjectRef};
 use crate::scenario::{Scenario, SecretPackageRef};
 use crate::setup::secrets::{self, RenderedPackage, SecretsError};
-use super::plan::{Phase, Step, plan};
-use super::record::{Applied, Recorder, RunContext};
 
 /// What went wrong in setup.
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +166,8 @@ pub async fn setup_recorded(
             }
         };
         for obj in objects {
-            let object = ObjectRef::from_value(obj).map_err(|e| fail(phase, ApplyError::from(e).into()))?;
+            let object =
+                ObjectRef::from_value(obj).map_err(|e| fail(phase, ApplyError::from(e).into()))?;
             recorder.intend(phase, &object);
             let outcome = applier
                 .apply(obj)
@@ -224,4 +224,3 @@ fn check_storage_secrets(
     }
     Ok(())
 }
-

@@ -399,10 +399,7 @@ pub fn redact_values(obj: &mut Value) {
     }
     if let Some(data) = obj.get_mut("data").and_then(Value::as_object_mut) {
         for v in data.values_mut() {
-            let n = v
-                .as_str()
-                .and_then(decode_base64)
-                .map_or(0, |b| b.len());
+            let n = v.as_str().and_then(decode_base64).map_or(0, |b| b.len());
             *v = Value::String(format!("<redacted: {n} bytes>"));
         }
     }

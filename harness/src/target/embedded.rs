@@ -34,8 +34,8 @@ pub async fn start(
     )
     .await
     .context("loading the platform's kubeconfig")?;
-    let client = kube::Client::try_from(config)
-        .context("building a client for the embedded platform")?;
+    let client =
+        kube::Client::try_from(config).context("building a client for the embedded platform")?;
     Ok(Box::new(Embedded {
         platform: Some(platform),
         client,
@@ -136,4 +136,3 @@ fn embedded_platform(
     }
     Ok(platform)
 }
-

@@ -232,7 +232,6 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
     }))
 }
 
-
 impl Provider for Existing {
     fn kind(&self) -> TargetKind {
         TargetKind::Existing

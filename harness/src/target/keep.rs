@@ -41,4 +41,3 @@ impl FromStr for KeepPolicy {
         }
     }
 }
-

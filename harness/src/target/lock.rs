@@ -30,4 +30,3 @@ impl Drop for StateLock {
         let _ = self.0.unlock();
     }
 }
-

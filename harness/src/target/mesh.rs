@@ -52,4 +52,3 @@ pub async fn v2_client(
         .max(Duration::from_secs(1));
     Ok(client.with_timeout(per_call))
 }
-

@@ -14,8 +14,6 @@ pub mod started;
 
 pub use embedded::{Defect, Faults, platform_up};
 pub use mesh::{BoxFuture, MeshAccess, MeshEndpoint, v2_client};
-pub use options::{
-    Keep, TARGET_ENV, TargetOptions, fresh_per_scenario, kind_from_env, parse_kind,
-};
+pub use options::{Keep, TARGET_ENV, TargetOptions, fresh_per_scenario, kind_from_env, parse_kind};
 pub use provider::{PackageOverrides, Provider};
 pub use started::Target;

@@ -12,7 +12,6 @@ use crate::scenario::{Scenario, TargetKind};
 /// Environment variable selecting the target when `--target` is not given.
 pub const TARGET_ENV: &str = "HARNESS_TARGET";
 
-
 /// Parses a target name (`sim`, `kind`, `existing`).
 pub fn parse_kind(name: &str) -> anyhow::Result<TargetKind> {
     match name {
@@ -125,7 +124,6 @@ impl TargetOptions {
         s
     }
 }
-
 
 /// Whether each scenario gets a target of its own: the embedded platform starts in milliseconds,
 /// so every scenario gets a fresh one; a cluster is shared by every scenario of a run.

@@ -50,4 +50,3 @@ pub trait Provider: Send + Sync {
     /// Stops what the run started, keeping it when the keep policy says so.
     fn finish(self: Box<Self>, run_failed: bool) -> BoxFuture<'static, ()>;
 }
-

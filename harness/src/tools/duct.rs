@@ -72,4 +72,3 @@ impl Runner for DuctRunner {
         Ok(output)
     }
 }
-

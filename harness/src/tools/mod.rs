@@ -11,9 +11,9 @@ mod duct;
 mod recording;
 mod tool;
 
+pub use crate::names::Version;
 pub use command::*;
 pub use duct::DuctRunner;
 #[cfg(any(test, feature = "testing"))]
 pub use recording::RecordingRunner;
 pub use tool::*;
-pub use crate::names::Version;

@@ -97,4 +97,3 @@ pub fn parse_version(format: VersionFormat, stdout: &str) -> Option<Version> {
         }
     }
 }
-

@@ -15,4 +15,3 @@ pub use negative::{BadRequest, NegativeVerdict, negative_case};
 pub use samples::{
     ExpectedArgmax, Sample, SampleError, SampleFailure, SampleSet, check_samples, check_signature,
 };
-

@@ -1,8 +1,8 @@
 //! Fixed sample requests and their expected outputs, stored next to a sample model
 //! (`scenarios/models/<model>/samples.json`, format in `scenarios/models/README.md`).
 
-use super::compare::{Difference, Mismatch, Tolerance, compare_outputs};
 use super::client::{InferenceClient, InferenceError, InferenceRequest, ModelMetadata};
+use super::compare::{Difference, Mismatch, Tolerance, compare_outputs};
 use crate::scenario::{Inference, Scenario};
 use oip::{NamedTensor, rest};
 use serde::Deserialize;
@@ -320,7 +320,6 @@ fn request_inputs(request: &serde_json::Value) -> Result<Vec<oip::NamedTensor>, 
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("`request`: {e}"))
 }
-
 
 #[cfg(test)]
 mod tests {

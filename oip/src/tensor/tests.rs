@@ -20,12 +20,9 @@ fn nested_and_flat_json_give_the_same_tensor() {
         json!([[1.0, 2.5], [3, -4.25]]),
     ))
     .unwrap();
-    let flat = NamedTensor::from_rest_input(&rest_input(
-        "FP32",
-        vec![2, 2],
-        json!([1.0, 2.5, 3, -4.25]),
-    ))
-    .unwrap();
+    let flat =
+        NamedTensor::from_rest_input(&rest_input("FP32", vec![2, 2], json!([1.0, 2.5, 3, -4.25])))
+            .unwrap();
     assert_eq!(nested, flat);
     assert_eq!(nested.data, TensorData::F32(vec![1.0, 2.5, 3.0, -4.25]));
     assert_eq!(nested.datatype, "FP32");
@@ -67,8 +64,8 @@ fn negative_dimension_is_rejected() {
 
 #[test]
 fn element_not_fitting_datatype_is_rejected_with_index() {
-    let err = NamedTensor::from_rest_input(&rest_input("INT64", vec![2], json!([1, 2.5])))
-        .unwrap_err();
+    let err =
+        NamedTensor::from_rest_input(&rest_input("INT64", vec![2], json!([1, 2.5]))).unwrap_err();
     assert!(
         matches!(&err, TensorError::InvalidElement { index: 1, found, .. } if found == "2.5"),
         "{err:?}"
@@ -79,15 +76,13 @@ fn element_not_fitting_datatype_is_rejected_with_index() {
         matches!(err, TensorError::InvalidElement { index: 0, .. }),
         "{err:?}"
     );
-    let err =
-        NamedTensor::from_rest_input(&rest_input("FP32", vec![1], json!(["a"]))).unwrap_err();
+    let err = NamedTensor::from_rest_input(&rest_input("FP32", vec![1], json!(["a"]))).unwrap_err();
     assert!(matches!(err, TensorError::InvalidElement { .. }), "{err:?}");
 }
 
 #[test]
 fn unknown_datatype_is_rejected() {
-    let err =
-        NamedTensor::from_rest_input(&rest_input("FP16", vec![1], json!([1.0]))).unwrap_err();
+    let err = NamedTensor::from_rest_input(&rest_input("FP16", vec![1], json!([1.0]))).unwrap_err();
     assert!(matches!(err, TensorError::UnsupportedDatatype { .. }));
     assert!(err.to_string().contains("FP16"));
 }
@@ -100,15 +95,14 @@ fn scalar_json_data_is_one_element() {
 
 #[test]
 fn bytes_and_bool_json() {
-    let t = NamedTensor::from_rest_input(&rest_input("BYTES", vec![2], json!(["ab", "c"])))
-        .unwrap();
+    let t =
+        NamedTensor::from_rest_input(&rest_input("BYTES", vec![2], json!(["ab", "c"]))).unwrap();
     assert_eq!(
         t.data,
         TensorData::Bytes(vec![b"ab".to_vec(), b"c".to_vec()])
     );
-    let t =
-        NamedTensor::from_rest_input(&rest_input("BOOL", vec![2], json!([[true], [false]])))
-            .unwrap();
+    let t = NamedTensor::from_rest_input(&rest_input("BOOL", vec![2], json!([[true], [false]])))
+        .unwrap();
     assert_eq!(t.data, TensorData::Bool(vec![true, false]));
 }
 
@@ -134,14 +128,9 @@ fn grpc_contents_round_trip_for_every_datatype() {
         assert_eq!(back, t, "contents round trip of {}", data.datatype());
         let out = NamedTensor::from_grpc_output(&t.to_grpc_output(), None).unwrap();
         assert_eq!(out, t);
-        let raw = NamedTensor::from_grpc_parts(
-            "t",
-            &t.datatype,
-            &t.shape,
-            None,
-            Some(&data.to_raw()),
-        )
-        .unwrap();
+        let raw =
+            NamedTensor::from_grpc_parts("t", &t.datatype, &t.shape, None, Some(&data.to_raw()))
+                .unwrap();
         assert_eq!(raw, t, "raw round trip of {}", data.datatype());
         if data.datatype() != "BYTES" {
             let json = NamedTensor::from_rest_output(&t.to_rest_output()).unwrap();

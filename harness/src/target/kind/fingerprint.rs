@@ -193,4 +193,3 @@ pub fn fingerprint_configmap(fp: &Fingerprint) -> String {
     });
     serde_json::to_string_pretty(&cm).expect("JSON serialises")
 }
-

@@ -9,7 +9,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-
 pub use super::helm_output::{
     HelmFailure, ReleaseListEntry, ReleaseStatus, classify_helm_error, parse_helm_list,
     parse_helm_status,

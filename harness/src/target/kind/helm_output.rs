@@ -190,4 +190,3 @@ fn parse_chart_not_found(text: &str) -> Option<HelmFailure> {
     }
     None
 }
-

@@ -298,9 +298,14 @@ mod tests {
             provides: vec!["harness-models-s3".into()],
         };
         let work = tempfile::tempdir().unwrap();
-        let rendered =
-            crate::setup::secrets::prepare(&pkg, dir.path(), "team-a", work.path(), Some("20250704"))
-                .unwrap();
+        let rendered = crate::setup::secrets::prepare(
+            &pkg,
+            dir.path(),
+            "team-a",
+            work.path(),
+            Some("20250704"),
+        )
+        .unwrap();
         let refs = crate::setup::secrets::object_refs(&rendered);
         assert_eq!(refs.len(), 1, "{refs:?}");
         assert_eq!(refs[0].to_string(), "Secret team-a/harness-models-s3");

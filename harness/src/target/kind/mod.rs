@@ -66,10 +66,7 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
     let client = cluster.client().await?;
     let installer = helm::Installer::new(runner, cluster.kube_target(), &state);
     installer
-        .install(
-            &install,
-            &helm::KubeReadiness::new(client.clone()),
-        )
+        .install(&install, &helm::KubeReadiness::new(client.clone()))
         .await?;
     let helm = Some((installer, install.clone()));
     cluster.record_fingerprint(&fp).await?;
@@ -90,97 +87,95 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
     }))
 }
 
-
 impl Kind {
-/// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
-///
-/// On kind the harness's sample models live in a MinIO store on the kind network whose
-/// credentials and address exist only at run time; the rclone Secret the scenario's models use
-/// is delivered from a package generated with them (the scenario's own package holds test
-/// placeholders). Elsewhere the scenario's packages are used as they are.
-async fn overrides(&self, scenario: &Scenario) -> anyhow::Result<PackageOverrides> {
-    let mut out = PackageOverrides::new();
-    let artifacts = &scenario.doc.spec.artifacts;
-    if artifacts.is_empty() {
-        return Ok(out);
-    }
-    let folders: std::collections::BTreeSet<PathBuf> = artifacts
-        .iter()
-        .filter_map(|a| scenario.resolve(&a.path).parent().map(|p| p.to_path_buf()))
-        .collect();
-    let [folder] = &folders.into_iter().collect::<Vec<_>>()[..] else {
-        bail!(
-            "on kind, the artifacts of `{}` must all sit in one folder (it is uploaded to the model store whole)",
-            scenario.name()
-        );
-    };
-    for a in artifacts {
-        let name = a
-            .path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let published = ModelStore::storage_uri(name);
-        if a.storage_uri != published {
+    /// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
+    ///
+    /// On kind the harness's sample models live in a MinIO store on the kind network whose
+    /// credentials and address exist only at run time; the rclone Secret the scenario's models use
+    /// is delivered from a package generated with them (the scenario's own package holds test
+    /// placeholders). Elsewhere the scenario's packages are used as they are.
+    async fn overrides(&self, scenario: &Scenario) -> anyhow::Result<PackageOverrides> {
+        let mut out = PackageOverrides::new();
+        let artifacts = &scenario.doc.spec.artifacts;
+        if artifacts.is_empty() {
+            return Ok(out);
+        }
+        let folders: std::collections::BTreeSet<PathBuf> = artifacts
+            .iter()
+            .filter_map(|a| scenario.resolve(&a.path).parent().map(|p| p.to_path_buf()))
+            .collect();
+        let [folder] = &folders.into_iter().collect::<Vec<_>>()[..] else {
             bail!(
-                "on kind the model store publishes `{}` as `{published}`; set the artifact's storageUri (and its models') to it",
-                a.path.display()
+                "on kind, the artifacts of `{}` must all sit in one folder (it is uploaded to the model store whole)",
+                scenario.name()
             );
-        }
-    }
-    let store = self
-        .model_store
-        .get_or_try_init(|| ModelStore::start(folder))
-        .await
-        .context("starting the MinIO model store on the kind network")?;
-    let uris: std::collections::BTreeSet<&str> =
-        artifacts.iter().map(|a| a.storage_uri.as_str()).collect();
-    for team in &scenario.doc.spec.teams {
-        let models: Vec<&serde_json::Value> = team
-            .models
-            .iter()
-            .filter(|m| {
-                m["spec"]["storageUri"]
-                    .as_str()
-                    .is_some_and(|u| uris.contains(u))
-            })
-            .collect();
-        if models.is_empty() {
-            continue;
-        }
-        let mut names: std::collections::BTreeSet<String> = models
-            .iter()
-            .filter_map(|m| m["spec"]["secretName"].as_str().map(str::to_string))
-            .collect();
-        if let Some(rt) = &team.runtime {
-            for s in rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                names.extend(s.as_str().map(str::to_string));
+        };
+        for a in artifacts {
+            let name = a
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let published = ModelStore::storage_uri(name);
+            if a.storage_uri != published {
+                bail!(
+                    "on kind the model store publishes `{}` as `{published}`; set the artifact's storageUri (and its models') to it",
+                    a.path.display()
+                );
             }
         }
-        for pkg in &team.secret_packages {
-            for secret in pkg.provides.iter().filter(|s| names.contains(*s)) {
-                let dir = self
-                    .state_dir
-                    .join("model-store")
-                    .join(&team.namespace)
-                    .join(secret);
-                let folder = package_folder(
-                    &dir,
-                    &team.namespace,
-                    &pkg.overlay,
-                    &store.rclone_secret(secret, &team.namespace),
-                )?;
-                out.insert((team.namespace.clone(), secret.clone()), folder);
+        let store = self
+            .model_store
+            .get_or_try_init(|| ModelStore::start(folder))
+            .await
+            .context("starting the MinIO model store on the kind network")?;
+        let uris: std::collections::BTreeSet<&str> =
+            artifacts.iter().map(|a| a.storage_uri.as_str()).collect();
+        for team in &scenario.doc.spec.teams {
+            let models: Vec<&serde_json::Value> = team
+                .models
+                .iter()
+                .filter(|m| {
+                    m["spec"]["storageUri"]
+                        .as_str()
+                        .is_some_and(|u| uris.contains(u))
+                })
+                .collect();
+            if models.is_empty() {
+                continue;
+            }
+            let mut names: std::collections::BTreeSet<String> = models
+                .iter()
+                .filter_map(|m| m["spec"]["secretName"].as_str().map(str::to_string))
+                .collect();
+            if let Some(rt) = &team.runtime {
+                for s in rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    names.extend(s.as_str().map(str::to_string));
+                }
+            }
+            for pkg in &team.secret_packages {
+                for secret in pkg.provides.iter().filter(|s| names.contains(*s)) {
+                    let dir = self
+                        .state_dir
+                        .join("model-store")
+                        .join(&team.namespace)
+                        .join(secret);
+                    let folder = package_folder(
+                        &dir,
+                        &team.namespace,
+                        &pkg.overlay,
+                        &store.rclone_secret(secret, &team.namespace),
+                    )?;
+                    out.insert((team.namespace.clone(), secret.clone()), folder);
+                }
             }
         }
+        Ok(out)
     }
-    Ok(out)
-}
-
 }
 
 impl Provider for Kind {

@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::helm;
 pub use super::fingerprint::*;
+use super::helm;
 pub use super::settings::*;
 pub use crate::target::keep::KeepPolicy;
 use crate::tools::{self, Command, DOCKER, KIND, KUBECTL, Output, SharedRunner};

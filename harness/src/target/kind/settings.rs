@@ -150,4 +150,3 @@ pub fn cluster_name_for_run(run_id: &str) -> String {
         format!("seldon-h-{s}")
     }
 }
-
