@@ -196,7 +196,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     };
     let opts = crate::target::TargetOptions {
         kind: Some(kind),
-        faults,
+        embedded: crate::target::EmbeddedOptions::with_faults(faults),
         context: args.context,
         allow_contexts: args.allow_contexts,
         manage_install: args.manage_install,

@@ -10,7 +10,7 @@ use harness::checks::Verdict;
 use harness::proof::meant_to_catch;
 use harness::run::{ScenarioReport, run_on_fresh_target};
 use harness::scenario::{self, Scenario, TargetKind};
-use harness::target::{Defect, Faults, Keep, TargetOptions};
+use harness::target::{Defect, EmbeddedOptions, Faults, Keep, TargetOptions};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn scenarios_dir() -> PathBuf {
@@ -24,7 +24,7 @@ fn run(scenario: &Scenario, faults: Faults) -> Result<ScenarioReport, Failed> {
         tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
     let opts = TargetOptions {
         kind: Some(TargetKind::Sim),
-        faults,
+        embedded: EmbeddedOptions::with_faults(faults),
         keep: Keep::Never,
         ..Default::default()
     };

@@ -14,6 +14,20 @@ use crate::scenario::{Scenario, TargetKind};
 /// Faults to inject into the embedded platform (to prove checks fail on a broken platform).
 pub use sim::faults::{Defect, Faults};
 
+/// Options of the embedded platform, and of no other target.
+#[derive(Debug, Clone, Default)]
+pub struct EmbeddedOptions {
+    /// What to break (named defects), to prove checks fail on a broken platform.
+    pub faults: Faults,
+}
+
+impl EmbeddedOptions {
+    /// Options that break the given behaviours.
+    pub fn with_faults(faults: Faults) -> EmbeddedOptions {
+        EmbeddedOptions { faults }
+    }
+}
+
 /// The embedded platform, running in this process.
 struct Embedded {
     platform: Option<sim::Platform>,
@@ -22,11 +36,11 @@ struct Embedded {
 
 /// Starts the embedded platform for a scenario, with Seldon installed as it says.
 pub async fn start(
-    faults: Faults,
+    options: &EmbeddedOptions,
     install: &InstallSettings,
     scenario: &Scenario,
 ) -> anyhow::Result<Box<dyn Provider>> {
-    let platform = embedded_platform(faults, install, Some(scenario))?;
+    let platform = embedded_platform(options.faults.clone(), install, Some(scenario))?;
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
             .context("reading the platform's kubeconfig")?,

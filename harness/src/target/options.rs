@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::embedded::Faults;
+use super::embedded::EmbeddedOptions;
 use crate::scenario::seldon::InstallSettings;
 use crate::scenario::{Scenario, TargetKind};
 
@@ -40,8 +40,8 @@ pub use super::keep::KeepPolicy as Keep;
 pub struct TargetOptions {
     /// Which target.
     pub kind: Option<TargetKind>,
-    /// Embedded platform only: what to break (named defects), to prove checks fail.
-    pub faults: Faults,
+    /// The embedded platform's own options (its defects); ignored by every other target.
+    pub embedded: EmbeddedOptions,
     /// Existing cluster: the kubeconfig context to use.
     pub context: Option<String>,
     /// Existing cluster: contexts the user allows the harness to touch.

@@ -39,12 +39,8 @@ impl Target {
         // Choosing the target is the one place that names each backend.
         let provider = match kind {
             TargetKind::Sim => {
-                super::embedded::start(
-                    opts.faults.clone(),
-                    &opts.install_settings(scenario),
-                    scenario,
-                )
-                .await?
+                super::embedded::start(&opts.embedded, &opts.install_settings(scenario), scenario)
+                    .await?
             }
             TargetKind::Kind => super::kind::start(opts, scenario).await?,
             TargetKind::Existing => super::existing::start(opts, scenario).await?,

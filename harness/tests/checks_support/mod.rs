@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use harness::checks::Verdict;
 use harness::run::run_on_fresh_target;
 use harness::scenario::{Scenario, TargetKind};
-use harness::target::{Defect, Faults, Keep, TargetOptions};
+use harness::target::{Defect, EmbeddedOptions, Faults, Keep, TargetOptions};
 
 /// A scenario from `scenarios/`.
 pub fn scenario(file: &str) -> Scenario {
@@ -25,7 +25,7 @@ pub async fn verdict_of(scenario: &Scenario, check: &str, faults: Faults) -> Ver
     let work = tempfile::tempdir().expect("temp dir");
     let opts = TargetOptions {
         kind: Some(TargetKind::Sim),
-        faults,
+        embedded: EmbeddedOptions::with_faults(faults),
         keep: Keep::Never,
         work_dir: Some(work.path().to_path_buf()),
         ..Default::default()
