@@ -373,7 +373,7 @@ sa_has_token() { # token namespace
 }
 
 stop_processes() {
-  local p pid i
+  local p pid
   for p in kube-controller-manager kube-apiserver etcd; do
     [[ -f "${dir}/${p}.pid" ]] || continue
     pid="$(cat "${dir}/${p}.pid")"
