@@ -53,6 +53,9 @@ pub fn remote_name_mismatch(uri_scheme: &str, secret_remote: &str) -> String {
 /// What real rclone 1.60 says (in the rclone container's log and its `/sync/copy` error body)
 /// for the failures above; the agent does not pass it on.
 pub mod rclone_says {
+    /// A storageUri whose scheme names no configured remote, e.g. the preloaded Secret's `name`
+    /// is not the scheme (HTTP 500 from `/sync/copy`).
+    pub const NOT_IN_CONFIG: &str = "didn't find section in config file";
     /// A bucket that does not exist (HTTP 404 from `/sync/copy`).
     pub const DIRECTORY_NOT_FOUND: &str = "directory not found";
     /// A secret key that does not match the access key (HTTP 500, S3 status 403).
