@@ -83,7 +83,10 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         .iter()
         .find(|m| m["metadata"]["name"] == MODEL)
         .ok_or(format!("{SCENARIO}: team {TEAM} has no Model {MODEL}"))?;
-    let uri = model["spec"]["storageUri"].as_str().unwrap_or_default().to_string();
+    let uri = model["spec"]["storageUri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let secret_name = model["spec"]["secretName"]
         .as_str()
         .ok_or(format!("{SCENARIO}: Model {MODEL} has no spec.secretName"))?;
@@ -94,12 +97,16 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         .iter()
         .find(|a| a.storage_uri == uri)
         .map(|a| scenario_dir.join(&a.path))
-        .ok_or(format!("{SCENARIO}: no spec.artifacts entry publishes {uri}"))?;
+        .ok_or(format!(
+            "{SCENARIO}: no spec.artifacts entry publishes {uri}"
+        ))?;
     let pkg = team
         .secret_packages
         .iter()
         .find(|p| p.provides.iter().any(|s| s == secret_name))
-        .ok_or(format!("{SCENARIO}: no secret package of {TEAM} provides {secret_name}"))?;
+        .ok_or(format!(
+            "{SCENARIO}: no secret package of {TEAM} provides {secret_name}"
+        ))?;
 
     // The package as a run renders it: packed, extracted with its checks, `kubectl kustomize`.
     let rendered = harness::setup::secrets::render(pkg, scenario_dir, TEAM)
@@ -124,9 +131,7 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         &spec,
         &work.path().join("s3-server.log"),
     )?;
-    package
-        .parameters
-        .insert("endpoint".into(), s3.endpoint());
+    package.parameters.insert("endpoint".into(), s3.endpoint());
     let kind_secret = minio::rclone_secret(secret_name, TEAM, &s3.endpoint(), &creds);
     let folder = minio::package_folder(&work.path().join("kind"), TEAM, &pkg.overlay, &kind_secret)
         .map_err(|e| e.to_string())?;
@@ -186,7 +191,9 @@ impl Ctx {
         let published = files_under(&self.artifact)?;
         let got = files_under(copied)?;
         if got != published {
-            return Err(format!("{what}: rclone copied {got:?}, the store holds {published:?}").into());
+            return Err(
+                format!("{what}: rclone copied {got:?}, the store holds {published:?}").into(),
+            );
         }
         for f in &published {
             if std::fs::read(copied.join(f)).ok() != std::fs::read(self.artifact.join(f)).ok() {
@@ -226,7 +233,12 @@ impl Ctx {
             );
             Ok(())
         } else {
-            Err(format!("{what}:\n  {}\n{}", failures.join("\n  "), server.log_tail()).into())
+            Err(format!(
+                "{what}:\n  {}\n{}",
+                failures.join("\n  "),
+                server.log_tail()
+            )
+            .into())
         }
     }
 
@@ -248,7 +260,12 @@ impl Ctx {
                 println!(
                     "{uri}: agent reports {:?}; rclone answered {}",
                     f.in_pod,
-                    f.rclone.as_ref().map_or("nothing (not called)".into(), |r| format!("HTTP {} {}", r.status, r.body))
+                    f.rclone
+                        .as_ref()
+                        .map_or("nothing (not called)".into(), |r| format!(
+                            "HTTP {} {}",
+                            r.status, r.body
+                        ))
                 );
                 Ok(f)
             }
@@ -287,7 +304,11 @@ fn package_secret_preloaded(ctx: &Ctx) -> Result<(), Failed> {
 /// The kind target's generated MinIO Secret, through the same package path and the same copy.
 fn kind_minio_secret(ctx: &Ctx) -> Result<(), Failed> {
     if ctx.kind.name != "s3" || ctx.kind.type_ != "s3" {
-        return Err(format!("kind Secret names remote {:?} of type {:?}", ctx.kind.name, ctx.kind.type_).into());
+        return Err(format!(
+            "kind Secret names remote {:?} of type {:?}",
+            ctx.kind.name, ctx.kind.type_
+        )
+        .into());
     }
     let rc = ctx.rclone()?;
     let dst = ctx
@@ -315,7 +336,12 @@ fn remote_name_mismatch(ctx: &Ctx) -> Result<(), Failed> {
     let f = ctx.copy_fails(&rc, &ctx.uri, Some(&cfg), &secrets)?;
     let want = agent_says::remote_name_mismatch("s3", "minio");
     if f.agent_message != want || f.rclone.is_some() {
-        return Err(format!("per-Model Secret: agent said {:?} (rclone called: {}), expected {want:?}", f.agent_message, f.rclone.is_some()).into());
+        return Err(format!(
+            "per-Model Secret: agent said {:?} (rclone called: {}), expected {want:?}",
+            f.agent_message,
+            f.rclone.is_some()
+        )
+        .into());
     }
     ctx.rt.block_on(agent::config(&rc, &cfg))?;
     let f = ctx.copy_fails(&rc, &ctx.uri, None, &secrets)?;
@@ -323,16 +349,34 @@ fn remote_name_mismatch(ctx: &Ctx) -> Result<(), Failed> {
     expect_sync_copy_failed(ctx, &f)?;
     let err = reply.error().unwrap_or_default();
     if !err.contains(rclone_says::NOT_IN_CONFIG) {
-        return Err(format!("preloaded remote `minio`, URI {}: rclone said {err:?}, expected {:?}", ctx.uri, rclone_says::NOT_IN_CONFIG).into());
+        return Err(format!(
+            "preloaded remote `minio`, URI {}: rclone said {err:?}, expected {:?}",
+            ctx.uri,
+            rclone_says::NOT_IN_CONFIG
+        )
+        .into());
     }
     Ok(())
 }
 
 fn expect_sync_copy_failed(ctx: &Ctx, f: &CopyFailure) -> Result<(), Failed> {
-    let dst = agent_says::copy_destination(agent_says::RCLONE_DIR, &agent_says::versioned_model(MODEL, 1), &ctx.uri);
-    let want = agent_says::sync_copy_failed(&ctx.uri, &dst, agent_says::RCLONE_HOST, agent_says::RCLONE_PORT);
+    let dst = agent_says::copy_destination(
+        agent_says::RCLONE_DIR,
+        &agent_says::versioned_model(MODEL, 1),
+        &ctx.uri,
+    );
+    let want = agent_says::sync_copy_failed(
+        &ctx.uri,
+        &dst,
+        agent_says::RCLONE_HOST,
+        agent_says::RCLONE_PORT,
+    );
     if f.in_pod != want {
-        return Err(format!("agent said {:?}, the embedded platform says {want:?}", f.in_pod).into());
+        return Err(format!(
+            "agent said {:?}, the embedded platform says {want:?}",
+            f.in_pod
+        )
+        .into());
     }
     Ok(())
 }
@@ -340,8 +384,16 @@ fn expect_sync_copy_failed(ctx: &Ctx, f: &CopyFailure) -> Result<(), Failed> {
 /// Wrong secret key → SignatureDoesNotMatch; unknown access key → InvalidAccessKeyId.
 fn wrong_credentials(ctx: &Ctx) -> Result<(), Failed> {
     for (param, value, says) in [
-        ("secret_access_key", "not-the-secret-key", rclone_says::SIGNATURE_DOES_NOT_MATCH),
-        ("access_key_id", "not-a-known-access-key", rclone_says::INVALID_ACCESS_KEY_ID),
+        (
+            "secret_access_key",
+            "not-the-secret-key",
+            rclone_says::SIGNATURE_DOES_NOT_MATCH,
+        ),
+        (
+            "access_key_id",
+            "not-a-known-access-key",
+            rclone_says::INVALID_ACCESS_KEY_ID,
+        ),
     ] {
         let mut cfg = ctx.package.clone();
         cfg.parameters.insert(param.into(), value.into());
@@ -353,7 +405,11 @@ fn wrong_credentials(ctx: &Ctx) -> Result<(), Failed> {
         let reply = f.rclone.as_ref().ok_or("rclone was not called")?;
         let err = reply.error().unwrap_or_default();
         if reply.status != 500 || !err.starts_with(says) || !err.contains("status code: 403") {
-            return Err(format!("wrong {param}: rclone answered HTTP {} {err:?}, expected 500 {says:?} (S3 403)", reply.status).into());
+            return Err(format!(
+                "wrong {param}: rclone answered HTTP {} {err:?}, expected 500 {says:?} (S3 403)",
+                reply.status
+            )
+            .into());
         }
     }
     Ok(())
@@ -365,10 +421,25 @@ fn missing_bucket(ctx: &Ctx) -> Result<(), Failed> {
     let rc = ctx.rclone()?;
     let f = ctx.copy_fails(&rc, uri, Some(&ctx.package), &ctx.package.secret_values())?;
     let reply = f.rclone.as_ref().ok_or("rclone was not called")?;
-    let dst = agent_says::copy_destination(agent_says::RCLONE_DIR, &agent_says::versioned_model(MODEL, 1), uri);
-    let want = agent_says::sync_copy_failed(uri, &dst, agent_says::RCLONE_HOST, agent_says::RCLONE_PORT);
-    if f.in_pod != want || reply.status != 404 || reply.error() != Some(rclone_says::DIRECTORY_NOT_FOUND) {
-        return Err(format!("agent said {:?}, rclone HTTP {} {:?}; expected {want:?} and 404 {:?}", f.in_pod, reply.status, reply.error(), rclone_says::DIRECTORY_NOT_FOUND).into());
+    let dst = agent_says::copy_destination(
+        agent_says::RCLONE_DIR,
+        &agent_says::versioned_model(MODEL, 1),
+        uri,
+    );
+    let want =
+        agent_says::sync_copy_failed(uri, &dst, agent_says::RCLONE_HOST, agent_says::RCLONE_PORT);
+    if f.in_pod != want
+        || reply.status != 404
+        || reply.error() != Some(rclone_says::DIRECTORY_NOT_FOUND)
+    {
+        return Err(format!(
+            "agent said {:?}, rclone HTTP {} {:?}; expected {want:?} and 404 {:?}",
+            f.in_pod,
+            reply.status,
+            reply.error(),
+            rclone_says::DIRECTORY_NOT_FOUND
+        )
+        .into());
     }
     Ok(())
 }
@@ -380,7 +451,10 @@ fn missing_path(ctx: &Ctx) -> Result<(), Failed> {
     let f = ctx.copy_fails(&rc, uri, Some(&ctx.package), &ctx.package.secret_values())?;
     let reply = f.rclone.as_ref().ok_or("rclone was not called")?;
     let want = agent_says::nothing_downloaded(uri);
-    if f.in_pod != want || reply.status != 200 || !rc.log().contains(rclone_says::NOTHING_TO_TRANSFER) {
+    if f.in_pod != want
+        || reply.status != 200
+        || !rc.log().contains(rclone_says::NOTHING_TO_TRANSFER)
+    {
         return Err(format!("agent said {:?}, rclone HTTP {} (log mentions {:?}: {}); expected {want:?} after a 200", f.in_pod, reply.status, rclone_says::NOTHING_TO_TRANSFER, rc.log().contains(rclone_says::NOTHING_TO_TRANSFER)).into());
     }
     Ok(())
@@ -392,7 +466,8 @@ fn locate_parts() -> Result<(PathBuf, PathBuf, PathBuf), String> {
     let rclone = locate_rclone()?;
     let mlserver = locate_mlserver()?;
     // The package is rendered with `kubectl kustomize`, as a run renders it.
-    storage_support::find_on_path("kubectl").ok_or("kubectl not found on PATH (it renders secret packages)")?;
+    storage_support::find_on_path("kubectl")
+        .ok_or("kubectl not found on PATH (it renders secret packages)")?;
     Ok((python, rclone, mlserver))
 }
 
@@ -406,10 +481,19 @@ fn main() {
     };
     type Check = fn(&Ctx) -> Result<(), Failed>;
     let checks: [(&str, Check); 7] = [
-        ("storage::package_secret_per_model_serves_v2", package_secret_per_model),
-        ("storage::package_secret_preloaded_serves_v2", package_secret_preloaded),
+        (
+            "storage::package_secret_per_model_serves_v2",
+            package_secret_per_model,
+        ),
+        (
+            "storage::package_secret_preloaded_serves_v2",
+            package_secret_preloaded,
+        ),
         ("storage::kind_minio_secret_serves_v2", kind_minio_secret),
-        ("storage::remote_name_not_matching_scheme_fails", remote_name_mismatch),
+        (
+            "storage::remote_name_not_matching_scheme_fails",
+            remote_name_mismatch,
+        ),
         ("storage::wrong_credentials_fail", wrong_credentials),
         ("storage::missing_bucket_fails", missing_bucket),
         ("storage::missing_path_fails", missing_path),
@@ -418,11 +502,9 @@ fn main() {
     let ctx: Option<Arc<Result<Ctx, String>>> = if args.list || skip_reason.is_some() {
         None
     } else {
-        Some(Arc::new(
-            located
-                .clone()
-                .and_then(|(python, rclone, mlserver)| setup(python, rclone, mlserver)),
-        ))
+        Some(Arc::new(located.clone().and_then(
+            |(python, rclone, mlserver)| setup(python, rclone, mlserver),
+        )))
     };
     if let Some(why) = &skip_reason
         && !args.list

@@ -182,8 +182,9 @@ async fn storage_secrets_follow_the_agent_rules() {
     let c = model_ready(&p, NS, "nobucket", "False").await;
     let reason = c["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("failed to sync/copy s3://no-such-bucket/credit-risk to /mnt/agent/rclone/")
-            && reason.ends_with(": Failed rclone request to host:0.0.0.0 port:5572 path:/sync/copy"),
+        reason.starts_with(
+            "failed to sync/copy s3://no-such-bucket/credit-risk to /mnt/agent/rclone/"
+        ) && reason.ends_with(": Failed rclone request to host:0.0.0.0 port:5572 path:/sync/copy"),
         "{reason}"
     );
 }

@@ -183,12 +183,7 @@ pub async fn copy(
         // deterministic failure does not change, so one call stands for both.
         return Err(fail(
             storage::sync_copy_failed(uri, &dst, storage::RCLONE_HOST, storage::RCLONE_PORT),
-            storage::sync_copy_failed(
-                uri,
-                &in_pod_dst,
-                storage::RCLONE_HOST,
-                storage::RCLONE_PORT,
-            ),
+            storage::sync_copy_failed(uri, &in_pod_dst, storage::RCLONE_HOST, storage::RCLONE_PORT),
             Some(reply),
         ));
     }

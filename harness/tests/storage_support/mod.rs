@@ -57,10 +57,10 @@ pub fn locate_rclone() -> Result<PathBuf, String> {
         };
     }
     find_on_path("rclone").ok_or_else(|| {
-            "rclone not found on PATH; install it (`apt-get install -y rclone`, Debian ships 1.60) \
+        "rclone not found on PATH; install it (`apt-get install -y rclone`, Debian ships 1.60) \
              or set HARNESS_RCLONE"
-                .to_string()
-        })
+            .to_string()
+    })
 }
 
 /// `name` in a folder of PATH.
@@ -73,10 +73,7 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Reads one line from a child's stdout within the deadline.
-fn read_line_within(
-    out: std::process::ChildStdout,
-    deadline: Duration,
-) -> Result<String, String> {
+fn read_line_within(out: std::process::ChildStdout, deadline: Duration) -> Result<String, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -246,10 +243,7 @@ impl Rclone {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Ok(Some(status)) = rc.child.try_wait() {
-                return Err(format!(
-                    "rclone rcd exited ({status}); log:\n{}",
-                    rc.log()
-                ));
+                return Err(format!("rclone rcd exited ({status}); log:\n{}", rc.log()));
             }
             let noop = rt.block_on(rc.call("rc/noop", &serde_json::json!({"foo": "bar"})));
             if matches!(noop, Ok(ref r) if r.status == 200) {
@@ -281,8 +275,7 @@ impl Rclone {
         let body = if text.trim().is_empty() {
             serde_json::json!({})
         } else {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{path}: answer is not JSON ({e})"))?
+            serde_json::from_str(&text).map_err(|e| format!("{path}: answer is not JSON ({e})"))?
         };
         Ok(RcReply { status, body })
     }

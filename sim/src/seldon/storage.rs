@@ -18,7 +18,10 @@ pub fn versioned_model(model: &str, version: u32) -> String {
 /// The folder rclone copies into: `<dir>/<fnv32a(versioned model + "-" + storageUri)>`
 /// (`CreateRcloneModelHash` in `scheduler/pkg/agent/rclone/rclone.go`).
 pub fn copy_destination(dir: &str, versioned_model: &str, storage_uri: &str) -> String {
-    format!("{dir}/{}", fnv1a32(&format!("{versioned_model}-{storage_uri}")))
+    format!(
+        "{dir}/{}",
+        fnv1a32(&format!("{versioned_model}-{storage_uri}"))
+    )
 }
 
 /// 32-bit FNV-1a (Go's `hash/fnv` `New32a`).
