@@ -7,209 +7,47 @@
 //! One MLServer process serves all trials of one test-binary run and is killed (process group)
 //! when the run ends, on every path.
 
-// Signals and prctl on the processes this test starts need libc calls.
-#![allow(unsafe_code)]
+mod mlserver_support;
 
 use harness::v2::{
     BadRequest, InferenceClient, SampleSet, Transport, check_samples, check_signature,
     compare_outputs, negative_case,
 };
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
-use std::fs::File;
-use std::os::unix::process::CommandExt;
+use mlserver_support::{MlServer, locate_mlserver};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// The model under test and a copy with one weight changed, which every numeric check must catch.
 const MODEL: &str = "credit-risk";
 const TAMPERED: &str = "credit-risk-tampered";
 /// What goes into MLServer's model repository: the artifact, not the generator or samples.
 const ARTIFACT_FILES: [&str; 3] = ["model-settings.json", "runtime.py", "model.safetensors"];
-/// Cold Python imports on a busy 2-core CI runner can take a while.
-const READY_DEADLINE: Duration = Duration::from_secs(90);
 
 fn model_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/models/credit-risk")
 }
 
-/// Where MLServer is, or why it is not usable.
-fn locate_mlserver() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("HARNESS_MLSERVER").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!(
-                "HARNESS_MLSERVER={} is not a file; point it at the `mlserver` binary printed by ci/mlserver-venv.sh",
-                p.display()
-            ))
-        };
-    }
-    let venv = match std::env::var_os("HARNESS_MLSERVER_VENV").filter(|p| !p.is_empty()) {
-        Some(v) => PathBuf::from(v),
-        None => match std::env::var_os("HOME") {
-            Some(home) => PathBuf::from(home).join(".cache/seldon-harness/mlserver-1.7.1"),
-            None => return Err("MLServer not found: HARNESS_MLSERVER and HOME are unset; run ci/mlserver-venv.sh and export HARNESS_MLSERVER=<its output>".into()),
-        },
-    };
-    let bin = venv.join("bin/mlserver");
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(format!(
-            "MLServer not found: HARNESS_MLSERVER is unset and {} does not exist; run ci/mlserver-venv.sh and export HARNESS_MLSERVER=<its output>",
-            bin.display()
-        ))
-    }
-}
-
-/// A running MLServer in its own process group, serving a temp copy of the artifacts.
-struct MlServer {
-    child: Child,
-    dir: tempfile::TempDir,
-    http_port: u16,
-    grpc_port: u16,
-}
-
-impl MlServer {
-    fn rest_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
-    }
-
-    fn grpc_addr(&self) -> String {
-        format!("127.0.0.1:{}", self.grpc_port)
-    }
-
-    fn log_tail(&self) -> String {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("mlserver.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    /// Starts MLServer and waits until both models are ready over REST and gRPC is serving.
-    fn start(bin: &Path, rt: &tokio::runtime::Runtime) -> Result<MlServer, String> {
-        // A free port can be taken between probing and binding; one retry covers that race.
-        match Self::start_once(bin, rt) {
-            Err(e) if e.contains("address already in use") => Self::start_once(bin, rt),
-            other => other,
-        }
-    }
-
-    fn start_once(bin: &Path, rt: &tokio::runtime::Runtime) -> Result<MlServer, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("harness-mlserver-")
-            .tempdir()
-            .map_err(|e| format!("temp dir: {e}"))?;
-        copy_artifact(&model_dir(), &dir.path().join(MODEL), None)?;
-        copy_artifact(&model_dir(), &dir.path().join(TAMPERED), Some(TAMPERED))?;
-        let (http_port, grpc_port) = free_ports()?;
-        let log =
-            File::create(dir.path().join("mlserver.log")).map_err(|e| format!("log file: {e}"))?;
-        let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
-        let mut cmd = Command::new(bin);
-        cmd.arg("start").arg(dir.path()).current_dir(dir.path());
-        for (key, _) in std::env::vars_os() {
-            // Inherited MLSERVER_* settings would change what is being tested.
-            if key.to_string_lossy().starts_with("MLSERVER_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("MLSERVER_HOST", "127.0.0.1")
-            .env("MLSERVER_HTTP_PORT", http_port.to_string())
-            .env("MLSERVER_GRPC_PORT", grpc_port.to_string())
-            // Empty endpoint = no metrics server (and no third port to collide on).
-            .env("MLSERVER_METRICS_ENDPOINT", "")
-            // The worker pool crashes with uvloop >= 0.22; in-process inference is enough here.
-            .env("MLSERVER_PARALLEL_WORKERS", "0")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err)
-            .process_group(0);
-        // SAFETY: prctl is async-signal-safe; it makes the kernel kill MLServer if this test
-        // process dies without running destructors (e.g. SIGKILL from a test-runner timeout).
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut server = MlServer {
-            child,
-            dir,
-            http_port,
-            grpc_port,
-        };
-        rt.block_on(server.wait_ready())?;
-        Ok(server)
-    }
-
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let rest = InferenceClient::rest(&self.rest_url())
-            .map_err(|e| e.to_string())?
-            .with_timeout(Duration::from_secs(2));
-        let grpc = InferenceClient::grpc(&self.grpc_addr())
-            .map_err(|e| e.to_string())?
-            .with_timeout(Duration::from_secs(2));
-        let deadline = Instant::now() + READY_DEADLINE;
-        let mut last;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "MLServer exited ({status}) before becoming ready; log tail:\n{}",
-                    self.log_tail()
-                ));
-            }
-            let probe = async {
-                for model in [MODEL, TAMPERED] {
-                    if !rest.model_ready(model).await.map_err(|e| e.to_string())? {
-                        return Err(format!("model {model} not ready yet"));
-                    }
-                }
-                match grpc.server_ready(MODEL).await.map_err(|e| e.to_string())? {
-                    true => Ok(()),
-                    false => Err("gRPC server not ready yet".to_string()),
-                }
-            };
-            match probe.await {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "MLServer not ready within {READY_DEADLINE:?}; last probe: {last}; log tail:\n{}",
-                    self.log_tail()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for MlServer {
-    fn drop(&mut self) {
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: plain syscall; signals only the group this test created (pgid = child's pid).
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                // The group may still hold stragglers (worker processes); make sure they go too.
-                unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
+/// MLServer serving a temp repository with the model and its tampered copy.
+fn start_mlserver(
+    bin: &Path,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(MlServer, tempfile::TempDir), String> {
+    let dir = tempfile::Builder::new()
+        .prefix("harness-mlserver-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let repo = dir.path().join("repo");
+    copy_artifact(&model_dir(), &repo.join(MODEL), None)?;
+    copy_artifact(&model_dir(), &repo.join(TAMPERED), Some(TAMPERED))?;
+    let server = MlServer::start(
+        bin,
+        rt,
+        &repo,
+        &dir.path().join("mlserver.log"),
+        &[MODEL, TAMPERED],
+    )?;
+    Ok((server, dir))
 }
 
 /// Copies the artifact files; `rename` makes a tampered copy: another model name and one weight shifted.
@@ -239,26 +77,17 @@ fn copy_artifact(src: &Path, dst: &Path, rename: Option<&str>) -> Result<(), Str
     std::fs::write(&weights_path, bytes).map_err(|e| e.to_string())
 }
 
-fn free_ports() -> Result<(u16, u16), String> {
-    let a = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let b = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok((
-        a.local_addr().map_err(|e| e.to_string())?.port(),
-        b.local_addr().map_err(|e| e.to_string())?.port(),
-    ))
-}
-
 /// Shared by all trials of one run.
 struct Ctx {
     rt: tokio::runtime::Runtime,
-    server: Result<MlServer, String>,
+    server: Result<(MlServer, tempfile::TempDir), String>,
     samples: SampleSet,
     settings: serde_json::Value,
 }
 
 impl Ctx {
     fn client(&self, transport: Transport) -> Result<(&MlServer, InferenceClient), Failed> {
-        let server = self.server.as_ref().map_err(|e| Failed::from(e.as_str()))?;
+        let (server, _) = self.server.as_ref().map_err(|e| Failed::from(e.as_str()))?;
         let _guard = self.rt.enter(); // a lazy gRPC channel spawns its worker on the current runtime
         let client = match transport {
             Transport::Rest => InferenceClient::rest(&server.rest_url()),
@@ -489,7 +318,7 @@ fn main() {
         .expect("model-settings.json is JSON");
         let server = located.clone().and_then(|bin| {
             eprintln!("mlserver_conformance: starting {}", bin.display());
-            MlServer::start(&bin, &rt)
+            start_mlserver(&bin, &rt)
         });
         Some(Arc::new(Ctx {
             rt,

@@ -21,6 +21,7 @@ mod podspec;
 mod runtime;
 mod scope;
 mod server;
+pub mod storage;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -154,11 +154,10 @@ async fn storage_secrets_follow_the_agent_rules() {
         model(NS, "m3", URI, json!({"secretName": "gs-secret"})),
     );
     let c = model_ready(&p, NS, "m3", "False").await;
-    assert!(
-        c["reason"]
-            .as_str()
-            .unwrap()
-            .contains("does not match the storageUri scheme \"s3\"")
+    // The agent's own words (createUriWithConfig), recorded in harness/tests/storage_path.rs.
+    assert_eq!(
+        c["reason"],
+        "name from URI (s3) does not match secret (gs); are you using the right storage config?"
     );
     assert!(!c["reason"].as_str().unwrap().contains("hidden-value"));
     // The missing secret appearing lets the first model load.
@@ -170,11 +169,23 @@ async fn storage_secrets_follow_the_agent_rules() {
     );
     let c = model_ready(&p, NS, "unknown", "False").await;
     assert_eq!(c["message"], "ModelFailed");
+    // A bucket the store holds but no objects under the path: rclone copies nothing.
+    assert_eq!(
+        c["reason"],
+        "Failed to download from s3://models/nothing-here any files"
+    );
+    // No such bucket: rclone's /sync/copy fails ("directory not found") and the agent hides why.
+    p.create(
+        "Model",
+        model(NS, "nobucket", "s3://no-such-bucket/credit-risk", json!({})),
+    );
+    let c = model_ready(&p, NS, "nobucket", "False").await;
+    let reason = c["reason"].as_str().unwrap();
     assert!(
-        c["reason"]
-            .as_str()
-            .unwrap()
-            .contains("s3://models/nothing-here")
+        reason.starts_with(
+            "failed to sync/copy s3://no-such-bucket/credit-risk to /mnt/agent/rclone/"
+        ) && reason.ends_with(": Failed rclone request to host:0.0.0.0 port:5572 path:/sync/copy"),
+        "{reason}"
     );
 }
 

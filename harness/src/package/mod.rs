@@ -12,7 +12,7 @@ pub use archive::{Contents, Limits};
 pub use error::SecretsError;
 pub use name::{PackageName, today};
 pub use pack::pack;
-pub use rclone::{RcloneRemote, check_rclone_secret, parse_rclone_secret};
+pub use rclone::{RcloneRemote, check_rclone_secret, parse_rclone_secret, rclone_config_value};
 
 #[cfg(test)]
 mod tests {

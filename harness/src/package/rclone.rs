@@ -29,8 +29,9 @@ fn secret_name(secret: &Value) -> String {
     )
 }
 
-/// Checks the rclone format and returns the remote (without parameter values).
-pub fn parse_rclone_secret(secret: &Value) -> Result<RcloneRemote, SecretsError> {
+/// The Secret's one key and its value, as Seldon's agent reads it (`GetSecretConfig` in
+/// `scheduler/pkg/agent/k8s/secrets.go`: exactly one key). The value holds secrets: never log it.
+pub fn rclone_config_value(secret: &Value) -> Result<(String, String), SecretsError> {
     let who = secret_name(secret);
     let err = |key: Option<&str>, message: String| SecretsError::Rclone {
         secret: who.clone(),
@@ -74,7 +75,18 @@ pub fn parse_rclone_secret(secret: &Value) -> Result<RcloneRemote, SecretsError>
             ),
         ));
     }
-    let (key, text) = entries.remove(0);
+    Ok(entries.remove(0))
+}
+
+/// Checks the rclone format and returns the remote (without parameter values).
+pub fn parse_rclone_secret(secret: &Value) -> Result<RcloneRemote, SecretsError> {
+    let who = secret_name(secret);
+    let err = |key: Option<&str>, message: String| SecretsError::Rclone {
+        secret: who.clone(),
+        key: key.map(str::to_string),
+        message,
+    };
+    let (key, text) = rclone_config_value(secret)?;
     // JSON is YAML, so one parser reads both. Never show serde's message: it may quote the value.
     let value: Value = serde_norway::from_str(&text).map_err(|e| {
         let at = e

@@ -10,7 +10,7 @@
 //!   enough suitable replicas" (scheduler.go). Message = state name, reason = scheduler text.
 //! - Loading: the agent reads `spec.secretName` from the namespace (exactly one key, rclone
 //!   config whose `name` is the storageUri scheme) and downloads the artifact; failures →
-//!   `ModelFailed` with the agent's error as reason.
+//!   `ModelFailed` with the agent's error as reason, in the agent's words (`storage`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::runtime::RuntimeView;
 use super::scope::Controller;
 use super::server::ServerInfo;
+use super::storage;
 use crate::admission::base64_decode;
 use crate::admission::quantity::Quantity;
 use crate::artifact::ModelArtifact;
@@ -296,10 +297,33 @@ fn load(ctx: &mut Ctx, m: &Value) -> Result<(PathBuf, Arc<dyn Predictor>), Strin
             "failed to download model artifact {uri}: {} is not a folder",
             p.display()
         )),
-        None => Err(format!(
-            "failed to download model artifact {uri}: object not found in the model store"
-        )),
+        None => Err(download_failure(ctx, name(m), uri)),
     }
+}
+
+/// The agent's text for an artifact the store does not hold (docs/seldon-behaviour.md §12, as
+/// recorded by harness/tests/storage_path.rs): no such bucket → rclone's `/sync/copy` fails and
+/// the agent hides rclone's "directory not found"; a bucket without the path → rclone copies
+/// nothing and the agent says so.
+fn download_failure(ctx: &Ctx, model: &str, uri: &str) -> String {
+    let bucket = uri.splitn(4, '/').take(3).collect::<Vec<_>>().join("/") + "/";
+    let bucket_exists = ctx
+        .state
+        .artifacts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .any(|k| k.starts_with(&bucket));
+    if bucket_exists {
+        return storage::nothing_downloaded(uri);
+    }
+    tracing::warn!(target: "rclone", "{uri}: {}", storage::rclone_says::DIRECTORY_NOT_FOUND);
+    let dst = storage::copy_destination(
+        storage::RCLONE_DIR,
+        &storage::versioned_model(model, 1),
+        uri,
+    );
+    storage::sync_copy_failed(uri, &dst, storage::RCLONE_HOST, storage::RCLONE_PORT)
 }
 
 /// The agent's storage secret rules (docs/seldon-behaviour.md §10). Messages never include secret values.
@@ -322,9 +346,7 @@ fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Re
     let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
     let cfg_name = cfg["name"].as_str().unwrap_or_default();
     if cfg_name != scheme {
-        return Err(format!(
-            "rclone config {cfg_name:?} from secret {secret_name} does not match the storageUri scheme {scheme:?} of {uri}"
-        ));
+        return Err(storage::remote_name_mismatch(scheme, cfg_name));
     }
     Ok(())
 }
