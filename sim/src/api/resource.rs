@@ -332,9 +332,11 @@ impl ApiServer {
             // Finalizers keep it until they are removed: the API server returns the object.
             return Ok(json_response(StatusCode::OK, &obj));
         }
+        let mut details = ApiError::details(rt, name);
+        details["uid"] = obj["metadata"]["uid"].clone();
         let status = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"]["uid"]},
+            "details": details,
         });
         Ok(json_response(StatusCode::OK, &status))
     }
