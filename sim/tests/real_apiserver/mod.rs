@@ -226,19 +226,12 @@ pub fn unique(what: &str) -> String {
     )
 }
 
-/// A Status body without the parts that legitimately vary (apiVersion, metadata), and without an
-/// empty `details.group`, which the platform writes and Kubernetes omits
-/// (`status_details_omit_an_empty_group` keeps that difference visible).
+/// A Status body without the parts that legitimately vary (apiVersion, metadata).
 pub fn status(code: u16, body: &Value) -> Value {
     let mut s = body.clone();
     if let Some(o) = s.as_object_mut() {
         o.remove("apiVersion");
         o.remove("metadata");
-        if let Some(d) = o.get_mut("details").and_then(Value::as_object_mut)
-            && d.get("group") == Some(&json!(""))
-        {
-            d.remove("group");
-        }
     }
     json!({"http": code, "status": s})
 }
