@@ -2,6 +2,8 @@
 //! requests, normalisation, and the `differential!` macro. See `differential.rs`.
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod crds;
+
 use std::time::{Duration, Instant};
 
 use axum::http::Request;
