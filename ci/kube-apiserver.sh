@@ -170,7 +170,8 @@ EOF
   (
     cd "${work}/src"
     export PATH="${gobin}:${PATH}" GO111MODULE=off CGO_ENABLED=0 GOCACHE="${work}/gocache" GOPATH="${work}/gopath"
-    export KUBE_GIT_VERSION_FILE="${work}/version.env" SOURCE_DATE_EPOCH="$(date +%s)"
+    SOURCE_DATE_EPOCH="$(date +%s)"
+    export KUBE_GIT_VERSION_FILE="${work}/version.env" SOURCE_DATE_EPOCH
     make WHAT="cmd/kube-apiserver cmd/kube-controller-manager" GOFLAGS="-tags=providerless" >&2
   ) || die "make failed (see the output above)"
 
@@ -372,13 +373,13 @@ sa_has_token() { # token namespace
 }
 
 stop_processes() {
-  local p pid i
+  local p pid
   for p in kube-controller-manager kube-apiserver etcd; do
     [[ -f "${dir}/${p}.pid" ]] || continue
     pid="$(cat "${dir}/${p}.pid")"
     if kill -0 "${pid}" 2>/dev/null; then
       kill -TERM "${pid}" 2>/dev/null || true
-      for i in $(seq 1 100); do
+      for _ in $(seq 1 100); do
         kill -0 "${pid}" 2>/dev/null || break
         sleep 0.1
       done
