@@ -196,8 +196,8 @@ EOF
 
 # A free TCP port on 127.0.0.1 below the ephemeral range (best effort; used immediately).
 free_port() {
-  local p i
-  for i in $(seq 1 200); do
+  local p
+  for _ in $(seq 1 200); do
     p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/${p}") 2>/dev/null && ! grep -qs ":${p}\$" "${dir}/.ports"; then
       echo "${p}" >>"${dir}/.ports"
