@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::components::{COMPONENT_NAMES, MESH_SERVICE, NAME_LABEL, condition_type};
-use super::podspec::{merge_config, merge_pod_spec};
+use super::podspec::{claim_templates, merge_config, merge_pod_spec};
 use super::scope::Controller;
 use crate::controllers::context::Ctx;
 use crate::controllers::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
@@ -103,7 +103,7 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
             spec["serviceName"] = json!(cname);
             spec["podManagementPolicy"] = json!("Parallel");
             if let Some(v) = comp["volumeClaimTemplates"].as_array() {
-                spec["volumeClaimTemplates"] = json!(v);
+                spec["volumeClaimTemplates"] = claim_templates(v);
             }
         }
         let desired = json!({"metadata": {"name": cname, "namespace": ns, "labels": labels, "ownerReferences": [owner]}, "spec": spec});
