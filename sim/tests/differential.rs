@@ -34,6 +34,8 @@ use real_apiserver::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sim::Platform;
+use sim::faults::Faults;
 
 // ---------------------------------------------------------------------------------------------
 // Cases where the embedded platform agrees with the real apiserver.
@@ -565,4 +567,59 @@ async fn seldon_crds_need_empty_string_defaults_removed_on_1_20() {
             crd["metadata"]["name"]
         );
     }
+}
+
+/// The scheduler StatefulSet the embedded Seldon renders is accepted by the real server as is,
+/// keeping its claim template's name (issue 13: it used to carry a top-level `name`).
+#[tokio::test]
+async fn the_embedded_scheduler_statefulset_is_valid_on_a_real_server() {
+    let Some(real) = real_target("scheduler_statefulset").await else {
+        return;
+    };
+    let p = Platform::start(Faults::default()).expect("platform starts");
+    p.install_seldon(&sim::seldon::InstallOptions::default())
+        .expect("seldon installs");
+    let ns = unique("sts");
+    let rt = |k: &str| sim::store::RESOURCES.iter().find(|r| r.kind == k).unwrap();
+    p.store()
+        .create(rt("Namespace"), json!({"metadata": {"name": ns}}))
+        .unwrap();
+    p.store()
+        .create(
+            rt("SeldonRuntime"),
+            json!({"metadata": {"name": "rt", "namespace": ns},
+            "spec": {"seldonConfig": "default"}}),
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let sts = loop {
+        if let Some(s) = p
+            .store()
+            .get(rt("StatefulSet"), Some(&ns), "seldon-scheduler")
+        {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduler StatefulSet"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": sts["metadata"]["name"], "labels": sts["metadata"]["labels"]},
+        "spec": sts["spec"]});
+    real.namespace(&ns).await;
+    let (code, created) = real
+        .call(
+            "POST",
+            &format!("/apis/apps/v1/namespaces/{ns}/statefulsets"),
+            Some(body),
+        )
+        .await;
+    real.cleanup(&ns).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(
+        created["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "scheduler-state",
+        "{created}"
+    );
 }
