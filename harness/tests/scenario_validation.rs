@@ -231,6 +231,34 @@ fn base_is_valid() {
     "spec.namespaces[0].labels.name",
     "label value `seldon system`"
 )]
+#[case::role_rule_without_verbs(
+    "      runtime:\n",
+    "      rbac:\n        - apiVersion: rbac.authorization.k8s.io/v1\n          kind: Role\n          metadata: {name: r}\n          rules:\n            - {apiGroups: [\"\"], resources: [pods], verbs: []}\n      runtime:\n",
+    "26:52",
+    "spec.teams[0].rbac[0].rules[0].verbs",
+    "verbs must contain at least one value"
+)]
+#[case::networkpolicy_lowercase_protocol(
+    "      runtime:\n",
+    "      networkPolicies:\n        - apiVersion: networking.k8s.io/v1\n          kind: NetworkPolicy\n          metadata: {name: np}\n          spec:\n            podSelector: {}\n            ingress:\n              - ports: [{protocol: tcp, port: 80}]\n      runtime:\n",
+    "28:36",
+    "spec.teams[0].networkPolicies[0].spec.ingress[0].ports[0].protocol",
+    "protocol `tcp` is not supported"
+)]
+#[case::networkpolicy_port_out_of_range(
+    "      runtime:\n",
+    "      networkPolicies:\n        - apiVersion: networking.k8s.io/v1\n          kind: NetworkPolicy\n          metadata: {name: np}\n          spec:\n            podSelector: {}\n            ingress:\n              - ports: [{protocol: TCP, port: 70000}]\n      runtime:\n",
+    "28:47",
+    "spec.teams[0].networkPolicies[0].spec.ingress[0].ports[0].port",
+    "port 70000 must be between 1 and 65535"
+)]
+#[case::networkpolicy_selector_label_with_a_space(
+    "      runtime:\n",
+    "      networkPolicies:\n        - apiVersion: networking.k8s.io/v1\n          kind: NetworkPolicy\n          metadata: {name: np}\n          spec:\n            podSelector: {matchLabels: {team: data science}}\n      runtime:\n",
+    "26:47",
+    "spec.teams[0].networkPolicies[0].spec.podSelector.matchLabels.team",
+    "label value \"data science\" of `team` is not valid"
+)]
 fn malformed_files_are_rejected_with_position_and_field(
     #[case] from: &str,
     #[case] to: &str,

@@ -1,11 +1,16 @@
-//! Admission as Kubernetes does it: namespace lifecycle, LimitRange defaults, ResourceQuota.
+//! Admission as Kubernetes does it: namespace lifecycle, LimitRange defaults and bounds,
+//! ServiceAccount, validation of built-in types, ResourceQuota.
 //!
-//! The chain runs inside the store lock, in the API server's order: object defaulting
-//! (namespace label, Service cluster IP, Secret `stringData`, pod requests from limits),
-//! `NamespaceLifecycle`, `LimitRanger`, `ResourceQuota`. Messages use Kubernetes' exact wording
+//! The chain runs inside the store lock, in the API server's order: decoding checks and object
+//! defaulting (namespace label, Service cluster IP, Secret `data` and `stringData`, pod requests
+//! from limits), the mutating plugins (`NamespaceLifecycle`, `LimitRanger` defaults,
+//! `ServiceAccount`), field validation, then the validating plugins (`LimitRanger` min/max,
+//! `ResourceQuota`). Messages use Kubernetes' exact wording
 //! (`pkg/quota/v1/evaluator/core/pods.go`, `plugin/pkg/admission/resourcequota`).
 
+mod pods;
 pub mod quantity;
+mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,8 +59,14 @@ pub fn chain(faults: &Faults) -> Vec<Box<dyn Admission>> {
     if faults.has(Defect::SecretPackageObjectsDropped) {
         chain.push(Box::new(DropSecretPackages));
     }
-    if !faults.has(Defect::LimitRangeIgnored) {
+    let limit_ranges = !faults.has(Defect::LimitRangeIgnored);
+    if limit_ranges {
         chain.push(Box::new(LimitRanger));
+    }
+    chain.push(Box::new(pods::ServiceAccountAdmission));
+    chain.push(Box::new(validation::FieldValidation));
+    if limit_ranges {
+        chain.push(Box::new(pods::LimitRangeValidation));
     }
     if !faults.has(Defect::QuotaNotEnforced) {
         chain.push(Box::new(ResourceQuota));
@@ -82,7 +93,7 @@ fn forbidden(rt: &ResourceType, name: &str, why: impl std::fmt::Display) -> ApiE
         format!("{}.{}", rt.plural, rt.group)
     };
     let mut e = ApiError::forbidden(format!("{qualified} \"{name}\" is forbidden: {why}"));
-    e.details = Some(json!({"name": name, "group": rt.group, "kind": rt.plural}));
+    e.details = Some(ApiError::details(rt, name));
     e
 }
 
@@ -130,6 +141,7 @@ impl Admission for ObjectDefaults {
                 }
             }
             "Secret" => {
+                validation::check_secret_data(obj)?;
                 // The API server folds stringData into data (base64) and never stores stringData.
                 if let Some(sd) = obj.get("stringData").and_then(Value::as_object).cloned() {
                     for (k, v) in sd {
@@ -231,13 +243,18 @@ impl Admission for NamespaceLifecycle {
                 if n["status"]["phase"] == "Terminating"
                     || n["metadata"]["deletionTimestamp"].is_string() =>
             {
-                Err(forbidden(
+                let mut e = forbidden(
                     rt,
                     name_of(obj),
                     format!(
                         "unable to create new content in namespace {ns} because it is being terminated"
                     ),
-                ))
+                );
+                if let Some(d) = e.details.as_mut() {
+                    d["causes"] = json!([{"reason": "NamespaceTerminating",
+                        "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
+                }
+                Err(e)
             }
             Some(_) => Ok(()),
         }

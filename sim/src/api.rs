@@ -6,6 +6,7 @@
 
 pub mod discovery;
 pub mod output;
+mod page;
 pub mod patch;
 pub mod protobuf;
 mod request;

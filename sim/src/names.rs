@@ -28,3 +28,6 @@ pub fn is_selector_key(k: &str) -> bool {
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
+
+/// The ServiceAccount every namespace gets, and the one a pod that names none runs as.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";

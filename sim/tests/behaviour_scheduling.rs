@@ -237,3 +237,26 @@ async fn watch_namespaces_limit_a_cluster_wide_controller() {
     .await;
     assert!(p.get("StatefulSet", "team-b", "seldon-scheduler").is_none());
 }
+
+/// Issue 13: the scheduler's and a Server's StatefulSets carry `volumeClaimTemplates` as
+/// PersistentVolumeClaims (`metadata.name`), as the operator builds them; a top-level `name`
+/// there is an unknown field a real API server refuses. Their pods run as the runtime's accounts.
+#[tokio::test]
+async fn statefulsets_carry_valid_claim_templates_and_run_as_the_runtimes_accounts() {
+    let p = Platform::start(Faults::default());
+    team(&p, "vct", "mlserver").await;
+    for (sts, claim, account) in [
+        ("seldon-scheduler", "scheduler-state", "seldon-scheduler"),
+        ("mlserver", "mlserver-models", "seldon-server"),
+    ] {
+        let s = p
+            .get("StatefulSet", "vct", sts)
+            .expect("StatefulSet exists");
+        let t = &s["spec"]["volumeClaimTemplates"][0];
+        assert_eq!(t["metadata"]["name"], claim, "{sts}: {t}");
+        assert!(t.get("name").is_none(), "{sts}: {t}");
+        assert_eq!(t["spec"]["resources"]["requests"]["storage"], "1Gi");
+        assert_eq!(s["spec"]["template"]["spec"]["serviceAccountName"], account);
+        assert!(p.get("ServiceAccount", "vct", account).is_some());
+    }
+}

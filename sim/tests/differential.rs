@@ -9,12 +9,11 @@
 //!
 //! ```text
 //! eval "$(bash ci/kube-apiserver.sh start /tmp/kreal)"   # prints KUBECONFIG=...
-//! HARNESS_REAL_APISERVER_KUBECONFIG=$KUBECONFIG cargo nextest run -p sim --test differential --run-ignored all
+//! HARNESS_REAL_APISERVER_KUBECONFIG=$KUBECONFIG cargo nextest run -p sim --test differential
 //! bash ci/kube-apiserver.sh stop /tmp/kreal
 //! ```
 //!
-//! Tests marked `#[ignore = "embedded platform diverges: ..."]` record where the embedded
-//! platform differs today; each documents the real behaviour (exact bodies in
+//! Tests marked `//! platform differs today; each documents the real behaviour (exact bodies in
 //! docs/real-apiserver-facts.md). Un-ignore one when the platform gains that behaviour.
 //! Where the difference is Kubernetes' own wording changing after 1.20 (the platform models the
 //! kind node's v1.33), the reason says so: compare against a newer apiserver before changing the
@@ -29,11 +28,14 @@ mod real_apiserver;
 use futures::{StreamExt, TryStreamExt};
 use kube::Client;
 use kube::api::{Api, WatchEvent, WatchParams};
+use real_apiserver::crds::crds_for_1_20;
 use real_apiserver::{
     WAIT, assert_same, call_with, pod, real_target, status, status_without_causes, targets, unique,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sim::Platform;
+use sim::faults::Faults;
 
 // ---------------------------------------------------------------------------------------------
 // Cases where the embedded platform agrees with the real apiserver.
@@ -249,13 +251,59 @@ async fn configmap_watch_events() {
     });
 }
 
+/// `limit`/`continue`: pages in name order, a continue token while more remain, none on the last
+/// page, no `remainingItemCount` when a selector was used.
+#[tokio::test]
+async fn lists_paginate_with_limit_and_continue() {
+    differential!("pagination", "page", |t, ns| {
+        t.namespace(ns).await;
+        let cms = format!("/api/v1/namespaces/{ns}/configmaps");
+        for n in ["c", "a", "b"] {
+            t.create(
+                &cms,
+                json!({"metadata": {"name": n, "labels": {"page": "x"}}}),
+            )
+            .await;
+        }
+        let mut pages = Vec::new();
+        let mut token = String::new();
+        loop {
+            let (code, b) = t
+                .call(
+                    "GET",
+                    &format!("{cms}?labelSelector=page%3Dx&limit=2&continue={token}"),
+                    None,
+                )
+                .await;
+            let names: Vec<Value> = b["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["metadata"]["name"].clone())
+                .collect();
+            token = b["metadata"]["continue"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            pages.push(
+                json!({"http": code, "names": names, "more": !token.is_empty(),
+                              "remainingItemCount": b["metadata"]["remainingItemCount"]}),
+            );
+            if token.is_empty() || pages.len() > 3 {
+                break;
+            }
+        }
+        Value::Array(pages)
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
-// Known divergences: each test documents the real behaviour; un-ignore as the platform gains it.
+// Divergences the platform was changed for (issue 13); the ones that remain are version wording,
+// normalised by `real_apiserver::allowed_divergences` and listed in docs/real-apiserver-facts.md.
 // ---------------------------------------------------------------------------------------------
 
 /// Real: `details` of a Status for a core type has no `group` key (Go's omitempty).
 #[tokio::test]
-#[ignore = "embedded platform diverges: Status details carry `\"group\": \"\"` for core types (real: key omitted), issue 13"]
 async fn status_details_omit_an_empty_group() {
     differential!("empty_group", "group", |t, ns| {
         t.namespace(ns).await;
@@ -274,7 +322,6 @@ async fn status_details_omit_an_empty_group() {
 /// `[{"reason": "NamespaceTerminating", "message": "namespace NS is being terminated",
 /// "field": "metadata.namespace"}]`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: the 403 for creating in a terminating namespace has no NamespaceTerminating cause, issue 13"]
 async fn create_in_a_terminating_namespace_names_the_cause() {
     differential!("terminating_cause", "cause", |t, ns| {
         t.namespace(ns).await;
@@ -303,7 +350,6 @@ async fn create_in_a_terminating_namespace_names_the_cause() {
 /// Real: 422 Invalid, `Role.rbac.authorization.k8s.io "noverbs" is invalid: rules[0].verbs:
 /// Required value: verbs must contain at least one value`, cause FieldValueRequired.
 #[tokio::test]
-#[ignore = "embedded platform diverges: accepts a Role rule with `verbs: []` (real: 422 FieldValueRequired on rules[0].verbs), issue 13"]
 async fn role_rule_without_verbs_is_invalid() {
     invalid_create(
         "role_no_verbs",
@@ -317,7 +363,6 @@ async fn role_rule_without_verbs_is_invalid() {
 /// spec.ingress[0].ports[0].protocol: Unsupported value: "tcp": supported values: "TCP", "UDP",
 /// "SCTP"` (1.20 names the internal group `extensions`; newer servers say networking.k8s.io).
 #[tokio::test]
-#[ignore = "embedded platform diverges: accepts NetworkPolicy port protocol `tcp` (real: 422 FieldValueNotSupported), issue 13"]
 async fn networkpolicy_lowercase_protocol_is_invalid() {
     invalid_create(
         "netpol_protocol",
@@ -331,7 +376,6 @@ async fn networkpolicy_lowercase_protocol_is_invalid() {
 /// Real 1.20: 422, `NetworkPolicy.extensions "bigport" is invalid:
 /// spec.ingress[0].ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: accepts NetworkPolicy port 70000 (real: 422 FieldValueInvalid), issue 13"]
 async fn networkpolicy_port_out_of_range_is_invalid() {
     invalid_create(
         "netpol_port",
@@ -345,7 +389,6 @@ async fn networkpolicy_port_out_of_range_is_invalid() {
 /// Real: 422, `ConfigMap "spacey" is invalid: metadata.labels: Invalid value: "data science": a
 /// valid label must be an empty string or consist of alphanumeric characters, ...`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: accepts a label value containing a space (real: 422 on metadata.labels), issue 13"]
 async fn label_value_with_a_space_is_invalid() {
     invalid_create(
         "label_space",
@@ -359,7 +402,6 @@ async fn label_value_with_a_space_is_invalid() {
 /// v1.Secret.Data: decode base64: illegal base64 data at input byte 3, error found in #10 byte
 /// of ...|t base64!"}}|..., bigger context ...`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: accepts Secret `data` that is not base64 (real: 400 BadRequest from decoding), issue 13"]
 async fn secret_with_non_base64_data_is_a_bad_request() {
     differential!("secret_base64", "b64", |t, ns| {
         t.namespace(ns).await;
@@ -378,7 +420,6 @@ async fn secret_with_non_base64_data_is_a_bad_request() {
 
 /// Real: 403, `pods "toobig" is forbidden: maximum cpu usage per Container is 1, but limit is 2`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: LimitRange `max` is not enforced (real: 403 `maximum cpu usage per Container is 1, but limit is 2`), issue 13"]
 async fn limitrange_max_is_enforced() {
     differential!("limitrange_max", "lrmax", |t, ns| {
         t.namespace(ns).await;
@@ -401,7 +442,6 @@ async fn limitrange_max_is_enforced() {
 /// Real 1.20: 403, `pods "nosa" is forbidden: error looking up service account NS/missing:
 /// serviceaccount "missing" not found`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: no ServiceAccount admission, a pod naming a missing ServiceAccount is admitted (real: 403), issue 13"]
 async fn pod_naming_a_missing_service_account_is_forbidden() {
     differential!("missing_sa", "nosa", |t, ns| {
         t.namespace(ns).await;
@@ -417,7 +457,6 @@ async fn pod_naming_a_missing_service_account_is_forbidden() {
 /// Real: the ServiceAccount controller gives every new namespace a `default` ServiceAccount (and
 /// on 1.20 the token controller a `default-token-xxxxx` secret), within a second or two.
 #[tokio::test]
-#[ignore = "embedded platform diverges: no ServiceAccount controller, a new namespace has no `default` ServiceAccount, issue 13"]
 async fn a_new_namespace_gets_a_default_service_account() {
     differential!("default_sa", "sa", |t, ns| {
         t.create("/api/v1/namespaces", json!({"metadata": {"name": ns}}))
@@ -436,9 +475,9 @@ async fn a_new_namespace_gets_a_default_service_account() {
 }
 
 /// Real 1.20: `pods "nolimits" is forbidden: failed quota: compute: must specify limits.cpu`.
-/// Newer servers name the containers: `must specify limits.cpu for: c` (what the platform says).
+/// Newer servers name the containers: `must specify limits.cpu for: c` (what the platform says;
+/// an allowed divergence, normalised to the 1.20 form on both sides).
 #[tokio::test]
-#[ignore = "embedded platform diverges: quota `must specify` wording is post-1.20 (`must specify limits.cpu for: c`; 1.20: `must specify limits.cpu`), issue 13"]
 async fn quota_requires_limits_with_the_same_message() {
     differential!("quota_must_specify", "qms", |t, ns| {
         t.namespace(ns).await;
@@ -458,7 +497,6 @@ async fn quota_requires_limits_with_the_same_message() {
 /// from statefulset-controller: `create Pod web-0 in StatefulSet web failed error: pods "web-0"
 /// is forbidden: failed quota: compute: must specify limits.cpu`.
 #[tokio::test]
-#[ignore = "embedded platform diverges: same post-1.20 `must specify ... for: c` wording in the FailedCreate event, issue 13"]
 async fn statefulset_under_quota_reports_failed_create() {
     differential!("sts_quota_event", "stsq", |t, ns| {
         t.namespace(ns).await;
@@ -501,60 +539,6 @@ async fn invalid_create(test: &'static str, path: &str, body: Value) {
 // ---------------------------------------------------------------------------------------------
 // Real apiserver only: Seldon's CRDs on 1.20.
 // ---------------------------------------------------------------------------------------------
-
-/// Seldon's CRDs adapted for a 1.20 apiserver, which rejects `default: ""` on string fields
-/// (`Invalid value: "null": in body must be of type string: "null"`): drops every empty-string
-/// default, and makes a list-map key that had one `required` instead (1.20 demands a list-map
-/// key have a default or be required). Returns the documents and the number of defaults removed.
-fn crds_for_1_20(yaml: &str) -> (Vec<Value>, usize) {
-    fn walk(v: &mut Value, removed: &mut usize) {
-        match v {
-            Value::Object(o) => {
-                let keys: Vec<String> = o
-                    .get("x-kubernetes-list-map-keys")
-                    .and_then(Value::as_array)
-                    .map(|k| {
-                        k.iter()
-                            .filter_map(|s| s.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(items) = o.get_mut("items").and_then(Value::as_object_mut) {
-                    for k in keys {
-                        let had = items
-                            .get_mut("properties")
-                            .and_then(|p| p.get_mut(&k))
-                            .and_then(Value::as_object_mut)
-                            .is_some_and(|p| p.get("default") == Some(&json!("")));
-                        if had {
-                            let req = items.entry("required").or_insert_with(|| json!([]));
-                            if let Some(r) = req.as_array_mut().filter(|r| !r.contains(&json!(k))) {
-                                r.push(json!(k));
-                            }
-                        }
-                    }
-                }
-                if o.get("default") == Some(&json!("")) && o.get("type") == Some(&json!("string")) {
-                    o.remove("default");
-                    *removed += 1;
-                }
-                o.values_mut().for_each(|v| walk(v, removed));
-            }
-            Value::Array(a) => a.iter_mut().for_each(|v| walk(v, removed)),
-            _ => {}
-        }
-    }
-    let mut removed = 0;
-    let docs = serde_norway::Deserializer::from_str(yaml)
-        .map(|d| Value::deserialize(d).expect("CRD YAML parses"))
-        .filter(|d| !d.is_null())
-        .map(|mut d| {
-            walk(&mut d, &mut removed);
-            d
-        })
-        .collect();
-    (docs, removed)
-}
 
 /// Dry-run creates each of Seldon's CRDs on the real 1.20 server: four are rejected as published,
 /// all seven are accepted once adapted. The adapted copy is written to a temp dir (for kubectl).
@@ -629,4 +613,59 @@ async fn seldon_crds_need_empty_string_defaults_removed_on_1_20() {
             crd["metadata"]["name"]
         );
     }
+}
+
+/// The scheduler StatefulSet the embedded Seldon renders is accepted by the real server as is,
+/// keeping its claim template's name (issue 13: it used to carry a top-level `name`).
+#[tokio::test]
+async fn the_embedded_scheduler_statefulset_is_valid_on_a_real_server() {
+    let Some(real) = real_target("scheduler_statefulset").await else {
+        return;
+    };
+    let p = Platform::start(Faults::default()).expect("platform starts");
+    p.install_seldon(&sim::seldon::InstallOptions::default())
+        .expect("seldon installs");
+    let ns = unique("sts");
+    let rt = |k: &str| sim::store::RESOURCES.iter().find(|r| r.kind == k).unwrap();
+    p.store()
+        .create(rt("Namespace"), json!({"metadata": {"name": ns}}))
+        .unwrap();
+    p.store()
+        .create(
+            rt("SeldonRuntime"),
+            json!({"metadata": {"name": "rt", "namespace": ns},
+            "spec": {"seldonConfig": "default"}}),
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let sts = loop {
+        if let Some(s) = p
+            .store()
+            .get(rt("StatefulSet"), Some(&ns), "seldon-scheduler")
+        {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduler StatefulSet"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": sts["metadata"]["name"], "labels": sts["metadata"]["labels"]},
+        "spec": sts["spec"]});
+    real.namespace(&ns).await;
+    let (code, created) = real
+        .call(
+            "POST",
+            &format!("/apis/apps/v1/namespaces/{ns}/statefulsets"),
+            Some(body),
+        )
+        .await;
+    real.cleanup(&ns).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(
+        created["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "scheduler-state",
+        "{created}"
+    );
 }

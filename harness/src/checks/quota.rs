@@ -4,6 +4,10 @@
 //! controller records them as `FailedCreate` Warning events (`pods "seldon-scheduler-0" is
 //! forbidden: failed quota: <quota>: must specify limits.cpu for: scheduler`); for a Deployment
 //! they are on its ReplicaSets.
+//!
+//! Older servers word and record this differently (docs/targets.md, "Supported Kubernetes
+//! versions"): before 1.24 the message names no containers (`must specify limits.cpu`), and before
+//! 1.25 a StatefulSet whose pods are refused gets no status at all, so only its events show it.
 
 use futures::future::select_ok;
 
@@ -13,7 +17,7 @@ use crate::kube::wait::{self, Deadline};
 use crate::kube::workload::{
     Readiness, Workload, WorkloadKind, event_sources, named_replica_set, pods,
 };
-use crate::kube::{Condition, WaitError};
+use crate::kube::{Condition, ServerVersion, WaitError};
 use crate::scenario::QuotaRejects;
 
 /// `quotaRejects`: a Warning event says the workload's pods were rejected with the expected text.
@@ -26,14 +30,22 @@ pub async fn quota_rejects(
         Ok(w) => w,
         Err(e) => return Verdict::fail(e),
     };
+    let version = match ServerVersion::read(&ctx.client).await {
+        Ok(v) => v,
+        Err(e) => return Verdict::fail(e),
+    };
+    let message = version.quota_message(&q.message);
     // The controller must have acted on the workload before its events (or ReplicaSets) exist.
+    // Before 1.25 a StatefulSet whose pods are all refused never gets a status: existing is all
+    // that can be waited for, and the events below are the evidence.
     let target = w.target();
     let kind = w.kind;
+    let sts_status = version.statefulset_status_on_failed_create();
     let acted = Condition::new(
         "reconciled (status for the current generation; for a Deployment, a ReplicaSet named)",
         move |o| {
             o.is_some_and(|o| {
-                Readiness::of(o).current
+                (Readiness::of(o).current || (kind == WorkloadKind::StatefulSet && !sts_status))
                     && (kind == WorkloadKind::StatefulSet
                         || o.data["status"]["conditions"]
                             .as_array()
@@ -61,7 +73,7 @@ pub async fn quota_rejects(
         Box::pin(wait::wait_for_event(
             &ctx.client,
             s,
-            &q.message,
+            &message,
             deadline.remaining(),
         ))
     });
@@ -85,11 +97,10 @@ pub async fn quota_rejects(
                 other => format!("\n  {other}"),
             };
             let what = if names.is_empty() {
-                format!("no Event about {w} contains `{}`", q.message)
+                format!("no Event about {w} contains `{message}`")
             } else {
                 format!(
-                    "the quota did not reject the pods of {w} with `{}`: pods {} were created",
-                    q.message,
+                    "the quota did not reject the pods of {w} with `{message}`: pods {} were created",
                     names.join(", ")
                 )
             };

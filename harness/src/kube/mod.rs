@@ -12,6 +12,7 @@ pub mod observe;
 pub mod probe;
 pub mod redact;
 pub mod seldon;
+pub mod version;
 pub mod wait;
 pub mod workload;
 
@@ -26,4 +27,5 @@ pub use object::{
 };
 pub use observe::{EventSummary, ObjectSummary, Observation, TimeoutReport, WaitError};
 pub use redact::{decode_base64, encode_base64, redact, secret_values};
+pub use version::ServerVersion;
 pub use wait::{Deadline, recent_events, wait_for, wait_for_event};

@@ -5,6 +5,7 @@
 //! `scenarios/README.md` documents the format; `format` is its single definition. This layer
 //! depends on no other harness module but `names`.
 
+mod builtin;
 pub mod diagnostic;
 pub mod format;
 mod load;

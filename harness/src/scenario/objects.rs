@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::builtin::check_builtin;
 use super::diagnostic::{Ctx, Severity};
 use crate::names::{is_dns_label, is_dns_subdomain, is_label_key, is_label_value};
 
@@ -186,6 +187,7 @@ pub(super) fn check_kubernetes_object(ctx: &mut Ctx<'_>, p: &str, kind: &str, ob
     };
     report_round_trip(ctx, p, kind, result);
     check_quantities(ctx, p, obj);
+    check_builtin(ctx, p, kind, obj);
 }
 
 pub(super) fn report_round_trip(

@@ -19,6 +19,7 @@ use super::mesh::{BoxFuture, MeshEndpoint};
 use super::options::TargetOptions;
 use super::portforward::ClusterMesh;
 use super::provider::Provider;
+use crate::kube::ServerVersion;
 use crate::scenario::seldon::InstallSettings;
 use crate::scenario::{Scenario, TargetKind};
 use crate::tools;
@@ -205,6 +206,15 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
         controller_namespace: install.controller_namespace.clone(),
     };
     let client = connect(&settings).await?;
+    let version = ServerVersion::read(&client)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let stated = version.check().map_err(anyhow::Error::msg)?;
+    tracing::info!(context = %settings.context, "{stated}");
+    eprintln!("{stated}");
+    if !opts.manage_install {
+        preflight(&client, &settings).await?;
+    }
     let readiness = helm::KubeReadiness::new(client.clone());
     let mut helm = None;
     if opts.manage_install {
@@ -230,6 +240,49 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
         kubeconfig: settings.kubeconfig,
         helm,
     }))
+}
+
+/// Fails at once, naming the cause, when Seldon is not installed where the run expects it: the
+/// controller namespace or one of Seldon's CRDs is missing (instead of waiting for a controller
+/// that cannot appear).
+pub async fn preflight(client: &kube::Client, settings: &ExistingSettings) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let ns = &settings.controller_namespace;
+    let namespaces: kube::Api<Namespace> = kube::Api::all(client.clone());
+    let found = namespaces
+        .get_opt(ns)
+        .await
+        .with_context(|| format!("reading namespace {ns} on context {:?}", settings.context))?;
+    if found.is_none() {
+        bail!(
+            "the Seldon controller namespace `{ns}` does not exist on context {:?}: Seldon Core v2 is not installed \
+             there. Install it (or pass --manage-install to let the harness), or set the scenario's \
+             `spec.seldon.controllerNamespace` to where it runs",
+            settings.context
+        );
+    }
+    let crds: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    let mut missing = Vec::new();
+    for name in helm::SELDON_CRDS {
+        if crds
+            .get_opt(name)
+            .await
+            .with_context(|| format!("reading CustomResourceDefinition {name}"))?
+            .is_none()
+        {
+            missing.push(name);
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "Seldon's CRDs are missing on context {:?}: {} (install the `{}` chart, or pass --manage-install)",
+            settings.context,
+            missing.join(", "),
+            helm::CRDS_RELEASE
+        );
+    }
+    Ok(())
 }
 
 impl Provider for Existing {

@@ -179,3 +179,150 @@ fn base64_round_trips() {
         );
     }
 }
+
+// Issue 13: what a real kube-apiserver 1.20.2 answered (docs/real-apiserver-facts.md); the
+// differential tests compare the same requests with a real server when one is configured.
+
+#[test]
+fn a_new_namespace_has_a_default_service_account_and_pods_run_as_it() {
+    let s = store(&Faults::default());
+    assert!(
+        s.get(res("ServiceAccount"), Some("team"), "default")
+            .is_some()
+    );
+    let p = s
+        .create(res("Pod"), pod("p", json!([{"name": "c", "image": "x"}])))
+        .unwrap();
+    assert_eq!(p["spec"]["serviceAccountName"], "default");
+}
+
+#[test]
+fn a_pod_naming_a_missing_service_account_is_forbidden() {
+    let s = store(&Faults::default());
+    let mut p = pod("nosa", json!([{"name": "c", "image": "x"}]));
+    p["spec"]["serviceAccountName"] = json!("missing");
+    let err = s.create(res("Pod"), p).unwrap_err();
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (
+            403,
+            "pods \"nosa\" is forbidden: error looking up service account team/missing: serviceaccount \"missing\" not found"
+        )
+    );
+}
+
+#[test]
+fn limitrange_max_and_min_are_enforced() {
+    let s = store(&Faults::default());
+    s.create(res("LimitRange"), json!({"metadata": {"name": "lr", "namespace": "team"},
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}, "min": {"memory": "64Mi"}}]}}))
+        .unwrap();
+    let c = |limits: Value, requests: Value| json!([{"name": "c", "image": "x", "resources": {"limits": limits, "requests": requests}}]);
+    let err = s
+        .create(
+            res("Pod"),
+            pod("toobig", c(json!({"cpu": "2"}), json!({"memory": "64Mi"}))),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "pods \"toobig\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"
+    );
+    let err = s
+        .create(
+            res("Pod"),
+            pod("small", c(json!({}), json!({"memory": "1Mi"}))),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "pods \"small\" is forbidden: minimum memory usage per Container is 64Mi, but request is 1Mi"
+    );
+    // `default` falls back to `max`, so a pod without limits gets cpu: 1 and fits.
+    s.create(
+        res("Pod"),
+        pod("fits", c(json!({}), json!({"memory": "64Mi"}))),
+    )
+    .unwrap();
+    let limited = Store::new(chain(&Faults::defect(Defect::LimitRangeIgnored)));
+    limited
+        .create(res("Namespace"), json!({"metadata": {"name": "team"}}))
+        .unwrap();
+    limited
+        .create(
+            res("LimitRange"),
+            json!({"metadata": {"name": "lr", "namespace": "team"},
+        "spec": {"limits": [{"type": "Container", "max": {"cpu": "1"}}]}}),
+        )
+        .unwrap();
+    limited
+        .create(res("Pod"), pod("toobig", c(json!({"cpu": "2"}), json!({}))))
+        .unwrap();
+}
+
+#[test]
+fn invalid_built_in_objects_are_422_and_bad_base64_is_400() {
+    let s = store(&Faults::default());
+    let err = s
+        .create(
+            res("Role"),
+            json!({"metadata": {"name": "noverbs", "namespace": "team"},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": []}]}),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    assert_eq!(
+        err.message,
+        "Role.rbac.authorization.k8s.io \"noverbs\" is invalid: rules[0].verbs: Required value: verbs must contain at least one value"
+    );
+    assert_eq!(
+        err.details.unwrap()["causes"][0]["reason"],
+        "FieldValueRequired"
+    );
+    let err = s
+        .create(
+            res("NetworkPolicy"),
+            json!({"metadata": {"name": "np", "namespace": "team"},
+            "spec": {"podSelector": {"matchLabels": {"team": "data science"}},
+                     "ingress": [{"ports": [{"protocol": "tcp", "port": 80}, {"port": 70000}]}]}}),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 422);
+    let causes: Vec<String> = err.details.unwrap()["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "spec.podSelector.matchLabels",
+            "spec.ingress[0].ports[0].protocol",
+            "spec.ingress[0].ports[1].port"
+        ]
+    );
+    let err = s
+        .create(
+            res("Secret"),
+            json!({"metadata": {"name": "b", "namespace": "team"}, "data": {"k": "not base64!"}}),
+        )
+        .unwrap_err();
+    assert_eq!(err.code, 400);
+    assert!(
+        err.message
+            .ends_with("decode base64: illegal base64 data at input byte 3"),
+        "{}",
+        err.message
+    );
+    // Updates are validated too.
+    let cm = s
+        .create(
+            res("ConfigMap"),
+            json!({"metadata": {"name": "c", "namespace": "team"}}),
+        )
+        .unwrap();
+    let mut bad = cm.clone();
+    bad["metadata"]["labels"] = json!({"team": "data science"});
+    assert_eq!(s.update(res("ConfigMap"), bad).unwrap_err().code, 422);
+}

@@ -11,7 +11,7 @@ use super::patch::{self, PatchKind};
 use super::request::{Req, ResourcePath};
 use super::response::{json_response, text_response};
 use super::server::ApiServer;
-use super::{protobuf, review, watch};
+use super::{page, protobuf, review, watch};
 use crate::controllers::LOG_ANNOTATION;
 use crate::rbac::{Attributes, UserInfo};
 use crate::store::ApiError;
@@ -101,10 +101,19 @@ impl ApiServer {
                 let sel = req.selectors(rt)?;
                 let (items, rv) = self.store.list(rt, ns);
                 let items = items.into_iter().filter(|o| sel.matches(o)).collect();
-                Ok(json_response(
-                    StatusCode::OK,
-                    &output::render_list(shape, rt, items, rv, self.crd(rt).as_ref()),
-                ))
+                let (items, token, remaining) =
+                    page::page(items, req.query.get("limit"), req.query.get("continue"), rv)?;
+                let mut list = output::render_list(shape, rt, items, rv, self.crd(rt).as_ref());
+                if let Some(t) = token {
+                    list["metadata"]["continue"] = json!(t);
+                    let selected = ["labelSelector", "fieldSelector"]
+                        .iter()
+                        .any(|k| req.query.get(*k).is_some_and(|v| !v.is_empty()));
+                    if !selected {
+                        list["metadata"]["remainingItemCount"] = json!(remaining);
+                    }
+                }
+                Ok(json_response(StatusCode::OK, &list))
             }
             ("watch", _) => self.watch(req, &path, shape),
             ("create", _) => self.create(req, &path, &requester),
@@ -332,9 +341,11 @@ impl ApiServer {
             // Finalizers keep it until they are removed: the API server returns the object.
             return Ok(json_response(StatusCode::OK, &obj));
         }
+        let mut details = ApiError::details(rt, name);
+        details["uid"] = obj["metadata"]["uid"].clone();
         let status = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": obj["metadata"]["uid"]},
+            "details": details,
         });
         Ok(json_response(StatusCode::OK, &status))
     }

@@ -69,3 +69,16 @@ pub(super) fn merge_config(seldon_config: &Value, runtime: &Value) -> Value {
     merge_value(&mut out, runtime);
     out
 }
+
+/// A StatefulSet's `volumeClaimTemplates` from Seldon's `{name, spec}` entries: each becomes a
+/// PersistentVolumeClaim with `metadata.name` (operator `toStatefulSet`, v2.10.2
+/// `statefulset_reconciler.go`); a StatefulSet with a top-level `name` there is refused by a real
+/// API server as an unknown field.
+pub(super) fn claim_templates(templates: &[Value]) -> Value {
+    Value::Array(
+        templates
+            .iter()
+            .map(|t| json!({"metadata": {"name": t["name"]}, "spec": t["spec"]}))
+            .collect(),
+    )
+}

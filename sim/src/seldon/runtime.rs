@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::components::{COMPONENT_NAMES, MESH_SERVICE, NAME_LABEL, condition_type};
-use super::podspec::{merge_config, merge_pod_spec};
+use super::podspec::{claim_templates, merge_config, merge_pod_spec};
 use super::scope::Controller;
 use crate::controllers::context::Ctx;
 use crate::controllers::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
@@ -103,7 +103,7 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
             spec["serviceName"] = json!(cname);
             spec["podManagementPolicy"] = json!("Parallel");
             if let Some(v) = comp["volumeClaimTemplates"].as_array() {
-                spec["volumeClaimTemplates"] = json!(v);
+                spec["volumeClaimTemplates"] = claim_templates(v);
             }
         }
         let desired = json!({"metadata": {"name": cname, "namespace": ns, "labels": labels, "ownerReferences": [owner]}, "spec": spec});
@@ -122,6 +122,7 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
             conditions.push(condition(prev, ct, ready, reason, ""));
         }
     }
+    reconcile_runtime_rbac(ctx, rt);
     reconcile_runtime_services(ctx, rt, &overrides, &config, &enabled);
     reconcile_runtime_configmaps(ctx, rt, &config);
     let missing: Vec<&str> = COMPONENT_NAMES
@@ -163,6 +164,57 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
         json!({"observedGeneration": rt["metadata"]["generation"], "conditions": conditions});
     set_status(&ctx.store, res("SeldonRuntime"), rt, status);
     ready
+}
+
+/// The accounts the components' pods run as, with their Roles and RoleBindings, as the
+/// operator's `ComponentRBACReconciler` creates them in the runtime's namespace (v2.10.2
+/// `operator/controllers/reconcilers/seldon/rbac_reconciler.go`; docs/seldon-behaviour.md §2).
+/// Without them the ServiceAccount admission refuses the scheduler's, hodometer's and Servers' pods.
+fn reconcile_runtime_rbac(ctx: &mut Ctx, rt: &Value) {
+    let ns = namespace(rt);
+    let owner = owner_ref(rt);
+    let read =
+        |r: &str| json!({"apiGroups": [""], "resources": [r], "verbs": ["get", "list", "watch"]});
+    let bindings = [
+        (
+            "agent-role",
+            "agent-rolebinding",
+            "seldon-server",
+            json!([read("configmaps"), read("secrets")]),
+        ),
+        (
+            "hodometer-role",
+            "hodometer-rolebinding",
+            "hodometer",
+            json!([read("secrets")]),
+        ),
+        (
+            "seldon-scheduler-role",
+            "seldon-scheduler-rolebinding",
+            "seldon-scheduler",
+            json!([read("configmaps"), read("secrets")]),
+        ),
+    ];
+    for (role, binding, account, rules) in bindings {
+        let meta = |n: &str| json!({"name": n, "namespace": ns, "ownerReferences": [owner]});
+        ensure(
+            &ctx.store,
+            res("ServiceAccount"),
+            json!({"metadata": meta(account)}),
+        );
+        ensure(
+            &ctx.store,
+            res("Role"),
+            json!({"metadata": meta(role), "rules": rules}),
+        );
+        ensure(
+            &ctx.store,
+            res("RoleBinding"),
+            json!({"metadata": meta(binding),
+                   "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role}}),
+        );
+    }
 }
 
 /// `getServiceType`: LoadBalancer, then `serviceConfig.serviceType`, then the override's (even empty → ClusterIP).

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::components::{NAME_LABEL, SERVER_LABEL};
-use super::podspec::merge_pod_spec;
+use super::podspec::{claim_templates, merge_pod_spec};
 use super::scope::Controller;
 use crate::admission::quantity::Quantity;
 use crate::controllers::context::Ctx;
@@ -111,7 +111,7 @@ pub(super) fn reconcile_server(
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     });
     if let Some(v) = sc["spec"]["volumeClaimTemplates"].as_array() {
-        spec["volumeClaimTemplates"] = json!(v);
+        spec["volumeClaimTemplates"] = claim_templates(v);
     }
     if let Some(p) = server["spec"]["statefulSetPersistentVolumeClaimRetentionPolicy"].as_object() {
         spec["persistentVolumeClaimRetentionPolicy"] = json!(p);

@@ -26,13 +26,22 @@ impl ApiError {
         rt: Option<&ResourceType>,
         name: &str,
     ) -> ApiError {
-        let details = rt.map(|rt| json!({"name": name, "group": rt.group, "kind": rt.plural}));
+        let details = rt.map(|rt| ApiError::details(rt, name));
         ApiError {
             code,
             reason,
             message,
             details,
         }
+    }
+    /// `Status.details` naming an object: `group` is left out for core types, as Go's
+    /// `omitempty` does on the API server.
+    pub fn details(rt: &ResourceType, name: &str) -> Value {
+        let mut d = json!({"name": name, "kind": rt.plural});
+        if !rt.group.is_empty() {
+            d["group"] = json!(rt.group);
+        }
+        d
     }
     /// `<plural>.<group> "<name>" not found` (404).
     pub fn not_found(rt: &ResourceType, name: &str) -> ApiError {

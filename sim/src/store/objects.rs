@@ -11,7 +11,8 @@ use super::catalog::{RESOURCES, ResourceType};
 use super::change::{Change, ChangeType};
 use super::error::ApiError;
 use crate::names::{
-    DNS1123_LABEL_MESSAGE, DNS1123_SUBDOMAIN_MESSAGE, is_dns1123_label, is_dns1123_subdomain,
+    DEFAULT_SERVICE_ACCOUNT, DNS1123_LABEL_MESSAGE, DNS1123_SUBDOMAIN_MESSAGE, is_dns1123_label,
+    is_dns1123_subdomain,
 };
 
 /// Which part of an object a write may change.
@@ -217,8 +218,36 @@ impl Store {
     /// Creates an object: runs admission, sets uid, timestamps, generation and resource version.
     ///
     /// A missing name is generated from `metadata.generateName`, as the API server does.
-    pub fn create(&self, rt: &'static ResourceType, mut obj: Value) -> Result<Value, ApiError> {
+    ///
+    /// A new namespace gets its `default` ServiceAccount in the same step: on a cluster the
+    /// ServiceAccount controller adds it within a second and the ServiceAccount admission retries
+    /// its lookup of `default` for about as long, so a pod created right after its namespace is
+    /// admitted there too (docs/real-apiserver-facts.md, ServiceAccounts).
+    pub fn create(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
         let mut inner = self.lock();
+        let created = self.create_locked(&mut inner, rt, obj)?;
+        if rt.kind == "Namespace" {
+            let sa = RESOURCES
+                .iter()
+                .find(|r| r.kind == "ServiceAccount")
+                .expect("ServiceAccount is in the catalogue");
+            let ns = created["metadata"]["name"].clone();
+            // Cannot fail for a namespace just created; if it did, the pod admission says so.
+            let _ = self.create_locked(
+                &mut inner,
+                sa,
+                json!({"metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns}}),
+            );
+        }
+        Ok(created)
+    }
+
+    fn create_locked(
+        &self,
+        inner: &mut Inner,
+        rt: &'static ResourceType,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
         if !obj["metadata"].is_object() {
             return Err(ApiError::invalid(format!(
                 "{} is invalid: metadata: Required value",
@@ -269,7 +298,7 @@ impl Store {
         meta.remove("managedFields");
         meta.remove("deletionTimestamp");
         inner.objects.insert(k, obj.clone());
-        self.record(&mut inner, ChangeType::Added, rt, obj.clone(), None);
+        self.record(inner, ChangeType::Added, rt, obj.clone(), None);
         Ok(obj)
     }
 
