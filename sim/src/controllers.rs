@@ -62,6 +62,7 @@ async fn pass(ctx: &mut Ctx) {
     workloads::reconcile(ctx);
     kubelet::reconcile(ctx);
     workloads::update_status(ctx);
+    crate::sealed::reconcile(ctx);
     update_quota_status(ctx);
 }
 
