@@ -169,7 +169,8 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 out.push(Behaviour::NetworkPolicy);
             }
         }
-        E::SecretsApplied(_) => out.push(Behaviour::PackagedSecrets),
+        E::SecretsApplied(_) | E::SealedSecretsUnsealed(_) => out.push(Behaviour::PackagedSecrets),
+        E::SealedSecretScope(_) => out.push(Behaviour::SealedSecretScope),
     }
     out
 }

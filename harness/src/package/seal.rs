@@ -49,17 +49,8 @@ const LAST_APPLIED: &[&str] = &[
     "kubecfg.ksonnet.io/last-applied-configuration",
 ];
 
-/// Where a sealed value may be unsealed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Scope {
-    /// Only as this name in this namespace (kubeseal's default).
-    Strict,
-    /// Under any name, in this namespace only.
-    NamespaceWide,
-    /// Anywhere in the cluster.
-    ClusterWide,
-}
+/// Where a sealed value may be unsealed (defined with the scenario format, which names it).
+pub use crate::scenario::SealScope as Scope;
 
 impl Scope {
     /// Every scope.
