@@ -7,7 +7,7 @@
 //! template, or a ResourceQuota/LimitRange of the namespace), as the controllers' backoff would.
 
 pub(crate) mod context;
-mod events;
+pub(crate) mod events;
 mod kubelet;
 pub(crate) mod objects;
 mod workloads;

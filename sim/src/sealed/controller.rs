@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use super::crypto::{hybrid_decrypt, label_for};
 use super::keys::{ensure_key, private_keys};
 use crate::controllers::context::Ctx;
+use crate::controllers::events::record_event;
 use crate::controllers::objects::{deleting, name, namespace, now, owned_by, res, set_status};
-use crate::controllers::record_event;
 use crate::faults::Defect;
 
 /// The event source component upstream's recorder uses.
@@ -42,7 +42,16 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
     let keys = private_keys(&ctx.store);
     for ss in &sealed {
         let labels = candidate_labels(ctx, ss);
-        let outcome = unseal(&keys, ss, &labels).and_then(|secret| write(ctx, ss, secret));
+        // Upstream: an unseal error is `ErrUnsealFailed` "Failed to unseal: <err>"; a write error is
+        // `ErrUpdateFailed` with the API error (or the unmanaged-Secret text); the condition
+        // message is the returned error either way.
+        let outcome: Result<bool, Failure> = unseal(&keys, ss, &labels)
+            .map_err(|e| Failure {
+                reason: "ErrUnsealFailed",
+                event: format!("Failed to unseal: {e}"),
+                condition: e,
+            })
+            .and_then(|secret| write(ctx, ss, secret));
         let generation = ss["metadata"]["generation"].clone();
         let previous = ss["status"]["conditions"]
             .as_array()
@@ -50,13 +59,13 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
             .cloned();
         let (status, message) = match &outcome {
             Ok(_) => ("True", String::new()),
-            Err(e) => ("False", e.clone()),
+            Err(f) => ("False", f.condition.clone()),
         };
         let unchanged = previous.as_ref().is_some_and(|p| {
             p["status"] == status && p["message"].as_str().unwrap_or_default() == message
         }) && ss["status"]["observedGeneration"] == generation;
         match &outcome {
-            Ok(true) => record_event(
+            Ok(changed) if *changed || !unchanged => record_event(
                 &ctx.store,
                 ss,
                 "Normal",
@@ -64,24 +73,8 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
                 "SealedSecret unsealed successfully",
                 COMPONENT,
             ),
-            Ok(false) if !unchanged => record_event(
-                &ctx.store,
-                ss,
-                "Normal",
-                "Unsealed",
-                "SealedSecret unsealed successfully",
-                COMPONENT,
-            ),
-            Err(e) if !unchanged => {
-                let (reason, text) = if e.starts_with("failed update: ") {
-                    (
-                        "ErrUpdateFailed",
-                        e.trim_start_matches("failed update: ").to_string(),
-                    )
-                } else {
-                    ("ErrUnsealFailed", format!("Failed to unseal: {e}"))
-                };
-                record_event(&ctx.store, ss, "Warning", reason, &text, COMPONENT);
+            Err(f) if !unchanged => {
+                record_event(&ctx.store, ss, "Warning", f.reason, &f.event, COMPONENT);
             }
             _ => {}
         }
@@ -102,6 +95,14 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
             json!({"observedGeneration": generation, "conditions": [cond]}),
         );
     }
+}
+
+/// Why a SealedSecret did not become its Secret: the event's reason and message, and the
+/// condition's message.
+struct Failure {
+    reason: &'static str,
+    event: String,
+    condition: String,
 }
 
 /// The labels the controller accepts: the object's own. Defect `sealed-secrets-scope-ignored`
@@ -191,22 +192,38 @@ fn unseal(keys: &[rsa::RsaPrivateKey], ss: &Value, labels: &[String]) -> Result<
 
 /// Creates or updates the Secret; `Ok(true)` when something changed. A Secret the SealedSecret
 /// does not own (and that is not annotated `managed`) is left alone, as upstream does.
-fn write(ctx: &Ctx, ss: &Value, desired: Value) -> Result<bool, String> {
+fn write(ctx: &Ctx, ss: &Value, desired: Value) -> Result<bool, Failure> {
     let secrets = res("Secret");
+    let api_failure = |e: crate::store::ApiError| {
+        // Defect `secret-package-objects-dropped` answers writes as if they succeeded.
+        if e.reason == crate::admission::DROPPED_REASON {
+            return Ok(true);
+        }
+        Err(Failure {
+            reason: "ErrUpdateFailed",
+            event: e.message.clone(),
+            condition: e.message,
+        })
+    };
     let Some(existing) = ctx.store.get(secrets, Some(namespace(ss)), name(ss)) else {
         return ctx
             .store
             .create(secrets, desired)
             .map(|_| true)
-            .map_err(|e| e.message);
+            .or_else(api_failure);
     };
     if !owned_by(&existing, &ss["metadata"]["uid"])
         && existing["metadata"]["annotations"][MANAGED] != "true"
     {
-        return Err(format!(
-            "failed update: Resource \"{}\" already exists and is not managed by SealedSecret",
+        let msg = format!(
+            "Resource \"{}\" already exists and is not managed by SealedSecret",
             name(ss)
-        ));
+        );
+        return Err(Failure {
+            reason: "ErrUpdateFailed",
+            event: msg.clone(),
+            condition: format!("failed update: {msg}"),
+        });
     }
     let mut updated = existing.clone();
     updated["data"] = desired["data"].clone();
@@ -225,5 +242,5 @@ fn write(ctx: &Ctx, ss: &Value, desired: Value) -> Result<bool, String> {
     ctx.store
         .update(secrets, updated)
         .map(|_| true)
-        .map_err(|e| e.message)
+        .or_else(api_failure)
 }
