@@ -9,6 +9,7 @@ pub mod name;
 pub mod pack;
 pub mod rclone;
 pub mod seal;
+pub mod seal_files;
 
 pub use archive::{Contents, Limits};
 pub use error::SecretsError;
