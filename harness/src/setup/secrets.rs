@@ -318,9 +318,9 @@ fn check_sealed(
                 .into(),
         ));
     }
-    if !obj["spec"]["encryptedData"]
+    if obj["spec"]["encryptedData"]
         .as_object()
-        .is_some_and(|m| !m.is_empty())
+        .is_none_or(serde_json::Map::is_empty)
     {
         return Err(err("has no spec.encryptedData".into()));
     }

@@ -77,7 +77,7 @@ pub fn service_proxy(
         None => ports.len() == 1,
         Some(p) => ports
             .iter()
-            .any(|sp| sp["name"] == p || sp["port"].to_string() == p),
+            .any(|sp| sp["name"] == p || sp["port"].as_u64().is_some_and(|n| n.to_string() == p)),
     };
     let no_endpoints = || unavailable(format!("no endpoints available for service \"{name}\""));
     if !port_ok || !has_ready_endpoint(store, ns, &service) {
