@@ -341,6 +341,143 @@ pub fn secrets_pack(
     }
 }
 
+/// Where `harness secrets seal` and `pack --seal` get the controller's certificate.
+#[derive(Debug, Clone)]
+pub enum CertSource {
+    /// A PEM file (what `kubeseal --fetch-cert` saved).
+    File(PathBuf),
+    /// The cluster of an allowed kubeconfig context, through the API server's service proxy.
+    Cluster {
+        /// The context.
+        context: String,
+        /// Contexts allowed explicitly.
+        allow_contexts: Vec<String>,
+        /// The controller's namespace.
+        controller_namespace: String,
+        /// The controller's Service name.
+        controller_name: String,
+    },
+}
+
+fn sealing_key(source: &CertSource) -> anyhow::Result<crate::package::SealingKey> {
+    use anyhow::Context;
+    match source {
+        CertSource::File(path) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok(crate::package::SealingKey::from_pem(
+                &pem,
+                &path.display().to_string(),
+            )?)
+        }
+        CertSource::Cluster {
+            context,
+            allow_contexts,
+            controller_namespace,
+            controller_name,
+        } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let pem = rt.block_on(async {
+                let settings = crate::target::existing::ExistingSettings {
+                    kubeconfig: std::env::var_os("KUBECONFIG")
+                        .map(PathBuf::from)
+                        .filter(|p| p.is_file()),
+                    context: context.clone(),
+                    allowed_contexts: allow_contexts.clone(),
+                    manage_controller: false,
+                    controller_namespace: "seldon-mesh".into(),
+                };
+                let client = crate::target::existing::connect(&settings).await?;
+                crate::kube::sealed::fetch_certificate(
+                    &client,
+                    controller_namespace,
+                    controller_name,
+                )
+                .await
+                .map_err(anyhow::Error::msg)
+            })?;
+            let origin = format!("{controller_namespace}/{controller_name} in context {context}");
+            Ok(crate::package::SealingKey::from_pem(&pem, &origin)?)
+        }
+    }
+}
+
+/// `harness secrets seal`: prints the files' Secrets sealed as SealedSecrets (other documents as
+/// they are), like `kubeseal`; the output holds no plaintext.
+pub fn secrets_seal(
+    files: &[PathBuf],
+    cert: &CertSource,
+    scope: &str,
+    namespace: Option<&str>,
+) -> ExitCode {
+    let result = (|| -> anyhow::Result<String> {
+        let scope = crate::package::Scope::from_name(scope).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--scope `{scope}`: must be one of strict, namespace-wide, cluster-wide"
+            )
+        })?;
+        let key = sealing_key(cert)?;
+        let mut out = Vec::new();
+        for f in files {
+            let text =
+                std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            let (yaml, n) = crate::package::seal_files::seal_yaml(
+                &text,
+                &f.display().to_string(),
+                &key,
+                scope,
+                namespace,
+            )?;
+            anyhow::ensure!(n > 0, "{}: holds no v1 Secret to seal", f.display());
+            out.push(yaml);
+        }
+        Ok(out.join("---\n"))
+    })();
+    match result {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `harness secrets pack --seal`: seals the folder's Secrets for the namespace, then packs.
+pub fn secrets_pack_sealed(
+    dir: &std::path::Path,
+    namespace: &str,
+    purpose: &str,
+    date: Option<&str>,
+    out: &std::path::Path,
+    cert: &CertSource,
+    scope: &str,
+) -> ExitCode {
+    let result = (|| -> anyhow::Result<PathBuf> {
+        let scope = crate::package::Scope::from_name(scope).ok_or_else(|| {
+            anyhow::anyhow!("--seal `{scope}`: must be one of strict, namespace-wide, cluster-wide")
+        })?;
+        let key = sealing_key(cert)?;
+        let tmp = tempfile::tempdir()?;
+        let sealed = tmp.path().join(dir.file_name().unwrap_or_default());
+        let n = crate::package::seal_files::seal_dir(dir, &sealed, &key, scope, namespace)?;
+        let path = crate::package::pack(&sealed, namespace, purpose, date, out)?;
+        eprintln!("sealed {n} Secrets for namespace {namespace} ({scope})");
+        Ok(path)
+    })();
+    match result {
+        Ok(path) => {
+            println!("{}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// `harness platform up`: serves the embedded platform for kubectl until Ctrl-C.
 pub fn platform_up(
     kubeconfig: &std::path::Path,

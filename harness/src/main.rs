@@ -90,7 +90,67 @@ enum SecretsCommand {
         /// Where to write the package.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Seal the folder's Secrets for the namespace first (strict, namespace-wide or
+        /// cluster-wide), with the controller's certificate from --cert or --context.
+        #[arg(long, value_name = "SCOPE")]
+        seal: Option<String>,
+        #[command(flatten)]
+        cert: CertArgs,
     },
+    /// Seal Secret YAML files into SealedSecrets (kubeseal's format), printed to stdout.
+    Seal {
+        /// YAML files holding v1 Secrets (other documents are printed unchanged).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// strict (only this name in this namespace), namespace-wide or cluster-wide.
+        #[arg(long, default_value = "strict")]
+        scope: String,
+        /// The namespace for Secrets that name none.
+        #[arg(long)]
+        namespace: Option<String>,
+        #[command(flatten)]
+        cert: CertArgs,
+    },
+}
+
+/// Where the sealed-secrets controller's certificate comes from.
+#[derive(clap::Args)]
+struct CertArgs {
+    /// The controller's certificate (PEM), e.g. saved with `kubeseal --fetch-cert`.
+    #[arg(long, value_name = "PEM", conflicts_with = "context")]
+    cert: Option<PathBuf>,
+    /// Fetch it from this kubeconfig context, as kubeseal does (through the API server's service proxy).
+    #[arg(long, env = "HARNESS_CONTEXT")]
+    context: Option<String>,
+    /// Allow the harness to use this context.
+    #[arg(long = "allow-context", value_name = "NAME")]
+    allow_contexts: Vec<String>,
+    /// The controller's namespace.
+    #[arg(long, default_value = "kube-system")]
+    controller_namespace: String,
+    /// The controller's Service name.
+    #[arg(long, default_value = "sealed-secrets-controller")]
+    controller_name: String,
+}
+
+impl CertArgs {
+    fn source(self) -> Result<cli::CertSource, ExitCode> {
+        match (self.cert, self.context) {
+            (Some(path), _) => Ok(cli::CertSource::File(path)),
+            (None, Some(context)) => Ok(cli::CertSource::Cluster {
+                context,
+                allow_contexts: self.allow_contexts,
+                controller_namespace: self.controller_namespace,
+                controller_name: self.controller_name,
+            }),
+            (None, None) => {
+                eprintln!(
+                    "error: sealing needs the controller's certificate: pass --cert FILE or --context NAME --allow-context NAME"
+                );
+                Err(ExitCode::from(2))
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -152,7 +212,7 @@ struct RunArgs {
     /// cross-namespace-scheduling, runtime-never-ready, server-capabilities-missing, model-never-ready,
     /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
     /// invalid-input-answered-200, secret-package-objects-dropped, access-review-allows-all,
-    /// access-review-denies-all.
+    /// access-review-denies-all, sealed-secrets-scope-ignored.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
 }
@@ -193,8 +253,45 @@ fn main() -> ExitCode {
                     purpose,
                     date,
                     out,
+                    seal: None,
+                    ..
                 },
         } => cli::secrets_pack(&dir, &namespace, &purpose, date.as_deref(), &out),
+        Command::Secrets {
+            command:
+                SecretsCommand::Pack {
+                    dir,
+                    namespace,
+                    purpose,
+                    date,
+                    out,
+                    seal: Some(scope),
+                    cert,
+                },
+        } => match cert.source() {
+            Ok(cert) => cli::secrets_pack_sealed(
+                &dir,
+                &namespace,
+                &purpose,
+                date.as_deref(),
+                &out,
+                &cert,
+                &scope,
+            ),
+            Err(code) => code,
+        },
+        Command::Secrets {
+            command:
+                SecretsCommand::Seal {
+                    files,
+                    scope,
+                    namespace,
+                    cert,
+                },
+        } => match cert.source() {
+            Ok(cert) => cli::secrets_seal(&files, &cert, &scope, namespace.as_deref()),
+            Err(code) => code,
+        },
         Command::Cleanup {
             run,
             context,

@@ -38,6 +38,8 @@ enum Behaviour {
     RbacDenies,
     /// Access reviews evaluate RBAC (allow side).
     RbacAllows,
+    /// The sealed-secrets controller unseals a value only in the scope it was sealed for.
+    SealedSecretScope,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -57,6 +59,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::InvalidInputAnswered200 => Behaviour::InvalidInputRefused,
         Defect::AccessReviewAllowsAll => Behaviour::RbacDenies,
         Defect::AccessReviewDeniesAll => Behaviour::RbacAllows,
+        Defect::SealedSecretsScopeIgnored => Behaviour::SealedSecretScope,
     }
 }
 
@@ -166,7 +169,8 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 out.push(Behaviour::NetworkPolicy);
             }
         }
-        E::SecretsApplied(_) => out.push(Behaviour::PackagedSecrets),
+        E::SecretsApplied(_) | E::SealedSecretsUnsealed(_) => out.push(Behaviour::PackagedSecrets),
+        E::SealedSecretScope(_) => out.push(Behaviour::SealedSecretScope),
     }
     out
 }

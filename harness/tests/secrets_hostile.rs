@@ -201,6 +201,123 @@ fn overlay(files: Vec<(&'static str, &'static [u8])>) -> Vec<u8> {
     tar_gz(&entries)
 }
 
+const SEALED_KUSTOMIZATION: &[u8] = b"resources:\n  - sealed.yaml\n";
+
+/// A SealedSecret in an overlay (ciphertext is opaque to these checks).
+fn sealed_case(name: &'static str, sealed: &'static [u8], expect: &'static str) -> Case {
+    Case {
+        needs_kubectl: true,
+        ..case(
+            name,
+            overlay(vec![
+                ("production/kustomization.yaml", SEALED_KUSTOMIZATION),
+                ("production/sealed.yaml", sealed),
+            ]),
+            expect,
+        )
+    }
+}
+
+/// The hostile-package rules hold for SealedSecrets too, plus their own (template namespace and
+/// name, the deprecated single blob, the API version).
+fn sealed_cases() -> Vec<Case> {
+    vec![
+        sealed_case(
+            "sealed for another namespace",
+            b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: stolen\n  namespace: financial-mlops-pytorch\nspec:\n  encryptedData:\n    k: AgBy\n",
+            "SealedSecret financial-mlops-pytorch/stolen targets namespace `financial-mlops-pytorch`",
+        ),
+        sealed_case(
+            "sealed template for another namespace",
+            b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  encryptedData:\n    k: AgBy\n  template:\n    metadata:\n      namespace: kube-system\n",
+            "(spec.template.metadata.namespace) targets namespace `kube-system`",
+        ),
+        sealed_case(
+            "sealed template renames the Secret",
+            b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  encryptedData:\n    k: AgBy\n  template:\n    metadata:\n      name: seldon-rclone-gs-public\n",
+            "a SealedSecret unseals under its own name",
+        ),
+        sealed_case(
+            "deprecated sealed blob",
+            b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  data: AgBy\n",
+            "deprecated `spec.data`",
+        ),
+        sealed_case(
+            "sealed without values",
+            b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  encryptedData: {}\n",
+            "has no spec.encryptedData",
+        ),
+        sealed_case(
+            "sealed under another API version",
+            b"apiVersion: bitnami.com/v1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  encryptedData:\n    k: AgBy\n",
+            "SealedSecrets are `bitnami.com/v1alpha1`",
+        ),
+        Case {
+            needs_kubectl: true,
+            ..case(
+                "kustomize moves a SealedSecret to another namespace",
+                overlay(vec![
+                    (
+                        "production/kustomization.yaml",
+                        b"namespace: financial-mlops-pytorch\nresources:\n  - sealed.yaml\n",
+                    ),
+                    (
+                        "production/sealed.yaml",
+                        b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  encryptedData:\n    k: AgBy\n",
+                    ),
+                ]),
+                "targets namespace `financial-mlops-pytorch`",
+            )
+        },
+    ]
+}
+
+#[test]
+fn a_sealed_package_extracts_with_its_marks_on_the_template() {
+    if !kubectl_available() {
+        eprintln!("kubectl not found: skipping");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join(PKG);
+    std::fs::write(
+        &pkg,
+        overlay(vec![
+            ("production/kustomization.yaml", SEALED_KUSTOMIZATION),
+            (
+                "production/sealed.yaml",
+                b"apiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n  name: creds\nspec:\n  encryptedData:\n    k: AgBy\n  template:\n    type: Opaque\n",
+            ),
+        ]),
+    )
+    .unwrap();
+    let r = secrets::unpack(
+        &pkg,
+        &tmp.path().join("work"),
+        NS,
+        "production",
+        Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(r.secret_names(), ["creds"]);
+    let o = &r.objects[0];
+    assert_eq!(o["metadata"]["namespace"], NS);
+    let label = secrets::package_label_value(PKG);
+    assert_eq!(
+        o["metadata"]["labels"][secrets::PACKAGE_LABEL],
+        label.as_str()
+    );
+    // The Secret the controller makes from the template carries the package's marks too.
+    assert_eq!(
+        o["spec"]["template"]["metadata"]["labels"][secrets::PACKAGE_LABEL],
+        label.as_str()
+    );
+    assert_eq!(
+        o["spec"]["template"]["metadata"]["annotations"][secrets::PACKAGE_ANNOTATION],
+        PKG
+    );
+}
+
 #[test]
 fn hostile_packages_are_rejected_and_nothing_is_written() {
     let role: &[u8] = b"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: sneaky\nrules: []\n";
@@ -353,6 +470,7 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
             )
         },
     ];
+    cases.extend(sealed_cases());
     let kubectl = kubectl_available();
     if !kubectl {
         eprintln!("kubectl not found: skipping the cases that need `kubectl kustomize`");

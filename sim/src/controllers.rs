@@ -7,7 +7,7 @@
 //! template, or a ResourceQuota/LimitRange of the namespace), as the controllers' backoff would.
 
 pub(crate) mod context;
-mod events;
+pub(crate) mod events;
 mod kubelet;
 pub(crate) mod objects;
 mod workloads;
@@ -62,6 +62,7 @@ async fn pass(ctx: &mut Ctx) {
     workloads::reconcile(ctx);
     kubelet::reconcile(ctx);
     workloads::update_status(ctx);
+    crate::sealed::reconcile(ctx);
     update_quota_status(ctx);
 }
 

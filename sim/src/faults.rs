@@ -39,11 +39,14 @@ pub enum Defect {
     AccessReviewAllowsAll,
     /// Access reviews deny everything (RoleBindings are ignored).
     AccessReviewDeniesAll,
+    /// The sealed-secrets controller ignores a SealedSecret's scope: a value sealed for one
+    /// namespace/name is unsealed wherever it is applied.
+    SealedSecretsScopeIgnored,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 15] = [
+    pub const ALL: [Defect; 16] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -59,6 +62,7 @@ impl Defect {
         Defect::SecretPackageObjectsDropped,
         Defect::AccessReviewAllowsAll,
         Defect::AccessReviewDeniesAll,
+        Defect::SealedSecretsScopeIgnored,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -79,6 +83,7 @@ impl Defect {
             Defect::SecretPackageObjectsDropped => "secret-package-objects-dropped",
             Defect::AccessReviewAllowsAll => "access-review-allows-all",
             Defect::AccessReviewDeniesAll => "access-review-denies-all",
+            Defect::SealedSecretsScopeIgnored => "sealed-secrets-scope-ignored",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod faults;
 pub mod names;
 pub mod network;
 pub mod rbac;
+pub mod sealed;
 pub mod seldon;
 pub mod store;
 
@@ -157,6 +158,13 @@ impl Platform {
         let _guard = self.runtime.as_ref().map(|r| r.enter());
         seldon::install(&self.store, opts)
             .map_err(|e| anyhow::anyhow!("installing the controller failed: {e}"))
+    }
+
+    /// Installs the sealed-secrets controller as its Helm chart does under kubeseal's default name
+    /// (`kube-system/sealed-secrets-controller`); its key pair is created on first use.
+    pub fn install_sealed_secrets(&self) -> anyhow::Result<()> {
+        sealed::install(&self.store)
+            .map_err(|e| anyhow::anyhow!("installing the sealed-secrets controller failed: {e}"))
     }
 
     /// The inference endpoint of a namespace whose runtime is ready.

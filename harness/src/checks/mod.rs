@@ -10,6 +10,8 @@ pub mod inference_rejected;
 pub mod quota;
 pub mod required_flows;
 pub mod scheduling;
+pub mod sealed_scope;
+pub mod sealed_unsealed;
 pub mod secrets;
 pub mod verdict;
 
@@ -37,7 +39,13 @@ pub async fn run(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
         Expectation::Connectivity(c) => connectivity::connectivity(ctx, check, c, deadline).await,
         Expectation::Access(a) => access::access(ctx, a).await,
         Expectation::RequiredFlows(r) => required_flows::required_flows(ctx, r, deadline).await,
-        Expectation::SecretsApplied(s) => secrets::secrets_applied(ctx, s).await,
+        Expectation::SecretsApplied(s) => secrets::secrets_applied(ctx, s, deadline).await,
+        Expectation::SealedSecretsUnsealed(s) => {
+            sealed_unsealed::sealed_secrets_unsealed(ctx, s, deadline).await
+        }
+        Expectation::SealedSecretScope(s) => {
+            sealed_scope::sealed_secret_scope(ctx, s, deadline).await
+        }
         Expectation::Inference(i) => inference::inference(ctx, i, deadline).await,
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await

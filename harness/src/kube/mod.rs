@@ -1,6 +1,6 @@
 //! The Kubernetes API as the checks and setup use it: the one apply path, the one wait primitive
 //! with its composable conditions, workload and pod helpers, Seldon objects' readiness, probe
-//! pods, and secret redaction.
+//! pods, secret redaction, and the sealed-secrets controller (certificate, verdicts).
 //!
 //! Files inside this folder use each other by their own paths (`super::wait::…`); the re-exports
 //! below are for the layers above.
@@ -11,6 +11,7 @@ pub mod object;
 pub mod observe;
 pub mod probe;
 pub mod redact;
+pub mod sealed;
 pub mod seldon;
 pub mod version;
 pub mod wait;

@@ -106,7 +106,7 @@ pub enum SecretsError {
     },
     /// A rendered object is of a kind a package may not hold.
     #[error(
-        "{package}: {object} is not allowed in a secret package (allowed: v1 Secret, v1 ConfigMap){hint}; nothing was extracted"
+        "{package}: {object} is not allowed in a secret package (allowed: v1 Secret, v1 ConfigMap, bitnami.com/v1alpha1 SealedSecret){hint}; nothing was extracted"
     )]
     KindNotAllowed {
         /// The package.
@@ -134,6 +134,24 @@ pub enum SecretsError {
     #[error("{secret}{}: {message}", key.as_ref().map(|k| format!(" key `{k}`")).unwrap_or_default())]
     Rclone {
         /// `Secret <ns>/<name>`.
+        secret: String,
+        /// The data key, if the problem is in one.
+        key: Option<String>,
+        /// What is wrong (never the value).
+        message: String,
+    },
+    /// A controller certificate is unusable for sealing.
+    #[error("certificate {origin}: {message}")]
+    Certificate {
+        /// Where it came from (file, or the controller's service proxy path).
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Secret could not be sealed, or a SealedSecret is malformed.
+    #[error("{secret}{}: {message}", key.as_ref().map(|k| format!(" key `{k}`")).unwrap_or_default())]
+    Seal {
+        /// `Secret <ns>/<name>` or `SealedSecret <ns>/<name>`.
         secret: String,
         /// The data key, if the problem is in one.
         key: Option<String>,

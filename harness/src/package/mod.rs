@@ -1,5 +1,6 @@
 //! Secret packages as files: dated tar.gz of kustomize overlays (the seed's pattern), their
-//! names, safe reading and writing of the archive, packing, and Seldon's rclone Secret format.
+//! names, safe reading and writing of the archive, packing, Seldon's rclone Secret format, and
+//! sealing Secrets into SealedSecrets (kubeseal's format).
 //! Applying a package to a namespace is `setup::secrets`.
 
 pub mod archive;
@@ -7,12 +8,15 @@ pub mod error;
 pub mod name;
 pub mod pack;
 pub mod rclone;
+pub mod seal;
+pub mod seal_files;
 
 pub use archive::{Contents, Limits};
 pub use error::SecretsError;
 pub use name::{PackageName, today};
 pub use pack::pack;
 pub use rclone::{RcloneRemote, check_rclone_secret, parse_rclone_secret, rclone_config_value};
+pub use seal::{Scope, SealingKey, is_sealed_secret, seal_secret};
 
 #[cfg(test)]
 mod tests {

@@ -162,6 +162,22 @@ pub struct SecretPackageRef {
     /// The Secrets the package provides (checked when it is applied).
     #[serde(default)]
     pub provides: Vec<String>,
+    /// Seal the package's Secrets for its namespace with the cluster's sealed-secrets controller
+    /// before applying, as an infrastructure team does with `harness secrets pack --seal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<SealScope>,
+}
+
+/// Where a sealed value may be unsealed (kubeseal's `--scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SealScope {
+    /// Only under its name in its namespace (kubeseal's default).
+    Strict,
+    /// Under any name, in its namespace only.
+    NamespaceWide,
+    /// Anywhere in the cluster.
+    ClusterWide,
 }
 
 fn default_overlay() -> String {
@@ -216,6 +232,10 @@ pub enum Expectation {
     RequiredFlows(RequiredFlows),
     /// The Secrets a package provides exist in the namespace after it is applied.
     SecretsApplied(SecretsApplied),
+    /// The team's SealedSecrets are unsealed by the controller into Secrets they own.
+    SealedSecretsUnsealed(SecretsApplied),
+    /// A team's SealedSecrets applied in another team's namespace are refused: no Secret appears.
+    SealedSecretScope(SealedSecretScope),
 }
 
 /// A namespace, for checks about a whole team.
@@ -427,6 +447,18 @@ pub struct SecretsApplied {
     pub secrets: Vec<String>,
 }
 
+/// Another team's SealedSecrets applied in a namespace, which must not unseal them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SealedSecretScope {
+    /// The team the SealedSecrets were sealed for (strict or namespace-wide).
+    pub from: String,
+    /// The team namespace they are applied in, as a team would copy another's package.
+    pub to: String,
+    /// The SealedSecrets (by name) of `from` to copy.
+    pub secrets: Vec<String>,
+}
+
 impl Expectation {
     /// The camelCase key naming this kind of check in files and reports.
     pub fn kind(&self) -> &'static str {
@@ -443,6 +475,8 @@ impl Expectation {
             Expectation::QuotaRejects(_) => "quotaRejects",
             Expectation::RequiredFlows(_) => "requiredFlows",
             Expectation::SecretsApplied(_) => "secretsApplied",
+            Expectation::SealedSecretsUnsealed(_) => "sealedSecretsUnsealed",
+            Expectation::SealedSecretScope(_) => "sealedSecretScope",
         }
     }
 

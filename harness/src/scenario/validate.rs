@@ -496,6 +496,59 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
                 }
             }
         }
+        Expectation::SealedSecretsUnsealed(s) => {
+            if team_ns(ctx, "namespace", &s.namespace) {
+                for (k, name) in s.secrets.iter().enumerate() {
+                    if sealed_scope(w, &s.namespace, name).is_none() {
+                        ctx.error_hint(
+                            &format!("{p}.secrets[{k}]"),
+                            format!(
+                                "no package of team `{}` with `seal:` provides Secret `{name}`",
+                                s.namespace
+                            ),
+                            "set `seal: strict` on the package that lists it under `provides`",
+                        );
+                    }
+                }
+            }
+        }
+        Expectation::SealedSecretScope(s) => {
+            let both = team_ns(ctx, "from", &s.from) & team_ns(ctx, "to", &s.to);
+            if both && s.from == s.to {
+                ctx.error_hint(
+                    &format!("{p}.to"),
+                    "`from` and `to` are the same namespace",
+                    "name another team's namespace: the check copies the SealedSecrets there",
+                );
+            } else if both {
+                for (k, name) in s.secrets.iter().enumerate() {
+                    let at = format!("{p}.secrets[{k}]");
+                    match sealed_scope(w, &s.from, name) {
+                        None => ctx.error_hint(
+                            &at,
+                            format!("no package of team `{}` with `seal:` provides Secret `{name}`", s.from),
+                            "set `seal: strict` on the package that lists it under `provides`",
+                        ),
+                        Some(SealScope::ClusterWide) => ctx.error_hint(
+                            &at,
+                            format!("Secret `{name}` is sealed cluster-wide: it is meant to unseal in any namespace"),
+                            "seal it `strict` or `namespace-wide` to check its scope",
+                        ),
+                        Some(_) => {}
+                    }
+                    if w.provided
+                        .get(s.to.as_str())
+                        .is_some_and(|p| p.contains(name.as_str()))
+                    {
+                        ctx.error_hint(
+                            &at,
+                            format!("team `{}` has its own Secret `{name}`, so the check could not tell whether the copy was unsealed", s.to),
+                            "check a Secret the receiving team does not have",
+                        );
+                    }
+                }
+            }
+        }
         Expectation::SecretsApplied(s) => {
             if team_ns(ctx, "namespace", &s.namespace) {
                 for (k, name) in s.secrets.iter().enumerate() {
@@ -517,6 +570,15 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
             }
         }
     }
+}
+
+/// The scope a team's package seals a Secret with, if a package with `seal:` provides it.
+fn sealed_scope(w: &World<'_>, ns: &str, secret: &str) -> Option<SealScope> {
+    w.team(ns)?
+        .secret_packages
+        .iter()
+        .filter(|p| p.provides.iter().any(|s| s == secret))
+        .find_map(|p| p.seal)
 }
 
 fn check_install(ctx: &mut Ctx<'_>, s: &SeldonInstall) {

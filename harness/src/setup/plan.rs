@@ -61,7 +61,11 @@ impl Phase {
                 ("rbac.authorization.k8s.io/v1", "RoleBinding"),
             ],
             Phase::NetworkPolicies => &[("networking.k8s.io/v1", "NetworkPolicy")],
-            Phase::SecretPackages => &[("v1", "Secret"), ("v1", "ConfigMap")],
+            Phase::SecretPackages => &[
+                ("v1", "Secret"),
+                ("v1", "ConfigMap"),
+                ("bitnami.com/v1alpha1", "SealedSecret"),
+            ],
             Phase::Runtime => &[("mlops.seldon.io/v1alpha1", "SeldonRuntime")],
             Phase::Servers => &[("mlops.seldon.io/v1alpha1", "Server")],
             Phase::Models => &[("mlops.seldon.io/v1alpha1", "Model")],

@@ -139,6 +139,9 @@ pub async fn setup_recorded(
         }
     }
     check_storage_secrets(scenario, &packages).map_err(|(phase, e)| fail(phase, e.into()))?;
+    seal_packages(client, &steps, &mut packages)
+        .await
+        .map_err(|e| fail(Phase::SecretPackages, e.into()))?;
 
     let applier = Applier::new(client.clone(), ctx.labels.clone());
     let mut rendered = packages.iter();
@@ -183,6 +186,45 @@ pub async fn setup_recorded(
         applied.records.len(),
         applied.outcomes().filter(|o| o.changed).count()
     );
+    Ok(())
+}
+
+/// Seals the packages the scenario marks `seal:` with the cluster's sealed-secrets controller
+/// certificate, fetched once as kubeseal fetches it.
+async fn seal_packages(
+    client: &Client,
+    steps: &[Step],
+    packages: &mut [RenderedPackage],
+) -> Result<(), SecretsError> {
+    use crate::package::seal::{CONTROLLER_NAME, CONTROLLER_NAMESPACE, SealingKey};
+    let scopes: Vec<_> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Package { package, .. } => Some(package.seal),
+            Step::Object { .. } => None,
+        })
+        .collect();
+    if scopes.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    let origin = format!("{CONTROLLER_NAMESPACE}/{CONTROLLER_NAME} (service proxy)");
+    let pem = crate::kube::sealed::fetch_certificate(client, CONTROLLER_NAMESPACE, CONTROLLER_NAME)
+        .await
+        .map_err(|message| SecretsError::Certificate {
+            origin: origin.clone(),
+            message,
+        })?;
+    let key = SealingKey::from_pem(&pem, &origin)?;
+    for (p, scope) in packages.iter_mut().zip(scopes) {
+        if let Some(scope) = scope {
+            secrets::seal(p, &key, scope)?;
+            tracing::info!(
+                "sealed package {} for namespace {} ({scope})",
+                p.package,
+                p.namespace
+            );
+        }
+    }
     Ok(())
 }
 

@@ -10,11 +10,14 @@
 //! only, no absolute paths or `..`, size/entry limits from headers before inflating), kustomization
 //! references must stay inside the package (no remote bases), then the files are written to a
 //! temporary folder next to the target, the overlay is rendered with `kubectl kustomize` there,
-//! every object must be a `v1 Secret` or `v1 ConfigMap` of the package's namespace, and only then
+//! every object must be a `v1 Secret`, `v1 ConfigMap` or `bitnami.com/v1alpha1 SealedSecret` of the
+//! package's namespace (a SealedSecret's template may name no other namespace or name), and only then
 //! the folder is renamed into place (replacing what the previous package for that namespace left).
 //! On any rejection nothing is written. ConfigMaps are allowed because kustomize overlays commonly
 //! pair `secretGenerator` with `configMapGenerator` for the non-secret half (endpoints, regions);
-//! anything else (RBAC, workloads, SealedSecrets) does not belong in a secret package.
+//! SealedSecrets are the seed's way of delivering Secrets (the cluster's sealed-secrets controller
+//! unseals them); anything else (RBAC, workloads) does not belong in a secret package.
+//! [`seal`] turns a package's Secrets into SealedSecrets for its namespace (`seal:` in a scenario).
 //!
 //! Secret values never appear in logs, errors or reports: errors name the object and key only,
 //! `kubectl` stderr is scrubbed of every line of the package's files, and [`redact_values`]
@@ -29,6 +32,7 @@ use serde_json::Value;
 use crate::kube::{AppliedObject, Applier, ObjectRef, add_labels, decode_base64, redact};
 use crate::package::archive::{self, Contents, Limits};
 use crate::package::pack::{check_references, is_kustomization, rename_package};
+use crate::package::seal::{Scope, SealingKey, is_sealed_secret, seal_secret};
 pub use crate::package::{PackageName, SecretsError};
 use crate::scenario::SecretPackageRef;
 
@@ -37,7 +41,11 @@ pub const PACKAGE_LABEL: &str = "conformance.harness/secret-package";
 /// Annotation with the full package file name.
 pub const PACKAGE_ANNOTATION: &str = "conformance.harness/secret-package";
 /// Kinds a package may contain (apiVersion, kind).
-pub const ALLOWED_KINDS: &[(&str, &str)] = &[("v1", "Secret"), ("v1", "ConfigMap")];
+pub const ALLOWED_KINDS: &[(&str, &str)] = &[
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("bitnami.com/v1alpha1", "SealedSecret"),
+];
 /// Where packages are extracted, under the work dir.
 pub const MANIFESTS_DIR: &str = "k8s/manifests";
 /// How long `kubectl kustomize` may take.
@@ -59,11 +67,11 @@ pub struct RenderedPackage {
 }
 
 impl RenderedPackage {
-    /// The names of the Secrets in the package.
+    /// The names of the Secrets in the package, including those its SealedSecrets become.
     pub fn secret_names(&self) -> Vec<String> {
         self.objects
             .iter()
-            .filter(|o| o["kind"] == "Secret")
+            .filter(|o| o["kind"] == "Secret" || is_sealed_secret(o))
             .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
             .collect()
     }
@@ -240,7 +248,7 @@ fn render_dir(
         }
         if !ALLOWED_KINDS.contains(&(api.as_str(), kind.as_str())) {
             let hint = match kind.as_str() {
-                "SealedSecret" => ": unseal it before packaging, the harness applies plain Secrets",
+                "SealedSecret" => ": SealedSecrets are `bitnami.com/v1alpha1`",
                 _ => "",
             };
             return Err(SecretsError::KindNotAllowed {
@@ -249,18 +257,92 @@ fn render_dir(
                 hint: hint.into(),
             });
         }
-        add_labels(
-            obj,
-            &[(PACKAGE_LABEL.to_string(), label.clone())]
-                .into_iter()
-                .collect(),
-        );
-        obj["metadata"]["annotations"][PACKAGE_ANNOTATION] = Value::String(package.into());
+        if is_sealed_secret(obj) {
+            check_sealed(obj, package, namespace, &name)?;
+        }
+        label_package_object(obj, package, &label);
     }
     if objects.is_empty() {
         return Err(fail("the overlay renders no objects".into()));
     }
     Ok(objects)
+}
+
+/// Labels and annotates an object (and a SealedSecret's template, so the Secret it becomes
+/// carries the same marks) with the package it came from.
+fn label_package_object(obj: &mut Value, package: &str, label: &str) {
+    let labels = [(PACKAGE_LABEL.to_string(), label.to_string())]
+        .into_iter()
+        .collect();
+    add_labels(obj, &labels);
+    obj["metadata"]["annotations"][PACKAGE_ANNOTATION] = Value::String(package.into());
+    if is_sealed_secret(obj) {
+        let template = &mut obj["spec"]["template"];
+        add_labels(template, &labels);
+        template["metadata"]["annotations"][PACKAGE_ANNOTATION] = Value::String(package.into());
+    }
+}
+
+/// The rules a SealedSecret in a package follows beyond its own namespace: its template may not
+/// name another namespace or name (the controller overrides them, but a package that tries is
+/// hostile), and it must carry `spec.encryptedData` (the deprecated `spec.data` is refused by
+/// current controllers).
+fn check_sealed(
+    obj: &Value,
+    package: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(), SecretsError> {
+    let err = |message: String| SecretsError::Seal {
+        secret: format!("SealedSecret {namespace}/{name} in {package}"),
+        key: None,
+        message,
+    };
+    let template = &obj["spec"]["template"]["metadata"];
+    if let Some(ns) = template["namespace"].as_str().filter(|ns| *ns != namespace) {
+        return Err(SecretsError::ForeignNamespace {
+            package: package.into(),
+            object: format!("SealedSecret {namespace}/{name} (spec.template.metadata.namespace)"),
+            namespace: ns.into(),
+            expected: namespace.into(),
+        });
+    }
+    if let Some(n) = template["name"].as_str().filter(|n| *n != name) {
+        return Err(err(format!(
+            "spec.template.metadata.name is `{n}`; a SealedSecret unseals under its own name"
+        )));
+    }
+    if !obj["spec"]["data"].is_null() {
+        return Err(err(
+            "uses the deprecated `spec.data`; reseal it with a current kubeseal (spec.encryptedData)"
+                .into(),
+        ));
+    }
+    if obj["spec"]["encryptedData"]
+        .as_object()
+        .is_none_or(serde_json::Map::is_empty)
+    {
+        return Err(err("has no spec.encryptedData".into()));
+    }
+    Ok(())
+}
+
+/// Seals every Secret of a rendered package for its namespace with `key` (ConfigMaps stay
+/// plain), keeping the package's label and annotation on each SealedSecret.
+pub fn seal(
+    rendered: &mut RenderedPackage,
+    key: &SealingKey,
+    scope: Scope,
+) -> Result<(), SecretsError> {
+    let label = package_label_value(&rendered.package);
+    for obj in &mut rendered.objects {
+        if obj["kind"] == "Secret" {
+            let mut sealed = seal_secret(obj, key, scope, Some(&rendered.namespace))?;
+            label_package_object(&mut sealed, &rendered.package, &label);
+            *obj = sealed;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `kubectl kustomize DIR` through [`crate::tools`] and returns stdout (which holds secret

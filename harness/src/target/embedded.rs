@@ -136,6 +136,9 @@ fn embedded_platform(
             watch_namespaces: install.watch_namespaces.clone(),
         })
         .context("installing the Seldon controller on the embedded platform")?;
+    platform
+        .install_sealed_secrets()
+        .context("installing the sealed-secrets controller on the embedded platform")?;
     if let Some(s) = scenario {
         for a in &s.doc.spec.artifacts {
             platform

@@ -177,6 +177,32 @@ impl ApiServer {
             ["openapi", "v3", "apis", g, v] => {
                 get_only(found(discovery::openapi_v3_doc(&self.store, g, v)))
             }
+            [
+                "api",
+                "v1",
+                "namespaces",
+                ns,
+                "services",
+                svc,
+                "proxy",
+                rest @ ..,
+            ] => {
+                let requester = super::review::requester(&req.headers);
+                if requester != super::review::admin() {
+                    let attrs = crate::rbac::Attributes::Resource {
+                        verb: "get".into(),
+                        group: String::new(),
+                        resource: "services".into(),
+                        subresource: "proxy".into(),
+                        namespace: ns.to_string(),
+                        name: crate::sealed::proxy_target(svc)
+                            .map_or(*svc, |(n, _)| n)
+                            .to_string(),
+                    };
+                    super::review::authorize(&self.store, &requester, &attrs)?;
+                }
+                crate::sealed::service_proxy(&self.store, ns, svc, rest, &req.method)
+            }
             ["api", v, rest @ ..] => self.resource(&req, "", v, rest).await,
             ["apis", g, v, rest @ ..] => self.resource(&req, g, v, rest).await,
             _ => Err(ApiError::no_route()),

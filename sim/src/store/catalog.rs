@@ -279,6 +279,17 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         true
     ),
+    // The sealed-secrets chart's CRD (served once `sealed::install` created it).
+    rt!(
+        "bitnami.com",
+        "v1alpha1",
+        "SealedSecret",
+        "sealedsecrets",
+        "sealedsecret",
+        [],
+        true,
+        true
+    ),
     // Served (the setup chart installs its CRD) but not reconciled: no experiment behaviour is modelled.
     rt!(
         "mlops.seldon.io",

@@ -296,6 +296,7 @@ mod tests {
             path: folder,
             overlay: "production".into(),
             provides: vec!["harness-models-s3".into()],
+            seal: None,
         };
         let work = tempfile::tempdir().unwrap();
         let rendered = crate::setup::secrets::prepare(
