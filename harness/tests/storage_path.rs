@@ -139,6 +139,7 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         path: folder,
         overlay: pkg.overlay.clone(),
         provides: vec![secret_name.to_string()],
+        seal: None,
     };
     let kind_rendered = harness::setup::secrets::prepare(
         &kind_pkg,
