@@ -97,6 +97,7 @@ pub async fn run_scenario(
     let client = target.client();
     let mut run_ctx = RunContext::new(RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
+    run_ctx.keep_packages = keep != Keep::Never;
     run_ctx.kubeconfig = target.kubeconfig().map(|p| p.to_path_buf());
     match target.package_overrides(scenario).await {
         Ok(o) => run_ctx.package_overrides = o,

@@ -122,11 +122,11 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
             Some(&ctx.labels.run_id)
         );
     }
-    assert!(
-        work.path()
-            .join("k8s/manifests/financial-ml/production/secret.yaml")
-            .is_file()
-    );
+    // The package is extracted privately under the work directory, nowhere else.
+    let extracted = ctx.packages_dir().join("financial-ml/production/secret.yaml");
+    assert!(extracted.is_file(), "{}", extracted.display());
+    assert!(ctx.packages_dir().starts_with(work.path()));
+    assert_private(&work.path().join(setup::SECRETS_DIR));
 
     // The platform acts on what was applied: the model becomes Ready (the wait primitive).
     let model = Target::seldon("Model", "financial-ml", "credit-risk");
@@ -165,6 +165,11 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
     let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.deleted.len(), applied.records.len(), "{report:?}");
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+    assert!(
+        !work.path().join(setup::SECRETS_DIR).exists(),
+        "the extracted packages outlive the run: {:?}",
+        std::fs::read_dir(work.path()).unwrap().collect::<Vec<_>>()
+    );
     // The controller namespace the run did not create is still there.
     let applier = Applier::new(client.clone(), ctx.labels.clone());
     assert!(
@@ -174,6 +179,54 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extracted_packages_go_once_applied_under_keep_never_and_stay_with_a_kept_run() {
+    let s = scenario("financial-ml");
+    let (_platform, client, _config) = platform_for(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    ctx.keep_packages = false;
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !work.path().join(setup::SECRETS_DIR).exists(),
+        "--keep never: the plaintext must be gone once the packages are applied"
+    );
+    guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+
+    // A kept run keeps its extraction (private) and says where it is.
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hint = guard.keep();
+    assert!(ctx.packages_dir().is_dir());
+    assert_private(&work.path().join(setup::SECRETS_DIR));
+    assert!(
+        hint.contains(&ctx.packages_dir().display().to_string()),
+        "{hint}"
+    );
+    setup::cleanup_run(&client, &ctx.labels, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Every folder under `dir` (and `dir`) is 0700 and every file 0600.
+fn assert_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    let want = if dir.is_dir() { 0o700 } else { 0o600 };
+    assert_eq!(mode, want, "{} has mode {mode:o}", dir.display());
+    if dir.is_dir() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            assert_private(&e.unwrap().path());
+        }
+    }
 }
 
 /// Drops the setup future once `n` objects are recorded, then drops the guard without `finish`.
@@ -213,8 +266,13 @@ async fn dropping_the_guard_mid_setup_cleans_up_on_a_multi_thread_runtime() {
         !harness_objects(&client).await.is_empty(),
         "some objects were applied"
     );
+    assert!(ctx.packages_dir().is_dir(), "packages are extracted first");
     drop(guard);
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+    assert!(
+        !ctx.packages_dir().exists(),
+        "an interrupted run leaves its extracted packages behind"
+    );
 }
 
 #[test]

@@ -273,6 +273,7 @@ impl CleanupGuard {
     /// Cleans up now.
     pub async fn finish(mut self) -> Result<CleanupReport, CleanupError> {
         self.armed = false;
+        self.remove_packages();
         let applied = self.recorder.snapshot();
         cleanup_with_timeout(&self.client, &applied, self.ctx.cleanup_timeout).await
     }
@@ -280,9 +281,28 @@ impl CleanupGuard {
     /// Keeps everything (`--keep`): logs and returns how to inspect it.
     pub fn keep(mut self) -> String {
         self.armed = false;
-        let hint = inspect_hint(&self.ctx);
+        let mut hint = inspect_hint(&self.ctx);
+        let dir = self.ctx.packages_dir();
+        if dir.exists() {
+            hint.push_str(&format!(
+                "\nthe run's extracted secret packages (plaintext, mode 0600) are in {}; delete that folder when done",
+                dir.display()
+            ));
+        }
         tracing::info!("{hint}");
         hint
+    }
+
+    /// Removes the run's extracted secret packages (they hold plaintext values).
+    fn remove_packages(&self) {
+        match self.ctx.remove_packages() {
+            Ok(Some(dir)) => tracing::debug!("removed extracted packages {}", dir.display()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                "could not remove the extracted secret packages in {}: {e}; delete that folder by hand",
+                self.ctx.packages_dir().display()
+            ),
+        }
     }
 
     fn cleanup_blocking(&self) -> Result<CleanupReport, String> {
@@ -334,7 +354,11 @@ impl CleanupGuard {
 
 impl Drop for CleanupGuard {
     fn drop(&mut self) {
-        if !self.armed || self.recorder.snapshot().records.is_empty() {
+        if !self.armed {
+            return;
+        }
+        self.remove_packages();
+        if self.recorder.snapshot().records.is_empty() {
             return;
         }
         self.armed = false;
