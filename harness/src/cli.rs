@@ -213,11 +213,11 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reports = rt.block_on(crate::run::run_all(
-        &opts,
-        &scenarios,
-        args.check.as_deref(),
-    ));
+    let reports = rt.block_on(async {
+        // Before anything is created: from here a signal means "clean up and stop".
+        crate::run::listen_for_signals();
+        crate::run::run_all(&opts, &scenarios, args.check.as_deref()).await
+    });
     let text = crate::report::terminal(&reports);
     print!("{text}");
     if let Some(dir) = &args.report {
@@ -229,7 +229,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    if crate::run::all_succeeded(&reports) {
+    if crate::run::signals_received() > 0 {
+        eprintln!("interrupted: the run was stopped by a signal (exit status 130)");
+        ExitCode::from(130)
+    } else if crate::run::all_succeeded(&reports) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -1,13 +1,15 @@
 //! Running scenarios end to end: target, setup, checks, verdicts, cleanup.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio::sync::watch;
 
 use crate::checks::{self, CheckContext, Verdict};
 use crate::kube::RunLabels;
 use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
-use crate::setup::{CleanupGuard, RunContext, setup_recorded};
+use crate::setup::{CleanupError, CleanupGuard, CleanupReport, RunContext, setup_recorded};
 use crate::target::kind::helm::UpgradePhase;
 use crate::target::{Keep, Target, TargetOptions, fresh_per_scenario};
 
@@ -77,8 +79,88 @@ pub fn select<'a>(scenario: &'a Scenario, only: Option<&str>) -> Vec<&'a Check> 
         .collect()
 }
 
+/// How many interrupting signals (SIGINT, SIGTERM) the process has received, counted from the
+/// first call of [`listen_for_signals`].
+static SIGNALS: OnceLock<watch::Receiver<u32>> = OnceLock::new();
+
+/// Starts counting SIGINT and SIGTERM (once per process; later calls return the same counter).
+/// From then on a signal no longer kills the process: a run stops starting new work, cleans up
+/// and exits non-zero; a second signal abandons the cleanup. Call it before anything is created.
+pub fn listen_for_signals() -> watch::Receiver<u32> {
+    SIGNALS
+        .get_or_init(|| {
+            let (tx, rx) = watch::channel(0u32);
+            tokio::spawn(async move {
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    let (Ok(mut int), Ok(mut term)) = (
+                        signal(SignalKind::interrupt()),
+                        signal(SignalKind::terminate()),
+                    ) else {
+                        tracing::warn!("cannot listen for SIGINT/SIGTERM");
+                        return;
+                    };
+                    loop {
+                        let name = tokio::select! {
+                            _ = int.recv() => "SIGINT",
+                            _ = term.recv() => "SIGTERM",
+                        };
+                        tx.send_modify(|n| *n += 1);
+                        tracing::debug!("received {name}");
+                    }
+                }
+                #[cfg(not(unix))]
+                loop {
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                    tx.send_modify(|n| *n += 1);
+                }
+            });
+            rx
+        })
+        .clone()
+}
+
+/// How many interrupting signals have been received so far.
+pub fn signals_received() -> u32 {
+    SIGNALS.get().map_or(0, |rx| *rx.borrow())
+}
+
+/// Resolves once `n` interrupting signals have been received (never, if nothing listens).
+async fn signalled(n: u32) {
+    let mut rx = listen_for_signals();
+    if rx.wait_for(|c| *c >= n).await.is_err() {
+        // The listener's runtime is gone (a test's runtime): no signal can be counted any more.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Prints what cleanup did (on interruption the user must see what is left).
+fn print_cleanup(run_id: &str, r: &Result<CleanupReport, CleanupError>) {
+    match r {
+        Ok(r) => eprintln!(
+            "run {run_id}: cleanup deleted {} object(s), {} already gone, left {} alone{}",
+            r.deleted.len(),
+            r.already_gone.len(),
+            r.left_alone.len(),
+            r.left_alone
+                .iter()
+                .map(|(o, why)| format!("\n  left {o}: {why}"))
+                .collect::<String>()
+        ),
+        Err(e) => eprintln!(
+            "{e}\n  `harness cleanup --run {run_id}` retries it (deleted {} before that)",
+            e.report.deleted.len()
+        ),
+    }
+}
+
 /// Runs one scenario on a target that is up: setup, the selected checks (concurrently), cleanup
-/// of what the run created unless the keep policy keeps it.
+/// of what the run created unless the keep policy keeps it. SIGINT/SIGTERM (see
+/// [`listen_for_signals`]) stop it at any instant and delete everything it created, the objects
+/// its checks created included.
 pub async fn run_scenario(
     target: &Target,
     scenario: &Scenario,
@@ -94,6 +176,10 @@ pub async fn run_scenario(
         not_applicable: None,
         checks: Vec::new(),
     };
+    if signals_received() > 0 {
+        report.setup_error = Some("interrupted before it started".into());
+        return report;
+    }
     let client = target.client();
     let mut run_ctx = RunContext::new(RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
@@ -119,6 +205,7 @@ pub async fn run_scenario(
             scenario,
             mesh: target,
             run_id: &run_id,
+            recorder: Some(recorder.clone()),
         };
         let cap = target.timeout_cap();
         let futures = select(scenario, only).into_iter().map(|check| {
@@ -150,12 +237,18 @@ pub async fn run_scenario(
             report.checks = checks;
             false
         }
-        _ = tokio::signal::ctrl_c() => {
+        _ = signalled(1) => {
             eprintln!("interrupted: cleaning up run {run_id} (press Ctrl-C again to abandon it)");
-            report.setup_error = Some("interrupted (Ctrl-C) before the checks finished".into());
+            report.setup_error = Some("interrupted (SIGINT/SIGTERM) before the checks finished".into());
             true
         }
     };
+    // A signal that arrived as the work finished still means: clean up, keep nothing.
+    let interrupted_now = interrupted_now(interrupted);
+    if interrupted_now && !interrupted {
+        report.setup_error = Some("interrupted (SIGINT/SIGTERM) as the checks finished".into());
+    }
+    let interrupted = interrupted_now;
     if keep.keeps(!report.succeeded()) && !interrupted {
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
@@ -163,9 +256,10 @@ pub async fn run_scenario(
         let cleanup = guard.finish();
         let outcome = tokio::select! {
             r = cleanup => Some(r),
-            _ = tokio::signal::ctrl_c(), if interrupted => None,
+            _ = signalled(2), if interrupted => None,
         };
         match outcome {
+            Some(r) if interrupted => print_cleanup(&run_id, &r),
             Some(Ok(_)) => {}
             Some(Err(e)) => tracing::warn!(
                 "cleanup of run {run_id} failed: {e:#}; `harness cleanup --run {run_id}` retries it"
@@ -176,6 +270,11 @@ pub async fn run_scenario(
         }
     }
     report
+}
+
+/// Whether the run counts as interrupted: it was, or a signal arrived since.
+fn interrupted_now(was: bool) -> bool {
+    was || signals_received() > 0
 }
 
 /// Starts a target for one scenario, runs it, and stops the target: the embedded platform's way
@@ -232,6 +331,14 @@ pub async fn run_all(
     }
     if fresh_per_scenario(kind) {
         for scenario in applicable {
+            if signals_received() > 0 {
+                reports.push(broken(
+                    scenario,
+                    kind.name(),
+                    "interrupted before it started".into(),
+                ));
+                continue;
+            }
             match run_on_fresh_target(opts, scenario, only).await {
                 Ok(r) => reports.push(r),
                 Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),

@@ -414,8 +414,14 @@ fn nothing_is_created_when_the_manifests_folder_did_not_exist() {
     .unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let err = secrets::unpack(&pkg, &work.join("packages"), NS, "production", Limits::default())
-        .unwrap_err();
+    let err = secrets::unpack(
+        &pkg,
+        &work.join("packages"),
+        NS,
+        "production",
+        Limits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, SecretsError::UnsafeEntry { .. }), "{err}");
     assert!(snapshot(&work).is_empty(), "{:?}", snapshot(&work));
 }
@@ -479,7 +485,11 @@ fn packing_is_deterministic_and_extracts_back() {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700, "extracted package folder");
         assert_eq!(mode(&dir.join("production")), 0o700, "overlay folder");
-        assert_eq!(mode(&dir.join("production/secret.yaml")), 0o600, "secret file");
+        assert_eq!(
+            mode(&dir.join("production/secret.yaml")),
+            0o600,
+            "secret file"
+        );
     }
     assert_eq!(r.secret_names(), vec!["harness-models-s3"]);
     let s = r.secret("harness-models-s3").unwrap();

@@ -123,7 +123,9 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
         );
     }
     // The package is extracted privately under the work directory, nowhere else.
-    let extracted = ctx.packages_dir().join("financial-ml/production/secret.yaml");
+    let extracted = ctx
+        .packages_dir()
+        .join("financial-ml/production/secret.yaml");
     assert!(extracted.is_file(), "{}", extracted.display());
     assert!(ctx.packages_dir().starts_with(work.path()));
     assert_private(&work.path().join(setup::SECRETS_DIR));

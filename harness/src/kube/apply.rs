@@ -161,7 +161,11 @@ pub struct Applier {
     client: Client,
     labels: RunLabels,
     cache: Arc<Mutex<HashMap<(String, String), Resolved>>>,
+    before_apply: Option<BeforeApply>,
 }
+
+/// Called with every object before the applier sends it (to record it for cleanup first).
+pub type BeforeApply = Arc<dyn Fn(&ObjectRef) + Send + Sync>;
 
 impl fmt::Debug for Applier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -178,7 +182,15 @@ impl Applier {
             client,
             labels,
             cache: Arc::default(),
+            before_apply: None,
         }
+    }
+
+    /// Calls `hook` with every object before it is applied: a run records what it is about to
+    /// create, so an interruption at any instant still finds it.
+    pub fn before_apply(mut self, hook: BeforeApply) -> Self {
+        self.before_apply = Some(hook);
+        self
     }
 
     /// The client.
@@ -247,6 +259,9 @@ impl Applier {
     /// label, except a Namespace, which is adopted: only the scenario's own labels are applied.
     pub async fn apply(&self, obj: &Value) -> Result<AppliedObject, ApplyError> {
         let object = ObjectRef::from_value(obj)?;
+        if let Some(hook) = &self.before_apply {
+            hook(&object);
+        }
         let secrets = secret_values(obj);
         let api = self.api(&object).await?;
         let before = api

@@ -176,6 +176,12 @@ impl Recorder {
         self.0.lock().expect("recorder").clone()
     }
 
+    /// Records an object a check is about to create (phase [`Phase::Checks`]), so cleanup
+    /// deletes it whatever stops the run.
+    pub fn record_check_object(&self, object: &ObjectRef) {
+        self.intend(Phase::Checks, object);
+    }
+
     pub(super) fn intend(&self, phase: Phase, object: &ObjectRef) {
         let mut a = self.0.lock().expect("recorder");
         if !a.records.iter().any(|r| &r.object == object) {
