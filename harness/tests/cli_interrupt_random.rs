@@ -206,6 +206,14 @@ async fn interrupt_scenario(scenario: &str, n: usize) -> Vec<String> {
             "{scenario}: {name} after {delay:?} left extracted packages in {}\n{err}",
             secrets.display()
         );
+        eprintln!(
+            "{scenario}: {name} after {delay:?}: {}",
+            if interrupted {
+                "interrupted, nothing left"
+            } else {
+                "finished first, nothing left"
+            }
+        );
         log.push(format!(
             "{scenario}: {name} after {delay:?} ({}, exit {:?}, {took:?})",
             if interrupted {

@@ -304,8 +304,9 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
     ns_api
         .create(
             &Default::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-system"}}))
-                .unwrap(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-system",
+                "labels": {"owner": "platform-team", "name": "kept-by-the-owner"}}}))
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -333,6 +334,33 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
         "{report:?}"
     );
 
+    // A second run of the same scenario on the same cluster never takes the first run's
+    // objects over: it refuses, naming that run and the command that removes what it left.
+    let second = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let err = setup::setup(&client, &s, &second)
+        .await
+        .expect_err("a second run must not take over the first one's objects");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "belongs to another harness run, {}",
+            ctx.labels.run_id
+        )) && msg.contains(&format!("harness cleanup --run {}", ctx.labels.run_id)),
+        "{msg}"
+    );
+    let second_cleanup = setup::cleanup(&client, &err.applied).await.unwrap();
+    assert!(second_cleanup.deleted.is_empty(), "{second_cleanup:?}");
+    assert_eq!(
+        Applier::new(client.clone(), ctx.labels.clone())
+            .get(&ObjectRef::new("v1", "Namespace", None, "financial-ml"))
+            .await
+            .unwrap()
+            .and_then(|n| n.metadata.labels)
+            .and_then(|l| l.get("conformance.harness/run").cloned()),
+        Some(ctx.labels.run_id.clone()),
+        "the first run's namespace keeps its run label"
+    );
+
     let report = setup::cleanup(&client, &applied)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -343,9 +371,21 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
             .any(|(o, _)| o.name == "seldon-system"),
         "{report:?}"
     );
-    assert!(
-        ns_api.get_opt("seldon-system").await.unwrap().is_some(),
-        "adopted namespace survives"
+    let adopted_ns = ns_api
+        .get_opt("seldon-system")
+        .await
+        .unwrap()
+        .expect("adopted namespace survives");
+    let mut labels = adopted_ns.metadata.labels.unwrap_or_default();
+    // The API server's own label comes back as it was.
+    labels.remove("kubernetes.io/metadata.name");
+    assert_eq!(
+        labels,
+        [("owner", "platform-team"), ("name", "kept-by-the-owner")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        "the adopted namespace gets back exactly the labels it had"
     );
     assert!(ns_api.get_opt("financial-ml").await.unwrap().is_none());
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::object::{
-    FIELD_MANAGER, InvalidObject, MANAGED_BY_LABEL, ObjectRef, RunLabels, Watched, add_labels,
-    is_managed,
+    FIELD_MANAGER, InvalidObject, MANAGED_BY_LABEL, ObjectRef, RUN_LABEL, RunLabels,
+    SCENARIO_LABEL, Watched, add_labels, is_managed,
 };
 use super::redact::{redact, secret_values};
 
@@ -52,6 +52,9 @@ pub struct AppliedObject {
     /// Whether it was adopted: it existed without the harness label (only namespaces), got the
     /// scenario's labels but no ownership labels, and cleanup must leave it alone.
     pub adopted: bool,
+    /// The labels an adopted object had before the run touched it: cleanup puts back exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_before: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl From<InvalidObject> for ApplyError {
@@ -110,6 +113,21 @@ pub enum ApplyError {
     NotOurs {
         /// The object.
         object: Box<ObjectRef>,
+    },
+    /// The object belongs to another run of the harness (running, kept, or crashed): it is never
+    /// taken over or deleted by this run.
+    #[error(
+        "{object} belongs to another harness run, {run} (scenario {scenario}), which is still running or was kept; \
+         refusing to take it over. If that run is over, delete what it left with \
+         `harness cleanup --run {run} --context <context> --allow-context <context>`, then run again"
+    )]
+    OtherRun {
+        /// The object.
+        object: Box<ObjectRef>,
+        /// The other run's id.
+        run: String,
+        /// The other run's scenario.
+        scenario: String,
     },
     /// The request did not get an API answer (connection, TLS, decoding).
     #[error("{object}: {verb} failed: {detail}")]
@@ -277,6 +295,21 @@ impl Applier {
                 }
                 true
             }
+            Some(live) if !self.labels.owns(live) => {
+                let label = |k: &str| {
+                    live.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(k))
+                        .cloned()
+                        .unwrap_or_else(|| "<none>".into())
+                };
+                return Err(ApplyError::OtherRun {
+                    object: Box::new(object),
+                    run: label(RUN_LABEL),
+                    scenario: label(SCENARIO_LABEL),
+                });
+            }
             _ => false,
         };
         let mut body = obj.clone();
@@ -307,6 +340,12 @@ impl Applier {
             created: before.is_none(),
             changed,
             adopted,
+            labels_before: adopted.then(|| {
+                before
+                    .as_ref()
+                    .and_then(|b| b.metadata.labels.clone())
+                    .unwrap_or_default()
+            }),
         })
     }
 }

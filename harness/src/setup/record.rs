@@ -198,8 +198,15 @@ impl Recorder {
         if let Some(r) = a.records.iter_mut().find(|r| r.object == outcome.object) {
             // A re-apply keeps the fact that an earlier apply in this run created it.
             let created = r.outcome.as_ref().is_some_and(|o| o.created);
+            // The labels before the run's first apply, not those an earlier apply of this run set.
+            let labels_before = r
+                .outcome
+                .as_ref()
+                .and_then(|o| o.labels_before.clone())
+                .or(outcome.labels_before.clone());
             r.outcome = Some(AppliedObject {
                 created: outcome.created || created,
+                labels_before,
                 ..outcome
             });
         }
