@@ -125,9 +125,17 @@ struct RunArgs {
     /// Keep what the run created: on-failure (default), always, never.
     #[arg(long, env = "HARNESS_KEEP", default_value = "on-failure")]
     keep: harness::target::Keep,
-    /// Write a Markdown summary (summary.md) into this folder.
+    /// Write summary.md (a conformance statement first), results.json (run metadata and every
+    /// verdict with its cause, duration, tags and proven-to-catch defects) and junit.xml into this
+    /// folder. With $GITHUB_STEP_SUMMARY set, the summary is also appended there.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Run only checks carrying this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Run only the checks that did not pass in this results.json of an earlier run.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    rerun_failed: Option<PathBuf>,
     /// Existing cluster: the kubeconfig context to use.
     #[arg(long, env = "HARNESS_CONTEXT")]
     context: Option<String>,
@@ -172,6 +180,8 @@ impl From<RunArgs> for cli::RunArgs {
             chart_version: a.chart_version,
             upgrade_to: a.upgrade_to,
             defects: a.defects,
+            tags: a.tags,
+            rerun_failed: a.rerun_failed,
         }
     }
 }

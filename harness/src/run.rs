@@ -32,6 +32,8 @@ pub struct CheckResult {
     pub duration: Duration,
     /// Defects of the embedded platform this check is proven (by the mutation suite) to catch.
     pub proven_to_catch: Vec<&'static str>,
+    /// The check's tags from the scenario.
+    pub tags: Vec<String>,
 }
 
 /// Everything one scenario run produced.
@@ -49,6 +51,10 @@ pub struct ScenarioReport {
     pub not_applicable: Option<String>,
     /// One entry per check, in file order.
     pub checks: Vec<CheckResult>,
+    /// The Kubernetes API server's version (`gitVersion`), when it answered.
+    pub kubernetes_version: Option<String>,
+    /// The Seldon chart version the run installed or was told the platform runs.
+    pub chart_version: Option<String>,
 }
 
 impl ScenarioReport {
@@ -70,13 +76,51 @@ pub fn run_id() -> String {
 
 /// Which checks of a scenario to run.
 pub fn select<'a>(scenario: &'a Scenario, only: Option<&str>) -> Vec<&'a Check> {
-    scenario
-        .doc
-        .spec
-        .checks
-        .iter()
-        .filter(|c| only.is_none_or(|o| o == c.name))
-        .collect()
+    Selection::only(only).checks(scenario)
+}
+
+/// Which checks to run: by name (`--check`), by tag (`--tag`, any of them), and only those that
+/// did not pass in an earlier run (`--rerun-failed results.json`). Empty means every check.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only the check of this name.
+    pub check: Option<String>,
+    /// Only checks carrying at least one of these tags.
+    pub tags: Vec<String>,
+    /// Only these (scenario, check) pairs (check `*`: all of the scenario's); a scenario absent
+    /// from it is not run at all.
+    pub rerun: Option<std::collections::BTreeSet<(String, String)>>,
+}
+
+impl Selection {
+    /// Every check, or only the one named.
+    pub fn only(check: Option<&str>) -> Selection {
+        Selection {
+            check: check.map(str::to_string),
+            ..Selection::default()
+        }
+    }
+
+    /// Whether a check of a scenario is selected.
+    pub fn matches(&self, scenario: &Scenario, check: &Check) -> bool {
+        self.check.as_deref().is_none_or(|o| o == check.name)
+            && (self.tags.is_empty() || check.tags.iter().any(|t| self.tags.contains(t)))
+            && self.rerun.as_ref().is_none_or(|r| {
+                let name = scenario.name().to_string();
+                r.contains(&(name.clone(), check.name.clone())) || r.contains(&(name, "*".into()))
+            })
+    }
+
+    /// The selected checks of a scenario, in file order.
+    pub fn checks<'a>(&self, scenario: &'a Scenario) -> Vec<&'a Check> {
+        scenario
+            .doc
+            .spec
+            .checks
+            .iter()
+            .filter(|c| self.matches(scenario, c))
+            .collect()
+    }
 }
 
 /// How many interrupting signals (SIGINT, SIGTERM) the process has received, counted from the
@@ -167,6 +211,16 @@ pub async fn run_scenario(
     only: Option<&str>,
     keep: Keep,
 ) -> ScenarioReport {
+    run_scenario_selected(target, scenario, &Selection::only(only), keep).await
+}
+
+/// [`run_scenario`] with a full [`Selection`].
+pub async fn run_scenario_selected(
+    target: &Target,
+    scenario: &Scenario,
+    selection: &Selection,
+    keep: Keep,
+) -> ScenarioReport {
     let run_id = run_id();
     let mut report = ScenarioReport {
         scenario: scenario.name().to_string(),
@@ -175,12 +229,20 @@ pub async fn run_scenario(
         setup_error: None,
         not_applicable: None,
         checks: Vec::new(),
+        kubernetes_version: None,
+        chart_version: None,
     };
     if signals_received() > 0 {
         report.setup_error = Some("interrupted before it started".into());
         return report;
     }
     let client = target.client();
+    report.kubernetes_version =
+        tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|v| v.git_version);
     let mut run_ctx = RunContext::new(RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
     run_ctx.keep_packages = keep != Keep::Never;
@@ -208,7 +270,7 @@ pub async fn run_scenario(
             recorder: Some(recorder.clone()),
         };
         let cap = target.timeout_cap();
-        let futures = select(scenario, only).into_iter().map(|check| {
+        let futures = selection.checks(scenario).into_iter().map(|check| {
             let ctx = &ctx;
             async move {
                 let mut check = check.clone();
@@ -223,6 +285,7 @@ pub async fn run_scenario(
                 CheckResult {
                     name: check.name.clone(),
                     kind: check.expect.kind(),
+                    tags: check.tags.clone(),
                     verdict,
                     duration: started.elapsed(),
                     proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
@@ -253,7 +316,18 @@ pub async fn run_scenario(
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
     } else {
-        let cleanup = guard.finish();
+        let labels = run_ctx.labels.clone();
+        let timeout = run_ctx.cleanup_timeout;
+        let cleanup = async {
+            let recorded = guard.finish().await;
+            if !interrupted {
+                return recorded;
+            }
+            // A create the interruption cut off may have reached the API server after the record
+            // cleanup looked for it (it counted as "already gone"): sweep the run's label too.
+            let swept = crate::setup::cleanup_run(&client, &labels, timeout).await;
+            merge_cleanups(recorded, swept)
+        };
         let outcome = tokio::select! {
             r = cleanup => Some(r),
             _ = signalled(2), if interrupted => None,
@@ -272,6 +346,34 @@ pub async fn run_scenario(
     report
 }
 
+/// The record-based cleanup followed by the label sweep, as one report.
+fn merge_cleanups(
+    recorded: Result<CleanupReport, CleanupError>,
+    swept: Result<CleanupReport, CleanupError>,
+) -> Result<CleanupReport, CleanupError> {
+    let (mut report, mut problems, run_id) = match recorded {
+        Ok(r) => (r, Vec::new(), None),
+        Err(e) => (e.report, e.problems, Some(e.run_id)),
+    };
+    let (more, more_problems, run_id) = match swept {
+        Ok(r) => (r, Vec::new(), run_id),
+        Err(e) => (e.report, e.problems, Some(e.run_id)),
+    };
+    report
+        .already_gone
+        .retain(|o| !more.deleted.contains(o) && !more.already_gone.contains(o));
+    report.deleted.extend(more.deleted);
+    problems.extend(more_problems);
+    match run_id {
+        Some(run_id) if !problems.is_empty() => Err(CleanupError {
+            run_id,
+            problems,
+            report,
+        }),
+        _ => Ok(report),
+    }
+}
+
 /// Whether the run counts as interrupted: it was, or a signal arrived since.
 fn interrupted_now(was: bool) -> bool {
     was || signals_received() > 0
@@ -284,10 +386,20 @@ pub async fn run_on_fresh_target(
     scenario: &Scenario,
     only: Option<&str>,
 ) -> anyhow::Result<ScenarioReport> {
+    run_on_fresh_target_selected(opts, scenario, &Selection::only(only)).await
+}
+
+/// [`run_on_fresh_target`] with a full [`Selection`].
+pub async fn run_on_fresh_target_selected(
+    opts: &TargetOptions,
+    scenario: &Scenario,
+    selection: &Selection,
+) -> anyhow::Result<ScenarioReport> {
     let target = Target::start(opts, scenario)
         .await
         .with_context(|| format!("preparing the target for `{}`", scenario.name()))?;
-    let report = run_scenario(&target, scenario, only, opts.keep).await;
+    let mut report = run_scenario_selected(&target, scenario, selection, opts.keep).await;
+    report.chart_version = Some(opts.install_settings(scenario).chart_version);
     target.finish(!report.succeeded()).await;
     Ok(report)
 }
@@ -301,6 +413,8 @@ fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioR
         setup_error: Some(error),
         not_applicable: None,
         checks: Vec::new(),
+        kubernetes_version: None,
+        chart_version: None,
     }
 }
 
@@ -311,10 +425,22 @@ pub async fn run_all(
     scenarios: &[Scenario],
     only: Option<&str>,
 ) -> Vec<ScenarioReport> {
+    run_all_selected(opts, scenarios, &Selection::only(only)).await
+}
+
+/// [`run_all`] with a full [`Selection`]: scenarios with no selected check are not run.
+pub async fn run_all_selected(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    selection: &Selection,
+) -> Vec<ScenarioReport> {
     let kind = opts.kind.unwrap_or(TargetKind::Sim);
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
     for scenario in scenarios {
+        if selection.checks(scenario).is_empty() && !scenario.doc.spec.checks.is_empty() {
+            continue;
+        }
         if scenario.runs_on(kind) {
             applicable.push(scenario);
         } else {
@@ -326,6 +452,8 @@ pub async fn run_all(
                 setup_error: None,
                 not_applicable: Some(format!("runs only on: {}", targets.join(", "))),
                 checks: Vec::new(),
+                kubernetes_version: None,
+                chart_version: None,
             });
         }
     }
@@ -339,7 +467,7 @@ pub async fn run_all(
                 ));
                 continue;
             }
-            match run_on_fresh_target(opts, scenario, only).await {
+            match run_on_fresh_target_selected(opts, scenario, selection).await {
                 Ok(r) => reports.push(r),
                 Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),
             }
@@ -362,7 +490,8 @@ pub async fn run_all(
         async move {
             let mut out = Vec::new();
             for scenario in applicable {
-                let mut r = run_scenario(target, scenario, only, opts.keep).await;
+                let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
+                r.chart_version = Some(opts.install_settings(scenario).chart_version);
                 r.scenario.push_str(&suffix);
                 out.push(r);
             }
@@ -379,15 +508,18 @@ pub async fn run_all(
                 .validate_upgrade(version, |phase| {
                     let (collected, run_every) = (&collected, &run_every);
                     async move {
-                        let suffix = match phase {
+                        let (suffix, installed) = match phase {
                             UpgradePhase::Before { version } => {
-                                format!(" (on {version}, before the upgrade)")
+                                (format!(" (on {version}, before the upgrade)"), version)
                             }
                             UpgradePhase::After { version } => {
-                                format!(" (after the upgrade to {version})")
+                                (format!(" (after the upgrade to {version})"), version)
                             }
                         };
-                        let phase_reports = run_every(suffix).await;
+                        let mut phase_reports = run_every(suffix).await;
+                        for r in &mut phase_reports {
+                            r.chart_version = Some(installed.to_string());
+                        }
                         let ok = all_succeeded(&phase_reports);
                         collected
                             .lock()
@@ -415,6 +547,8 @@ pub async fn run_all(
                     setup_error: Some(format!("{e:#}")),
                     not_applicable: None,
                     checks: Vec::new(),
+                    kubernetes_version: None,
+                    chart_version: None,
                 }),
             }
         }
