@@ -134,14 +134,20 @@ pub fn listen_for_signals() -> watch::Receiver<u32> {
     SIGNALS
         .get_or_init(|| {
             let (tx, rx) = watch::channel(0u32);
+            // Registered here, not in the task: a signal arriving before the task first runs
+            // must already be counted rather than kill the process mid-setup.
+            #[cfg(unix)]
+            let streams = {
+                use tokio::signal::unix::{SignalKind, signal};
+                (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                )
+            };
             tokio::spawn(async move {
                 #[cfg(unix)]
                 {
-                    use tokio::signal::unix::{SignalKind, signal};
-                    let (Ok(mut int), Ok(mut term)) = (
-                        signal(SignalKind::interrupt()),
-                        signal(SignalKind::terminate()),
-                    ) else {
+                    let (Ok(mut int), Ok(mut term)) = streams else {
                         tracing::warn!("cannot listen for SIGINT/SIGTERM");
                         return;
                     };
