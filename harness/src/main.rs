@@ -31,7 +31,10 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or
-    /// cannot run. Ctrl-C stops the run and deletes what it created.
+    /// cannot run. Ctrl-C (SIGINT) or SIGTERM stops the run, deletes what it created (what its
+    /// checks created too), says what it deleted and could not, and exits 130. Secret packages are
+    /// extracted into a private folder under HARNESS_WORK_DIR (default target/harness-state),
+    /// removed at the end unless the run is kept. A run never takes over objects of another run.
     Run(RunArgs),
     /// Print every object a run of the scenario would apply, in apply order, without contacting a
     /// cluster (secret values replaced by placeholders).
