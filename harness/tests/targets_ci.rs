@@ -353,8 +353,7 @@ fn no_blind_retries_of_verdict_failures() {
         );
     }
     for wf in ["nightly.yml", "pre-upgrade.yml"] {
-        let text =
-            std::fs::read_to_string(repo_dir().join(".github/workflows").join(wf)).unwrap();
+        let text = std::fs::read_to_string(repo_dir().join(".github/workflows").join(wf)).unwrap();
         assert!(
             !text.contains("--retries") && !text.contains("NEXTEST_RETRIES"),
             "{wf} retries failed tests"
