@@ -18,7 +18,7 @@ pub struct RunArgs {
     pub check: Option<String>,
     /// When to keep what the run created.
     pub keep: Keep,
-    /// Where to write `summary.md`.
+    /// Where to write `summary.md`, `results.json` and `junit.xml`.
     pub report: Option<PathBuf>,
     /// Existing cluster: the kubeconfig context.
     pub context: Option<String>,
@@ -34,6 +34,10 @@ pub struct RunArgs {
     pub upgrade_to: Option<String>,
     /// Embedded platform defects, by name.
     pub defects: Vec<String>,
+    /// Only checks carrying one of these tags.
+    pub tags: Vec<String>,
+    /// Only the checks that did not pass in this `results.json`.
+    pub rerun_failed: Option<PathBuf>,
 }
 
 /// The embedded platform's faults from defect names; an unknown name lists the known ones.
@@ -194,6 +198,38 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let rerun = match args.rerun_failed.as_deref().map(crate::report::failed_in) {
+        None => None,
+        Some(Ok(failed)) if failed.is_empty() => {
+            println!("nothing to rerun: every check passed in that run");
+            return ExitCode::SUCCESS;
+        }
+        Some(Ok(failed)) => Some(failed),
+        Some(Err(e)) => {
+            eprintln!("error: --rerun-failed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let selection = crate::run::Selection {
+        check: args.check.clone(),
+        tags: args.tags.clone(),
+        rerun,
+    };
+    if scenarios.iter().all(|s| selection.checks(s).is_empty()) {
+        eprintln!(
+            "error: no check is selected (--check {:?}, --tag {:?}{}); `harness list` shows the checks",
+            args.check,
+            args.tags,
+            if selection.rerun.is_some() {
+                ", --rerun-failed"
+            } else {
+                ""
+            }
+        );
+        return ExitCode::from(2);
+    }
+    let started = std::time::Instant::now();
+    let started_at = jiff::Timestamp::now().to_string();
     let opts = crate::target::TargetOptions {
         kind: Some(kind),
         embedded: crate::target::EmbeddedOptions::with_faults(faults),
@@ -213,23 +249,50 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reports = rt.block_on(crate::run::run_all(
-        &opts,
-        &scenarios,
-        args.check.as_deref(),
-    ));
+    let reports = rt.block_on(async {
+        // Before anything is created: from here a signal means "clean up and stop".
+        crate::run::listen_for_signals();
+        crate::run::run_all_selected(&opts, &scenarios, &selection).await
+    });
     let text = crate::report::terminal(&reports);
     print!("{text}");
+    let meta = crate::report::RunMeta {
+        started_at,
+        duration: started.elapsed(),
+        target: kind.name().to_string(),
+        interrupted: crate::run::signals_received() > 0,
+    };
     if let Some(dir) = &args.report {
-        match crate::report::write_markdown(dir, &reports) {
-            Ok(path) => println!("summary written to {}", path.display()),
+        match crate::report::write_all(dir, &reports, &meta) {
+            Ok(paths) => {
+                for p in paths {
+                    println!("written: {}", p.display());
+                }
+            }
             Err(e) => {
                 eprintln!("error: writing the report into {}: {e:#}", dir.display());
                 return ExitCode::from(2);
             }
         }
     }
-    if crate::run::all_succeeded(&reports) {
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(crate::report::summary(&reports, &meta).as_bytes()));
+        if let Err(e) = appended {
+            eprintln!(
+                "warning: could not append the summary to $GITHUB_STEP_SUMMARY ({}): {e}",
+                PathBuf::from(path).display()
+            );
+        }
+    }
+    if crate::run::signals_received() > 0 {
+        eprintln!("interrupted: the run was stopped by a signal (exit status 130)");
+        ExitCode::from(130)
+    } else if crate::run::all_succeeded(&reports) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

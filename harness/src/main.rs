@@ -31,7 +31,10 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Set scenarios up on a target and give a verdict per check. Exits 1 if any check fails or
-    /// cannot run. Ctrl-C stops the run and deletes what it created.
+    /// cannot run. Ctrl-C (SIGINT) or SIGTERM stops the run, deletes what it created (what its
+    /// checks created too), says what it deleted and could not, and exits 130. Secret packages are
+    /// extracted into a private folder under HARNESS_WORK_DIR (default target/harness-state),
+    /// removed at the end unless the run is kept. A run never takes over objects of another run.
     Run(RunArgs),
     /// Print every object a run of the scenario would apply, in apply order, without contacting a
     /// cluster (secret values replaced by placeholders).
@@ -185,9 +188,17 @@ struct RunArgs {
     /// Keep what the run created: on-failure (default), always, never.
     #[arg(long, env = "HARNESS_KEEP", default_value = "on-failure")]
     keep: harness::target::Keep,
-    /// Write a Markdown summary (summary.md) into this folder.
+    /// Write summary.md (a conformance statement first), results.json (run metadata and every
+    /// verdict with its cause, duration, tags and proven-to-catch defects) and junit.xml into this
+    /// folder. With $GITHUB_STEP_SUMMARY set, the summary is also appended there.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Run only checks carrying this tag (repeatable: any of them).
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Run only the checks that did not pass in this results.json of an earlier run.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    rerun_failed: Option<PathBuf>,
     /// Existing cluster: the kubeconfig context to use.
     #[arg(long, env = "HARNESS_CONTEXT")]
     context: Option<String>,
@@ -232,6 +243,8 @@ impl From<RunArgs> for cli::RunArgs {
             chart_version: a.chart_version,
             upgrade_to: a.upgrade_to,
             defects: a.defects,
+            tags: a.tags,
+            rerun_failed: a.rerun_failed,
         }
     }
 }

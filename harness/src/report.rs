@@ -157,3 +157,264 @@ pub fn write_markdown(dir: &Path, reports: &[ScenarioReport]) -> anyhow::Result<
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
+
+/// What a whole `harness run` was, for `results.json` and the conformance statement.
+#[derive(Debug, Clone)]
+pub struct RunMeta {
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: String,
+    /// How long it took.
+    pub duration: std::time::Duration,
+    /// The target (`sim`, `kind`, `existing`).
+    pub target: String,
+    /// Whether a signal stopped it.
+    pub interrupted: bool,
+}
+
+fn verdict_word(v: &Verdict) -> &'static str {
+    match v {
+        Verdict::Pass { .. } => "pass",
+        Verdict::Fail { .. } => "fail",
+        Verdict::Skip { .. } => "skip",
+    }
+}
+
+/// The platform versions the reports observed: (Kubernetes server, Seldon chart).
+fn versions(reports: &[ScenarioReport]) -> (String, String) {
+    let first = |f: fn(&ScenarioReport) -> Option<&String>| {
+        let mut all: Vec<&str> = reports.iter().filter_map(f).map(String::as_str).collect();
+        all.dedup();
+        if all.is_empty() {
+            "unknown".to_string()
+        } else {
+            all.join(", ")
+        }
+    };
+    (
+        first(|r| r.kubernetes_version.as_ref()),
+        first(|r| r.chart_version.as_ref()),
+    )
+}
+
+/// The conformance statement that opens `summary.md`: verdict, platform versions, scenarios, counts.
+pub fn conformance_statement(reports: &[ScenarioReport], meta: &RunMeta) -> String {
+    let (p, f, s) = totals(reports);
+    let (k8s, chart) = versions(reports);
+    let scenarios: Vec<&str> = reports.iter().map(|r| r.scenario.as_str()).collect();
+    let verdict = if meta.interrupted {
+        "**Not conformant: the run was interrupted.**"
+    } else if crate::run::all_succeeded(reports) {
+        "**Conformant:** every selected check passed."
+    } else {
+        "**Not conformant:** some checks failed or could not run."
+    };
+    format!(
+        "{verdict}\n\nTarget `{}`, Kubernetes {k8s}, Seldon Core v2 chart {chart}; started {} and took {:.0} s.\n\
+         Scenarios: {}.\n\n**{p} passed, {f} failed, {s} skipped**\n",
+        meta.target,
+        meta.started_at,
+        meta.duration.as_secs_f64(),
+        scenarios.join(", ")
+    )
+}
+
+/// `results.json`: run metadata and, per scenario and check, verdict, cause, duration, tags and
+/// the defects the check is proven to catch.
+pub fn results_json(reports: &[ScenarioReport], meta: &RunMeta) -> serde_json::Value {
+    let (p, f, s) = totals(reports);
+    let (k8s, chart) = versions(reports);
+    let scenarios: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            let checks: Vec<serde_json::Value> = r
+                .checks
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "name": c.name,
+                        "kind": c.kind,
+                        "verdict": verdict_word(&c.verdict),
+                        "cause": text(&c.verdict),
+                        "durationSeconds": c.duration.as_secs_f64(),
+                        "tags": c.tags,
+                        "provenToCatch": c.proven_to_catch,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": r.scenario,
+                "target": r.target,
+                "runId": r.run_id,
+                "kubernetesVersion": r.kubernetes_version,
+                "chartVersion": r.chart_version,
+                "setupError": r.setup_error,
+                "notApplicable": r.not_applicable,
+                "checks": checks,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "run": {
+            "harnessVersion": env!("CARGO_PKG_VERSION"),
+            "target": meta.target,
+            "startedAt": meta.started_at,
+            "durationSeconds": meta.duration.as_secs_f64(),
+            "interrupted": meta.interrupted,
+            "kubernetesVersion": k8s,
+            "chartVersion": chart,
+            "conformant": !meta.interrupted && crate::run::all_succeeded(reports),
+            "passed": p,
+            "failed": f,
+            "skipped": s,
+        },
+        "scenarios": scenarios,
+    })
+}
+
+fn xml_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// `junit.xml`: a test suite per scenario, a test case per check (`setup` when setup failed).
+pub fn junit_xml(reports: &[ScenarioReport]) -> String {
+    let (p, f, s) = totals(reports);
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"seldon-conformance\" tests=\"{}\" failures=\"{f}\" skipped=\"{s}\">\n",
+        p + f + s
+    );
+    for r in reports {
+        let failures = r
+            .checks
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Fail { .. }))
+            .count()
+            + usize::from(r.setup_error.is_some());
+        let skipped = r
+            .checks
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Skip { .. }))
+            .count();
+        let time: f64 = r.checks.iter().map(|c| c.duration.as_secs_f64()).sum();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">",
+            xml_escape(&r.scenario),
+            r.checks.len() + usize::from(r.setup_error.is_some()),
+        );
+        if let Some(e) = &r.setup_error {
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{0}\" name=\"setup\"><failure message=\"setup failed\">{1}</failure></testcase>",
+                xml_escape(&r.scenario),
+                xml_escape(e)
+            );
+        }
+        for c in &r.checks {
+            let body = match &c.verdict {
+                Verdict::Pass { .. } => String::new(),
+                Verdict::Fail { reason } => format!(
+                    "<failure message=\"{}\">{}</failure>",
+                    xml_escape(reason.lines().next().unwrap_or_default()),
+                    xml_escape(reason)
+                ),
+                Verdict::Skip { reason } => {
+                    format!("<skipped message=\"{}\"/>", xml_escape(reason))
+                }
+            };
+            let _ = writeln!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">{body}</testcase>",
+                xml_escape(&r.scenario),
+                xml_escape(&c.name),
+                c.duration.as_secs_f64()
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Writes `summary.md` (conformance statement first), `results.json` and `junit.xml` into `dir`;
+/// returns their paths.
+pub fn write_all(
+    dir: &Path,
+    reports: &[ScenarioReport],
+    meta: &RunMeta,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let files = [
+        ("summary.md", summary(reports, meta)),
+        (
+            "results.json",
+            serde_json::to_string_pretty(&results_json(reports, meta))? + "\n",
+        ),
+        ("junit.xml", junit_xml(reports)),
+    ];
+    let mut paths = Vec::new();
+    for (name, body) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+/// `summary.md`: the conformance statement, then the per-scenario tables.
+pub fn summary(reports: &[ScenarioReport], meta: &RunMeta) -> String {
+    let body = markdown(reports);
+    let rest = body
+        .split_once("\n\n")
+        .map_or(body.as_str(), |(_, rest)| rest);
+    format!(
+        "# Seldon Core v2 conformance\n\n{}\n{rest}",
+        conformance_statement(reports, meta)
+    )
+}
+
+/// The (scenario, check) pairs that did not pass in a `results.json` (`*`: every check of a
+/// scenario whose setup failed), for `harness run --rerun-failed`.
+pub fn failed_in(path: &Path) -> Result<std::collections::BTreeSet<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not JSON ({e}); pass the results.json a `harness run --report DIR` wrote",
+            path.display()
+        )
+    })?;
+    let scenarios = v["scenarios"].as_array().ok_or_else(|| {
+        format!(
+            "{}: no `scenarios` list; pass the results.json a `harness run --report DIR` wrote",
+            path.display()
+        )
+    })?;
+    let mut out = std::collections::BTreeSet::new();
+    for s in scenarios {
+        let full = s["name"].as_str().unwrap_or_default();
+        // Upgrade phases append " (on …)" to the scenario's name.
+        let name = full.split(" (").next().unwrap_or(full).to_string();
+        if !s["setupError"].is_null() && s["checks"].as_array().is_none_or(Vec::is_empty) {
+            out.insert((name.clone(), "*".to_string()));
+        }
+        for c in s["checks"].as_array().into_iter().flatten() {
+            if c["verdict"] != "pass" {
+                out.insert((
+                    name.clone(),
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

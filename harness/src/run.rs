@@ -1,13 +1,15 @@
 //! Running scenarios end to end: target, setup, checks, verdicts, cleanup.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio::sync::watch;
 
 use crate::checks::{self, CheckContext, Verdict};
 use crate::kube::RunLabels;
 use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
-use crate::setup::{CleanupGuard, RunContext, setup_recorded};
+use crate::setup::{CleanupError, CleanupGuard, CleanupReport, RunContext, setup_recorded};
 use crate::target::kind::helm::UpgradePhase;
 use crate::target::{Keep, Target, TargetOptions, fresh_per_scenario};
 
@@ -30,6 +32,8 @@ pub struct CheckResult {
     pub duration: Duration,
     /// Defects of the embedded platform this check is proven (by the mutation suite) to catch.
     pub proven_to_catch: Vec<&'static str>,
+    /// The check's tags from the scenario.
+    pub tags: Vec<String>,
 }
 
 /// Everything one scenario run produced.
@@ -47,6 +51,10 @@ pub struct ScenarioReport {
     pub not_applicable: Option<String>,
     /// One entry per check, in file order.
     pub checks: Vec<CheckResult>,
+    /// The Kubernetes API server's version (`gitVersion`), when it answered.
+    pub kubernetes_version: Option<String>,
+    /// The Seldon chart version the run installed or was told the platform runs.
+    pub chart_version: Option<String>,
 }
 
 impl ScenarioReport {
@@ -68,21 +76,155 @@ pub fn run_id() -> String {
 
 /// Which checks of a scenario to run.
 pub fn select<'a>(scenario: &'a Scenario, only: Option<&str>) -> Vec<&'a Check> {
-    scenario
-        .doc
-        .spec
-        .checks
-        .iter()
-        .filter(|c| only.is_none_or(|o| o == c.name))
-        .collect()
+    Selection::only(only).checks(scenario)
+}
+
+/// Which checks to run: by name (`--check`), by tag (`--tag`, any of them), and only those that
+/// did not pass in an earlier run (`--rerun-failed results.json`). Empty means every check.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only the check of this name.
+    pub check: Option<String>,
+    /// Only checks carrying at least one of these tags.
+    pub tags: Vec<String>,
+    /// Only these (scenario, check) pairs (check `*`: all of the scenario's); a scenario absent
+    /// from it is not run at all.
+    pub rerun: Option<std::collections::BTreeSet<(String, String)>>,
+}
+
+impl Selection {
+    /// Every check, or only the one named.
+    pub fn only(check: Option<&str>) -> Selection {
+        Selection {
+            check: check.map(str::to_string),
+            ..Selection::default()
+        }
+    }
+
+    /// Whether a check of a scenario is selected.
+    pub fn matches(&self, scenario: &Scenario, check: &Check) -> bool {
+        self.check.as_deref().is_none_or(|o| o == check.name)
+            && (self.tags.is_empty() || check.tags.iter().any(|t| self.tags.contains(t)))
+            && self.rerun.as_ref().is_none_or(|r| {
+                let name = scenario.name().to_string();
+                r.contains(&(name.clone(), check.name.clone())) || r.contains(&(name, "*".into()))
+            })
+    }
+
+    /// The selected checks of a scenario, in file order.
+    pub fn checks<'a>(&self, scenario: &'a Scenario) -> Vec<&'a Check> {
+        scenario
+            .doc
+            .spec
+            .checks
+            .iter()
+            .filter(|c| self.matches(scenario, c))
+            .collect()
+    }
+}
+
+/// How many interrupting signals (SIGINT, SIGTERM) the process has received, counted from the
+/// first call of [`listen_for_signals`].
+static SIGNALS: OnceLock<watch::Receiver<u32>> = OnceLock::new();
+
+/// Starts counting SIGINT and SIGTERM (once per process; later calls return the same counter).
+/// From then on a signal no longer kills the process: a run stops starting new work, cleans up
+/// and exits non-zero; a second signal abandons the cleanup. Call it before anything is created.
+pub fn listen_for_signals() -> watch::Receiver<u32> {
+    SIGNALS
+        .get_or_init(|| {
+            let (tx, rx) = watch::channel(0u32);
+            // Registered here, not in the task: a signal arriving before the task first runs
+            // must already be counted rather than kill the process mid-setup.
+            #[cfg(unix)]
+            let streams = {
+                use tokio::signal::unix::{SignalKind, signal};
+                (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                )
+            };
+            tokio::spawn(async move {
+                #[cfg(unix)]
+                {
+                    let (Ok(mut int), Ok(mut term)) = streams else {
+                        tracing::warn!("cannot listen for SIGINT/SIGTERM");
+                        return;
+                    };
+                    loop {
+                        let name = tokio::select! {
+                            _ = int.recv() => "SIGINT",
+                            _ = term.recv() => "SIGTERM",
+                        };
+                        tx.send_modify(|n| *n += 1);
+                        tracing::debug!("received {name}");
+                    }
+                }
+                #[cfg(not(unix))]
+                loop {
+                    if tokio::signal::ctrl_c().await.is_err() {
+                        return;
+                    }
+                    tx.send_modify(|n| *n += 1);
+                }
+            });
+            rx
+        })
+        .clone()
+}
+
+/// How many interrupting signals have been received so far.
+pub fn signals_received() -> u32 {
+    SIGNALS.get().map_or(0, |rx| *rx.borrow())
+}
+
+/// Resolves once `n` interrupting signals have been received (never, if nothing listens).
+async fn signalled(n: u32) {
+    let mut rx = listen_for_signals();
+    if rx.wait_for(|c| *c >= n).await.is_err() {
+        // The listener's runtime is gone (a test's runtime): no signal can be counted any more.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Prints what cleanup did (on interruption the user must see what is left).
+fn print_cleanup(run_id: &str, r: &Result<CleanupReport, CleanupError>) {
+    match r {
+        Ok(r) => eprintln!(
+            "run {run_id}: cleanup deleted {} object(s), {} already gone, left {} alone{}",
+            r.deleted.len(),
+            r.already_gone.len(),
+            r.left_alone.len(),
+            r.left_alone
+                .iter()
+                .map(|(o, why)| format!("\n  left {o}: {why}"))
+                .collect::<String>()
+        ),
+        Err(e) => eprintln!(
+            "{e}\n  `harness cleanup --run {run_id}` retries it (deleted {} before that)",
+            e.report.deleted.len()
+        ),
+    }
 }
 
 /// Runs one scenario on a target that is up: setup, the selected checks (concurrently), cleanup
-/// of what the run created unless the keep policy keeps it.
+/// of what the run created unless the keep policy keeps it. SIGINT/SIGTERM (see
+/// [`listen_for_signals`]) stop it at any instant and delete everything it created, the objects
+/// its checks created included.
 pub async fn run_scenario(
     target: &Target,
     scenario: &Scenario,
     only: Option<&str>,
+    keep: Keep,
+) -> ScenarioReport {
+    run_scenario_selected(target, scenario, &Selection::only(only), keep).await
+}
+
+/// [`run_scenario`] with a full [`Selection`].
+pub async fn run_scenario_selected(
+    target: &Target,
+    scenario: &Scenario,
+    selection: &Selection,
     keep: Keep,
 ) -> ScenarioReport {
     let run_id = run_id();
@@ -93,10 +235,23 @@ pub async fn run_scenario(
         setup_error: None,
         not_applicable: None,
         checks: Vec::new(),
+        kubernetes_version: None,
+        chart_version: None,
     };
+    if signals_received() > 0 {
+        report.setup_error = Some("interrupted before it started".into());
+        return report;
+    }
     let client = target.client();
+    report.kubernetes_version =
+        tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|v| v.git_version);
     let mut run_ctx = RunContext::new(RunLabels::new(scenario.name(), &run_id));
     run_ctx.work_dir = target.work_dir().to_path_buf();
+    run_ctx.keep_packages = keep != Keep::Never;
     run_ctx.kubeconfig = target.kubeconfig().map(|p| p.to_path_buf());
     match target.package_overrides(scenario).await {
         Ok(o) => run_ctx.package_overrides = o,
@@ -118,9 +273,10 @@ pub async fn run_scenario(
             scenario,
             mesh: target,
             run_id: &run_id,
+            recorder: Some(recorder.clone()),
         };
         let cap = target.timeout_cap();
-        let futures = select(scenario, only).into_iter().map(|check| {
+        let futures = selection.checks(scenario).into_iter().map(|check| {
             let ctx = &ctx;
             async move {
                 let mut check = check.clone();
@@ -135,6 +291,7 @@ pub async fn run_scenario(
                 CheckResult {
                     name: check.name.clone(),
                     kind: check.expect.kind(),
+                    tags: check.tags.clone(),
                     verdict,
                     duration: started.elapsed(),
                     proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
@@ -149,22 +306,40 @@ pub async fn run_scenario(
             report.checks = checks;
             false
         }
-        _ = tokio::signal::ctrl_c() => {
+        _ = signalled(1) => {
             eprintln!("interrupted: cleaning up run {run_id} (press Ctrl-C again to abandon it)");
-            report.setup_error = Some("interrupted (Ctrl-C) before the checks finished".into());
+            report.setup_error = Some("interrupted (SIGINT/SIGTERM) before the checks finished".into());
             true
         }
     };
+    // A signal that arrived as the work finished still means: clean up, keep nothing.
+    let interrupted_now = interrupted_now(interrupted);
+    if interrupted_now && !interrupted {
+        report.setup_error = Some("interrupted (SIGINT/SIGTERM) as the checks finished".into());
+    }
+    let interrupted = interrupted_now;
     if keep.keeps(!report.succeeded()) && !interrupted {
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
     } else {
-        let cleanup = guard.finish();
+        let labels = run_ctx.labels.clone();
+        let timeout = run_ctx.cleanup_timeout;
+        let cleanup = async {
+            let recorded = guard.finish().await;
+            if !interrupted {
+                return recorded;
+            }
+            // A create the interruption cut off may have reached the API server after the record
+            // cleanup looked for it (it counted as "already gone"): sweep the run's label too.
+            let swept = crate::setup::cleanup_run(&client, &labels, timeout).await;
+            merge_cleanups(recorded, swept)
+        };
         let outcome = tokio::select! {
             r = cleanup => Some(r),
-            _ = tokio::signal::ctrl_c(), if interrupted => None,
+            _ = signalled(2), if interrupted => None,
         };
         match outcome {
+            Some(r) if interrupted => print_cleanup(&run_id, &r),
             Some(Ok(_)) => {}
             Some(Err(e)) => tracing::warn!(
                 "cleanup of run {run_id} failed: {e:#}; `harness cleanup --run {run_id}` retries it"
@@ -177,6 +352,39 @@ pub async fn run_scenario(
     report
 }
 
+/// The record-based cleanup followed by the label sweep, as one report.
+fn merge_cleanups(
+    recorded: Result<CleanupReport, CleanupError>,
+    swept: Result<CleanupReport, CleanupError>,
+) -> Result<CleanupReport, CleanupError> {
+    let (mut report, mut problems, run_id) = match recorded {
+        Ok(r) => (r, Vec::new(), None),
+        Err(e) => (e.report, e.problems, Some(e.run_id)),
+    };
+    let (more, more_problems, run_id) = match swept {
+        Ok(r) => (r, Vec::new(), run_id),
+        Err(e) => (e.report, e.problems, Some(e.run_id)),
+    };
+    report
+        .already_gone
+        .retain(|o| !more.deleted.contains(o) && !more.already_gone.contains(o));
+    report.deleted.extend(more.deleted);
+    problems.extend(more_problems);
+    match run_id {
+        Some(run_id) if !problems.is_empty() => Err(CleanupError {
+            run_id,
+            problems,
+            report,
+        }),
+        _ => Ok(report),
+    }
+}
+
+/// Whether the run counts as interrupted: it was, or a signal arrived since.
+fn interrupted_now(was: bool) -> bool {
+    was || signals_received() > 0
+}
+
 /// Starts a target for one scenario, runs it, and stops the target: the embedded platform's way
 /// (a fresh platform per scenario) and the suites' way (one test process per check).
 pub async fn run_on_fresh_target(
@@ -184,10 +392,20 @@ pub async fn run_on_fresh_target(
     scenario: &Scenario,
     only: Option<&str>,
 ) -> anyhow::Result<ScenarioReport> {
+    run_on_fresh_target_selected(opts, scenario, &Selection::only(only)).await
+}
+
+/// [`run_on_fresh_target`] with a full [`Selection`].
+pub async fn run_on_fresh_target_selected(
+    opts: &TargetOptions,
+    scenario: &Scenario,
+    selection: &Selection,
+) -> anyhow::Result<ScenarioReport> {
     let target = Target::start(opts, scenario)
         .await
         .with_context(|| format!("preparing the target for `{}`", scenario.name()))?;
-    let report = run_scenario(&target, scenario, only, opts.keep).await;
+    let mut report = run_scenario_selected(&target, scenario, selection, opts.keep).await;
+    report.chart_version = Some(opts.install_settings(scenario).chart_version);
     target.finish(!report.succeeded()).await;
     Ok(report)
 }
@@ -201,6 +419,8 @@ fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioR
         setup_error: Some(error),
         not_applicable: None,
         checks: Vec::new(),
+        kubernetes_version: None,
+        chart_version: None,
     }
 }
 
@@ -211,10 +431,22 @@ pub async fn run_all(
     scenarios: &[Scenario],
     only: Option<&str>,
 ) -> Vec<ScenarioReport> {
+    run_all_selected(opts, scenarios, &Selection::only(only)).await
+}
+
+/// [`run_all`] with a full [`Selection`]: scenarios with no selected check are not run.
+pub async fn run_all_selected(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    selection: &Selection,
+) -> Vec<ScenarioReport> {
     let kind = opts.kind.unwrap_or(TargetKind::Sim);
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
     for scenario in scenarios {
+        if selection.checks(scenario).is_empty() && !scenario.doc.spec.checks.is_empty() {
+            continue;
+        }
         if scenario.runs_on(kind) {
             applicable.push(scenario);
         } else {
@@ -226,12 +458,22 @@ pub async fn run_all(
                 setup_error: None,
                 not_applicable: Some(format!("runs only on: {}", targets.join(", "))),
                 checks: Vec::new(),
+                kubernetes_version: None,
+                chart_version: None,
             });
         }
     }
     if fresh_per_scenario(kind) {
         for scenario in applicable {
-            match run_on_fresh_target(opts, scenario, only).await {
+            if signals_received() > 0 {
+                reports.push(broken(
+                    scenario,
+                    kind.name(),
+                    "interrupted before it started".into(),
+                ));
+                continue;
+            }
+            match run_on_fresh_target_selected(opts, scenario, selection).await {
                 Ok(r) => reports.push(r),
                 Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),
             }
@@ -254,7 +496,8 @@ pub async fn run_all(
         async move {
             let mut out = Vec::new();
             for scenario in applicable {
-                let mut r = run_scenario(target, scenario, only, opts.keep).await;
+                let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
+                r.chart_version = Some(opts.install_settings(scenario).chart_version);
                 r.scenario.push_str(&suffix);
                 out.push(r);
             }
@@ -271,15 +514,18 @@ pub async fn run_all(
                 .validate_upgrade(version, |phase| {
                     let (collected, run_every) = (&collected, &run_every);
                     async move {
-                        let suffix = match phase {
+                        let (suffix, installed) = match phase {
                             UpgradePhase::Before { version } => {
-                                format!(" (on {version}, before the upgrade)")
+                                (format!(" (on {version}, before the upgrade)"), version)
                             }
                             UpgradePhase::After { version } => {
-                                format!(" (after the upgrade to {version})")
+                                (format!(" (after the upgrade to {version})"), version)
                             }
                         };
-                        let phase_reports = run_every(suffix).await;
+                        let mut phase_reports = run_every(suffix).await;
+                        for r in &mut phase_reports {
+                            r.chart_version = Some(installed.to_string());
+                        }
                         let ok = all_succeeded(&phase_reports);
                         collected
                             .lock()
@@ -307,6 +553,8 @@ pub async fn run_all(
                     setup_error: Some(format!("{e:#}")),
                     not_applicable: None,
                     checks: Vec::new(),
+                    kubernetes_version: None,
+                    chart_version: None,
                 }),
             }
         }

@@ -480,6 +480,7 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
         let tmp = tempfile::tempdir().unwrap();
         let work = tmp.path().join("work");
         let target = work.join("k8s/manifests").join(NS);
+        let root = work.join("k8s/manifests");
         std::fs::create_dir_all(target.join("production")).unwrap();
         std::fs::write(
             target.join("production/kustomization.yaml"),
@@ -491,7 +492,7 @@ fn hostile_packages_are_rejected_and_nothing_is_written() {
         let pkg = tmp.path().join(c.file_name);
         std::fs::write(&pkg, &c.bytes).unwrap();
         let started = std::time::Instant::now();
-        let err = secrets::unpack(&pkg, &work, NS, "production", Limits::default())
+        let err = secrets::unpack(&pkg, &root, NS, "production", Limits::default())
             .expect_err(&format!("case `{}` must be rejected", c.name));
         let msg = err.to_string();
         assert!(
@@ -531,7 +532,14 @@ fn nothing_is_created_when_the_manifests_folder_did_not_exist() {
     .unwrap();
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    let err = secrets::unpack(&pkg, &work, NS, "production", Limits::default()).unwrap_err();
+    let err = secrets::unpack(
+        &pkg,
+        &work.join("packages"),
+        NS,
+        "production",
+        Limits::default(),
+    )
+    .unwrap_err();
     assert!(matches!(err, SecretsError::UnsafeEntry { .. }), "{err}");
     assert!(snapshot(&work).is_empty(), "{:?}", snapshot(&work));
 }
@@ -583,12 +591,24 @@ fn packing_is_deterministic_and_extracts_back() {
     }
     let work = tempfile::tempdir().unwrap();
     let r = secrets::unpack(&a, work.path(), NS, "production", Limits::default()).unwrap();
-    let dir = work.path().join("k8s/manifests/financial-ml");
+    let dir = work.path().join("financial-ml");
     assert_eq!(r.dir.as_deref(), Some(dir.as_path()));
     assert_eq!(
         std::fs::read(dir.join("production/secret.yaml")).unwrap(),
         std::fs::read(src.join("production/secret.yaml")).unwrap()
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700, "extracted package folder");
+        assert_eq!(mode(&dir.join("production")), 0o700, "overlay folder");
+        assert_eq!(
+            mode(&dir.join("production/secret.yaml")),
+            0o600,
+            "secret file"
+        );
+    }
     assert_eq!(r.secret_names(), vec!["harness-models-s3"]);
     let s = r.secret("harness-models-s3").unwrap();
     assert_eq!(
@@ -609,7 +629,7 @@ fn packing_is_deterministic_and_extracts_back() {
     std::fs::write(dir.join("stale.yaml"), b"old").unwrap();
     secrets::unpack(&a, work.path(), NS, "production", Limits::default()).unwrap();
     assert!(!dir.join("stale.yaml").exists());
-    let manifests: Vec<_> = std::fs::read_dir(work.path().join("k8s/manifests"))
+    let manifests: Vec<_> = std::fs::read_dir(work.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();

@@ -125,11 +125,13 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
             Some(&ctx.labels.run_id)
         );
     }
-    assert!(
-        work.path()
-            .join("k8s/manifests/financial-ml/production/secret.yaml")
-            .is_file()
-    );
+    // The package is extracted privately under the work directory, nowhere else.
+    let extracted = ctx
+        .packages_dir()
+        .join("financial-ml/production/secret.yaml");
+    assert!(extracted.is_file(), "{}", extracted.display());
+    assert!(ctx.packages_dir().starts_with(work.path()));
+    assert_private(&work.path().join(setup::SECRETS_DIR));
 
     // The platform acts on what was applied: the model becomes Ready (the wait primitive).
     let model = Target::seldon("Model", "financial-ml", "credit-risk");
@@ -168,6 +170,11 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
     let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.deleted.len(), applied.records.len(), "{report:?}");
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+    assert!(
+        !work.path().join(setup::SECRETS_DIR).exists(),
+        "the extracted packages outlive the run: {:?}",
+        std::fs::read_dir(work.path()).unwrap().collect::<Vec<_>>()
+    );
     // The controller namespace the run did not create is still there.
     let applier = Applier::new(client.clone(), ctx.labels.clone());
     assert!(
@@ -177,6 +184,54 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extracted_packages_go_once_applied_under_keep_never_and_stay_with_a_kept_run() {
+    let s = scenario("financial-ml");
+    let (_platform, client, _config) = platform_for(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    ctx.keep_packages = false;
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !work.path().join(setup::SECRETS_DIR).exists(),
+        "--keep never: the plaintext must be gone once the packages are applied"
+    );
+    guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+
+    // A kept run keeps its extraction (private) and says where it is.
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hint = guard.keep();
+    assert!(ctx.packages_dir().is_dir());
+    assert_private(&work.path().join(setup::SECRETS_DIR));
+    assert!(
+        hint.contains(&ctx.packages_dir().display().to_string()),
+        "{hint}"
+    );
+    setup::cleanup_run(&client, &ctx.labels, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Every folder under `dir` (and `dir`) is 0700 and every file 0600.
+fn assert_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).unwrap().permissions().mode() & 0o777;
+    let want = if dir.is_dir() { 0o700 } else { 0o600 };
+    assert_eq!(mode, want, "{} has mode {mode:o}", dir.display());
+    if dir.is_dir() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            assert_private(&e.unwrap().path());
+        }
+    }
 }
 
 /// Drops the setup future once `n` objects are recorded, then drops the guard without `finish`.
@@ -216,8 +271,13 @@ async fn dropping_the_guard_mid_setup_cleans_up_on_a_multi_thread_runtime() {
         !harness_objects(&client).await.is_empty(),
         "some objects were applied"
     );
+    assert!(ctx.packages_dir().is_dir(), "packages are extracted first");
     drop(guard);
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+    assert!(
+        !ctx.packages_dir().exists(),
+        "an interrupted run leaves its extracted packages behind"
+    );
 }
 
 #[test]
@@ -247,8 +307,9 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
     ns_api
         .create(
             &Default::default(),
-            &serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-system"}}))
-                .unwrap(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-system",
+                "labels": {"owner": "platform-team", "name": "kept-by-the-owner"}}}))
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -276,6 +337,33 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
         "{report:?}"
     );
 
+    // A second run of the same scenario on the same cluster never takes the first run's
+    // objects over: it refuses, naming that run and the command that removes what it left.
+    let second = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let err = setup::setup(&client, &s, &second)
+        .await
+        .expect_err("a second run must not take over the first one's objects");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "belongs to another harness run, {}",
+            ctx.labels.run_id
+        )) && msg.contains(&format!("harness cleanup --run {}", ctx.labels.run_id)),
+        "{msg}"
+    );
+    let second_cleanup = setup::cleanup(&client, &err.applied).await.unwrap();
+    assert!(second_cleanup.deleted.is_empty(), "{second_cleanup:?}");
+    assert_eq!(
+        Applier::new(client.clone(), ctx.labels.clone())
+            .get(&ObjectRef::new("v1", "Namespace", None, "financial-ml"))
+            .await
+            .unwrap()
+            .and_then(|n| n.metadata.labels)
+            .and_then(|l| l.get("conformance.harness/run").cloned()),
+        Some(ctx.labels.run_id.clone()),
+        "the first run's namespace keeps its run label"
+    );
+
     let report = setup::cleanup(&client, &applied)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -286,9 +374,21 @@ async fn cleanup_deletes_only_this_runs_objects_and_never_adopted_namespaces() {
             .any(|(o, _)| o.name == "seldon-system"),
         "{report:?}"
     );
-    assert!(
-        ns_api.get_opt("seldon-system").await.unwrap().is_some(),
-        "adopted namespace survives"
+    let adopted_ns = ns_api
+        .get_opt("seldon-system")
+        .await
+        .unwrap()
+        .expect("adopted namespace survives");
+    let mut labels = adopted_ns.metadata.labels.unwrap_or_default();
+    // The API server's own label comes back as it was.
+    labels.remove("kubernetes.io/metadata.name");
+    assert_eq!(
+        labels,
+        [("owner", "platform-team"), ("name", "kept-by-the-owner")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        "the adopted namespace gets back exactly the labels it had"
     );
     assert!(ns_api.get_opt("financial-ml").await.unwrap().is_none());
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());

@@ -339,3 +339,49 @@ fn summary_lists_totals_and_failures() {
     assert!(missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stdout).contains("the tests did not run"));
 }
+
+/// No nextest profile retries failed tests and no workflow passes `--retries`: a check that fails
+/// and then passes is an intermittent real failure and must turn the run red, not green.
+#[test]
+fn no_blind_retries_of_verdict_failures() {
+    let text = std::fs::read_to_string(repo_dir().join(".config/nextest.toml")).unwrap();
+    let config: toml_probe::Table = toml_probe::parse(&text);
+    for (profile, retries) in config {
+        assert_eq!(
+            retries, "0",
+            "nextest profile `{profile}` retries failed tests ({retries}); flaky checks would pass"
+        );
+    }
+    for wf in ["nightly.yml", "pre-upgrade.yml"] {
+        let text = std::fs::read_to_string(repo_dir().join(".github/workflows").join(wf)).unwrap();
+        assert!(
+            !text.contains("--retries") && !text.contains("NEXTEST_RETRIES"),
+            "{wf} retries failed tests"
+        );
+    }
+}
+
+/// The `retries` setting of each `[profile.*]` of a nextest config, read line by line (the file is
+/// flat TOML; an absent setting is nextest's default, 0).
+mod toml_probe {
+    pub type Table = Vec<(String, String)>;
+
+    pub fn parse(text: &str) -> Table {
+        let mut out: Table = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(p) = line
+                .strip_prefix("[profile.")
+                .and_then(|l| l.strip_suffix(']'))
+                .filter(|p| !p.contains('.'))
+            {
+                out.push((p.to_string(), "0".to_string()));
+            } else if let Some(v) = line.strip_prefix("retries") {
+                let v = v.trim_start().trim_start_matches('=').trim();
+                if let Some(last) = out.last_mut() {
+                    last.1 = v.to_string();
+                }
+            }
+        }
+        out
+    }
+}

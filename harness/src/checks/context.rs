@@ -1,7 +1,10 @@
 //! What a check needs to run: the API client, its scenario, access to `seldon-mesh`, the run id.
 
+use std::sync::Arc;
+
 use crate::kube::{Applier, RunLabels};
 use crate::scenario::Scenario;
+use crate::setup::Recorder;
 use crate::target::MeshAccess;
 
 /// What a check needs to run.
@@ -14,6 +17,9 @@ pub struct CheckContext<'a> {
     pub mesh: &'a dyn MeshAccess,
     /// The run's id (labels every object the run creates, probes included).
     pub run_id: &'a str,
+    /// The run's record: every object a check creates is written to it before it is created, so
+    /// cleanup (also after Ctrl-C) deletes it. `None` only where nothing cleans up anyway.
+    pub recorder: Option<Recorder>,
 }
 
 impl CheckContext<'_> {
@@ -25,11 +31,19 @@ impl CheckContext<'_> {
             .and_then(|r| r["metadata"]["name"].as_str())
     }
 
-    /// The apply path for objects a check creates (probes, canaries), labelled with this run.
+    /// The apply path for objects a check creates (probes, canaries), labelled with this run and
+    /// recorded in the run's record before each is created.
     pub fn applier(&self) -> Applier {
-        Applier::new(
+        let applier = Applier::new(
             self.client.clone(),
             RunLabels::new(self.scenario.name(), self.run_id),
-        )
+        );
+        match &self.recorder {
+            Some(r) => {
+                let r = r.clone();
+                applier.before_apply(Arc::new(move |o| r.record_check_object(o)))
+            }
+            None => applier,
+        }
     }
 }

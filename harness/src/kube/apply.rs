@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::object::{
-    FIELD_MANAGER, InvalidObject, MANAGED_BY_LABEL, ObjectRef, RunLabels, Watched, add_labels,
-    is_managed,
+    FIELD_MANAGER, InvalidObject, MANAGED_BY_LABEL, ObjectRef, RUN_LABEL, RunLabels,
+    SCENARIO_LABEL, Watched, add_labels, is_managed,
 };
 use super::redact::{redact, secret_values};
 
@@ -52,6 +52,9 @@ pub struct AppliedObject {
     /// Whether it was adopted: it existed without the harness label (only namespaces), got the
     /// scenario's labels but no ownership labels, and cleanup must leave it alone.
     pub adopted: bool,
+    /// The labels an adopted object had before the run touched it: cleanup puts back exactly these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_before: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl From<InvalidObject> for ApplyError {
@@ -111,6 +114,21 @@ pub enum ApplyError {
         /// The object.
         object: Box<ObjectRef>,
     },
+    /// The object belongs to another run of the harness (running, kept, or crashed): it is never
+    /// taken over or deleted by this run.
+    #[error(
+        "{object} belongs to another harness run, {run} (scenario {scenario}), which is still running or was kept; \
+         refusing to take it over. If that run is over, delete what it left with \
+         `harness cleanup --run {run} --context <context> --allow-context <context>`, then run again"
+    )]
+    OtherRun {
+        /// The object.
+        object: Box<ObjectRef>,
+        /// The other run's id.
+        run: String,
+        /// The other run's scenario.
+        scenario: String,
+    },
     /// The request did not get an API answer (connection, TLS, decoding).
     #[error("{object}: {verb} failed: {detail}")]
     Transport {
@@ -161,7 +179,11 @@ pub struct Applier {
     client: Client,
     labels: RunLabels,
     cache: Arc<Mutex<HashMap<(String, String), Resolved>>>,
+    before_apply: Option<BeforeApply>,
 }
+
+/// Called with every object before the applier sends it (to record it for cleanup first).
+pub type BeforeApply = Arc<dyn Fn(&ObjectRef) + Send + Sync>;
 
 impl fmt::Debug for Applier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -178,7 +200,15 @@ impl Applier {
             client,
             labels,
             cache: Arc::default(),
+            before_apply: None,
         }
+    }
+
+    /// Calls `hook` with every object before it is applied: a run records what it is about to
+    /// create, so an interruption at any instant still finds it.
+    pub fn before_apply(mut self, hook: BeforeApply) -> Self {
+        self.before_apply = Some(hook);
+        self
     }
 
     /// The client.
@@ -247,6 +277,9 @@ impl Applier {
     /// label, except a Namespace, which is adopted: only the scenario's own labels are applied.
     pub async fn apply(&self, obj: &Value) -> Result<AppliedObject, ApplyError> {
         let object = ObjectRef::from_value(obj)?;
+        if let Some(hook) = &self.before_apply {
+            hook(&object);
+        }
         let secrets = secret_values(obj);
         let api = self.api(&object).await?;
         let before = api
@@ -261,6 +294,21 @@ impl Applier {
                     });
                 }
                 true
+            }
+            Some(live) if !self.labels.owns(live) => {
+                let label = |k: &str| {
+                    live.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(k))
+                        .cloned()
+                        .unwrap_or_else(|| "<none>".into())
+                };
+                return Err(ApplyError::OtherRun {
+                    object: Box::new(object),
+                    run: label(RUN_LABEL),
+                    scenario: label(SCENARIO_LABEL),
+                });
             }
             _ => false,
         };
@@ -292,6 +340,12 @@ impl Applier {
             created: before.is_none(),
             changed,
             adopted,
+            labels_before: adopted.then(|| {
+                before
+                    .as_ref()
+                    .and_then(|b| b.metadata.labels.clone())
+                    .unwrap_or_default()
+            }),
         })
     }
 }

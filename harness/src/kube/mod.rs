@@ -17,7 +17,7 @@ pub mod version;
 pub mod wait;
 pub mod workload;
 
-pub use apply::{AppliedObject, Applier, ApplyError, Resolved};
+pub use apply::{AppliedObject, Applier, ApplyError, BeforeApply, Resolved};
 pub use condition::{
     Condition, ObservedCondition, condition_false_with, condition_true, conditions,
     current_condition, exists, gone,

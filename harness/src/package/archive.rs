@@ -170,29 +170,46 @@ fn clean_path(raw: &[u8]) -> Result<Option<String>, &'static str> {
     Ok((!parts.is_empty()).then(|| parts.join("/")))
 }
 
-/// Writes checked contents into `dir` (which must exist and be empty): files 0644, folders 0755.
+/// Writes checked contents into `dir` (which must exist and be empty): files 0600, folders 0700
+/// (they hold secret values).
 pub fn write(contents: &Contents, dir: &Path) -> Result<(), SecretsError> {
     let io = |path: PathBuf, e: std::io::Error| SecretsError::Io {
         path,
         message: e.to_string(),
     };
+    // Extracted packages hold secret values: folders 0700 and files 0600, whatever the umask.
     for d in &contents.dirs {
         let p = dir.join(d);
-        std::fs::create_dir_all(&p).map_err(|e| io(p.clone(), e))?;
+        create_private_dir_all(&p).map_err(|e| io(p.clone(), e))?;
     }
     for (rel, data) in &contents.files {
         let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            create_private_dir_all(parent).map_err(|e| io(parent.to_path_buf(), e))?;
+        }
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o644);
+            opts.mode(0o600);
         }
         let mut f = opts.open(&p).map_err(|e| io(p.clone(), e))?;
         f.write_all(data).map_err(|e| io(p.clone(), e))?;
     }
     Ok(())
+}
+
+/// Creates a folder and its missing parents with mode 0700 (on Unix; the umask cannot widen it).
+pub fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
 }
 
 /// Packs a folder into tar.gz bytes, deterministically: sorted entries, mtime `mtime`, uid/gid 0,

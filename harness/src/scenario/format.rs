@@ -200,6 +200,9 @@ pub struct Check {
         skip_serializing_if = "Option::is_none"
     )]
     pub timeout: Option<Duration>,
+    /// Tags for selecting checks (`harness run --tag T`) and in results, e.g. `isolation`, `smoke`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// What must hold.
     pub expect: Expectation,
 }

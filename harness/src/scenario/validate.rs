@@ -251,6 +251,9 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
                 "check names are test names: make them unique",
             );
         }
+        for (j, t) in c.tags.iter().enumerate() {
+            check_label_name(ctx, &format!("{p}.tags[{j}]"), t, "tag");
+        }
         if c.timeout.is_some_and(|t| t.is_zero()) {
             ctx.error(&format!("{p}.timeout"), "timeout must be more than zero");
         }

@@ -1,6 +1,7 @@
 //! Cleanup: deleting what a run created in reverse order, waiting for finalizers with a deadline,
 //! only objects carrying the run's label (adopted namespaces never), on every path.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -74,10 +75,16 @@ pub async fn cleanup_with_timeout(
     for phase in Phase::ALL.into_iter().rev() {
         let mut waiting: Vec<Watched> = Vec::new();
         for r in applied.records.iter().rev().filter(|r| r.phase == phase) {
-            if r.outcome.as_ref().is_some_and(|o| o.adopted) {
-                report
-                    .left_alone
-                    .push((r.object.clone(), "existed before the run (adopted)".into()));
+            if let Some(o) = r.outcome.as_ref().filter(|o| o.adopted) {
+                let why = match restore_labels(&applier, &r.object, o.labels_before.as_ref()).await
+                {
+                    Ok(()) => "existed before the run (adopted); its labels are restored".into(),
+                    Err(e) => {
+                        problems.push((r.object.clone(), format!("restoring its labels: {e}")));
+                        "existed before the run (adopted)".into()
+                    }
+                };
+                report.left_alone.push((r.object.clone(), why));
                 continue;
             }
             match delete_if_ours(&applier, &r.object).await {
@@ -120,6 +127,46 @@ pub async fn cleanup_with_timeout(
             report,
         })
     }
+}
+
+/// Puts back exactly the labels an adopted object had before the run: labels it did not have are
+/// removed, changed ones get their old value.
+async fn restore_labels(
+    applier: &Applier,
+    object: &ObjectRef,
+    before: Option<&BTreeMap<String, String>>,
+) -> Result<(), ApplyError> {
+    let Some(before) = before else {
+        return Ok(());
+    };
+    let api = applier.api(object).await?;
+    let Some(live) = api
+        .get_opt(&object.name)
+        .await
+        .map_err(|e| ApplyError::from_kube(object, "get", e, &[]))?
+    else {
+        return Ok(());
+    };
+    let now = live.metadata.labels.unwrap_or_default();
+    if &now == before {
+        return Ok(());
+    }
+    let mut labels = serde_json::Map::new();
+    for k in now.keys().filter(|k| !before.contains_key(*k)) {
+        labels.insert(k.clone(), serde_json::Value::Null);
+    }
+    for (k, v) in before {
+        labels.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    let patch = serde_json::json!({"metadata": {"labels": labels}});
+    api.patch(
+        &object.name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await
+    .map_err(|e| ApplyError::from_kube(object, "patch", e, &[]))?;
+    Ok(())
 }
 
 enum Deleted {
@@ -273,6 +320,7 @@ impl CleanupGuard {
     /// Cleans up now.
     pub async fn finish(mut self) -> Result<CleanupReport, CleanupError> {
         self.armed = false;
+        self.remove_packages();
         let applied = self.recorder.snapshot();
         cleanup_with_timeout(&self.client, &applied, self.ctx.cleanup_timeout).await
     }
@@ -280,9 +328,28 @@ impl CleanupGuard {
     /// Keeps everything (`--keep`): logs and returns how to inspect it.
     pub fn keep(mut self) -> String {
         self.armed = false;
-        let hint = inspect_hint(&self.ctx);
+        let mut hint = inspect_hint(&self.ctx);
+        let dir = self.ctx.packages_dir();
+        if dir.exists() {
+            hint.push_str(&format!(
+                "\nthe run's extracted secret packages (plaintext, mode 0600) are in {}; delete that folder when done",
+                dir.display()
+            ));
+        }
         tracing::info!("{hint}");
         hint
+    }
+
+    /// Removes the run's extracted secret packages (they hold plaintext values).
+    fn remove_packages(&self) {
+        match self.ctx.remove_packages() {
+            Ok(Some(dir)) => tracing::debug!("removed extracted packages {}", dir.display()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                "could not remove the extracted secret packages in {}: {e}; delete that folder by hand",
+                self.ctx.packages_dir().display()
+            ),
+        }
     }
 
     fn cleanup_blocking(&self) -> Result<CleanupReport, String> {
@@ -334,7 +401,11 @@ impl CleanupGuard {
 
 impl Drop for CleanupGuard {
     fn drop(&mut self) {
-        if !self.armed || self.recorder.snapshot().records.is_empty() {
+        if !self.armed {
+            return;
+        }
+        self.remove_packages();
+        if self.recorder.snapshot().records.is_empty() {
             return;
         }
         self.armed = false;

@@ -33,11 +33,14 @@ pub enum Phase {
     Servers,
     /// Models.
     Models,
+    /// Objects the checks create (canary namespaces, probe pods), recorded before each is created
+    /// and deleted first.
+    Checks,
 }
 
 impl Phase {
     /// Every phase in apply order.
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::Namespaces,
         Phase::ResourceQuotas,
         Phase::LimitRanges,
@@ -47,6 +50,7 @@ impl Phase {
         Phase::Runtime,
         Phase::Servers,
         Phase::Models,
+        Phase::Checks,
     ];
 
     /// The kinds (apiVersion, kind) objects of this phase have, for label-based cleanup.
@@ -69,6 +73,8 @@ impl Phase {
             Phase::Runtime => &[("mlops.seldon.io/v1alpha1", "SeldonRuntime")],
             Phase::Servers => &[("mlops.seldon.io/v1alpha1", "Server")],
             Phase::Models => &[("mlops.seldon.io/v1alpha1", "Model")],
+            // Canary namespaces are found with the namespaces, canary policies with the policies.
+            Phase::Checks => &[("v1", "Pod")],
         }
     }
 }
@@ -85,6 +91,7 @@ impl fmt::Display for Phase {
             Phase::Runtime => "SeldonRuntimes",
             Phase::Servers => "Servers",
             Phase::Models => "Models",
+            Phase::Checks => "objects the checks created",
         })
     }
 }
@@ -170,7 +177,7 @@ pub fn plan(scenario: &Scenario) -> Vec<Step> {
                 Phase::Runtime => t.runtime.iter().collect(),
                 Phase::Servers => t.servers.iter().collect(),
                 Phase::Models => t.models.iter().collect(),
-                Phase::Namespaces => Vec::new(),
+                Phase::Namespaces | Phase::Checks => Vec::new(),
             };
             for o in objects {
                 steps.push(Step::Object {

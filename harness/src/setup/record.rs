@@ -12,6 +12,9 @@ use super::plan::Phase;
 use crate::kube::{AppliedObject, ObjectRef, RunLabels};
 use crate::scenario::Scenario;
 
+/// The folder under the work directory holding runs' extracted secret packages.
+pub const SECRETS_DIR: &str = "harness-secrets";
+
 /// How long cleanup waits for everything to be gone (finalizers included).
 pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -20,8 +23,11 @@ pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(180);
 pub struct RunContext {
     /// Ownership labels (scenario, run id).
     pub labels: RunLabels,
-    /// Packages are extracted into `<work_dir>/k8s/manifests/<namespace>/`.
+    /// The run's work directory: packages are extracted into [`RunContext::packages_dir`] under it.
     pub work_dir: PathBuf,
+    /// Keep extracted packages after they are applied, until the run ends (and with the run when
+    /// it is kept); `false` removes them as soon as they are applied (`--keep never`).
+    pub keep_packages: bool,
     /// The kubeconfig, for the "how to inspect" hints of `--keep`.
     pub kubeconfig: Option<PathBuf>,
     /// How long cleanup may take.
@@ -39,6 +45,7 @@ impl RunContext {
         Self {
             labels,
             work_dir: PathBuf::from("."),
+            keep_packages: true,
             kubeconfig: None,
             cleanup_timeout: CLEANUP_TIMEOUT,
             package_date: crate::package::today(),
@@ -58,6 +65,33 @@ impl RunContext {
     pub fn with_work_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.work_dir = dir.into();
         self
+    }
+
+    /// The run's private folder for extracted secret packages (0700, files 0600):
+    /// `<work_dir>/harness-secrets/<run id>.<scenario>.<pid>/<namespace>/`. The process id keeps
+    /// test processes sharing a run id (suites on a cluster) out of each other's way.
+    pub fn packages_dir(&self) -> PathBuf {
+        self.work_dir.join(SECRETS_DIR).join(format!(
+            "{}.{}.{}",
+            self.labels.run_id,
+            self.labels.scenario,
+            std::process::id()
+        ))
+    }
+
+    /// Removes the run's extracted packages (nothing to do if there are none); returns the folder
+    /// removed, and removes `<work_dir>/harness-secrets` too when it is empty.
+    pub fn remove_packages(&self) -> std::io::Result<Option<PathBuf>> {
+        let dir = self.packages_dir();
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                // Only when empty: other runs may be using it.
+                let _ = std::fs::remove_dir(self.work_dir.join(SECRETS_DIR));
+                Ok(Some(dir))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Sets the kubeconfig shown in hints.
@@ -142,6 +176,12 @@ impl Recorder {
         self.0.lock().expect("recorder").clone()
     }
 
+    /// Records an object a check is about to create (phase [`Phase::Checks`]), so cleanup
+    /// deletes it whatever stops the run.
+    pub fn record_check_object(&self, object: &ObjectRef) {
+        self.intend(Phase::Checks, object);
+    }
+
     pub(super) fn intend(&self, phase: Phase, object: &ObjectRef) {
         let mut a = self.0.lock().expect("recorder");
         if !a.records.iter().any(|r| &r.object == object) {
@@ -158,8 +198,15 @@ impl Recorder {
         if let Some(r) = a.records.iter_mut().find(|r| r.object == outcome.object) {
             // A re-apply keeps the fact that an earlier apply in this run created it.
             let created = r.outcome.as_ref().is_some_and(|o| o.created);
+            // The labels before the run's first apply, not those an earlier apply of this run set.
+            let labels_before = r
+                .outcome
+                .as_ref()
+                .and_then(|o| o.labels_before.clone())
+                .or(outcome.labels_before.clone());
             r.outcome = Some(AppliedObject {
                 created: outcome.created || created,
+                labels_before,
                 ..outcome
             });
         }

@@ -131,12 +131,19 @@ pub async fn setup_recorded(
                 replaced.as_ref().unwrap_or(package),
                 scenario.base_dir(),
                 namespace,
-                &ctx.work_dir,
+                &ctx.packages_dir(),
                 Some(&ctx.package_date),
             )
-            .map_err(|e| fail(Phase::SecretPackages, e.into()))?;
+            .map_err(|e| {
+                remove_packages(ctx);
+                fail(Phase::SecretPackages, e.into())
+            })?;
             packages.push(r);
         }
+    }
+    if !ctx.keep_packages {
+        // Rendered in memory: the plaintext on disk is no longer needed.
+        remove_packages(ctx);
     }
     check_storage_secrets(scenario, &packages).map_err(|(phase, e)| fail(phase, e.into()))?;
     seal_packages(client, &steps, &mut packages)
@@ -226,6 +233,16 @@ async fn seal_packages(
         }
     }
     Ok(())
+}
+
+/// Removes the run's extracted packages, warning (without values) when it cannot.
+fn remove_packages(ctx: &RunContext) {
+    if let Err(e) = ctx.remove_packages() {
+        tracing::warn!(
+            "could not remove the extracted secret packages in {}: {e}; delete that folder by hand",
+            ctx.packages_dir().display()
+        );
+    }
 }
 
 /// Checks the rclone Secrets that Models (`spec.secretName`) and runtimes

@@ -4,7 +4,9 @@
 //! The seed's pattern (lessons-learned "Package-Based Secret Management"): an infrastructure team
 //! delivers `<namespace>-<purpose>-secrets-YYYYMMDD.tar.gz` holding kustomize overlays
 //! (`production/kustomization.yaml` and its resources, possibly a `base/`); a team extracts it into
-//! the gitignored `k8s/manifests/<namespace>/` and applies one overlay.
+//! the gitignored `k8s/manifests/<namespace>/` and applies one overlay. The harness extracts into a
+//! private folder of the run instead ([`RunContext::packages_dir`](super::record::RunContext::packages_dir):
+//! folders 0700, files 0600), removed once applied unless the run is kept.
 //!
 //! [`unpack`] does that safely: the archive is read and checked in memory (plain files and folders
 //! only, no absolute paths or `..`, size/entry limits from headers before inflating), kustomization
@@ -46,8 +48,6 @@ pub const ALLOWED_KINDS: &[(&str, &str)] = &[
     ("v1", "ConfigMap"),
     ("bitnami.com/v1alpha1", "SealedSecret"),
 ];
-/// Where packages are extracted, under the work dir.
-pub const MANIFESTS_DIR: &str = "k8s/manifests";
 /// How long `kubectl kustomize` may take.
 pub const KUSTOMIZE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -60,7 +60,7 @@ pub struct RenderedPackage {
     pub namespace: String,
     /// The overlay rendered.
     pub overlay: String,
-    /// Where it was extracted (`<work>/k8s/manifests/<namespace>`), if it was.
+    /// Where it was extracted (`<root>/<namespace>`), if it was.
     pub dir: Option<PathBuf>,
     /// The rendered objects (namespace set, package label added). Holds secret values.
     pub objects: Vec<Value>,
@@ -103,11 +103,12 @@ pub fn package_label_value(file_name: &str) -> String {
     v
 }
 
-/// Extracts a package into `<work_dir>/k8s/manifests/<namespace>/`, renders `overlay` and checks
-/// the objects; on any error nothing is written (see the module docs for the order of checks).
+/// Extracts a package into `<root>/<namespace>/` (`root` is created 0700 if missing), renders
+/// `overlay` and checks the objects; on any error nothing is written (see the module docs for the
+/// order of checks).
 pub fn unpack(
     package: &Path,
-    work_dir: &Path,
+    root: &Path,
     namespace: &str,
     overlay: &str,
     limits: Limits,
@@ -145,20 +146,20 @@ pub fn unpack(
     check_references(&contents, &file_name)?;
 
     // Everything that can be checked in memory passed: write next to the target, render there.
-    let manifests = work_dir.join(MANIFESTS_DIR);
+    let manifests = root.to_path_buf();
     let created_manifests = !manifests.exists();
     let io = |path: &Path, e: std::io::Error| SecretsError::Io {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(&manifests).map_err(|e| io(&manifests, e))?;
+    archive::create_private_dir_all(&manifests).map_err(|e| io(&manifests, e))?;
     let result = (|| {
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{namespace}.extract-"))
             .tempdir_in(&manifests)
             .map_err(|e| io(&manifests, e))?;
         let fresh = staging.path().join("package");
-        std::fs::create_dir(&fresh).map_err(|e| io(&fresh, e))?;
+        archive::create_private_dir_all(&fresh).map_err(|e| io(&fresh, e))?;
         archive::write(&contents, &fresh)?;
         let objects = render_dir(&fresh, &contents, &file_name, namespace, overlay)?;
         let target = manifests.join(namespace);
@@ -390,23 +391,29 @@ pub fn package_file(
     }
 }
 
-/// Prepares a scenario's package: packs a folder if needed, extracts it into
-/// `<work_dir>/k8s/manifests/<namespace>/`, renders the overlay, checks `provides`. `date` dates
-/// a package packed from a folder (default today; a run passes its start date so a re-run on the
+/// Prepares a scenario's package: packs a folder if needed, extracts it into `<root>/<namespace>/`
+/// (a private folder: see [`unpack`]), renders the overlay, checks `provides`. `date` dates a
+/// package packed from a folder (default today; a run passes its start date so a re-run on the
 /// same run is a no-op even across midnight).
 pub fn prepare(
     pkg: &SecretPackageRef,
     scenario_dir: &Path,
     namespace: &str,
-    work_dir: &Path,
+    root: &Path,
     date: Option<&str>,
 ) -> Result<RenderedPackage, SecretsError> {
-    let tmp = tempfile::tempdir().map_err(|e| SecretsError::Io {
-        path: std::env::temp_dir(),
+    let io = |path: &Path, e: std::io::Error| SecretsError::Io {
+        path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
+    };
+    archive::create_private_dir_all(root).map_err(|e| io(root, e))?;
+    // A package packed from a folder holds the same values: pack it inside the private folder too.
+    let tmp = tempfile::Builder::new()
+        .prefix(".pack-")
+        .tempdir_in(root)
+        .map_err(|e| io(root, e))?;
     let file = package_file(pkg, scenario_dir, namespace, tmp.path(), date)?;
-    let rendered = unpack(&file, work_dir, namespace, &pkg.overlay, Limits::default())?;
+    let rendered = unpack(&file, root, namespace, &pkg.overlay, Limits::default())?;
     check_provides(&rendered, &pkg.provides)?;
     Ok(rendered)
 }

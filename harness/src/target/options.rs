@@ -63,7 +63,8 @@ pub struct TargetOptions {
     pub state_dir: Option<PathBuf>,
     /// Diagnostics such as `kind export logs` (`HARNESS_DIAGNOSTICS_DIR`, default `reports/diagnostics`).
     pub diagnostics_dir: Option<PathBuf>,
-    /// Where secret packages are extracted (`<work_dir>/k8s/manifests/<namespace>/`); default `.`.
+    /// The run's work directory (`HARNESS_WORK_DIR`, default the state directory): secret packages
+    /// are extracted into a private folder under it (`harness-secrets/<run>…/<namespace>/`).
     pub work_dir: Option<PathBuf>,
 }
 
@@ -131,7 +132,7 @@ pub fn fresh_per_scenario(kind: TargetKind) -> bool {
     kind == TargetKind::Sim
 }
 
-/// The work directory: where secret packages are extracted (default `.`).
+/// The work directory: secret packages are extracted under it (default the state directory).
 pub fn work_dir(opts: &TargetOptions) -> PathBuf {
-    opts.work_dir.clone().unwrap_or_else(|| PathBuf::from("."))
+    opts.work_dir.clone().unwrap_or_else(|| opts.state_dir())
 }
