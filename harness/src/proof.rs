@@ -38,6 +38,8 @@ enum Behaviour {
     RbacDenies,
     /// Access reviews evaluate RBAC (allow side).
     RbacAllows,
+    /// The Kafka components fail without a reachable Kafka.
+    KafkaRequired,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -57,6 +59,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::InvalidInputAnswered200 => Behaviour::InvalidInputRefused,
         Defect::AccessReviewAllowsAll => Behaviour::RbacDenies,
         Defect::AccessReviewDeniesAll => Behaviour::RbacAllows,
+        Defect::KafkaComponentsReadyWithoutKafka => Behaviour::KafkaRequired,
     }
 }
 
@@ -96,6 +99,12 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
     let mut out = Vec::new();
     match &check.expect {
         E::RuntimeReady(n) => namespace_needs(scenario, &n.namespace, &mut out),
+        E::RuntimeNotReady(r) => {
+            namespace_needs(scenario, &r.namespace, &mut out);
+            if crate::scenario::seldon::KAFKA_COMPONENTS.contains(&r.component.as_str()) {
+                out.push(Behaviour::KafkaRequired);
+            }
+        }
         E::ServerReady(s) => {
             namespace_needs(scenario, &s.namespace, &mut out);
             if !s.capabilities.is_empty() {

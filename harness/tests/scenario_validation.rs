@@ -13,6 +13,7 @@ metadata:
 spec:
   seldon:
     chartVersion: "2.10.2"
+    kafka: installed
   namespaces:
     - name: seldon-system
       labels: {name: seldon-system}

@@ -39,11 +39,13 @@ pub enum Defect {
     AccessReviewAllowsAll,
     /// Access reviews deny everything (RoleBindings are ignored).
     AccessReviewDeniesAll,
+    /// The runtime's Kafka components (model gateway, pipeline gateway, dataflow engine) run Ready without a reachable Kafka.
+    KafkaComponentsReadyWithoutKafka,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 15] = [
+    pub const ALL: [Defect; 16] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -59,6 +61,7 @@ impl Defect {
         Defect::SecretPackageObjectsDropped,
         Defect::AccessReviewAllowsAll,
         Defect::AccessReviewDeniesAll,
+        Defect::KafkaComponentsReadyWithoutKafka,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -79,6 +82,7 @@ impl Defect {
             Defect::SecretPackageObjectsDropped => "secret-package-objects-dropped",
             Defect::AccessReviewAllowsAll => "access-review-allows-all",
             Defect::AccessReviewDeniesAll => "access-review-denies-all",
+            Defect::KafkaComponentsReadyWithoutKafka => "kafka-components-ready-without-kafka",
         }
     }
 
