@@ -152,7 +152,7 @@ struct RunArgs {
     /// cross-namespace-scheduling, runtime-never-ready, server-capabilities-missing, model-never-ready,
     /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
     /// invalid-input-answered-200, secret-package-objects-dropped, access-review-allows-all,
-    /// access-review-denies-all, kafka-components-ready-without-kafka.
+    /// access-review-denies-all, kafka-components-ready-without-kafka, podspec-overrides-ignored.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
 }

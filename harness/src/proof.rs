@@ -40,6 +40,8 @@ enum Behaviour {
     RbacAllows,
     /// The Kafka components fail without a reachable Kafka.
     KafkaRequired,
+    /// `overrides[].podSpec` reaches the runtime's components.
+    PodSpecOverrides,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -60,6 +62,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::AccessReviewAllowsAll => Behaviour::RbacDenies,
         Defect::AccessReviewDeniesAll => Behaviour::RbacAllows,
         Defect::KafkaComponentsReadyWithoutKafka => Behaviour::KafkaRequired,
+        Defect::PodSpecOverridesIgnored => Behaviour::PodSpecOverrides,
     }
 }
 
@@ -75,6 +78,20 @@ fn namespace_needs(scenario: &Scenario, ns: &str, out: &mut Vec<Behaviour>) {
         .is_some_and(|t| !t.limit_ranges.is_empty() && !t.resource_quotas.is_empty())
     {
         out.push(Behaviour::LimitRangeDefaults);
+    }
+    // A quota satisfied only by resources in the runtime's podSpec overrides (no LimitRange).
+    if scenario.team(ns).is_some_and(|t| {
+        t.limit_ranges.is_empty()
+            && !t.resource_quotas.is_empty()
+            && t.runtime.as_ref().is_some_and(|rt| {
+                rt["spec"]["overrides"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["podSpec"].is_object())
+            })
+    }) {
+        out.push(Behaviour::PodSpecOverrides);
     }
 }
 

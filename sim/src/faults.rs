@@ -41,11 +41,13 @@ pub enum Defect {
     AccessReviewDeniesAll,
     /// The runtime's Kafka components (model gateway, pipeline gateway, dataflow engine) run Ready without a reachable Kafka.
     KafkaComponentsReadyWithoutKafka,
+    /// The runtime ignores `overrides[].podSpec` (resources set there never reach the components).
+    PodSpecOverridesIgnored,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 16] = [
+    pub const ALL: [Defect; 17] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -62,6 +64,7 @@ impl Defect {
         Defect::AccessReviewAllowsAll,
         Defect::AccessReviewDeniesAll,
         Defect::KafkaComponentsReadyWithoutKafka,
+        Defect::PodSpecOverridesIgnored,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -83,6 +86,7 @@ impl Defect {
             Defect::AccessReviewAllowsAll => "access-review-allows-all",
             Defect::AccessReviewDeniesAll => "access-review-denies-all",
             Defect::KafkaComponentsReadyWithoutKafka => "kafka-components-ready-without-kafka",
+            Defect::PodSpecOverridesIgnored => "podspec-overrides-ignored",
         }
     }
 
