@@ -223,7 +223,8 @@ struct RunArgs {
     /// cross-namespace-scheduling, runtime-never-ready, server-capabilities-missing, model-never-ready,
     /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
     /// invalid-input-answered-200, secret-package-objects-dropped, access-review-allows-all,
-    /// access-review-denies-all, sealed-secrets-scope-ignored.
+    /// access-review-denies-all, sealed-secrets-scope-ignored, kafka-components-ready-without-kafka,
+    /// podspec-overrides-ignored.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
 }

@@ -40,6 +40,10 @@ enum Behaviour {
     RbacAllows,
     /// The sealed-secrets controller unseals a value only in the scope it was sealed for.
     SealedSecretScope,
+    /// The Kafka components fail without a reachable Kafka.
+    KafkaRequired,
+    /// `overrides[].podSpec` reaches the runtime's components.
+    PodSpecOverrides,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -60,6 +64,8 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::AccessReviewAllowsAll => Behaviour::RbacDenies,
         Defect::AccessReviewDeniesAll => Behaviour::RbacAllows,
         Defect::SealedSecretsScopeIgnored => Behaviour::SealedSecretScope,
+        Defect::KafkaComponentsReadyWithoutKafka => Behaviour::KafkaRequired,
+        Defect::PodSpecOverridesIgnored => Behaviour::PodSpecOverrides,
     }
 }
 
@@ -75,6 +81,20 @@ fn namespace_needs(scenario: &Scenario, ns: &str, out: &mut Vec<Behaviour>) {
         .is_some_and(|t| !t.limit_ranges.is_empty() && !t.resource_quotas.is_empty())
     {
         out.push(Behaviour::LimitRangeDefaults);
+    }
+    // A quota satisfied only by resources in the runtime's podSpec overrides (no LimitRange).
+    if scenario.team(ns).is_some_and(|t| {
+        t.limit_ranges.is_empty()
+            && !t.resource_quotas.is_empty()
+            && t.runtime.as_ref().is_some_and(|rt| {
+                rt["spec"]["overrides"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["podSpec"].is_object())
+            })
+    }) {
+        out.push(Behaviour::PodSpecOverrides);
     }
 }
 
@@ -99,6 +119,12 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
     let mut out = Vec::new();
     match &check.expect {
         E::RuntimeReady(n) => namespace_needs(scenario, &n.namespace, &mut out),
+        E::RuntimeNotReady(r) => {
+            namespace_needs(scenario, &r.namespace, &mut out);
+            if crate::scenario::seldon::KAFKA_COMPONENTS.contains(&r.component.as_str()) {
+                out.push(Behaviour::KafkaRequired);
+            }
+        }
         E::ServerReady(s) => {
             namespace_needs(scenario, &s.namespace, &mut out);
             if !s.capabilities.is_empty() {

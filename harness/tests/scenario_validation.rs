@@ -64,7 +64,15 @@ fn load(text: &str) -> Result<Scenario, String> {
 fn base_is_valid() {
     let s = load(BASE).expect("the base scenario must be valid");
     assert_eq!(s.name(), "base");
-    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    // The only warning: its full runtime enables the Kafka components with the default `kafka: none`.
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(
+        s.warnings[0]
+            .to_string()
+            .contains("`spec.seldon.kafka` is `none`"),
+        "{:?}",
+        s.warnings
+    );
 }
 
 /// (replace this, with this, expected `line:col`, field path, message fragment)

@@ -32,6 +32,13 @@ async fn platform_for(s: &Scenario) -> (sim::Platform, Client, kube::Config) {
         clusterwide: install.clusterwide,
         controller_namespace: install.controller_namespace.clone(),
         watch_namespaces: install.watch_namespaces.clone(),
+        kafka: match &install.kafka {
+            harness::scenario::seldon::Kafka::None => sim::seldon::Kafka::None,
+            harness::scenario::seldon::Kafka::External { bootstrap } => {
+                sim::seldon::Kafka::External(bootstrap.clone())
+            }
+            harness::scenario::seldon::Kafka::Installed => sim::seldon::Kafka::Installed,
+        },
     })
     .expect("seldon installs");
     for a in &s.doc.spec.artifacts {

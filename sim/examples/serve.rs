@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
             clusterwide: true,
             controller_namespace: "seldon-system".into(),
             watch_namespaces: vec![],
+            ..Default::default()
         })?;
     }
     platform.serve_until_interrupted(&path).await

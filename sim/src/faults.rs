@@ -42,11 +42,15 @@ pub enum Defect {
     /// The sealed-secrets controller ignores a SealedSecret's scope: a value sealed for one
     /// namespace/name is unsealed wherever it is applied.
     SealedSecretsScopeIgnored,
+    /// The runtime's Kafka components (model gateway, pipeline gateway, dataflow engine) run Ready without a reachable Kafka.
+    KafkaComponentsReadyWithoutKafka,
+    /// The runtime ignores `overrides[].podSpec` (resources set there never reach the components).
+    PodSpecOverridesIgnored,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 16] = [
+    pub const ALL: [Defect; 18] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -63,6 +67,8 @@ impl Defect {
         Defect::AccessReviewAllowsAll,
         Defect::AccessReviewDeniesAll,
         Defect::SealedSecretsScopeIgnored,
+        Defect::KafkaComponentsReadyWithoutKafka,
+        Defect::PodSpecOverridesIgnored,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -84,6 +90,8 @@ impl Defect {
             Defect::AccessReviewAllowsAll => "access-review-allows-all",
             Defect::AccessReviewDeniesAll => "access-review-denies-all",
             Defect::SealedSecretsScopeIgnored => "sealed-secrets-scope-ignored",
+            Defect::KafkaComponentsReadyWithoutKafka => "kafka-components-ready-without-kafka",
+            Defect::PodSpecOverridesIgnored => "podspec-overrides-ignored",
         }
     }
 

@@ -156,6 +156,13 @@ impl Platform {
     /// Installs the simulated inference-platform controller (CRDs, controller, configs).
     pub fn install_seldon(&self, opts: &InstallOptions) -> anyhow::Result<()> {
         let _guard = self.runtime.as_ref().map(|r| r.enter());
+        if let seldon::Kafka::External(addr) = &opts.kafka {
+            self.state
+                .external_addresses
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(addr.clone());
+        }
         seldon::install(&self.store, opts)
             .map_err(|e| anyhow::anyhow!("installing the controller failed: {e}"))
     }

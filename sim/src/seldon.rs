@@ -8,7 +8,7 @@
 //!   reconcilers: `readyReplicas >= status.replicas` — so a component whose pods are all
 //!   rejected (0 >= 0) reports Ready. Check the workloads, not only the SeldonRuntime.
 //! - Servers get a StatefulSet (`Parallel`, label `seldon-server-name`); `StatefulSetOrDeploymentReady`
-//!   uses the same comparison.
+//!   compares `readyReplicas >= spec.replicas` (the desired count, unlike the components).
 //! - Models are scheduled by the namespace's own scheduler onto Servers whose agents connected
 //!   (Ready server pods while the scheduler pod is Ready); see [`model`].
 
@@ -16,6 +16,7 @@ mod components;
 pub mod defaults;
 mod endpoint;
 mod install;
+mod kafka;
 mod model;
 mod podspec;
 mod runtime;
@@ -36,7 +37,9 @@ use server::reconcile_server;
 pub use components::{
     COMPONENT_NAMES, CONTROLLER_DEPLOYMENT, MESH_SERVICE, NAME_LABEL, SERVER_LABEL, condition_type,
 };
-pub use install::{InstallOptions, install};
+pub use install::{InstallOptions, Kafka, install};
+pub use kafka::{KAFKA_BOOTSTRAP_SERVICE, KAFKA_COMPONENTS, KAFKA_PORT};
+pub(crate) use kafka::{bootstrap_servers, unreachable as kafka_unreachable};
 pub use podspec::merge_pod_spec;
 
 /// One reconcile pass of the Seldon control plane.

@@ -175,3 +175,27 @@ async fn quota_not_enforced_defect_admits_pods_without_limits() {
             .any(|e| e["reason"] == "FailedCreate")
     );
 }
+
+#[tokio::test]
+async fn podspec_overrides_ignored_defect_drops_override_resources() {
+    let p = Platform::start(Faults::defect(Defect::PodSpecOverridesIgnored));
+    p.namespace(NS);
+    let mut runtime = seed_runtime(NS);
+    for o in runtime["spec"]["overrides"].as_array_mut().unwrap() {
+        if o["name"] == "seldon-scheduler" {
+            o["podSpec"] = json!({"containers": [{"name": "scheduler", "resources": {"limits": {"cpu": "200m"}}}]});
+        }
+    }
+    p.create("SeldonRuntime", runtime);
+    let sts = p
+        .wait("the scheduler StatefulSet", |p| {
+            p.get("StatefulSet", NS, "seldon-scheduler")
+        })
+        .await;
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["name"], "scheduler");
+    assert!(
+        c["resources"]["limits"]["cpu"].is_null(),
+        "the override's CPU limit must not reach the component: {c}"
+    );
+}

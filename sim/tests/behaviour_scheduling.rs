@@ -193,13 +193,13 @@ async fn storage_secrets_follow_the_agent_rules() {
 async fn namespaced_controller_ignores_runtimes_elsewhere() {
     let opts = InstallOptions {
         clusterwide: false,
-        ..InstallOptions::default()
+        ..with_kafka()
     };
     for (faults, opts) in [
         (Faults::default(), opts),
         (
             Faults::defect(Defect::ControllerNotClusterWide),
-            InstallOptions::default(),
+            with_kafka(),
         ),
     ] {
         let p = Platform::start_with(faults, opts);
@@ -221,7 +221,7 @@ async fn namespaced_controller_ignores_runtimes_elsewhere() {
 async fn watch_namespaces_limit_a_cluster_wide_controller() {
     let opts = InstallOptions {
         watch_namespaces: vec!["team-a".into()],
-        ..InstallOptions::default()
+        ..with_kafka()
     };
     let p = Platform::start_with(Faults::default(), opts);
     team(&p, "team-a", "mlserver").await;

@@ -738,6 +738,7 @@ async fn installing_the_controller_serves_its_custom_types() {
         clusterwide: true,
         controller_namespace: "seldon-system".into(),
         watch_namespaces: vec![],
+        ..Default::default()
     })
     .unwrap();
     let discovery = Discovery::new(client.clone()).run().await.unwrap();

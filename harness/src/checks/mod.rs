@@ -9,6 +9,7 @@ pub mod inference;
 pub mod inference_rejected;
 pub mod quota;
 pub mod required_flows;
+pub mod runtime_not_ready;
 pub mod scheduling;
 pub mod sealed_scope;
 pub mod sealed_unsealed;
@@ -29,6 +30,9 @@ pub async fn run(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
     let deadline = Deadline::after(timeout);
     match &check.expect {
         Expectation::RuntimeReady(r) => scheduling::runtime_ready(ctx, r, deadline).await,
+        Expectation::RuntimeNotReady(r) => {
+            runtime_not_ready::runtime_not_ready(ctx, r, deadline).await
+        }
         Expectation::ServerReady(s) => scheduling::server_ready(ctx, s, deadline).await,
         Expectation::ModelReady(m) => scheduling::model_ready(ctx, m, deadline).await,
         Expectation::ScheduleFailed(s) => scheduling::schedule_failed(ctx, s, deadline).await,

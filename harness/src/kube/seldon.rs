@@ -11,7 +11,7 @@ use kube::Client;
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
-use super::condition::{ObservedCondition, condition_true, current_condition};
+use super::condition::{Condition, ObservedCondition, condition_true, current_condition, exists};
 use super::object::Watched;
 use super::observe::WaitError;
 use super::wait::{Deadline, wait_for};
@@ -138,6 +138,10 @@ pub async fn controller_scope(client: &Client, ns: &str) -> String {
 /// The SeldonRuntime `ns/name` is Ready for its current generation and every enabled component
 /// has all its desired pods Ready: `Ok` says what was observed, `Err` names the components that
 /// are not and why (`controller_ns` explains a runtime nothing reconciles).
+///
+/// Upstream sets no condition for a disabled component, and the aggregate `Ready` depends on all
+/// six (Knative condition set, `seldonruntime_types.go`), so with a component disabled `Ready`
+/// never becomes True: then exactly the enabled components' conditions are judged.
 pub async fn runtime_readiness(
     client: &Client,
     ns: &str,
@@ -147,17 +151,38 @@ pub async fn runtime_readiness(
 ) -> Result<String, String> {
     let name = name.to_string();
     let target = Watched::seldon("SeldonRuntime", ns, &name);
-    let runtime = match wait_for(
-        client,
-        &target,
-        &condition_true("Ready"),
-        deadline.remaining(),
-    )
-    .await
-    {
+    let declared = match wait_for(client, &target, &exists(), deadline.remaining()).await {
         Ok(Some(obj)) => obj,
         Ok(None) => return Err(format!("SeldonRuntime {ns}/{name} vanished")),
-        Err(e) => return Err(runtime_not_ready(client, ns, &name, controller_ns, &e).await),
+        Err(e) => {
+            return Err(runtime_not_ready(client, ns, &name, controller_ns, &e, &COMPONENTS).await);
+        }
+    };
+    let components = enabled_components(&declared);
+    let disabled: Vec<&str> = COMPONENTS
+        .iter()
+        .filter(|c| !components.contains(c))
+        .map(|c| c.name)
+        .collect();
+    let judged = if disabled.is_empty() {
+        condition_true("Ready")
+    } else {
+        components_ready(&components)
+    };
+    let runtime = match wait_for(client, &target, &judged, deadline.remaining()).await {
+        Ok(Some(obj)) => obj,
+        Ok(None) => return Err(format!("SeldonRuntime {ns}/{name} vanished")),
+        Err(e) => {
+            return Err(runtime_not_ready(client, ns, &name, controller_ns, &e, &components).await);
+        }
+    };
+    let aggregate = if disabled.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (disabled: {}; upstream sets no condition for a disabled component, so the aggregate Ready can never become True: judged the enabled components' conditions)",
+            disabled.join(", ")
+        )
     };
     let components = enabled_components(&runtime);
     let waits = components.iter().map(|c| {
@@ -191,7 +216,7 @@ pub async fn runtime_readiness(
     }
     if problems.is_empty() {
         Ok(format!(
-            "SeldonRuntime {ns}/{name} Ready (generation {}); {}",
+            "SeldonRuntime {ns}/{name} Ready (generation {}){aggregate}; {}",
             runtime.metadata.generation.unwrap_or_default(),
             ready.join("; ")
         ))
@@ -204,8 +229,20 @@ pub async fn runtime_readiness(
     }
 }
 
+/// Every given component's SeldonRuntime condition is True for the current generation.
+fn components_ready(components: &[Component]) -> Condition {
+    let types: Vec<&'static str> = components.iter().map(|c| c.condition).collect();
+    Condition::new(format!("conditions {}=True", types.join(", ")), move |o| {
+        o.is_some_and(|o| {
+            types
+                .iter()
+                .all(|t| current_condition(o, t).is_some_and(|c| c.status == "True"))
+        })
+    })
+}
+
 /// Components not disabled by an override of the runtime.
-fn enabled_components(runtime: &DynamicObject) -> Vec<Component> {
+pub fn enabled_components(runtime: &DynamicObject) -> Vec<Component> {
     let overrides = runtime.data["spec"]["overrides"]
         .as_array()
         .cloned()
@@ -227,6 +264,7 @@ async fn runtime_not_ready(
     name: &str,
     controller_ns: &str,
     err: &WaitError,
+    enabled: &[Component],
 ) -> String {
     let Some(report) = err.report() else {
         return format!("SeldonRuntime {ns}/{name}: {err}");
@@ -243,7 +281,7 @@ async fn runtime_not_ready(
         );
     }
     let mut lines = Vec::new();
-    for c in COMPONENTS {
+    for c in enabled {
         match last.conditions.iter().find(|x| x.type_ == c.condition) {
             Some(cond) if cond.status == "True" && !cond.stale => {}
             cond => {

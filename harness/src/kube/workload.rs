@@ -324,10 +324,25 @@ fn pod_not_ready(p: &Pod) -> Option<String> {
             .as_ref()
             .and_then(|s| s.waiting.as_ref())
             .and_then(|w| w.reason.clone());
-        why.push(match waiting {
+        let mut line = match waiting {
             Some(r) => format!("container {} waiting: {r}", c.name),
             None => format!("container {} not ready", c.name),
-        });
+        };
+        if c.restart_count > 0 {
+            line.push_str(&format!(", {} restarts", c.restart_count));
+        }
+        // A crash-looping container's last exit says why it failed.
+        if let Some(t) = c.last_state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            line.push_str(&format!(
+                ", last exit {} {}",
+                t.exit_code,
+                t.reason.as_deref().unwrap_or_default()
+            ));
+            if let Some(m) = t.message.as_deref().filter(|m| !m.is_empty()) {
+                line.push_str(&format!(": {m}"));
+            }
+        }
+        why.push(line);
     }
     Some(format!(
         "pod {} ({})",

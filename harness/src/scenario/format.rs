@@ -213,6 +213,9 @@ pub struct Check {
 pub enum Expectation {
     /// The team's SeldonRuntime and its components become Ready.
     RuntimeReady(NamespaceRef),
+    /// One component of the team's runtime crash-loops while the others become Ready (e.g. the
+    /// Kafka components on a platform without Kafka); the runtime's condition names it.
+    RuntimeNotReady(RuntimeNotReady),
     /// A Server becomes Ready, optionally with these capabilities.
     ServerReady(ServerReady),
     /// A Model reaches `ModelReady` True.
@@ -247,6 +250,16 @@ pub enum Expectation {
 pub struct NamespaceRef {
     /// The namespace.
     pub namespace: String,
+}
+
+/// A runtime component that must fail while the rest of the runtime comes up.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeNotReady {
+    /// The team's namespace.
+    pub namespace: String,
+    /// The component that must fail, e.g. `seldon-dataflow-engine`.
+    pub component: String,
 }
 
 /// A Server that must become Ready.
@@ -467,6 +480,7 @@ impl Expectation {
     pub fn kind(&self) -> &'static str {
         match self {
             Expectation::RuntimeReady(_) => "runtimeReady",
+            Expectation::RuntimeNotReady(_) => "runtimeNotReady",
             Expectation::ServerReady(_) => "serverReady",
             Expectation::ModelReady(_) => "modelReady",
             Expectation::ScheduleFailed(_) => "scheduleFailed",

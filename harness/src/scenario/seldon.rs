@@ -51,7 +51,45 @@ pub struct InstallSettings {
     /// `helm --timeout` for each release, in seconds (default 600).
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// The Kafka the runtimes' Kafka components use (docs/seldon-behaviour.md §14); default `none`.
+    #[serde(default)]
+    pub kafka: Kafka,
 }
+
+/// Whether the platform has Kafka: Seldon's setup chart installs none, and without it the model
+/// gateway, pipeline gateway and dataflow engine crash-loop (docs/seldon-behaviour.md §14).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Kafka {
+    /// No Kafka: runtimes should disable the three Kafka components.
+    #[default]
+    None,
+    /// A broker that already exists; becomes the setup chart's `kafka.bootstrap`.
+    External {
+        /// `host:port` of the bootstrap server.
+        bootstrap: String,
+    },
+    /// Kafka installed with the platform (embedded platform: a one-broker Kafka behind
+    /// `seldon-kafka-bootstrap.<controllerNamespace>:9092`; kind: not implemented yet, see README).
+    Installed,
+}
+
+/// The six components a SeldonRuntime runs (SeldonConfig component names).
+pub const RUNTIME_COMPONENTS: [&str; 6] = [
+    "seldon-scheduler",
+    "seldon-envoy",
+    "seldon-modelgateway",
+    "seldon-pipelinegateway",
+    "hodometer",
+    "seldon-dataflow-engine",
+];
+
+/// The runtime components that need Kafka (Seldon's install docs).
+pub const KAFKA_COMPONENTS: [&str; 3] = [
+    "seldon-modelgateway",
+    "seldon-pipelinegateway",
+    "seldon-dataflow-engine",
+];
 
 impl InstallSettings {
     /// Settings for `chart_version` with every default.
@@ -65,6 +103,7 @@ impl InstallSettings {
             repo_url: default_repo_url(),
             set_strings: Vec::new(),
             timeout_seconds: default_timeout_seconds(),
+            kafka: Kafka::None,
         }
     }
 }
@@ -150,6 +189,19 @@ pub fn validate(settings: &InstallSettings) -> Result<Vec<Warning>, SettingsErro
                 settings.clusterwide
             ),
         ));
+    }
+    if let Kafka::External { bootstrap } = &settings.kafka {
+        let port_ok = bootstrap
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !port_ok {
+            return Err(bad(
+                "kafka.external.bootstrap",
+                format!(
+                    "{bootstrap:?} is not host:port; give the Kafka bootstrap server, e.g. \"kafka.example:9092\""
+                ),
+            ));
+        }
     }
     let mut warnings = Vec::new();
     if !settings.clusterwide {

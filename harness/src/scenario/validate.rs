@@ -81,6 +81,7 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
     }
     let spec = &doc.spec;
     check_install(ctx, &spec.seldon);
+    check_kafka(ctx, doc);
 
     // Namespaces: extra ones and teams share one name space.
     let mut namespaces: BTreeSet<&str> = BTreeSet::new();
@@ -372,6 +373,39 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
                 );
             }
         }
+        Expectation::RuntimeNotReady(r) => {
+            if team_ns(ctx, "namespace", &r.namespace) {
+                let rt = w.team(&r.namespace).and_then(|t| t.runtime.as_ref());
+                let disabled = rt.is_some_and(|rt| {
+                    rt["spec"]["overrides"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|o| o["name"] == r.component.as_str() && o["disable"] == true)
+                });
+                if rt.is_none() {
+                    ctx.error_hint(
+                        &format!("{p}.namespace"),
+                        format!("team `{}` has no runtime", r.namespace),
+                        "add a SeldonRuntime under the team's `runtime`",
+                    );
+                } else if !super::seldon::RUNTIME_COMPONENTS.contains(&r.component.as_str())
+                    || disabled
+                {
+                    ctx.error_hint(
+                        &format!("{p}.component"),
+                        format!(
+                            "`{}` is not an enabled component of the runtime in `{}`",
+                            r.component, r.namespace
+                        ),
+                        format!(
+                            "name one of {}",
+                            super::seldon::RUNTIME_COMPONENTS.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
         Expectation::NetworkPolicyEnforced(n) => {
             team_ns(ctx, "namespace", &n.namespace);
         }
@@ -582,6 +616,39 @@ fn sealed_scope(w: &World<'_>, ns: &str, secret: &str) -> Option<SealScope> {
         .iter()
         .filter(|p| p.provides.iter().any(|s| s == secret))
         .find_map(|p| p.seal)
+}
+
+/// Runtimes that enable the Kafka components on a platform declaring no Kafka: they crash-loop
+/// (docs/seldon-behaviour.md §14), so the runtime never becomes Ready.
+fn check_kafka(ctx: &mut Ctx<'_>, doc: &ScenarioFile) {
+    use super::seldon::{KAFKA_COMPONENTS, Kafka};
+    if doc.spec.seldon.kafka != Kafka::None {
+        return;
+    }
+    for (i, team) in doc.spec.teams.iter().enumerate() {
+        let Some(rt) = &team.runtime else { continue };
+        let enabled: Vec<&str> = KAFKA_COMPONENTS
+            .into_iter()
+            .filter(|c| {
+                !rt["spec"]["overrides"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|o| o["name"] == *c && o["disable"] == true)
+            })
+            .collect();
+        if !enabled.is_empty() {
+            ctx.warn(
+                &format!("spec.teams[{i}].runtime"),
+                format!(
+                    "the runtime in `{}` enables {} but `spec.seldon.kafka` is `none`: without Kafka they crash-loop and the runtime never becomes Ready",
+                    team.namespace,
+                    enabled.join(", ")
+                ),
+                "add `overrides: [{name: <component>, disable: true}]` for each, or declare `spec.seldon.kafka: installed` or `{external: {bootstrap: host:port}}` (docs/seldon-behaviour.md §14)",
+            );
+        }
+    }
 }
 
 fn check_install(ctx: &mut Ctx<'_>, s: &SeldonInstall) {

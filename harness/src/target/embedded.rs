@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::mesh::{BoxFuture, MeshEndpoint};
 use super::provider::Provider;
-use crate::scenario::seldon::InstallSettings;
+use crate::scenario::seldon::{InstallSettings, Kafka};
 use crate::scenario::{Scenario, TargetKind};
 
 /// Faults to inject into the embedded platform (to prove checks fail on a broken platform).
@@ -134,6 +134,11 @@ fn embedded_platform(
             clusterwide: install.clusterwide,
             controller_namespace: install.controller_namespace.clone(),
             watch_namespaces: install.watch_namespaces.clone(),
+            kafka: match &install.kafka {
+                Kafka::None => sim::seldon::Kafka::None,
+                Kafka::External { bootstrap } => sim::seldon::Kafka::External(bootstrap.clone()),
+                Kafka::Installed => sim::seldon::Kafka::Installed,
+            },
         })
         .context("installing the Seldon controller on the embedded platform")?;
     platform

@@ -1,6 +1,6 @@
 //! What the controllers and the Seldon control plane share: platform state and reconcile context.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,8 @@ pub struct PlatformState {
     /// Bumped whenever an endpoint starts, stops or changes its models (endpoints are not
     /// stored objects, so waiters cannot watch the store for them).
     pub mesh_changes: tokio::sync::watch::Sender<u64>,
+    /// `host:port` addresses outside the cluster that accept connections (a declared external Kafka).
+    pub external_addresses: Mutex<BTreeSet<String>>,
 }
 
 impl Default for PlatformState {
@@ -29,6 +31,7 @@ impl Default for PlatformState {
             artifacts: Mutex::default(),
             meshes: Mutex::default(),
             mesh_changes: tokio::sync::watch::channel(0).0,
+            external_addresses: Mutex::default(),
         }
     }
 }

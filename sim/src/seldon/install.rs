@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::components::CONTROLLER_DEPLOYMENT;
 use super::defaults;
+use super::kafka::{KAFKA_BOOTSTRAP_SERVICE, KAFKA_PORT};
 use crate::controllers::objects::{name, now, res};
 use crate::store::{ApiError, RESOURCES, Store};
 
@@ -16,6 +17,21 @@ pub struct InstallOptions {
     pub controller_namespace: String,
     /// `controller.watchNamespaces` (only with clusterwide; empty means all).
     pub watch_namespaces: Vec<String>,
+    /// Whether a Kafka cluster exists for the runtimes' Kafka components (docs/seldon-behaviour.md §14).
+    pub kafka: Kafka,
+}
+
+/// The Kafka a platform has: Seldon's setup chart installs none (docs/seldon-behaviour.md §14).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Kafka {
+    /// No Kafka: the Kafka components of a runtime crash-loop.
+    #[default]
+    None,
+    /// A broker outside the cluster at this `host:port`, set as the SeldonConfig's bootstrap.
+    External(String),
+    /// A one-broker Kafka in the controller's namespace behind `seldon-kafka-bootstrap:9092`, as
+    /// Seldon's own kind setup installs with Strimzi.
+    Installed,
 }
 
 impl Default for InstallOptions {
@@ -25,6 +41,7 @@ impl Default for InstallOptions {
             clusterwide: true,
             controller_namespace: "seldon-mesh".into(),
             watch_namespaces: Vec::new(),
+            kafka: Kafka::None,
         }
     }
 }
@@ -118,10 +135,22 @@ pub fn install(store: &Store, opts: &InstallOptions) -> Result<(), ApiError> {
             },
         }),
     )?;
+    let mut config = defaults::seldon_config_spec();
+    match &opts.kafka {
+        Kafka::None => {}
+        Kafka::External(addr) => {
+            config["config"]["kafkaConfig"]["bootstrap.servers"] = json!(addr);
+        }
+        Kafka::Installed => {
+            install_kafka(store, ns)?;
+            config["config"]["kafkaConfig"]["bootstrap.servers"] =
+                json!(format!("{KAFKA_BOOTSTRAP_SERVICE}.{ns}:{KAFKA_PORT}"));
+        }
+    }
     create_or_update(
         store,
         "SeldonConfig",
-        json!({"metadata": {"name": "default", "namespace": ns}, "spec": defaults::seldon_config_spec()}),
+        json!({"metadata": {"name": "default", "namespace": ns}, "spec": config}),
     )?;
     for server_type in ["mlserver", "triton"] {
         create_or_update(
@@ -130,5 +159,37 @@ pub fn install(store: &Store, opts: &InstallOptions) -> Result<(), ApiError> {
             json!({"metadata": {"name": server_type, "namespace": ns}, "spec": defaults::server_config_spec(server_type)}),
         )?;
     }
+    Ok(())
+}
+
+/// A one-broker KRaft Kafka as Strimzi runs it for Seldon's kind setup (cluster `seldon`): a
+/// StatefulSet and the `seldon-kafka-bootstrap` Service the default SeldonConfig points at.
+fn install_kafka(store: &Store, ns: &str) -> Result<(), ApiError> {
+    let labels = json!({"strimzi.io/cluster": "seldon", "strimzi.io/kind": "Kafka", "strimzi.io/name": "seldon-kafka"});
+    create_or_update(
+        store,
+        "StatefulSet",
+        json!({
+            "metadata": {"name": "seldon-kafka", "namespace": ns, "labels": labels},
+            "spec": {
+                "replicas": 1, "serviceName": "seldon-kafka-brokers", "podManagementPolicy": "Parallel",
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                    "name": "kafka", "image": "quay.io/strimzi/kafka:0.45.0-kafka-3.9.0",
+                    "ports": [{"name": "tcp-clients", "containerPort": KAFKA_PORT}],
+                    "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}},
+                }]}},
+            },
+        }),
+    )?;
+    create_or_update(
+        store,
+        "Service",
+        json!({
+            "metadata": {"name": KAFKA_BOOTSTRAP_SERVICE, "namespace": ns, "labels": labels},
+            "spec": {"type": "ClusterIP", "selector": labels,
+                     "ports": [{"name": "tcp-clients", "port": KAFKA_PORT, "protocol": "TCP", "targetPort": KAFKA_PORT}]},
+        }),
+    )?;
     Ok(())
 }

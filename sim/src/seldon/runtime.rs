@@ -7,6 +7,7 @@ use super::podspec::{claim_templates, merge_config, merge_pod_spec};
 use super::scope::Controller;
 use crate::controllers::context::Ctx;
 use crate::controllers::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
+use crate::faults::Defect;
 use crate::store::Store;
 
 /// What the rest of the control plane needs to know about one namespace's runtime.
@@ -86,10 +87,12 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
             Some(o) => o["replicas"].as_i64().unwrap_or(1),
             None => comp["replicas"].as_i64().unwrap_or(1),
         };
-        let pod_spec = merge_pod_spec(
-            &comp["podSpec"],
-            ov.map(|o| &o["podSpec"]).unwrap_or(&Value::Null),
-        );
+        // Defect PodSpecOverridesIgnored: the runtime drops `overrides[].podSpec` (before v2.8.0's PR #5296).
+        let ov_spec = ov
+            .filter(|_| !ctx.faults.has(Defect::PodSpecOverridesIgnored))
+            .map(|o| &o["podSpec"])
+            .unwrap_or(&Value::Null);
+        let pod_spec = merge_pod_spec(&comp["podSpec"], ov_spec);
         let labels = component_labels(cname, &comp["labels"]);
         let mut template_meta = json!({"labels": labels});
         if let Some(a) = comp["annotations"].as_object().filter(|a| !a.is_empty()) {

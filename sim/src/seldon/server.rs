@@ -120,8 +120,10 @@ pub(super) fn reconcile_server(
     let sts = ensure(&ctx.store, res("StatefulSet"), desired)?;
     let replicas = sts["status"]["replicas"].as_i64().unwrap_or(0);
     let ready_pods = sts["status"]["readyReplicas"].as_i64().unwrap_or(0);
-    // Operator quirk (server StatefulSet reconciler): ready = readyReplicas >= status.replicas.
-    let ready = ready_pods >= replicas;
+    // The server StatefulSet reconciler compares with the desired count: readyReplicas >=
+    // spec.replicas (docs/seldon-behaviour.md §14), so pods rejected by admission keep it not Ready.
+    let desired = sts["spec"]["replicas"].as_i64().unwrap_or(1);
+    let ready = ready_pods >= desired;
     let reason = if ready {
         "StatefulSet replicas matches desired replicas"
     } else {

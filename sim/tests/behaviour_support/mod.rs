@@ -32,16 +32,34 @@ pub fn rt(kind: &str) -> &'static ResourceType {
     RESOURCES.iter().find(|r| r.kind == kind).unwrap()
 }
 
+/// The documented install plus an installed Kafka.
+pub fn with_kafka() -> InstallOptions {
+    InstallOptions {
+        kafka: sim::seldon::Kafka::Installed,
+        ..InstallOptions::default()
+    }
+}
+
 impl Platform {
-    /// Admission + controllers with `faults`, Seldon installed as documented (cluster-wide, `seldon-mesh`).
+    /// Admission + controllers with `faults`, Seldon installed as documented (cluster-wide,
+    /// `seldon-mesh`) with Kafka installed, so a runtime's six components can all become Ready.
     pub fn start(faults: Faults) -> Platform {
-        Platform::start_with(faults, InstallOptions::default())
+        Platform::start_with(faults, with_kafka())
     }
 
     pub fn start_with(faults: Faults, opts: InstallOptions) -> Platform {
         let store = Store::new(sim::admission::chain(&faults));
+        // System namespaces and cluster DNS: Kafka clients resolve the bootstrap Service by name.
+        sim::store::bootstrap::bootstrap(&store).unwrap();
         install(&store, &opts).unwrap();
         let state = Arc::new(PlatformState::default());
+        if let sim::seldon::Kafka::External(addr) = &opts.kafka {
+            state
+                .external_addresses
+                .lock()
+                .unwrap()
+                .insert(addr.clone());
+        }
         let tasks = spawn(store.clone(), faults, state.clone());
         Platform {
             store,

@@ -142,6 +142,7 @@ pub fn fingerprint_inputs(settings: &InstallSettings) -> serde_json::Value {
         "repoUrl": settings.repo_url,
         "values": settings.values,
         "setStrings": set_strings,
+        "kafka": settings.kafka,
     }))
 }
 
@@ -324,6 +325,13 @@ impl Installer {
                 "controller.watchNamespaces={{{}}}",
                 settings.watch_namespaces.join(",")
             ));
+        }
+        // docs/seldon-behaviour.md §14: the chart's `kafka.bootstrap` becomes the SeldonConfig's
+        // kafkaConfig bootstrap.servers. `installed` is not implemented on kind yet (README).
+        if let crate::scenario::seldon::Kafka::External { bootstrap } = &settings.kafka {
+            setup = setup
+                .arg("--set-string")
+                .arg(format!("kafka.bootstrap={bootstrap}"));
         }
         for s in &settings.set_strings {
             setup = match (&s.value, &s.from_env) {
