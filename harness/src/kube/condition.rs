@@ -43,6 +43,24 @@ impl Condition {
     pub fn is_met(&self, obj: Option<&DynamicObject>) -> bool {
         (self.test)(obj)
     }
+
+    /// Both hold (described as `a and b`).
+    pub fn and(self, other: Condition) -> Condition {
+        let description = format!("{} and {}", self.description, other.description);
+        Condition::new(description, move |o| self.is_met(o) && other.is_met(o))
+    }
+
+    /// Either holds (described as `a or b`).
+    pub fn or(self, other: Condition) -> Condition {
+        let description = format!("{} or {}", self.description, other.description);
+        Condition::new(description, move |o| self.is_met(o) || other.is_met(o))
+    }
+
+    /// It does not hold (described as `not (a)`).
+    pub fn not(self) -> Condition {
+        let description = format!("not ({})", self.description);
+        Condition::new(description, move |o| !self.is_met(o))
+    }
 }
 
 /// The object exists.
@@ -134,4 +152,40 @@ pub fn condition_false_with(type_: &str, message: &str, reason_contains: &str) -
                 && (r.is_empty() || c.reason.contains(&r))
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn model(ready: &str, message: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "mlops.seldon.io/v1alpha1", "kind": "Model",
+            "metadata": {"name": "m", "namespace": "ns", "generation": 1},
+            "status": {"observedGeneration": 1, "conditions": [
+                {"type": "ModelReady", "status": ready, "message": message}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn conditions_compose_and_describe_themselves() {
+        let failed = condition_false_with("ModelReady", "ScheduleFailed", "");
+        let decided = condition_true("ModelReady").or(failed.clone());
+        assert!(decided.is_met(Some(&model("True", "ModelAvailable"))));
+        assert!(decided.is_met(Some(&model("False", "ScheduleFailed"))));
+        assert!(!decided.is_met(Some(&model("False", "ModelProgressing"))));
+        assert!(!decided.is_met(None));
+        let present_not_failed = exists().and(failed.not());
+        assert!(present_not_failed.is_met(Some(&model("False", "ModelProgressing"))));
+        assert!(!present_not_failed.is_met(Some(&model("False", "ScheduleFailed"))));
+        assert!(!present_not_failed.is_met(None));
+        assert!(decided.description().contains(" or "), "{decided:?}");
+        assert!(
+            present_not_failed
+                .description()
+                .starts_with("exists and not (")
+        );
+    }
 }
