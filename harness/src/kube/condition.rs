@@ -55,9 +55,13 @@ impl Condition {
         let description = format!("{} or {}", self.description, other.description);
         Condition::new(description, move |o| self.is_met(o) || other.is_met(o))
     }
+}
+
+impl std::ops::Not for Condition {
+    type Output = Condition;
 
     /// It does not hold (described as `not (a)`).
-    pub fn not(self) -> Condition {
+    fn not(self) -> Condition {
         let description = format!("not ({})", self.description);
         Condition::new(description, move |o| !self.is_met(o))
     }
@@ -177,7 +181,7 @@ mod tests {
         assert!(decided.is_met(Some(&model("False", "ScheduleFailed"))));
         assert!(!decided.is_met(Some(&model("False", "ModelProgressing"))));
         assert!(!decided.is_met(None));
-        let present_not_failed = exists().and(failed.not());
+        let present_not_failed = exists().and(!failed);
         assert!(present_not_failed.is_met(Some(&model("False", "ModelProgressing"))));
         assert!(!present_not_failed.is_met(Some(&model("False", "ScheduleFailed"))));
         assert!(!present_not_failed.is_met(None));
