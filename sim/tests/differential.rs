@@ -203,6 +203,24 @@ async fn self_subject_access_reviews() {
                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "diff-alice"}]}),
         )
         .await;
+        // The real authorizer sees a new RoleBinding through its informer a moment later: wait
+        // (bounded) until the binding answers, on both servers, before recording the answers.
+        t.wait("the RoleBinding to reach the RBAC authorizer", || {
+            let alice = alice.clone();
+            async move {
+                let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                    "spec": {"resourceAttributes": {"verb": "get", "resource": "secrets", "namespace": ns}}});
+                let (_, b) = call_with(
+                    &alice,
+                    "POST",
+                    "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                    Some(review),
+                )
+                .await;
+                (b["status"]["allowed"] == true).then_some(())
+            }
+        })
+        .await;
         let after = ask(alice).await;
         json!({"admin": admin, "alice": before, "alice_with_edit": after})
     });
