@@ -12,6 +12,9 @@ use super::condition::current_condition;
 use super::object::{ObjectRef, Watched};
 use super::wait::recent_events;
 
+/// Where the sealed-secrets controller serves its certificate (kubeseal's `--fetch-cert`).
+pub const CERT_PATH: &str = "/v1/cert.pem";
+
 /// `apiVersion` of SealedSecret.
 pub const API_VERSION: &str = "bitnami.com/v1alpha1";
 /// The condition the controller sets (`Synced`).
@@ -66,7 +69,7 @@ pub async fn fetch_certificate(
         .unwrap_or_default();
     let path = format!(
         "/api/v1/namespaces/{namespace}/services/http:{name}:{port}/proxy{}",
-        crate::package::seal::CERT_PATH
+        CERT_PATH
     );
     let request = http::Request::get(&path)
         .header("Accept", "application/x-pem-file, */*")

@@ -36,8 +36,6 @@ pub const CLUSTER_WIDE_ANNOTATION: &str = "sealedsecrets.bitnami.com/cluster-wid
 pub const CONTROLLER_NAMESPACE: &str = "kube-system";
 /// The controller's Service name kubeseal expects by default (`--controller-name`).
 pub const CONTROLLER_NAME: &str = "sealed-secrets-controller";
-/// The controller's certificate path, reached through the API server's service proxy.
-pub const CERT_PATH: &str = "/v1/cert.pem";
 
 /// Session key size: AES-256.
 const SESSION_KEY_BYTES: usize = 32;
