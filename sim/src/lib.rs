@@ -7,12 +7,14 @@
 pub mod admission;
 pub mod api;
 pub mod artifact;
+pub mod control;
 pub mod controllers;
 pub mod dataplane;
 pub mod faults;
 pub mod names;
 pub mod network;
 pub mod rbac;
+pub mod reconcile;
 pub mod sealed;
 pub mod seldon;
 pub mod store;
@@ -25,7 +27,7 @@ use anyhow::Context;
 use tokio::task::JoinHandle;
 
 use crate::api::ApiServer;
-use crate::controllers::PlatformState;
+use crate::control::PlatformState;
 use crate::faults::Faults;
 use crate::seldon::InstallOptions;
 use crate::store::Store;
@@ -104,7 +106,7 @@ impl Platform {
                 store.clone().run_namespace_controller(NAMESPACE_GRACE),
             ));
             if with_controllers {
-                tasks.extend(controllers::spawn(
+                tasks.extend(reconcile::spawn(
                     store.clone(),
                     faults.clone(),
                     state.clone(),

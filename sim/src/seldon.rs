@@ -28,8 +28,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
 
-use crate::controllers::context::Ctx;
-use crate::controllers::objects::{deleting, namespace, res, set_status};
+use crate::control::context::Ctx;
+use crate::control::objects::{deleting, namespace, res, set_status};
 use runtime::{RuntimeView, reconcile_runtime, runtime_view};
 use scope::controller;
 use server::reconcile_server;

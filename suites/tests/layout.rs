@@ -1,5 +1,5 @@
 //! The folders are the architecture: this test fails when a module of `harness` or `sim` takes
-//! part in an import cycle, when a layer of `harness` looks up, or when a non-test source file
+//! part in an import cycle (between files, or between top-level folders), when a layer of `harness` looks up, or when a non-test source file
 //! grows past 800 lines.
 //!
 //! A module is a source file (`x.rs` and `x/mod.rs` are module `x`; the crate roots are ignored).
@@ -290,6 +290,56 @@ fn check_no_cycles(krate_name: &str) {
             .map(|c| format!("  {}", c.join(" <-> ")))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+}
+
+/// The graph between top-level modules (folders): `a::x -> b::y` becomes `a -> b`.
+fn folder_edges(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_string();
+    let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, targets) in graph {
+        let entry = folders.entry(top(from)).or_default();
+        entry.extend(targets.iter().map(|t| top(t)).filter(|t| *t != top(from)));
+    }
+    folders
+}
+
+fn check_no_folder_cycles(krate_name: &str) {
+    let krate = load(&workspace().join(krate_name).join("src"));
+    let found = cycles(&folder_edges(&edges(&krate)));
+    assert!(
+        found.is_empty(),
+        "import cycles between top-level modules (folders) of {krate_name}:\n{}",
+        found
+            .iter()
+            .map(|c| format!("  {}", c.join(" <-> ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn harness_folders_have_no_import_cycle() {
+    check_no_folder_cycles("harness");
+}
+
+#[test]
+fn sim_folders_have_no_import_cycle() {
+    check_no_folder_cycles("sim");
+}
+
+#[test]
+fn the_checker_sees_folder_cycles() {
+    // No cycle between files, yet `a` and `b` depend on each other as folders.
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    graph.insert("a::x".into(), ["b::y".to_string()].into());
+    graph.insert("b::z".into(), ["a::w".to_string()].into());
+    graph.insert("a::w".into(), BTreeSet::new());
+    graph.insert("b::y".into(), BTreeSet::new());
+    assert!(cycles(&graph).is_empty());
+    assert_eq!(
+        cycles(&folder_edges(&graph)),
+        vec![vec!["a".to_string(), "b".to_string()]]
     );
 }
 

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::context::Ctx;
-use super::objects::{deleting, name, namespace, now, res, set_status};
+use crate::control::context::Ctx;
+use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
 use crate::network::{NetworkView, PROBE_LABEL, probe_outcome};
 use crate::seldon::{COMPONENT_NAMES, KAFKA_COMPONENTS, bootstrap_servers, kafka_unreachable};

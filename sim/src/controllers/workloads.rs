@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use super::context::{Ctx, FailedCreate};
-use super::events::record_event;
-use super::objects::{
+use crate::control::context::{Ctx, FailedCreate};
+use crate::control::events::record_event;
+use crate::control::objects::{
     condition, deleting, name, namespace, owned_by, owner_ref, pod_ready, res, set_status,
 };
 

@@ -9,9 +9,9 @@ use serde_json::{Map, Value, json};
 
 use super::crypto::{hybrid_decrypt, label_for};
 use super::keys::{ensure_key, private_keys};
-use crate::controllers::context::Ctx;
-use crate::controllers::events::record_event;
-use crate::controllers::objects::{deleting, name, namespace, now, owned_by, res, set_status};
+use crate::control::context::Ctx;
+use crate::control::events::record_event;
+use crate::control::objects::{deleting, name, namespace, now, owned_by, res, set_status};
 use crate::faults::Defect;
 
 /// The event source component upstream's recorder uses.

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::controllers::objects::{ensure, now, res};
+use crate::control::objects::{ensure, now, res};
 use crate::store::{ApiError, Store};
 
 /// kubeseal's `--controller-namespace` default.

@@ -18,7 +18,7 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::Validity;
 
 use super::install::CONTROLLER_NAMESPACE;
-use crate::controllers::objects::res;
+use crate::control::objects::res;
 use crate::store::Store;
 
 /// The label that marks the controller's key Secrets.

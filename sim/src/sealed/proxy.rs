@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::install::{CONTROLLER_NAME, CONTROLLER_NAMESPACE};
 use super::keys::{active_certificate_pem, ensure_key};
-use crate::controllers::objects::{pod_ready, res};
+use crate::control::objects::{pod_ready, res};
 use crate::store::{ApiError, Store};
 
 fn unavailable(message: String) -> ApiError {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::runtime::RuntimeView;
-use crate::controllers::context::{Ctx, MeshSlot, Served};
+use crate::control::context::{Ctx, MeshSlot, Served};
 use crate::dataplane::{Mesh, MeshFlags, ServedModel};
 
 /// Starts/stops endpoints and keeps their model sets equal to the Ready models.

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::components::CONTROLLER_DEPLOYMENT;
 use super::defaults;
 use super::kafka::{KAFKA_BOOTSTRAP_SERVICE, KAFKA_PORT};
-use crate::controllers::objects::{name, now, res};
+use crate::control::objects::{name, now, res};
 use crate::store::{ApiError, RESOURCES, Store};
 
 /// How the controller is installed (the Helm setup chart's settings that matter).

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use crate::controllers::objects::res;
+use crate::control::objects::res;
 use crate::network::{NetworkView, PROBE_TARGET_ANNOTATION, probe_outcome};
 use crate::store::Store;
 

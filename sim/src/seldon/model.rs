@@ -25,8 +25,8 @@ use super::storage;
 use crate::admission::base64_decode;
 use crate::admission::quantity::Quantity;
 use crate::artifact::ModelArtifact;
-use crate::controllers::context::{Ctx, Served};
-use crate::controllers::objects::{condition, deleting, name, namespace, res, set_status};
+use crate::control::context::{Ctx, Served};
+use crate::control::objects::{condition, deleting, name, namespace, res, set_status};
 use crate::dataplane::Predictor;
 use crate::faults::Defect;
 

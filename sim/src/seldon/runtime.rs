@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use super::components::{COMPONENT_NAMES, MESH_SERVICE, NAME_LABEL, condition_type};
 use super::podspec::{claim_templates, merge_config, merge_pod_spec};
 use super::scope::Controller;
-use crate::controllers::context::Ctx;
-use crate::controllers::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
+use crate::control::context::Ctx;
+use crate::control::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
 use crate::faults::Defect;
 use crate::store::Store;
 

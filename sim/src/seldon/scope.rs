@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::components::CONTROLLER_DEPLOYMENT;
-use crate::controllers::context::Ctx;
-use crate::controllers::objects::{deleting, name, namespace, res};
+use crate::control::context::Ctx;
+use crate::control::objects::{deleting, name, namespace, res};
 use crate::faults::Defect;
 
 /// The running controller's scope, read from its Deployment as the operator reads its flags.

@@ -6,8 +6,8 @@ use super::components::{NAME_LABEL, SERVER_LABEL};
 use super::podspec::{claim_templates, merge_pod_spec};
 use super::scope::Controller;
 use crate::admission::quantity::Quantity;
-use crate::controllers::context::Ctx;
-use crate::controllers::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
+use crate::control::context::Ctx;
+use crate::control::objects::{condition, ensure, name, namespace, owner_ref, res, set_status};
 use crate::faults::Defect;
 
 /// What the scheduler knows about one Server.

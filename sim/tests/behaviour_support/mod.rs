@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sim::controllers::{PlatformState, spawn};
+use sim::control::PlatformState;
 use sim::faults::Faults;
+use sim::reconcile::spawn;
 use sim::seldon::{InstallOptions, install};
 use sim::store::{RESOURCES, ResourceType, Store};
 
