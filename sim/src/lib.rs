@@ -208,6 +208,16 @@ impl Platform {
         Ok(())
     }
 
+    /// Secures the model store: from now on an S3 rclone remote must carry these keys, as a real
+    /// store (MinIO on kind) accepts only its own (docs/seldon-behaviour.md §12).
+    pub fn secure_model_store(&self, keys: crate::seldon::StoreKeys) {
+        *self
+            .state
+            .store_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(keys);
+    }
+
     /// The object store, for tests and for setting up state directly.
     pub fn store(&self) -> &Store {
         &self.store
