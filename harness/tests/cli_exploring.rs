@@ -23,7 +23,12 @@ async fn platform_up_then_run_against_it_as_an_existing_cluster_passes_every_che
     let kubeconfig = dir.path().join("kubeconfig");
     let mut platform = tokio::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .current_dir(repo())
-        .args(["platform", "up", "--scenario", "scenarios/financial-ml.yaml"])
+        .args([
+            "platform",
+            "up",
+            "--scenario",
+            "scenarios/financial-ml.yaml",
+        ])
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .stdout(Stdio::piped())
@@ -98,7 +103,10 @@ async fn platform_up_then_run_against_it_as_an_existing_cluster_passes_every_che
         .filter(|c| c["verdict"] != "pass")
         .map(|c| format!("{}: {} ({})", c["name"], c["verdict"], c["cause"]))
         .collect();
-    assert!(failed.is_empty(), "checks did not pass: {failed:#?}\n{text}");
+    assert!(
+        failed.is_empty(),
+        "checks did not pass: {failed:#?}\n{text}"
+    );
     assert_eq!(checks.len(), 19, "{text}");
     let inference = checks
         .iter()

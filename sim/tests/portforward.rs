@@ -63,10 +63,18 @@ async fn team_platform() -> Platform {
     let s = p.store();
     s.create(rt("namespaces"), json!({"metadata": {"name": NS}}))
         .unwrap();
-    let overrides: Vec<Value> = ["hodometer", "seldon-scheduler", "seldon-envoy", "seldon-dataflow-engine", "seldon-modelgateway", "seldon-pipelinegateway", "mlserver"]
-        .iter()
-        .map(|n| json!({"name": n, "replicas": 1}))
-        .collect();
+    let overrides: Vec<Value> = [
+        "hodometer",
+        "seldon-scheduler",
+        "seldon-envoy",
+        "seldon-dataflow-engine",
+        "seldon-modelgateway",
+        "seldon-pipelinegateway",
+        "mlserver",
+    ]
+    .iter()
+    .map(|n| json!({"name": n, "replicas": 1}))
+    .collect();
     s.create(rt("seldonruntimes"), json!({
         "metadata": {"name": "runtime", "namespace": NS},
         "spec": {"config": {"agentConfig": {"rclone": {}}, "kafkaConfig": {}, "serviceConfig": {}, "tracingConfig": {}},
@@ -77,14 +85,19 @@ async fn team_platform() -> Platform {
         .unwrap();
     s.create(rt("models"), json!({"metadata": {"name": "credit", "namespace": NS}, "spec": {"storageUri": URI, "requirements": ["sklearn"]}}))
         .unwrap();
-    wait_until("the credit model Ready and the endpoint up", DEADLINE, || {
-        let ready = s.get(rt("models"), Some(NS), "credit").is_some_and(|m| {
-            m["status"]["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-        });
-        ready && p.mesh_addr(NS).is_some()
-    })
+    wait_until(
+        "the credit model Ready and the endpoint up",
+        DEADLINE,
+        || {
+            let ready = s.get(rt("models"), Some(NS), "credit").is_some_and(|m| {
+                m["status"]["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+            });
+            ready && p.mesh_addr(NS).is_some()
+        },
+    )
     .await;
     p
 }
@@ -130,7 +143,11 @@ async fn infer_over<S: AsyncRead + AsyncWrite + Unpin>(mut io: S) -> (u16, Strin
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
                     .expect("a Content-Length");
                 if body.len() >= len {
                     return text;
@@ -172,7 +189,10 @@ async fn kube_rs_forwards_to_envoy_and_a_v2_request_is_answered() {
         let stream = f.take_stream(9000).unwrap();
         let (status, body) = infer_over(stream).await;
         assert_credit_answer(status, &body);
-        tokio::time::timeout(DEADLINE, f.join()).await.unwrap().unwrap();
+        tokio::time::timeout(DEADLINE, f.join())
+            .await
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -204,7 +224,12 @@ async fn a_port_nothing_listens_on_is_refused_in_the_kubelets_words() {
 async fn missing_and_not_running_pods_fail_as_on_a_cluster() {
     let p = Platform::start_api_only(Faults::default()).unwrap();
     let pods: Api<Pod> = Api::namespaced(client_as(&p, None).await, "default");
-    let e = pods.portforward("nope", &[80]).await.err().unwrap().to_string();
+    let e = pods
+        .portforward("nope", &[80])
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("pods \"nope\" not found"), "{e}");
     // Without controllers nothing starts the pod: no sandbox, so the kubelet has no such pod.
     p.store()
@@ -213,7 +238,12 @@ async fn missing_and_not_running_pods_fail_as_on_a_cluster() {
             "spec": {"containers": [{"name": "c", "image": "busybox:1.36", "ports": [{"containerPort": 80}]}]},
         }))
         .unwrap();
-    let e = pods.portforward("idle", &[80]).await.err().unwrap().to_string();
+    let e = pods
+        .portforward("idle", &[80])
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("pod not found (\"idle_default\")"), "{e}");
 }
 
@@ -221,10 +251,13 @@ async fn missing_and_not_running_pods_fail_as_on_a_cluster() {
 async fn port_forward_needs_create_on_the_subresource() {
     let p = Platform::start_api_only(Faults::default()).unwrap();
     let s = p.store();
-    s.create(rt("pods"), json!({
-        "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
-    }))
+    s.create(
+        rt("pods"),
+        json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+        }),
+    )
     .unwrap();
     let pods: Api<Pod> = Api::namespaced(client_as(&p, Some("alice")).await, "default");
     let e = pods.portforward("web", &[80]).await.err().unwrap();
@@ -239,10 +272,13 @@ async fn port_forward_needs_create_on_the_subresource() {
         "{e}"
     );
     // `get` alone (what a WebSocket GET maps to) is not enough since Kubernetes 1.35.
-    s.create(rt("roles"), json!({
-        "metadata": {"name": "pf", "namespace": "default"},
-        "rules": [{"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get"]}],
-    }))
+    s.create(
+        rt("roles"),
+        json!({
+            "metadata": {"name": "pf", "namespace": "default"},
+            "rules": [{"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get"]}],
+        }),
+    )
     .unwrap();
     s.create(rt("rolebindings"), json!({
         "metadata": {"name": "pf", "namespace": "default"},
@@ -250,7 +286,12 @@ async fn port_forward_needs_create_on_the_subresource() {
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
     }))
     .unwrap();
-    let e = pods.portforward("web", &[80]).await.err().unwrap().to_string();
+    let e = pods
+        .portforward("web", &[80])
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         e.contains("cannot create resource \"pods/portforward\""),
         "{e}"
@@ -259,7 +300,12 @@ async fn port_forward_needs_create_on_the_subresource() {
     let mut role = s.get(rt("roles"), Some("default"), "pf").unwrap();
     role["rules"][0]["verbs"] = json!(["get", "create"]);
     s.update(rt("roles"), role).unwrap();
-    let e = pods.portforward("web", &[80]).await.err().unwrap().to_string();
+    let e = pods
+        .portforward("web", &[80])
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("pod not found (\"web_default\")"), "{e}");
 }
 

@@ -57,7 +57,10 @@ pub(super) fn target(path: &str) -> Option<(String, String)> {
 /// How the client asked to upgrade.
 enum Upgrade {
     /// WebSocket with the v4 binary channel framing; `protocol` is echoed back when not empty.
-    Channels { protocol: &'static str, ports: Vec<u16> },
+    Channels {
+        protocol: &'static str,
+        ports: Vec<u16>,
+    },
     /// WebSocket carrying a SPDY session.
     SpdyTunnel,
     /// A plain SPDY/3.1 upgrade.
@@ -170,7 +173,11 @@ impl ApiServer {
 }
 
 /// The upgrade the client asked for, or the error the API server or kubelet would answer.
-fn negotiate(method: &Method, headers: &HeaderMap, query: Option<&str>) -> Result<Upgrade, ApiError> {
+fn negotiate(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Upgrade, ApiError> {
     let upgrade = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -235,7 +242,9 @@ fn query_ports(query: Option<&str>) -> Result<Vec<u16>, ApiError> {
         .map(|(_, v)| v.replace("%2C", ",").replace("%2c", ","))
         .collect();
     if values.is_empty() {
-        return Err(ApiError::bad_request("query parameter \"port\" is required"));
+        return Err(ApiError::bad_request(
+            "query parameter \"port\" is required",
+        ));
     }
     let mut ports = Vec::new();
     for v in values {
@@ -362,7 +371,8 @@ async fn tunnel(ws: Ws, pod: PodPorts) {
         tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    if to_session.write_all(&b).await.is_err() {
+                    let written = to_session.write_all(&b).await;
+                    if written.is_err() {
                         break;
                     }
                 }
@@ -391,4 +401,3 @@ async fn tunnel(ws: Ws, pod: PodPorts) {
     drop(from_session);
     let _ = serving.await;
 }
-

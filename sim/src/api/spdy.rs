@@ -127,7 +127,11 @@ where
             }
             Frame::Control { kind: GOAWAY, .. } => break,
             Frame::Control { .. } => {}
-            Frame::Data { stream, flags, data } => {
+            Frame::Data {
+                stream,
+                flags,
+                data,
+            } => {
                 if !data.is_empty()
                     && let Some(tx) = inbound.get(&stream)
                 {
@@ -161,7 +165,11 @@ async fn forward(pair: Pair, pod: PodPorts, out: mpsc::UnboundedSender<Out>) {
                 async move {
                     let mut buf = vec![0u8; 32 * 1024];
                     while let Ok(n) = backend_rx.read(&mut buf).await {
-                        if n == 0 || out.send(Out::Data(data, Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        if n == 0
+                            || out
+                                .send(Out::Data(data, Bytes::copy_from_slice(&buf[..n])))
+                                .is_err()
+                        {
                             break;
                         }
                     }
