@@ -43,17 +43,6 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// The port-forward stream protocol (`X-Stream-Protocol-Version`).
 const PORTFORWARD_V1: &str = "portforward.k8s.io";
 
-/// `(namespace, pod)` when `path` is a pod's `portforward` subresource.
-pub(super) fn target(path: &str) -> Option<(String, String)> {
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segs.as_slice() {
-        ["api", "v1", "namespaces", ns, "pods", name, "portforward"] => {
-            Some((ns.to_string(), name.to_string()))
-        }
-        _ => None,
-    }
-}
-
 /// How the client asked to upgrade.
 enum Upgrade {
     /// WebSocket with the v4 binary channel framing; `protocol` is echoed back when not empty.

@@ -98,7 +98,7 @@ impl ApiServer {
     }
 
     async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
-        let forward = super::portforward::target(req.uri().path());
+        let forward = super::request::portforward_target(req.uri().path());
         let on_upgrade = forward.as_ref().map(|_| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
