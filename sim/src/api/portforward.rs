@@ -390,3 +390,79 @@ async fn tunnel(ws: Ws, pod: PodPorts) {
     drop(from_session);
     let _ = serving.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn the_clients_order_picks_the_protocol() {
+        let kube_rs = headers(&[
+            ("upgrade", "websocket"),
+            (
+                "sec-websocket-protocol",
+                "v5.channel.k8s.io, v4.channel.k8s.io",
+            ),
+        ]);
+        match negotiate(&Method::GET, &kube_rs, Some("ports=9000%2C9003")).unwrap() {
+            Upgrade::Channels { protocol, ports } => {
+                assert_eq!((protocol, ports), (V4_CHANNEL, vec![9000, 9003]));
+            }
+            _ => panic!("v4 channels expected"),
+        }
+        let kubectl = headers(&[
+            ("upgrade", "websocket"),
+            ("sec-websocket-protocol", SPDY_TUNNEL),
+        ]);
+        assert!(matches!(
+            negotiate(&Method::GET, &kubectl, None).unwrap(),
+            Upgrade::SpdyTunnel
+        ));
+        let spdy = headers(&[
+            ("upgrade", "SPDY/3.1"),
+            ("x-stream-protocol-version", PORTFORWARD_V1),
+        ]);
+        assert!(matches!(
+            negotiate(&Method::POST, &spdy, None).unwrap(),
+            Upgrade::Spdy
+        ));
+    }
+
+    #[test]
+    fn what_the_kubelet_refuses_is_refused() {
+        let base64 = headers(&[
+            ("upgrade", "websocket"),
+            ("sec-websocket-protocol", "v4.base64.channel.k8s.io"),
+        ]);
+        let e = negotiate(&Method::GET, &base64, Some("ports=80"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, 403, "{e}");
+        let ws = headers(&[("upgrade", "websocket")]);
+        let e = negotiate(&Method::GET, &ws, None).err().unwrap();
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (400, "query parameter \"port\" is required")
+        );
+        for bad in ["ports=0", "ports=70000", "ports=http", "ports="] {
+            let e = negotiate(&Method::GET, &ws, Some(bad)).err().unwrap();
+            assert_eq!(e.code, 400, "{bad}: {e}");
+        }
+        let old = headers(&[("upgrade", "SPDY/3.1")]);
+        let e = negotiate(&Method::POST, &old, None).err().unwrap();
+        assert!(e.message.contains("unable to negotiate protocol"), "{e}");
+        let plain = headers(&[]);
+        assert_eq!(
+            negotiate(&Method::GET, &plain, None).err().unwrap().code,
+            400
+        );
+    }
+}
