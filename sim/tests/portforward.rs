@@ -322,6 +322,7 @@ async fn kubectl_forward(
     p: &Platform,
     dir: &std::path::Path,
     websockets: bool,
+    (what, port, remote): (&str, &str, &str),
 ) -> Option<(u16, tokio::process::Child, tokio::task::JoinHandle<String>)> {
     let Some(bin) = kubectl_on_path() else {
         eprintln!("SKIPPED: kubectl is not on PATH; install kubectl to run the port-forward tests");
@@ -336,7 +337,7 @@ async fn kubectl_forward(
             if websockets { "true" } else { "false" },
         )
         .arg(format!("--cache-dir={}", dir.join("cache").display()))
-        .args(["port-forward", "-n", NS, "svc/seldon-mesh", ":80", "-v=4"])
+        .args(["port-forward", "-n", NS, what, port, "-v=4"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -361,7 +362,7 @@ async fn kubectl_forward(
             // "Forwarding from 127.0.0.1:43567 -> 9000"
             if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:") {
                 let (port, target) = rest.split_once(" -> ").unwrap();
-                assert_eq!(target, "9000", "{line}");
+                assert_eq!(target, remote, "{line}");
                 return Some(port.parse::<u16>().unwrap());
             }
         }
@@ -380,7 +381,14 @@ async fn kubectl_forward(
 async fn kubectl_round_trip(websockets: bool) {
     let p = team_platform().await;
     let dir = tempfile::tempdir().unwrap();
-    let Some((port, mut kubectl, log)) = kubectl_forward(&p, dir.path(), websockets).await else {
+    let Some((port, mut kubectl, log)) = kubectl_forward(
+        &p,
+        dir.path(),
+        websockets,
+        ("svc/seldon-mesh", ":80", "9000"),
+    )
+    .await
+    else {
         return;
     };
     for _ in 0..2 {
@@ -431,4 +439,36 @@ async fn kubectl_port_forward_tunnels_spdy_through_a_websocket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_port_forward_over_plain_spdy() {
     kubectl_round_trip(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_reports_the_kubelets_error_for_a_refused_port() {
+    let p = team_platform().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pod = format!("pod/{}", envoy_pod(&p));
+    let Some((port, mut kubectl, log)) =
+        kubectl_forward(&p, dir.path(), true, (&pod, ":9003", "9003")).await
+    else {
+        return;
+    };
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // The forward fails on the error stream and kubectl drops the local connection.
+    let mut rest = Vec::new();
+    tokio::time::timeout(DEADLINE, conn.read_to_end(&mut rest))
+        .await
+        .expect("kubectl closes the local connection in time")
+        .ok();
+    assert!(rest.is_empty());
+    // Recent kubectl ends the whole forward on an error-stream message; its log says why.
+    let _ = tokio::time::timeout(DEADLINE, kubectl.wait()).await;
+    let _ = kubectl.start_kill();
+    let log = tokio::time::timeout(DEADLINE, log).await.unwrap().unwrap();
+    assert!(
+        log.contains("an error occurred forwarding ")
+            && log.contains("-> 9003: error forwarding port 9003 to pod ")
+            && log.contains("connect: connection refused"),
+        "{log}"
+    );
 }
