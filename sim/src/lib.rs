@@ -100,6 +100,7 @@ impl Platform {
                 store.clone(),
                 faults.clone(),
                 addr.to_string(),
+                state.clone(),
             ));
             tasks.push(tokio::spawn(server.serve(listener)));
             tasks.push(tokio::spawn(
