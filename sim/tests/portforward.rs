@@ -21,7 +21,8 @@ use sim::store::ResourceType;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const NS: &str = "financial-ml";
-const URI: &str = "s3://models/credit-risk";
+// gs: the remote every agent preloads (the runtime chart's seldon-rclone-gs-public, created below).
+const URI: &str = "gs://models/credit-risk";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn rt(plural: &str) -> &'static ResourceType {
@@ -62,6 +63,10 @@ async fn team_platform() -> Platform {
     p.publish_artifact(URI, &credit_risk_dir()).unwrap();
     let s = p.store();
     s.create(rt("namespaces"), json!({"metadata": {"name": NS}}))
+        .unwrap();
+    // Every agent preloads it and exits at startup without it (docs/seldon-behaviour.md §12).
+    s.create(rt("secrets"), json!({"metadata": {"name": "seldon-rclone-gs-public", "namespace": NS},
+        "stringData": {"gs": "type: google cloud storage\nname: gs\nparameters:\n  anonymous: true\n"}}))
         .unwrap();
     let overrides: Vec<Value> = [
         "hodometer",
