@@ -44,6 +44,10 @@ enum Behaviour {
     KafkaRequired,
     /// `overrides[].podSpec` reaches the runtime's components.
     PodSpecOverrides,
+    /// A runtime runs no Server of its own: only Server objects do.
+    NoImplicitServers,
+    /// `ScheduleFailed` carries the scheduler's own reason text.
+    ScheduleReason,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -66,6 +70,8 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::SealedSecretsScopeIgnored => Behaviour::SealedSecretScope,
         Defect::KafkaComponentsReadyWithoutKafka => Behaviour::KafkaRequired,
         Defect::PodSpecOverridesIgnored => Behaviour::PodSpecOverrides,
+        Defect::RuntimeCreatesServers => Behaviour::NoImplicitServers,
+        Defect::WrongScheduleReason => Behaviour::ScheduleReason,
     }
 }
 
@@ -143,6 +149,23 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 .any(|t| t.namespace != f.namespace && !t.servers.is_empty());
             if elsewhere {
                 out.push(Behaviour::NamespaceScheduling);
+            }
+            out.push(Behaviour::ScheduleReason);
+            // An MLServer Server the runtime made by itself would take a model MLServer can run.
+            let spec = scenario
+                .team(&f.namespace)
+                .and_then(|t| t.models.iter().find(|m| m["metadata"]["name"] == f.model))
+                .map(|m| m["spec"].clone())
+                .unwrap_or_default();
+            let mlserver = crate::scenario::known_capabilities("mlserver").unwrap_or(&[]);
+            let fits = spec["requirements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|r| r.as_str().is_some_and(|r| mlserver.contains(&r)))
+                && spec["server"].as_str().is_none_or(|s| s == "mlserver");
+            if fits {
+                out.push(Behaviour::NoImplicitServers);
             }
         }
         E::Inference(i) => {

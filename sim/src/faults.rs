@@ -46,11 +46,17 @@ pub enum Defect {
     KafkaComponentsReadyWithoutKafka,
     /// The runtime ignores `overrides[].podSpec` (resources set there never reach the components).
     PodSpecOverridesIgnored,
+    /// A SeldonRuntime creates a Server (`mlserver`) by itself; upstream only the servers chart
+    /// or a Server object does (docs/seldon-behaviour.md §4).
+    RuntimeCreatesServers,
+    /// `ScheduleFailed` carries a reason other than the scheduler's text (the pre-PR #5107 filter
+    /// dump instead of "Failed to schedule model as no matching servers are available").
+    WrongScheduleReason,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 18] = [
+    pub const ALL: [Defect; 20] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -69,6 +75,8 @@ impl Defect {
         Defect::SealedSecretsScopeIgnored,
         Defect::KafkaComponentsReadyWithoutKafka,
         Defect::PodSpecOverridesIgnored,
+        Defect::RuntimeCreatesServers,
+        Defect::WrongScheduleReason,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -92,6 +100,8 @@ impl Defect {
             Defect::SealedSecretsScopeIgnored => "sealed-secrets-scope-ignored",
             Defect::KafkaComponentsReadyWithoutKafka => "kafka-components-ready-without-kafka",
             Defect::PodSpecOverridesIgnored => "podspec-overrides-ignored",
+            Defect::RuntimeCreatesServers => "runtime-creates-servers",
+            Defect::WrongScheduleReason => "wrong-schedule-reason",
         }
     }
 

@@ -108,6 +108,17 @@ pub(crate) fn reconcile(
             Outcome::NoScheduler(e) => {
                 (false, "ModelProgressing", e.clone(), json!({"replicas": 0}))
             }
+            // Defect WrongScheduleReason: the filter dump of scheduler versions before PR #5107
+            // (upstream #4767) instead of the scheduler's text.
+            Outcome::ScheduleFailed(_) if ctx.faults.has(Defect::WrongScheduleReason) => (
+                false,
+                "ScheduleFailed",
+                format!(
+                    "failed to schedule model {}. [failed server filter ServerRequirementFilter]",
+                    name(m)
+                ),
+                json!({"replicas": 0}),
+            ),
             Outcome::ScheduleFailed(why) => (
                 false,
                 "ScheduleFailed",
