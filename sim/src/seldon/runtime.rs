@@ -76,7 +76,10 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
         } else {
             "Deployment"
         };
-        if ov.is_some_and(|o| o["disable"] == true) {
+        // Defect DisableOverridesIgnored: the disabled component is deployed all the same.
+        if ov.is_some_and(|o| o["disable"] == true)
+            && !ctx.faults.has(Defect::DisableOverridesIgnored)
+        {
             // A disabled component gets no reconciler: nothing is created and its condition stays unset.
             let _ = ctx.store.delete(res(kind), Some(&ns), cname);
             continue;
