@@ -260,3 +260,22 @@ async fn statefulsets_carry_valid_claim_templates_and_run_as_the_runtimes_accoun
         assert!(p.get("ServiceAccount", "vct", account).is_some());
     }
 }
+
+/// The agent announces its server's memory plus `SELDON_OVERCOMMIT_PERCENTAGE` of it (10 in the
+/// default `mlserver` ServerConfig): 1Gi + 10% = 1126.4Mi (docs/seldon-behaviour.md §15).
+#[tokio::test]
+async fn placement_allows_the_agents_ten_percent_memory_overcommit_and_no_more() {
+    let p = Platform::start(Faults::default());
+    artifact(&p, URI);
+    for (ns, memory, ready) in [("fits", "1126Mi", "True"), ("over", "1127Mi", "False")] {
+        team(&p, ns, "mlserver").await;
+        p.create("Model", model(ns, "big", URI, json!({"memory": memory})));
+        let c = model_ready(&p, ns, "big", ready).await;
+        if ready == "False" {
+            assert_eq!(
+                c["reason"],
+                "Failed to schedule model as no matching server had enough suitable replicas"
+            );
+        }
+    }
+}

@@ -250,8 +250,11 @@ fn schedule(
     candidates.sort_by_key(|&i| (servers[i].namespace != ns, servers[i].name.clone()));
     for i in candidates {
         let s = &mut servers[i];
+        // The agent announces its memory plus the overcommit share (agent `state_manager.go`
+        // GetAvailableMemoryBytesWithOverCommit); AvailableMemoryReplicaFilter compares with it.
+        let capacity = s.memory_bytes + s.memory_bytes * s.overcommit_percent / 100;
         let suitable: Vec<usize> = (0..s.connected_replicas)
-            .filter(|&r| s.memory_bytes - s.used_bytes[r] >= memory)
+            .filter(|&r| capacity - s.used_bytes[r] >= memory)
             .collect();
         let place = if suitable.len() >= replicas {
             replicas
