@@ -253,6 +253,10 @@ pub async fn run_scenario_selected(
     run_ctx.work_dir = target.work_dir().to_path_buf();
     run_ctx.keep_packages = keep != Keep::Never;
     run_ctx.kubeconfig = target.kubeconfig().map(|p| p.to_path_buf());
+    // The embedded platform unloads a Model within milliseconds when its scheduler is up.
+    if let Some(cap) = target.timeout_cap() {
+        run_ctx.model_unload_timeout = run_ctx.model_unload_timeout.min(cap);
+    }
     match target.package_overrides(scenario).await {
         Ok(o) => run_ctx.package_overrides = o,
         Err(e) => {

@@ -279,3 +279,55 @@ async fn placement_allows_the_agents_ten_percent_memory_overcommit_and_no_more()
         }
     }
 }
+
+/// The controller puts `seldon.model.finalizer` on every Model; a deleted Model goes once its
+/// scheduler unloaded it, and hangs while the scheduler is gone (upstream #5043;
+/// docs/seldon-behaviour.md §15).
+#[tokio::test]
+async fn model_deletion_waits_for_the_scheduler_and_hangs_without_it() {
+    let p = Platform::start(Faults::default());
+    artifact(&p, URI);
+    for ns in ["served", "orphaned"] {
+        team(&p, ns, "mlserver").await;
+        p.create("Model", model(ns, "m", URI, json!({})));
+        model_ready(&p, ns, "m", "True").await;
+        let m = p.get("Model", ns, "m").unwrap();
+        assert_eq!(
+            m["metadata"]["finalizers"],
+            json!(["seldon.model.finalizer"])
+        );
+    }
+    p.store.delete(rt("Model"), Some("served"), "m").unwrap();
+    p.wait("served/m unloaded and gone", |p| {
+        p.get("Model", "served", "m").is_none().then_some(())
+    })
+    .await;
+    // The runtime goes first (its scheduler with it): nothing can unload the Model any more.
+    p.store
+        .delete(rt("SeldonRuntime"), Some("orphaned"), "orphaned-runtime")
+        .unwrap();
+    p.wait("orphaned scheduler gone", |p| {
+        p.get("StatefulSet", "orphaned", "seldon-scheduler")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    p.store.delete(rt("Model"), Some("orphaned"), "m").unwrap();
+    let stuck = p
+        .wait("orphaned/m marked for deletion", |p| {
+            p.get("Model", "orphaned", "m")
+                .filter(|m| m["metadata"]["deletionTimestamp"].is_string())
+        })
+        .await;
+    assert_eq!(
+        stuck["metadata"]["finalizers"],
+        json!(["seldon.model.finalizer"])
+    );
+    // It was held for the scheduler, not merely not yet processed: with a runtime again, the
+    // new scheduler unloads it and it goes.
+    p.create("SeldonRuntime", seed_runtime("orphaned"));
+    p.wait("orphaned/m gone once a scheduler is back", |p| {
+        p.get("Model", "orphaned", "m").is_none().then_some(())
+    })
+    .await;
+}

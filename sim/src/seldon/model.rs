@@ -51,6 +51,43 @@ enum Outcome {
     },
 }
 
+/// The finalizer Seldon's controller puts on every Model it reconciles (`constants.ModelFinalizerName`).
+pub const MODEL_FINALIZER: &str = "seldon.model.finalizer";
+
+/// The controller's `handleFinalizer` (docs/seldon-behaviour.md §15): it adds the finalizer to
+/// every Model it watches; a deleted Model keeps it until the namespace's scheduler unloaded it
+/// (the `ModelTerminated` event), so with no scheduler up deletion hangs (upstream #5043).
+pub(crate) fn finalize(ctx: &Ctx, ctl: &Controller, runtimes: &BTreeMap<String, RuntimeView>) {
+    let (models, _) = ctx.store.list(res("Model"), None);
+    for m in models.iter().filter(|m| ctl.watches(namespace(m))) {
+        let finalizers = strings(&m["metadata"]["finalizers"]);
+        let has = finalizers.iter().any(|f| f == MODEL_FINALIZER);
+        let wanted: Option<Vec<String>> = if !deleting(m) && !has {
+            Some(
+                finalizers
+                    .into_iter()
+                    .chain([MODEL_FINALIZER.to_string()])
+                    .collect(),
+            )
+        } else if deleting(m) && has && runtimes.get(namespace(m)).is_some_and(|r| r.scheduler_up) {
+            Some(
+                finalizers
+                    .into_iter()
+                    .filter(|f| f != MODEL_FINALIZER)
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        if let Some(f) = wanted {
+            let mut updated = m.clone();
+            updated["metadata"]["finalizers"] = json!(f);
+            // A conflict means the object changed: the next pass sees the new version.
+            let _ = ctx.store.update(res("Model"), updated);
+        }
+    }
+}
+
 /// Schedules every watched Model; returns the models each namespace's endpoint serves.
 pub(crate) fn reconcile(
     ctx: &mut Ctx,
