@@ -363,22 +363,23 @@ fn merge_cleanups(
 ) -> Result<CleanupReport, CleanupError> {
     let (mut report, mut problems, run_id) = match recorded {
         Ok(r) => (r, Vec::new(), None),
-        Err(e) => (e.report, e.problems, Some(e.run_id)),
+        Err(e) => (*e.report, e.problems, Some(e.run_id)),
     };
     let (more, more_problems, run_id) = match swept {
         Ok(r) => (r, Vec::new(), run_id),
-        Err(e) => (e.report, e.problems, Some(e.run_id)),
+        Err(e) => (*e.report, e.problems, Some(e.run_id)),
     };
     report
         .already_gone
         .retain(|o| !more.deleted.contains(o) && !more.already_gone.contains(o));
     report.deleted.extend(more.deleted);
+    report.finalizers_removed.extend(more.finalizers_removed);
     problems.extend(more_problems);
     match run_id {
         Some(run_id) if !problems.is_empty() => Err(CleanupError {
             run_id,
             problems,
-            report,
+            report: Box::new(report),
         }),
         _ => Ok(report),
     }

@@ -36,8 +36,8 @@ pub struct CleanupError {
     pub run_id: String,
     /// Objects that remain or could not be handled, with why.
     pub problems: Vec<(ObjectRef, String)>,
-    /// What was done.
-    pub report: CleanupReport,
+    /// What was done (boxed: the error stays small).
+    pub report: Box<CleanupReport>,
 }
 
 impl fmt::Display for CleanupError {
@@ -172,7 +172,7 @@ pub async fn cleanup_with_timeouts(
         Err(CleanupError {
             run_id: applied.labels.run_id.clone(),
             problems,
-            report,
+            report: Box::new(report),
         })
     }
 }
@@ -312,7 +312,7 @@ pub async fn cleanup_run(
             let list = api.list(&lp).await.map_err(|e| CleanupError {
                 run_id: labels.run_id.clone(),
                 problems: vec![(probe.clone(), format!("cannot list {kind} by label: {e}"))],
-                report: CleanupReport::default(),
+                report: Box::default(),
             })?;
             for o in list.items {
                 applied.records.push(Record {
