@@ -154,7 +154,13 @@ pub fn fingerprint_inputs(settings: &InstallSettings) -> serde_json::Value {
         "repoUrl": settings.repo_url,
         "values": settings.values,
         "setStrings": set_strings,
-        "kafka": settings.kafka,
+        // Only an external broker changes the install (the chart's `kafka.bootstrap`); `none` and
+        // `installed` render the same SeldonConfig, and the installed Kafka is added when a
+        // scenario asks for it: scenarios of one run sharing a cluster must not recreate it.
+        "kafkaBootstrap": match &settings.kafka {
+            Kafka::External { bootstrap } => Some(bootstrap.as_str()),
+            Kafka::None | Kafka::Installed => None,
+        },
     }))
 }
 
