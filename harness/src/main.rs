@@ -224,7 +224,9 @@ struct RunArgs {
     /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
     /// invalid-input-answered-200, secret-package-objects-dropped, access-review-allows-all,
     /// access-review-denies-all, sealed-secrets-scope-ignored, kafka-components-ready-without-kafka,
-    /// podspec-overrides-ignored.
+    /// podspec-overrides-ignored, runtime-creates-servers, wrong-schedule-reason,
+    /// dataflow-engine-ready-without-kafka, gateways-ready-without-kafka, disable-overrides-ignored,
+    /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
 }

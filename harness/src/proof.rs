@@ -44,6 +44,20 @@ enum Behaviour {
     KafkaRequired,
     /// `overrides[].podSpec` reaches the runtime's components.
     PodSpecOverrides,
+    /// A runtime runs no Server of its own: only Server objects do.
+    NoImplicitServers,
+    /// `ScheduleFailed` carries the scheduler's own reason text.
+    ScheduleReason,
+    /// The dataflow engine fails without a reachable Kafka.
+    DataflowEngineNeedsKafka,
+    /// The model and pipeline gateways fail without a reachable Kafka.
+    GatewaysNeedKafka,
+    /// A component disabled by `overrides[].disable` gets no workload.
+    DisableOverrides,
+    /// The sealed-secrets controller opens namespace-wide values in their namespace.
+    SealedNamespaceWide,
+    /// The sealed-secrets controller opens strict values under their name and namespace.
+    SealedStrict,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -66,6 +80,13 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::SealedSecretsScopeIgnored => Behaviour::SealedSecretScope,
         Defect::KafkaComponentsReadyWithoutKafka => Behaviour::KafkaRequired,
         Defect::PodSpecOverridesIgnored => Behaviour::PodSpecOverrides,
+        Defect::RuntimeCreatesServers => Behaviour::NoImplicitServers,
+        Defect::WrongScheduleReason => Behaviour::ScheduleReason,
+        Defect::DataflowEngineReadyWithoutKafka => Behaviour::DataflowEngineNeedsKafka,
+        Defect::GatewaysReadyWithoutKafka => Behaviour::GatewaysNeedKafka,
+        Defect::DisableOverridesIgnored => Behaviour::DisableOverrides,
+        Defect::SealedNamespaceWideUnsupported => Behaviour::SealedNamespaceWide,
+        Defect::SealedStrictLabelWithoutName => Behaviour::SealedStrict,
     }
 }
 
@@ -114,6 +135,23 @@ fn server_needs(scenario: &Scenario, ns: &str, out: &mut Vec<Behaviour>) {
     }
 }
 
+/// Sealed packages of a namespace open only if the controller reads their scope's label right.
+fn sealed_scopes(scenario: &Scenario, ns: &str, out: &mut Vec<Behaviour>) {
+    use crate::scenario::SealScope;
+    let seals = scenario
+        .team(ns)
+        .into_iter()
+        .flat_map(|t| &t.secret_packages)
+        .filter_map(|p| p.seal);
+    for seal in seals {
+        match seal {
+            SealScope::Strict => out.push(Behaviour::SealedStrict),
+            SealScope::NamespaceWide => out.push(Behaviour::SealedNamespaceWide),
+            SealScope::ClusterWide => {}
+        }
+    }
+}
+
 /// What a Model needs to become Ready in its namespace.
 fn model_needs(scenario: &Scenario, ns: &str, model: &str, out: &mut Vec<Behaviour>) {
     namespace_needs(scenario, ns, out);
@@ -135,11 +173,32 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
     use crate::scenario::{Expectation as E, NegativeCase, Outcome};
     let mut out = Vec::new();
     match &check.expect {
-        E::RuntimeReady(n) => namespace_needs(scenario, &n.namespace, &mut out),
+        E::RuntimeReady(n) => {
+            namespace_needs(scenario, &n.namespace, &mut out);
+            // The check also finds no workload for a component the runtime disables.
+            let disables = scenario
+                .team(&n.namespace)
+                .and_then(|t| t.runtime.as_ref())
+                .is_some_and(|rt| {
+                    rt["spec"]["overrides"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|o| o["disable"] == true)
+                });
+            if disables {
+                out.push(Behaviour::DisableOverrides);
+            }
+        }
         E::RuntimeNotReady(r) => {
             namespace_needs(scenario, &r.namespace, &mut out);
             if crate::scenario::seldon::KAFKA_COMPONENTS.contains(&r.component.as_str()) {
                 out.push(Behaviour::KafkaRequired);
+                out.push(if r.component == "seldon-dataflow-engine" {
+                    Behaviour::DataflowEngineNeedsKafka
+                } else {
+                    Behaviour::GatewaysNeedKafka
+                });
             }
         }
         E::ServerReady(s) => {
@@ -161,6 +220,23 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 .any(|t| t.namespace != f.namespace && !t.servers.is_empty());
             if elsewhere {
                 out.push(Behaviour::NamespaceScheduling);
+            }
+            out.push(Behaviour::ScheduleReason);
+            // An MLServer Server the runtime made by itself would take a model MLServer can run.
+            let spec = scenario
+                .team(&f.namespace)
+                .and_then(|t| t.models.iter().find(|m| m["metadata"]["name"] == f.model))
+                .map(|m| m["spec"].clone())
+                .unwrap_or_default();
+            let mlserver = crate::scenario::known_capabilities("mlserver").unwrap_or(&[]);
+            let fits = spec["requirements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|r| r.as_str().is_some_and(|r| mlserver.contains(&r)))
+                && spec["server"].as_str().is_none_or(|s| s == "mlserver");
+            if fits {
+                out.push(Behaviour::NoImplicitServers);
             }
         }
         E::Inference(i) => {
@@ -213,8 +289,15 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 out.push(Behaviour::NetworkPolicy);
             }
         }
-        E::SecretsApplied(_) | E::SealedSecretsUnsealed(_) => out.push(Behaviour::PackagedSecrets),
-        E::SealedSecretScope(_) => out.push(Behaviour::SealedSecretScope),
+        E::SecretsApplied(s) | E::SealedSecretsUnsealed(s) => {
+            out.push(Behaviour::PackagedSecrets);
+            sealed_scopes(scenario, &s.namespace, &mut out);
+        }
+        E::SealedSecretScope(s) => {
+            out.push(Behaviour::SealedSecretScope);
+            // The scope is judged only once the package opened in its own namespace.
+            sealed_scopes(scenario, &s.from, &mut out);
+        }
     }
     out
 }

@@ -253,6 +253,10 @@ pub async fn run_scenario_selected(
     run_ctx.work_dir = target.work_dir().to_path_buf();
     run_ctx.keep_packages = keep != Keep::Never;
     run_ctx.kubeconfig = target.kubeconfig().map(|p| p.to_path_buf());
+    // The embedded platform unloads a Model within milliseconds when its scheduler is up.
+    if let Some(cap) = target.timeout_cap() {
+        run_ctx.model_unload_timeout = run_ctx.model_unload_timeout.min(cap);
+    }
     match target.package_overrides(scenario).await {
         Ok(o) => run_ctx.package_overrides = o,
         Err(e) => {
@@ -359,22 +363,23 @@ fn merge_cleanups(
 ) -> Result<CleanupReport, CleanupError> {
     let (mut report, mut problems, run_id) = match recorded {
         Ok(r) => (r, Vec::new(), None),
-        Err(e) => (e.report, e.problems, Some(e.run_id)),
+        Err(e) => (*e.report, e.problems, Some(e.run_id)),
     };
     let (more, more_problems, run_id) = match swept {
         Ok(r) => (r, Vec::new(), run_id),
-        Err(e) => (e.report, e.problems, Some(e.run_id)),
+        Err(e) => (*e.report, e.problems, Some(e.run_id)),
     };
     report
         .already_gone
         .retain(|o| !more.deleted.contains(o) && !more.already_gone.contains(o));
     report.deleted.extend(more.deleted);
+    report.finalizers_removed.extend(more.finalizers_removed);
     problems.extend(more_problems);
     match run_id {
         Some(run_id) if !problems.is_empty() => Err(CleanupError {
             run_id,
             problems,
-            report,
+            report: Box::new(report),
         }),
         _ => Ok(report),
     }

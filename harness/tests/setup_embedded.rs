@@ -26,7 +26,15 @@ fn scenario(name: &str) -> Scenario {
 /// A full embedded platform (API server + controllers) with Seldon installed as the scenario says
 /// and the scenario's artifacts published; plus a kube::Config for it.
 async fn platform_for(s: &Scenario) -> (sim::Platform, Client, kube::Config) {
-    let p = sim::Platform::start(Default::default()).expect("platform starts");
+    platform_with(s, Default::default()).await
+}
+
+/// [`platform_for`] with defects.
+async fn platform_with(
+    s: &Scenario,
+    faults: sim::faults::Faults,
+) -> (sim::Platform, Client, kube::Config) {
+    let p = sim::Platform::start(faults).expect("platform starts");
     let install = &s.doc.spec.seldon;
     p.install_seldon(&sim::seldon::InstallOptions {
         clusterwide: install.clusterwide,
@@ -176,6 +184,10 @@ async fn financial_ml_sets_up_idempotently_and_cleans_up() {
     assert!(!harness_objects(&client).await.is_empty());
     let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.deleted.len(), applied.records.len(), "{report:?}");
+    assert!(
+        report.finalizers_removed.is_empty(),
+        "the runtime's scheduler unloaded the models itself: {report:?}"
+    );
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());
     assert!(
         !work.path().join(setup::SECRETS_DIR).exists(),
@@ -472,4 +484,45 @@ async fn a_wait_that_times_out_explains_itself() {
         "{err}"
     );
     guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A Model whose scheduler never came up keeps Seldon's finalizer (upstream #5043): cleanup waits
+/// a bounded time, removes the finalizer itself, says so, and leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
+    let s = scenario("missing-servers");
+    let faults = sim::faults::Faults::defect(sim::faults::Defect::RuntimeNeverReady);
+    let (_platform, client, _config) = platform_with(&s, faults).await;
+    let work = tempfile::tempdir().unwrap();
+    let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    ctx.cleanup_timeout = Duration::from_secs(30);
+    ctx.model_unload_timeout = Duration::from_secs(1);
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let model = Target::seldon("Model", "financial-ml", "credit-risk");
+    let held = wait::Condition::new("carries seldon.model.finalizer", |o| {
+        o.and_then(|o| o.metadata.finalizers.as_ref())
+            .is_some_and(|f| f.iter().any(|f| f == setup::MODEL_FINALIZER))
+    });
+    wait::wait_for(&client, &model, &held, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(started.elapsed() < Duration::from_secs(20), "bounded");
+    let removed: Vec<String> = report
+        .finalizers_removed
+        .iter()
+        .map(|(o, why)| format!("{o}: {why}"))
+        .collect();
+    assert_eq!(removed.len(), 2, "both models were held: {removed:#?}");
+    assert!(
+        removed.iter().all(|r| r.contains("seldon.model.finalizer")
+            && r.contains("#5043")
+            && r.contains("financial-ml")),
+        "{removed:#?}"
+    );
+    assert_eq!(harness_objects(&client).await, Vec::<String>::new());
 }

@@ -10,6 +10,7 @@ mod targets_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use harness::target::kind::addons;
 use harness::target::kind::helm::{
     self as install, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget,
     SetString, UpgradePhase,
@@ -353,6 +354,19 @@ impl ControllerReadiness for NotedReadiness {
         ));
         Ok(())
     }
+
+    async fn wait_kafka_ready(
+        &self,
+        ns: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), InstallError> {
+        self.0.note(format!(
+            "wait {}s: Kafka {ns}/{name} Ready",
+            timeout.as_secs()
+        ));
+        Ok(())
+    }
 }
 
 fn status_json(release: &str, ns: &str, version: &str) -> Output {
@@ -576,5 +590,156 @@ fn kind_config_is_pinned_and_documented() {
     assert!(
         text.contains("https://github.com/kubernetes-sigs/kind/releases/tag/v0.30.0"),
         "cite the digest's source"
+    );
+}
+
+fn seldon_status(f: &Fixture) {
+    f.recorder
+        .respond(
+            "helm status seldon-core-v2-crds",
+            status_json("seldon-core-v2-crds", "default", "2.9.1"),
+        )
+        .respond(
+            "helm status seldon-core-v2-setup",
+            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.1"),
+        );
+}
+
+#[test]
+fn kind_platform_install_adds_the_sealed_secrets_controller_pinned() {
+    let f = Fixture::new();
+    seldon_status(&f);
+    let (installer, settings) = install_fixture(&f);
+    rt().block_on(addons::install_platform(
+        &installer,
+        &settings,
+        &NotedReadiness(f.recorder.clone()),
+    ))
+    .unwrap();
+    let t = f.transcript();
+    let sealed = t
+        .iter()
+        .position(|l| l.starts_with("helm upgrade --install sealed-secrets "))
+        .expect("sealed-secrets is installed");
+    let seldon = t
+        .iter()
+        .position(|l| l.starts_with("helm upgrade --install seldon-core-v2-setup"))
+        .unwrap();
+    assert!(seldon < sealed, "Seldon first: {t:#?}");
+    assert!(
+        t[sealed].contains("--version 2.18.5")
+            && t[sealed].contains("--namespace kube-system")
+            && t[sealed].contains("--set-string fullnameOverride=sealed-secrets-controller")
+            && t[sealed].contains("--set-string image.tag=0.36.6"),
+        "{}",
+        t[sealed]
+    );
+    assert!(
+        !t.iter()
+            .any(|l| l.contains("strimzi") || l.contains("Kafka")),
+        "kafka: none installs no Kafka: {t:#?}"
+    );
+    assert_golden(
+        "install-platform",
+        "kind platform install, kafka: none: Seldon as in install.txt, then the sealed-secrets controller (chart 2.18.5, image 0.36.6) in kube-system under kubeseal's default name",
+        &t,
+    );
+}
+
+#[test]
+fn kind_platform_install_with_kafka_installs_strimzi_and_a_one_broker_kraft_kafka() {
+    let f = Fixture::new();
+    seldon_status(&f);
+    let (installer, mut settings) = install_fixture(&f);
+    settings.kafka = install::Kafka::Installed;
+    rt().block_on(addons::install_platform(
+        &installer,
+        &settings,
+        &NotedReadiness(f.recorder.clone()),
+    ))
+    .unwrap();
+    let t = f.transcript();
+    let setup = t
+        .iter()
+        .find(|l| l.starts_with("helm upgrade --install seldon-core-v2-setup"))
+        .unwrap();
+    assert!(
+        setup.contains("--set-string kafka.bootstrap=seldon-kafka-bootstrap.seldon-mesh:9092"),
+        "the SeldonConfig points at the installed Kafka: {setup}"
+    );
+    let at = |prefix: &str| {
+        t.iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {t:#?}"))
+    };
+    let strimzi =
+        at("helm upgrade --install strimzi-kafka-operator strimzi/strimzi-kafka-operator");
+    let apply = at("kubectl --kubeconfig");
+    let wait = at("# wait 600s: Kafka seldon-mesh/seldon Ready");
+    assert!(strimzi < apply && apply < wait, "{t:#?}");
+    assert!(
+        t[strimzi].contains("--version 0.44.0")
+            && t[strimzi].contains("--namespace seldon-mesh")
+            && t[strimzi].contains("--set-string defaultImageTag=0.44.0"),
+        "{}",
+        t[strimzi]
+    );
+    assert!(
+        t[apply].ends_with("< KafkaNodePool kafka, Kafka seldon"),
+        "{}",
+        t[apply]
+    );
+    assert_golden(
+        "install-platform-kafka",
+        "kind platform install, kafka: installed: Seldon pointed at seldon-kafka-bootstrap, sealed-secrets, Strimzi 0.44.0 in the controller namespace, the Kafka cluster applied, waited for Ready",
+        &t,
+    );
+}
+
+#[test]
+fn the_installed_kafka_is_one_kraft_node_named_as_seldon_expects_with_pinned_images() {
+    let text = addons::kafka_manifests("seldon-mesh");
+    let docs: Vec<serde_json::Value> = text
+        .split("\n---\n")
+        .map(|d| serde_norway::from_str(d).unwrap())
+        .collect();
+    let [pool, kafka] = &docs[..] else {
+        panic!("{docs:#?}")
+    };
+    assert_eq!(pool["kind"], "KafkaNodePool");
+    assert_eq!(pool["metadata"]["labels"]["strimzi.io/cluster"], "seldon");
+    assert_eq!(pool["spec"]["replicas"], 1);
+    assert_eq!(
+        pool["spec"]["roles"],
+        serde_json::json!(["controller", "broker"])
+    );
+    assert_eq!(kafka["kind"], "Kafka");
+    // Strimzi names the bootstrap Service `<cluster>-kafka-bootstrap`: Seldon's default.
+    assert_eq!(
+        format!(
+            "{}-kafka-bootstrap.seldon-mesh:9092",
+            kafka["metadata"]["name"].as_str().unwrap()
+        ),
+        addons::installed_kafka_bootstrap("seldon-mesh")
+    );
+    assert_eq!(
+        kafka["metadata"]["annotations"]["strimzi.io/kraft"],
+        "enabled"
+    );
+    assert_eq!(
+        kafka["metadata"]["annotations"]["strimzi.io/node-pools"],
+        "enabled"
+    );
+    assert_eq!(
+        kafka["spec"]["kafka"]["image"],
+        "quay.io/strimzi/kafka:0.44.0-kafka-3.8.0"
+    );
+    assert_eq!(kafka["spec"]["kafka"]["listeners"][0]["port"], 9092);
+    assert_eq!(kafka["spec"]["kafka"]["listeners"][0]["tls"], false);
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_golden(
+        "kafka-manifests",
+        "the Kafka cluster the kind target applies for kafka: installed (KafkaNodePool + Kafka, KRaft, one node)",
+        &lines,
     );
 }

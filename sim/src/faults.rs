@@ -46,11 +46,30 @@ pub enum Defect {
     KafkaComponentsReadyWithoutKafka,
     /// The runtime ignores `overrides[].podSpec` (resources set there never reach the components).
     PodSpecOverridesIgnored,
+    /// A SeldonRuntime creates a Server (`mlserver`) by itself; upstream only the servers chart
+    /// or a Server object does (docs/seldon-behaviour.md §4).
+    RuntimeCreatesServers,
+    /// `ScheduleFailed` carries a reason other than the scheduler's text (the pre-PR #5107 filter
+    /// dump instead of "Failed to schedule model as no matching servers are available").
+    WrongScheduleReason,
+    /// The dataflow engine runs Ready without a reachable Kafka (the gateways still need it).
+    DataflowEngineReadyWithoutKafka,
+    /// The model and pipeline gateways run Ready without a reachable Kafka (their Kafka health
+    /// checks pass); the dataflow engine still needs it.
+    GatewaysReadyWithoutKafka,
+    /// The runtime deploys components its `overrides[].disable: true` turns off.
+    DisableOverridesIgnored,
+    /// The sealed-secrets controller ignores the namespace-wide annotation and opens such values
+    /// only with the strict label, so they never unseal.
+    SealedNamespaceWideUnsupported,
+    /// The sealed-secrets controller leaves the name out of the strict label, so strict values
+    /// never unseal.
+    SealedStrictLabelWithoutName,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 18] = [
+    pub const ALL: [Defect; 25] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -69,6 +88,13 @@ impl Defect {
         Defect::SealedSecretsScopeIgnored,
         Defect::KafkaComponentsReadyWithoutKafka,
         Defect::PodSpecOverridesIgnored,
+        Defect::RuntimeCreatesServers,
+        Defect::WrongScheduleReason,
+        Defect::DataflowEngineReadyWithoutKafka,
+        Defect::GatewaysReadyWithoutKafka,
+        Defect::DisableOverridesIgnored,
+        Defect::SealedNamespaceWideUnsupported,
+        Defect::SealedStrictLabelWithoutName,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -92,6 +118,13 @@ impl Defect {
             Defect::SealedSecretsScopeIgnored => "sealed-secrets-scope-ignored",
             Defect::KafkaComponentsReadyWithoutKafka => "kafka-components-ready-without-kafka",
             Defect::PodSpecOverridesIgnored => "podspec-overrides-ignored",
+            Defect::RuntimeCreatesServers => "runtime-creates-servers",
+            Defect::WrongScheduleReason => "wrong-schedule-reason",
+            Defect::DataflowEngineReadyWithoutKafka => "dataflow-engine-ready-without-kafka",
+            Defect::GatewaysReadyWithoutKafka => "gateways-ready-without-kafka",
+            Defect::DisableOverridesIgnored => "disable-overrides-ignored",
+            Defect::SealedNamespaceWideUnsupported => "sealed-namespace-wide-unsupported",
+            Defect::SealedStrictLabelWithoutName => "sealed-strict-label-without-name",
         }
     }
 

@@ -63,6 +63,7 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             runtime_view(&ctx.store, namespace(rt), ready),
         );
     }
+    model::finalize(ctx, &ctl, &runtimes);
     let mut servers = Vec::new();
     let (list, _) = ctx.store.list(res("Server"), None);
     for s in list

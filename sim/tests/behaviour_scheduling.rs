@@ -349,3 +349,74 @@ async fn statefulsets_carry_valid_claim_templates_and_run_as_the_runtimes_accoun
         assert!(p.get("ServiceAccount", "vct", account).is_some());
     }
 }
+
+/// The agent announces its server's memory plus `SELDON_OVERCOMMIT_PERCENTAGE` of it (10 in the
+/// default `mlserver` ServerConfig): 1Gi + 10% = 1126.4Mi (docs/seldon-behaviour.md §15).
+#[tokio::test]
+async fn placement_allows_the_agents_ten_percent_memory_overcommit_and_no_more() {
+    let p = Platform::start(Faults::default());
+    artifact(&p, URI);
+    for (ns, memory, ready) in [("fits", "1126Mi", "True"), ("over", "1127Mi", "False")] {
+        team(&p, ns, "mlserver").await;
+        p.create("Model", model(ns, "big", URI, json!({"memory": memory})));
+        let c = model_ready(&p, ns, "big", ready).await;
+        if ready == "False" {
+            assert_eq!(
+                c["reason"],
+                "Failed to schedule model as no matching server had enough suitable replicas"
+            );
+        }
+    }
+}
+
+/// The controller puts `seldon.model.finalizer` on every Model; a deleted Model goes once its
+/// scheduler unloaded it, and hangs while the scheduler is gone (upstream #5043;
+/// docs/seldon-behaviour.md §15).
+#[tokio::test]
+async fn model_deletion_waits_for_the_scheduler_and_hangs_without_it() {
+    let p = Platform::start(Faults::default());
+    artifact(&p, URI);
+    for ns in ["served", "orphaned"] {
+        team(&p, ns, "mlserver").await;
+        p.create("Model", model(ns, "m", URI, json!({})));
+        model_ready(&p, ns, "m", "True").await;
+        let m = p.get("Model", ns, "m").unwrap();
+        assert_eq!(
+            m["metadata"]["finalizers"],
+            json!(["seldon.model.finalizer"])
+        );
+    }
+    p.store.delete(rt("Model"), Some("served"), "m").unwrap();
+    p.wait("served/m unloaded and gone", |p| {
+        p.get("Model", "served", "m").is_none().then_some(())
+    })
+    .await;
+    // The runtime goes first (its scheduler with it): nothing can unload the Model any more.
+    p.store
+        .delete(rt("SeldonRuntime"), Some("orphaned"), "orphaned-runtime")
+        .unwrap();
+    p.wait("orphaned scheduler gone", |p| {
+        p.get("StatefulSet", "orphaned", "seldon-scheduler")
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    p.store.delete(rt("Model"), Some("orphaned"), "m").unwrap();
+    let stuck = p
+        .wait("orphaned/m marked for deletion", |p| {
+            p.get("Model", "orphaned", "m")
+                .filter(|m| m["metadata"]["deletionTimestamp"].is_string())
+        })
+        .await;
+    assert_eq!(
+        stuck["metadata"]["finalizers"],
+        json!(["seldon.model.finalizer"])
+    );
+    // It was held for the scheduler, not merely not yet processed: with a runtime again, the
+    // new scheduler unloads it and it goes.
+    p.create("SeldonRuntime", seed_runtime("orphaned"));
+    p.wait("orphaned/m gone once a scheduler is back", |p| {
+        p.get("Model", "orphaned", "m").is_none().then_some(())
+    })
+    .await;
+}

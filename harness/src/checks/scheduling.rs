@@ -16,8 +16,8 @@ use serde_json::json;
 use super::context::CheckContext;
 use super::verdict::Verdict;
 use crate::kube::seldon::{
-    SCHEDULED_STATES, declared_capabilities, describe_condition, runtime_name, runtime_readiness,
-    wait_model_ready,
+    SCHEDULED_STATES, declared_capabilities, describe_condition, disabled_workloads, runtime_name,
+    runtime_readiness, wait_model_ready,
 };
 use crate::kube::wait::{self, Deadline};
 use crate::kube::workload::{Readiness, Workload, all_pods_ready, describe};
@@ -38,9 +38,18 @@ pub async fn runtime_ready(
         Err(e) => return Verdict::fail(e),
     };
     let controller_ns = &ctx.scenario.doc.spec.seldon.controller_namespace;
-    match runtime_readiness(&ctx.client, ns, &name, controller_ns, deadline).await {
-        Ok(detail) => Verdict::pass(detail),
-        Err(reason) => Verdict::fail(reason),
+    let detail = match runtime_readiness(&ctx.client, ns, &name, controller_ns, deadline).await {
+        Ok(detail) => detail,
+        Err(reason) => return Verdict::fail(reason),
+    };
+    // A disabled component must not run at all (docs/seldon-behaviour.md §14).
+    match disabled_workloads(&ctx.client, ns, &name).await {
+        Ok(present) if present.is_empty() => Verdict::pass(detail),
+        Ok(present) => Verdict::fail(format!(
+            "SeldonRuntime {ns}/{name} disables components in overrides[] but their workloads exist: {} (upstream reconciles no workload for a disabled component)",
+            present.join(", ")
+        )),
+        Err(e) => Verdict::fail(e),
     }
 }
 

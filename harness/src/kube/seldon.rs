@@ -257,6 +257,34 @@ pub fn enabled_components(runtime: &DynamicObject) -> Vec<Component> {
         .collect()
 }
 
+/// Workloads that exist for components the runtime `ns/name` disables (upstream reconciles none:
+/// `runtime_reconciler.go` skips a component whose override has `disable: true`).
+pub async fn disabled_workloads(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Result<Vec<String>, String> {
+    let target = Watched::seldon("SeldonRuntime", ns, name);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &target.resource);
+    let runtime = api
+        .get(name)
+        .await
+        .map_err(|e| format!("cannot read SeldonRuntime {ns}/{name}: {e}"))?;
+    let enabled = enabled_components(&runtime);
+    let mut present = Vec::new();
+    for c in COMPONENTS.iter().filter(|c| !enabled.contains(c)) {
+        let w = c.workload(ns);
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &w.target().resource);
+        match api.get_opt(c.name).await {
+            Ok(Some(_)) => present.push(format!("{:?} {ns}/{}", w.kind, c.name)),
+            Ok(None) => {}
+            Err(e) => return Err(format!("cannot read {:?} {ns}/{}: {e}", w.kind, c.name)),
+        }
+    }
+    Ok(present)
+}
+
 /// The failure of a runtime that never became Ready: which components, which workloads, why.
 async fn runtime_not_ready(
     client: &Client,

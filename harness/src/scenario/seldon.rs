@@ -69,9 +69,20 @@ pub enum Kafka {
         /// `host:port` of the bootstrap server.
         bootstrap: String,
     },
-    /// Kafka installed with the platform (embedded platform: a one-broker Kafka behind
-    /// `seldon-kafka-bootstrap.<controllerNamespace>:9092`; kind: not implemented yet, see README).
+    /// Kafka installed with the platform: a one-broker Kafka behind
+    /// `seldon-kafka-bootstrap.<controllerNamespace>:9092` (kind: Strimzi, `target/kind/addons.rs`).
     Installed,
+}
+
+/// The Kafka cluster name Seldon's default `kafka.bootstrap` expects: Strimzi names the bootstrap
+/// Service `<cluster>-kafka-bootstrap` (docs/seldon-behaviour.md §14).
+pub const KAFKA_CLUSTER: &str = "seldon";
+/// The plain listener port of that cluster.
+pub const KAFKA_PORT: u16 = 9092;
+
+/// The bootstrap address of the Kafka `installed` puts in the controller namespace.
+pub fn installed_kafka_bootstrap(controller_namespace: &str) -> String {
+    format!("{KAFKA_CLUSTER}-kafka-bootstrap.{controller_namespace}:{KAFKA_PORT}")
 }
 
 /// The six components a SeldonRuntime runs (SeldonConfig component names).

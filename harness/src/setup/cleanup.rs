@@ -10,7 +10,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use tokio::time::Instant;
 
 use super::plan::Phase;
-use super::record::{Applied, CLEANUP_TIMEOUT, Record, Recorder, RunContext};
+use super::record::{Applied, CLEANUP_TIMEOUT, MODEL_UNLOAD_TIMEOUT, Record, Recorder, RunContext};
 use crate::kube::{Applier, ApplyError, ObjectRef, RunLabels, Watched, gone, wait};
 
 /// What cleanup did.
@@ -22,7 +22,12 @@ pub struct CleanupReport {
     pub already_gone: Vec<ObjectRef>,
     /// Left alone, with why (adopted, not labelled with this run).
     pub left_alone: Vec<(ObjectRef, String)>,
+    /// Models whose finalizer cleanup removed itself because Seldon did not unload them in time.
+    pub finalizers_removed: Vec<(ObjectRef, String)>,
 }
+
+/// The finalizer Seldon's controller puts on every Model (operator `constants.ModelFinalizerName`).
+pub const MODEL_FINALIZER: &str = "seldon.model.finalizer";
 
 /// Cleanup could not remove everything.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +36,8 @@ pub struct CleanupError {
     pub run_id: String,
     /// Objects that remain or could not be handled, with why.
     pub problems: Vec<(ObjectRef, String)>,
-    /// What was done.
-    pub report: CleanupReport,
+    /// What was done (boxed: the error stays small).
+    pub report: Box<CleanupReport>,
 }
 
 impl fmt::Display for CleanupError {
@@ -68,6 +73,25 @@ pub async fn cleanup_with_timeout(
     applied: &Applied,
     timeout: Duration,
 ) -> Result<CleanupReport, CleanupError> {
+    cleanup_with_timeouts(
+        client,
+        applied,
+        timeout,
+        MODEL_UNLOAD_TIMEOUT.min(timeout / 4),
+    )
+    .await
+}
+
+/// [`cleanup_with_timeout`], waiting at most `model_unload` for Seldon to unload each deleted
+/// Model: its controller removes the Model's finalizer only once the namespace's scheduler
+/// unloaded it, so with the scheduler gone or unreachable deletion hangs (upstream #5043). Then
+/// cleanup removes the finalizer itself, says so, and carries on within the deadline.
+pub async fn cleanup_with_timeouts(
+    client: &Client,
+    applied: &Applied,
+    timeout: Duration,
+    model_unload: Duration,
+) -> Result<CleanupReport, CleanupError> {
     let deadline = Instant::now() + timeout;
     let applier = Applier::new(client.clone(), applied.labels.clone());
     let mut report = CleanupReport::default();
@@ -94,11 +118,35 @@ pub async fn cleanup_with_timeout(
                 Err(e) => problems.push((r.object.clone(), e.to_string())),
             }
         }
+        let applier = &applier;
         let waits = waiting.iter().map(|t| async move {
             let left = deadline.saturating_duration_since(Instant::now());
-            (t, wait::wait_for(client, t, &gone(), left).await)
+            if t.object.kind != "Model" {
+                return (t, wait::wait_for(client, t, &gone(), left).await, None);
+            }
+            let first = wait::wait_for(client, t, &gone(), left.min(model_unload)).await;
+            if first.is_ok() {
+                return (t, first, None);
+            }
+            let removed = match drop_model_finalizer(applier, &t.object).await {
+                Ok(false) => None,
+                Ok(true) => Some(format!(
+                    "Seldon did not unload it within {}s, so its finalizer {MODEL_FINALIZER} held                      the deletion (the scheduler of {} is gone or unreachable; upstream #5043):                      cleanup removed the finalizer",
+                    model_unload.as_secs_f32(),
+                    t.object.namespace.as_deref().unwrap_or_default()
+                )),
+                Err(e) => Some(format!("removing its finalizer {MODEL_FINALIZER} failed: {e}")),
+            };
+            if let Some(why) = &removed {
+                tracing::warn!("{}: {why}", t.object);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            (t, wait::wait_for(client, t, &gone(), left).await, removed)
         });
-        for (t, result) in futures::future::join_all(waits).await {
+        for (t, result, removed) in futures::future::join_all(waits).await {
+            if let Some(why) = removed {
+                report.finalizers_removed.push((t.object.clone(), why));
+            }
             match result {
                 Ok(_) => report.deleted.push(t.object.clone()),
                 Err(e) => {
@@ -124,7 +172,7 @@ pub async fn cleanup_with_timeout(
         Err(CleanupError {
             run_id: applied.labels.run_id.clone(),
             problems,
-            report,
+            report: Box::new(report),
         })
     }
 }
@@ -167,6 +215,39 @@ async fn restore_labels(
     .await
     .map_err(|e| ApplyError::from_kube(object, "patch", e, &[]))?;
     Ok(())
+}
+
+/// Removes Seldon's Model finalizer from a Model being deleted; `false` when it has none.
+async fn drop_model_finalizer(applier: &Applier, object: &ObjectRef) -> Result<bool, ApplyError> {
+    let api = applier.api(object).await?;
+    let Some(live) = api
+        .get_opt(&object.name)
+        .await
+        .map_err(|e| ApplyError::from_kube(object, "get", e, &[]))?
+    else {
+        return Ok(false);
+    };
+    let finalizers = live.metadata.finalizers.unwrap_or_default();
+    if !finalizers.iter().any(|f| f == MODEL_FINALIZER) {
+        return Ok(false);
+    }
+    let rest: Vec<&String> = finalizers
+        .iter()
+        .filter(|f| *f != MODEL_FINALIZER)
+        .collect();
+    let patch = serde_json::json!({"metadata": {"finalizers": rest}});
+    match api
+        .patch(
+            &object.name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(ApplyError::from_kube(object, "patch", e, &[])),
+    }
 }
 
 enum Deleted {
@@ -231,7 +312,7 @@ pub async fn cleanup_run(
             let list = api.list(&lp).await.map_err(|e| CleanupError {
                 run_id: labels.run_id.clone(),
                 problems: vec![(probe.clone(), format!("cannot list {kind} by label: {e}"))],
-                report: CleanupReport::default(),
+                report: Box::default(),
             })?;
             for o in list.items {
                 applied.records.push(Record {
@@ -322,7 +403,13 @@ impl CleanupGuard {
         self.armed = false;
         self.remove_packages();
         let applied = self.recorder.snapshot();
-        cleanup_with_timeout(&self.client, &applied, self.ctx.cleanup_timeout).await
+        cleanup_with_timeouts(
+            &self.client,
+            &applied,
+            self.ctx.cleanup_timeout,
+            self.ctx.model_unload_timeout,
+        )
+        .await
     }
 
     /// Keeps everything (`--keep`): logs and returns how to inspect it.

@@ -17,6 +17,8 @@ pub const SECRETS_DIR: &str = "harness-secrets";
 
 /// How long cleanup waits for everything to be gone (finalizers included).
 pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(180);
+/// Default wait for Seldon to unload a deleted Model (and drop its finalizer) during cleanup.
+pub const MODEL_UNLOAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a run is: its labels, where packages are extracted, how to reach the cluster by hand.
 #[derive(Debug, Clone)]
@@ -32,6 +34,9 @@ pub struct RunContext {
     pub kubeconfig: Option<PathBuf>,
     /// How long cleanup may take.
     pub cleanup_timeout: Duration,
+    /// How long cleanup waits for Seldon to unload a deleted Model before it removes the Model's
+    /// finalizer itself (docs/seldon-behaviour.md §15).
+    pub model_unload_timeout: Duration,
     /// `YYYYMMDD` dating packages packed from folders (the run's start date).
     pub package_date: String,
     /// Packages the target supplies instead of the scenario's, by (namespace, provided Secret):
@@ -48,6 +53,7 @@ impl RunContext {
             keep_packages: true,
             kubeconfig: None,
             cleanup_timeout: CLEANUP_TIMEOUT,
+            model_unload_timeout: MODEL_UNLOAD_TIMEOUT,
             package_date: crate::package::today(),
             package_overrides: BTreeMap::new(),
         }

@@ -146,8 +146,13 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
+    let spared = match component {
+        "seldon-dataflow-engine" => Defect::DataflowEngineReadyWithoutKafka,
+        _ => Defect::GatewaysReadyWithoutKafka,
+    };
     if !KAFKA_COMPONENTS.contains(&component)
         || ctx.faults.has(Defect::KafkaComponentsReadyWithoutKafka)
+        || ctx.faults.has(spared)
     {
         return None;
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use super::crypto::{hybrid_decrypt, label_for};
+use super::crypto::{CLUSTER_WIDE, NAMESPACE_WIDE, hybrid_decrypt, label_for};
 use super::keys::{ensure_key, private_keys};
 use crate::control::context::Ctx;
 use crate::control::events::record_event;
@@ -108,7 +108,23 @@ struct Failure {
 /// The labels the controller accepts: the object's own. Defect `sealed-secrets-scope-ignored`
 /// also accepts every label the object could have been sealed with anywhere in the cluster.
 fn candidate_labels(ctx: &Ctx, ss: &Value) -> Vec<String> {
-    let mut labels = vec![label_for(ss)];
+    let own = label_for(ss);
+    let ns = ss["metadata"]["namespace"].as_str().unwrap_or_default();
+    let annotated = |a: &str| ss["metadata"]["annotations"][a] == "true";
+    let strict = !annotated(CLUSTER_WIDE) && !annotated(NAMESPACE_WIDE);
+    // Defects on the label of one scope (docs/seldon-behaviour.md §13): namespace-wide values
+    // opened only as strict ones; strict values opened with the namespace alone.
+    let own = if ctx.faults.has(Defect::SealedNamespaceWideUnsupported)
+        && annotated(NAMESPACE_WIDE)
+        && !annotated(CLUSTER_WIDE)
+    {
+        format!("{ns}/{}", name(ss))
+    } else if ctx.faults.has(Defect::SealedStrictLabelWithoutName) && strict {
+        ns.to_string()
+    } else {
+        own
+    };
+    let mut labels = vec![own];
     if ctx.faults.has(Defect::SealedSecretsScopeIgnored) {
         let (namespaces, _) = ctx.store.list(res("Namespace"), None);
         labels.push(String::new());

@@ -51,6 +51,43 @@ enum Outcome {
     },
 }
 
+/// The finalizer Seldon's controller puts on every Model it reconciles (`constants.ModelFinalizerName`).
+pub const MODEL_FINALIZER: &str = "seldon.model.finalizer";
+
+/// The controller's `handleFinalizer` (docs/seldon-behaviour.md §15): it adds the finalizer to
+/// every Model it watches; a deleted Model keeps it until the namespace's scheduler unloaded it
+/// (the `ModelTerminated` event), so with no scheduler up deletion hangs (upstream #5043).
+pub(crate) fn finalize(ctx: &Ctx, ctl: &Controller, runtimes: &BTreeMap<String, RuntimeView>) {
+    let (models, _) = ctx.store.list(res("Model"), None);
+    for m in models.iter().filter(|m| ctl.watches(namespace(m))) {
+        let finalizers = strings(&m["metadata"]["finalizers"]);
+        let has = finalizers.iter().any(|f| f == MODEL_FINALIZER);
+        let wanted: Option<Vec<String>> = if !deleting(m) && !has {
+            Some(
+                finalizers
+                    .into_iter()
+                    .chain([MODEL_FINALIZER.to_string()])
+                    .collect(),
+            )
+        } else if deleting(m) && has && runtimes.get(namespace(m)).is_some_and(|r| r.scheduler_up) {
+            Some(
+                finalizers
+                    .into_iter()
+                    .filter(|f| f != MODEL_FINALIZER)
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        if let Some(f) = wanted {
+            let mut updated = m.clone();
+            updated["metadata"]["finalizers"] = json!(f);
+            // A conflict means the object changed: the next pass sees the new version.
+            let _ = ctx.store.update(res("Model"), updated);
+        }
+    }
+}
+
 /// Schedules every watched Model; returns the models each namespace's endpoint serves.
 pub(crate) fn reconcile(
     ctx: &mut Ctx,
@@ -118,6 +155,17 @@ pub(crate) fn reconcile(
             Outcome::NoScheduler(e) => {
                 (false, "ModelProgressing", e.clone(), json!({"replicas": 0}))
             }
+            // Defect WrongScheduleReason: the filter dump of scheduler versions before PR #5107
+            // (upstream #4767) instead of the scheduler's text.
+            Outcome::ScheduleFailed(_) if ctx.faults.has(Defect::WrongScheduleReason) => (
+                false,
+                "ScheduleFailed",
+                format!(
+                    "failed to schedule model {}. [failed server filter ServerRequirementFilter]",
+                    name(m)
+                ),
+                json!({"replicas": 0}),
+            ),
             Outcome::ScheduleFailed(why) => (
                 false,
                 "ScheduleFailed",
@@ -249,8 +297,11 @@ fn schedule(
     candidates.sort_by_key(|&i| (servers[i].namespace != ns, servers[i].name.clone()));
     for i in candidates {
         let s = &mut servers[i];
+        // The agent announces its memory plus the overcommit share (agent `state_manager.go`
+        // GetAvailableMemoryBytesWithOverCommit); AvailableMemoryReplicaFilter compares with it.
+        let capacity = s.memory_bytes + s.memory_bytes * s.overcommit_percent / 100;
         let suitable: Vec<usize> = (0..s.connected_replicas)
-            .filter(|&r| s.memory_bytes - s.used_bytes[r] >= memory)
+            .filter(|&r| capacity - s.used_bytes[r] >= memory)
             .collect();
         let place = if suitable.len() >= replicas {
             replicas

@@ -76,7 +76,10 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
         } else {
             "Deployment"
         };
-        if ov.is_some_and(|o| o["disable"] == true) {
+        // Defect DisableOverridesIgnored: the disabled component is deployed all the same.
+        if ov.is_some_and(|o| o["disable"] == true)
+            && !ctx.faults.has(Defect::DisableOverridesIgnored)
+        {
             // A disabled component gets no reconciler: nothing is created and its condition stays unset.
             let _ = ctx.store.delete(res(kind), Some(&ns), cname);
             continue;
@@ -126,6 +129,9 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
         }
     }
     reconcile_runtime_rbac(ctx, rt);
+    if ctx.faults.has(Defect::RuntimeCreatesServers) {
+        create_own_server(ctx, rt);
+    }
     reconcile_runtime_services(ctx, rt, &overrides, &config, &enabled);
     reconcile_runtime_configmaps(ctx, rt, &config);
     let missing: Vec<&str> = COMPONENT_NAMES
@@ -167,6 +173,23 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
         json!({"observedGeneration": rt["metadata"]["generation"], "conditions": conditions});
     set_status(&ctx.store, res("SeldonRuntime"), rt, status);
     ready
+}
+
+/// Defect RuntimeCreatesServers: the runtime deploys an MLServer Server of its own, as the
+/// `seldon-core-v2-servers` chart would (upstream a runtime never does; docs/seldon-behaviour.md §4).
+/// An existing Server of that name is left alone.
+fn create_own_server(ctx: &mut Ctx, rt: &Value) {
+    let ns = namespace(rt);
+    if ctx.store.get(res("Server"), Some(ns), "mlserver").is_some() {
+        return;
+    }
+    ensure(
+        &ctx.store,
+        res("Server"),
+        json!({"apiVersion": "mlops.seldon.io/v1alpha1", "kind": "Server",
+               "metadata": {"name": "mlserver", "namespace": ns, "ownerReferences": [owner_ref(rt)]},
+               "spec": {"serverConfig": "mlserver", "replicas": 1}}),
+    );
 }
 
 /// The accounts the components' pods run as, with their Roles and RoleBindings, as the

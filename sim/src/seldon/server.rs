@@ -23,6 +23,9 @@ pub(crate) struct ServerInfo {
     pub capabilities: Vec<String>,
     /// Memory per replica in bytes (the server container's `requests.memory`, `MEMORY_REQUEST`).
     pub memory_bytes: i128,
+    /// The agent's `SELDON_OVERCOMMIT_PERCENTAGE` (0 when unset, as its flag default): it
+    /// announces `memory_bytes` plus that share of it as available (docs/seldon-behaviour.md §15).
+    pub overcommit_percent: i128,
     /// Memory already taken by scheduled models, per replica.
     pub used_bytes: Vec<i128>,
     /// Models scheduled onto it.
@@ -62,6 +65,7 @@ pub(super) fn reconcile_server(
         .collect();
     let mut capabilities = Vec::new();
     let mut memory_container = String::new();
+    let mut overcommit: i128 = 0;
     for c in pod_spec["containers"].as_array_mut().into_iter().flatten() {
         if let Some(img) =
             server["spec"]["imageOverrides"][c["name"].as_str().unwrap_or_default()].as_str()
@@ -86,6 +90,13 @@ pub(super) fn reconcile_server(
                 caps.extend(extra.iter().cloned());
                 e["value"] = json!(caps.join(","));
                 capabilities = caps;
+            }
+            if e["name"] == "SELDON_OVERCOMMIT_PERCENTAGE" {
+                overcommit = e["value"]
+                    .as_str()
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .unwrap_or(0)
+                    .into();
             }
             if e["name"] == "MEMORY_REQUEST" {
                 memory_container = e["valueFrom"]["resourceFieldRef"]["containerName"]
@@ -154,6 +165,7 @@ pub(super) fn reconcile_server(
         connected_replicas: connected,
         capabilities,
         memory_bytes: memory,
+        overcommit_percent: overcommit,
         used_bytes: vec![0; connected],
         loaded_models: 0,
     })

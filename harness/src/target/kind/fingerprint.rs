@@ -11,7 +11,7 @@ pub const FINGERPRINT_NAMESPACE: &str = "kube-system";
 /// Name of the fingerprint ConfigMap.
 pub const FINGERPRINT_CONFIGMAP: &str = "seldon-conformance-harness-fingerprint";
 /// Bumped when the fingerprint inputs change meaning, so old clusters are recreated.
-const FINGERPRINT_FORMAT: u32 = 1;
+const FINGERPRINT_FORMAT: u32 = 2;
 
 /// What identifies a provisioned environment: a digest and the inputs it was computed from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,9 +14,9 @@ pub use super::helm_output::{
     parse_helm_status,
 };
 pub use crate::scenario::seldon::{
-    DEFAULT_REPO_URL, InstallSettings, SetString, SettingsError, Warning, validate,
+    DEFAULT_REPO_URL, InstallSettings, Kafka, SetString, SettingsError, Warning, validate,
 };
-use crate::tools::{self, Command, HELM, Output, SharedRunner, ToolError};
+use crate::tools::{self, Command, HELM, KUBECTL, Output, SharedRunner, ToolError};
 
 /// Name under which the harness adds the Seldon chart repository.
 pub const REPO_NAME: &str = "seldon-charts";
@@ -104,6 +104,18 @@ pub enum InstallError {
         /// OS error.
         source: std::io::Error,
     },
+    /// The installed Kafka cluster did not become Ready in time.
+    #[error(
+        "Kafka (Strimzi) not Ready after {}s: {observed}. Look at `kubectl get kafka,pods -n <controller namespace>`: \
+         the broker needs about 1 GiB of memory and pulls its image on first use",
+        .after.as_secs()
+    )]
+    KafkaNotReady {
+        /// Waited for.
+        after: Duration,
+        /// What was last seen.
+        observed: String,
+    },
     /// Talking to the API server failed.
     #[error("Kubernetes API: {0}")]
     Kube(String),
@@ -142,7 +154,13 @@ pub fn fingerprint_inputs(settings: &InstallSettings) -> serde_json::Value {
         "repoUrl": settings.repo_url,
         "values": settings.values,
         "setStrings": set_strings,
-        "kafka": settings.kafka,
+        // Only an external broker changes the install (the chart's `kafka.bootstrap`); `none` and
+        // `installed` render the same SeldonConfig, and the installed Kafka is added when a
+        // scenario asks for it: scenarios of one run sharing a cluster must not recreate it.
+        "kafkaBootstrap": match &settings.kafka {
+            Kafka::External { bootstrap } => Some(bootstrap.as_str()),
+            Kafka::None | Kafka::Installed => None,
+        },
     }))
 }
 
@@ -156,6 +174,16 @@ pub struct KubeTarget {
 }
 
 impl KubeTarget {
+    fn kubectl_flags(&self) -> Vec<String> {
+        let mut f = Vec::new();
+        if let Some(k) = &self.kubeconfig {
+            f.push("--kubeconfig".to_string());
+            f.push(k.display().to_string());
+        }
+        f.extend(["--context".to_string(), self.context.clone()]);
+        f
+    }
+
     fn helm_flags(&self) -> Vec<String> {
         let mut f = vec!["--kube-context".to_string(), self.context.clone()];
         if let Some(k) = &self.kubeconfig {
@@ -174,6 +202,35 @@ pub trait ControllerReadiness: Sync {
         controller_namespace: &str,
         timeout: Duration,
     ) -> impl Future<Output = Result<(), InstallError>> + Send;
+
+    /// Waits up to `timeout` for the Strimzi `Kafka` cluster `name` to report `Ready`.
+    fn wait_kafka_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), InstallError>> + Send;
+}
+
+/// A pinned third-party chart the harness installs next to Seldon (`target/kind/addons.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChartInstall {
+    /// Release name.
+    pub release: String,
+    /// Name under which the repository is added.
+    pub repo_name: String,
+    /// Repository URL.
+    pub repo_url: String,
+    /// Chart name in the repository.
+    pub chart: String,
+    /// Exact chart version.
+    pub version: String,
+    /// Release namespace (created if missing).
+    pub namespace: String,
+    /// `--set-string key=value` pairs (never secret).
+    pub set_strings: Vec<(String, String)>,
+    /// `helm --timeout`, in seconds.
+    pub timeout_seconds: u64,
 }
 
 /// Runs helm for one cluster.
@@ -301,6 +358,60 @@ impl Installer {
             .timeout(Duration::from_secs(timeout + 120))
     }
 
+    /// Adds `chart`'s repository and `helm upgrade --install`s it, pinned, with `--wait`.
+    pub async fn install_chart(&self, chart: &ChartInstall) -> Result<(), InstallError> {
+        let repo = |args: Vec<&str>| {
+            Command::new(&HELM)
+                .args(args)
+                .timeout(Duration::from_secs(120))
+        };
+        self.helm_ok(repo(vec![
+            "repo",
+            "add",
+            &chart.repo_name,
+            &chart.repo_url,
+            "--force-update",
+        ]))
+        .await?;
+        self.helm_ok(repo(vec!["repo", "update", &chart.repo_name]))
+            .await?;
+        let t = chart.timeout_seconds;
+        let mut cmd = Command::new(&HELM)
+            .args(["upgrade", "--install", &chart.release])
+            .arg(format!("{}/{}", chart.repo_name, chart.chart))
+            .args(["--version", &chart.version, "--namespace", &chart.namespace])
+            .args(self.target.helm_flags())
+            .arg("--create-namespace");
+        for (k, v) in &chart.set_strings {
+            cmd = cmd.arg("--set-string").arg(format!("{k}={v}"));
+        }
+        let cmd = cmd
+            .args(["--wait", "--timeout"])
+            .arg(format!("{t}s"))
+            .timeout(Duration::from_secs(t + 120));
+        self.helm_ok(cmd).await?;
+        Ok(())
+    }
+
+    /// Server-side applies `manifests` (platform objects, not a run's) with kubectl.
+    pub async fn kubectl_apply(&self, manifests: &str, what: &str) -> Result<(), InstallError> {
+        let cmd = Command::new(&KUBECTL)
+            .args(self.target.kubectl_flags())
+            .args([
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "--field-manager",
+                crate::kube::FIELD_MANAGER,
+                "-f",
+                "-",
+            ])
+            .stdin(manifests.to_string(), what.to_string())
+            .timeout(Duration::from_secs(120));
+        tools::run_ok(&self.runner, cmd).await?;
+        Ok(())
+    }
+
     /// `helm upgrade --install` the CRDs chart then the setup chart at `settings.chart_version`.
     pub async fn install_charts(&self, settings: &InstallSettings) -> Result<(), InstallError> {
         let version = settings.chart_version.as_str();
@@ -327,8 +438,15 @@ impl Installer {
             ));
         }
         // docs/seldon-behaviour.md §14: the chart's `kafka.bootstrap` becomes the SeldonConfig's
-        // kafkaConfig bootstrap.servers. `installed` is not implemented on kind yet (README).
-        if let crate::scenario::seldon::Kafka::External { bootstrap } = &settings.kafka {
+        // kafkaConfig bootstrap.servers; `installed` is the Kafka `target/kind/addons.rs` installs.
+        let bootstrap = match &settings.kafka {
+            crate::scenario::seldon::Kafka::External { bootstrap } => Some(bootstrap.clone()),
+            crate::scenario::seldon::Kafka::Installed => Some(
+                crate::scenario::seldon::installed_kafka_bootstrap(&settings.controller_namespace),
+            ),
+            crate::scenario::seldon::Kafka::None => None,
+        };
+        if let Some(bootstrap) = bootstrap {
             setup = setup
                 .arg("--set-string")
                 .arg(format!("kafka.bootstrap={bootstrap}"));
@@ -618,6 +736,29 @@ impl ControllerReadiness for KubeReadiness {
         }
         Ok(())
     }
+
+    async fn wait_kafka_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), InstallError> {
+        use crate::kube::{ObjectRef, Watched, condition_true, wait_for};
+        let object = ObjectRef::new("kafka.strimzi.io/v1beta2", "Kafka", Some(namespace), name);
+        let resource = kube::core::ApiResource::from_gvk_with_plural(&object.gvk(), "kafkas");
+        wait_for(
+            &self.client,
+            &Watched::new(object, resource),
+            &condition_true("Ready"),
+            timeout,
+        )
+        .await
+        .map_err(|e| InstallError::KafkaNotReady {
+            after: timeout,
+            observed: e.to_string(),
+        })?;
+        Ok(())
+    }
 }
 
 /// Path of the values file the installer writes for the setup chart (for diagnostics bundles).
@@ -626,76 +767,4 @@ pub fn values_file(state_dir: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validation_catches_the_documented_gotchas() {
-        let mut s = InstallSettings::new("2.9.1");
-        assert!(validate(&s).unwrap().is_empty());
-        s.values = serde_json::json!({"controller": {"skipOperatorClusterRoleCreation": true}});
-        let e = validate(&s).unwrap_err().to_string();
-        assert!(e.contains("skipClusterRoleCreation instead"), "{e}");
-        s.values = serde_json::json!({"controller": {"skipClusterRoleCreation": true}});
-        assert!(
-            validate(&s).unwrap()[0]
-                .0
-                .contains("seldon-v2-manager-role")
-        );
-        s.values = serde_json::json!({"controller": {"clusterwide": false}});
-        assert!(validate(&s).is_err());
-        let mut s = InstallSettings::new("latest");
-        assert!(
-            validate(&s)
-                .unwrap_err()
-                .to_string()
-                .contains("chartVersion")
-        );
-        s.chart_version = "2.9.1".into();
-        s.set_strings = vec![SetString {
-            key: "a".into(),
-            value: Some("x".into()),
-            from_env: Some("Y".into()),
-        }];
-        assert!(
-            validate(&s)
-                .unwrap_err()
-                .to_string()
-                .contains("exactly one")
-        );
-    }
-
-    #[test]
-    fn canonical_json_orders_keys_at_every_level() {
-        let a = serde_json::json!({"b": {"y": 1, "x": [{"d": 1, "c": 2}]}, "a": 0});
-        let s = serde_json::to_string(&canonical_json(&a)).unwrap();
-        assert_eq!(s, r#"{"a":0,"b":{"x":[{"c":2,"d":1}],"y":1}}"#);
-    }
-
-    #[test]
-    fn fingerprint_inputs_exclude_secret_values() {
-        let mut s = InstallSettings::new("2.9.1");
-        s.set_strings = vec![SetString {
-            key: "k".into(),
-            value: None,
-            from_env: Some("HARNESS_TEST_SECRET".into()),
-        }];
-        let inputs = fingerprint_inputs(&s).to_string();
-        assert!(inputs.contains("HARNESS_TEST_SECRET"));
-        assert!(inputs.contains("2.9.1"));
-    }
-
-    #[test]
-    fn list_entries_expose_the_chart_version() {
-        let e = ReleaseListEntry {
-            name: "seldon-core-v2-setup".into(),
-            namespace: "seldon-mesh".into(),
-            revision: "1".into(),
-            updated: String::new(),
-            status: "deployed".into(),
-            chart: "seldon-core-v2-setup-2.9.1".into(),
-            app_version: "2.9.1".into(),
-        };
-        assert_eq!(e.chart_version(), Some("2.9.1"));
-    }
-}
+mod tests;

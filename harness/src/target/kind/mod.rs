@@ -1,6 +1,8 @@
 //! kind as a target: the cluster from `kind-config.yaml` (`provision`), Seldon installed with Helm
-//! (`helm`), and the MinIO model store serving the harness's sample models (`minio`).
+//! (`helm`), the sealed-secrets controller and Kafka next to it (`addons`), and the MinIO model
+//! store serving the harness's sample models (`minio`).
 
+pub mod addons;
 pub mod fingerprint;
 pub mod helm;
 pub mod helm_output;
@@ -66,9 +68,8 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
     cluster.load_images(&settings.images_to_load).await?;
     let client = cluster.client().await?;
     let installer = helm::Installer::new(runner, cluster.kube_target(), &state);
-    installer
-        .install(&install, &helm::KubeReadiness::new(client.clone()))
-        .await?;
+    let readiness = helm::KubeReadiness::new(client.clone());
+    addons::install_platform(&installer, &install, &readiness).await?;
     let helm = Some((installer, install.clone()));
     cluster.record_fingerprint(&fp).await?;
     if !scenario.doc.spec.artifacts.is_empty() {

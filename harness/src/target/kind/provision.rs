@@ -587,6 +587,23 @@ mod tests {
             base.digest,
             fingerprint(&k, b"kind: Cluster\n", &InstallSettings::new("2.9.1")).digest
         );
+        // An external Kafka changes the setup chart's values; installing Kafka only adds to the
+        // cluster, so scenarios that do and do not install it share one.
+        let mut external = InstallSettings::new("2.9.1");
+        external.kafka = crate::scenario::seldon::Kafka::External {
+            bootstrap: "kafka.example:9092".into(),
+        };
+        let k = KindSettings::new("c");
+        assert_ne!(
+            base.digest,
+            fingerprint(&k, b"kind: Cluster\n", &external).digest
+        );
+        let mut installed = InstallSettings::new("2.9.1");
+        installed.kafka = crate::scenario::seldon::Kafka::Installed;
+        assert_eq!(
+            base.digest,
+            fingerprint(&k, b"kind: Cluster\n", &installed).digest
+        );
         // Images to load and the keep policy do not change what the cluster is.
         let mut k = KindSettings::new("c");
         k.images_to_load = vec!["x:1".into()];
