@@ -117,7 +117,13 @@ const BLANKET_ONLY_ALLOWED: &[(&str, &str, &str)] = &[
         "small-quota-runtime-admitted",
         LEFT,
     ),
+    ("financial-ml", "secrets-delivered", PRELOADED),
 ];
+
+/// Why a preloaded storage Secret's check cannot be killed alone.
+const PRELOADED: &str = "the runtime preloads this Secret: any defect that loses it also stops \
+     every Server's agent at startup (docs/seldon-behaviour.md §12), so no faithful defect can \
+     fail the secrets check alone";
 
 /// Connectivity and requiredFlows checks become specific with the network defects.
 const NETWORK: &str = "killed by the network defects of the fidelity branch";

@@ -126,8 +126,9 @@ pub(crate) fn reconcile(
                 Ok((idx, placed)) => match load(
                     ctx,
                     m,
-                    // The defect breaks placement only: the model loads as its own namespace's
-                    // agent would load it (storage rules unchanged).
+                    &servers[idx].namespace.clone(),
+                    // The defect breaks placement only: the Model's own Secret still reaches
+                    // the agent that loads it (storage rules otherwise unchanged).
                     &if cross {
                         ns.clone()
                     } else {
@@ -330,11 +331,17 @@ fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
 }
 
 /// What the agent of a Server in `agent_ns` does before the model is available: storage
-/// secret (read from the agent's own namespace), then the artifact.
-fn load(ctx: &mut Ctx, m: &Value, agent_ns: &str) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
+/// secret (the Model's own from `secret_ns`, which is the agent's namespace unless the
+/// cross-namespace defect placed it), or the agent's preloaded remote, then the artifact.
+fn load(
+    ctx: &mut Ctx,
+    m: &Value,
+    agent_ns: &str,
+    secret_ns: &str,
+) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
     let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
     let remote = match m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
-        Some(secret_name) => check_storage_secret(ctx, agent_ns, secret_name, uri)?,
+        Some(secret_name) => check_storage_secret(ctx, secret_ns, secret_name, uri)?,
         None => {
             let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
             agent::preloaded_remote(&ctx.store, agent_ns, scheme, || {
