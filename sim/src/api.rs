@@ -5,6 +5,7 @@
 //! `Status` object with the code and reason the API server would use.
 
 pub mod discovery;
+mod managed;
 pub mod output;
 mod page;
 pub mod patch;
@@ -12,6 +13,7 @@ pub mod protobuf;
 mod request;
 mod resource;
 mod response;
+mod scale;
 pub mod review;
 pub mod select;
 mod server;

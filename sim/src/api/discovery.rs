@@ -90,6 +90,10 @@ pub fn resource_list(store: &Store, group: &str, version: &str) -> Option<Value>
             resources.push(json!({"name": format!("{}/status", rt.plural), "singularName": "", "namespaced": rt.namespaced,
                                   "kind": rt.kind, "verbs": ["get", "patch", "update"]}));
         }
+        if matches!(rt.kind, "Deployment" | "StatefulSet" | "ReplicaSet") {
+            resources.push(json!({"name": format!("{}/scale", rt.plural), "singularName": "", "namespaced": true,
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
         if rt.kind == "Pod" {
             resources.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));
         }
