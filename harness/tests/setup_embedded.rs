@@ -41,6 +41,7 @@ async fn platform_for(s: &Scenario) -> (sim::Platform, Client, kube::Config) {
         },
     })
     .expect("seldon installs");
+    p.install_kind_storage().expect("the default StorageClass");
     for a in &s.doc.spec.artifacts {
         p.publish_artifact(&a.storage_uri, &s.resolve(&a.path))
             .expect("artifact publishes");

@@ -43,7 +43,8 @@ pub fn with_kafka() -> InstallOptions {
 
 impl Platform {
     /// Admission + controllers with `faults`, Seldon installed as documented (cluster-wide,
-    /// `seldon-mesh`) with Kafka installed, so a runtime's six components can all become Ready.
+    /// `seldon-mesh`) with Kafka installed and kind's default StorageClass, so a runtime's six
+    /// components can all become Ready.
     pub fn start(faults: Faults) -> Platform {
         Platform::start_with(faults, with_kafka())
     }
@@ -53,6 +54,9 @@ impl Platform {
         // System namespaces and cluster DNS: Kafka clients resolve the bootstrap Service by name.
         sim::store::bootstrap::bootstrap(&store).unwrap();
         install(&store, &opts).unwrap();
+        // kind's default StorageClass, as the harness's embedded target installs it: the
+        // scheduler's claim binds once its pod is scheduled.
+        sim::controllers::install_default_storage_class(&store).unwrap();
         let state = Arc::new(PlatformState::default());
         if let sim::seldon::Kafka::External(addr) = &opts.kafka {
             state
