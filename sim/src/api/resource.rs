@@ -270,9 +270,12 @@ impl ApiServer {
         let manager = manager(req);
         let force = req.query_flag("force");
         if kind != PatchKind::Apply && req.query.contains_key("force") {
-            return Err(ApiError::invalid(
+            let mut e = ApiError::invalid(
                 "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
-            ));
+            );
+            e.details = Some(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{
+                "reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]}));
+            return Err(e);
         }
         for _ in 0..PATCH_ATTEMPTS {
             let Some(current) = self.store.get(rt, ns, name) else {
