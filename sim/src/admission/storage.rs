@@ -6,7 +6,6 @@
 
 use serde_json::{Value, json};
 
-use super::res;
 use crate::store::{Admission, ApiError, Operation, Reader, ResourceType};
 
 /// The annotation that marks the default StorageClass.
@@ -35,7 +34,11 @@ impl Admission for DefaultStorageClass {
             return Ok(());
         }
         let default = store
-            .list(res("StorageClass"), None)
+            .list(
+                ResourceType::by_kind("storage.k8s.io/v1", "StorageClass")
+                    .expect("StorageClass is in the catalogue"),
+                None,
+            )
             .into_iter()
             .filter(|c| c["metadata"]["annotations"][DEFAULT_CLASS_ANNOTATION] == "true")
             .max_by_key(|c| {
