@@ -37,6 +37,8 @@ pub struct RunContext {
     /// Packages the target supplies instead of the scenario's, by (namespace, provided Secret):
     /// e.g. on kind, the model store's real credentials replace the scenario's placeholder package.
     pub package_overrides: BTreeMap<(String, String), PathBuf>,
+    /// Seal `seal:` packages with this certificate file instead of fetching the controller's.
+    pub sealing_cert: Option<PathBuf>,
 }
 
 impl RunContext {
@@ -50,6 +52,7 @@ impl RunContext {
             cleanup_timeout: CLEANUP_TIMEOUT,
             package_date: crate::package::today(),
             package_overrides: BTreeMap::new(),
+            sealing_cert: None,
         }
     }
 
