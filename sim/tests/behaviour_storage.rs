@@ -137,7 +137,7 @@ async fn a_claim_naming_a_missing_class_is_not_provisioned() {
 
 /// Seldon's scheduler StatefulSet carries a claim template (`scheduler-state`): on a cluster
 /// without a default StorageClass its pod is never scheduled and the runtime never Ready; with
-/// kind's default class it binds and the scheduler runs (docs/seldon-behaviour.md §2).
+/// kind's default class it binds and the scheduler runs (docs/seldon-behaviour.md §15).
 #[tokio::test]
 async fn seldons_scheduler_needs_its_claim_bound() {
     for storage in [false, true] {

@@ -130,7 +130,7 @@ fn embedded_platform(
 ) -> anyhow::Result<sim::Platform> {
     let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
     // kind ships a default StorageClass (`standard`, local-path, WaitForFirstConsumer): Seldon's
-    // scheduler claim binds there, so it does here (docs/seldon-behaviour.md §2).
+    // scheduler claim binds there, so it does here (docs/seldon-behaviour.md §15).
     platform
         .install_kind_storage()
         .context("creating the default StorageClass on the embedded platform")?;
