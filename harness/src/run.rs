@@ -373,8 +373,7 @@ async fn verify_setup_only(
     report: &mut ScenarioReport,
 ) {
     let applied = recorder.snapshot();
-    let swept =
-        crate::setup::cleanup_run(client, &run_ctx.labels, run_ctx.cleanup_timeout).await;
+    let swept = crate::setup::cleanup_run(client, &run_ctx.labels, run_ctx.cleanup_timeout).await;
     let summary = format!(
         "{} objects applied ({} created), then cleaned up",
         applied.records.len(),

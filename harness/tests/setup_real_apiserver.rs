@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness::kube::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
-use k8s_openapi::api::core::v1::Namespace;
 use harness::kube::{Watched, condition_true, wait_for};
 use harness::setup::Phase;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
@@ -116,7 +116,9 @@ async fn controller_namespace(client: &Client) {
 fn sealing_certificate(dir: &Path) -> PathBuf {
     let (key, cert) = (dir.join("sealing.key"), dir.join("sealing.crt"));
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/O=sealed-secret/CN=sealed-secret"])
         .arg("-keyout")
         .arg(&key)
@@ -186,7 +188,14 @@ async fn setup_only_sets_up_and_cleans_up_every_scenario_on_a_real_apiserver() {
         .env("HARNESS_WORK_DIR", work.path())
         .env("HARNESS_STATE_DIR", work.path())
         .env_remove("HARNESS_RUN_ID")
-        .args(["run", "--target", "existing", "--setup-only", "--keep", "never"])
+        .args([
+            "run",
+            "--target",
+            "existing",
+            "--setup-only",
+            "--keep",
+            "never",
+        ])
         .args(["--context", &context, "--allow-context", &context])
         .arg("--sealing-cert")
         .arg(&cert)

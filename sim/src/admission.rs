@@ -10,8 +10,8 @@
 
 mod pods;
 pub mod quantity;
-mod validation;
 pub mod storage;
+mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};

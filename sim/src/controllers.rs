@@ -14,6 +14,6 @@ mod workloads;
 
 pub use kubelet::LOG_ANNOTATION;
 pub(crate) use kubelet::reconcile as kubelet;
-pub use volumes::{LOCAL_PATH, install_default_storage_class};
 pub(crate) use volumes::reconcile as volumes;
+pub use volumes::{LOCAL_PATH, install_default_storage_class};
 pub(crate) use workloads::{reconcile as workloads, update_status as workload_status};

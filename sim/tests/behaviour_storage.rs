@@ -23,7 +23,9 @@ fn scheduled_condition(pod: &Value) -> Option<Value> {
 }
 
 fn event(p: &Platform, ns: &str, reason: &str) -> Option<Value> {
-    p.list("Event", ns).into_iter().find(|e| e["reason"] == reason)
+    p.list("Event", ns)
+        .into_iter()
+        .find(|e| e["reason"] == reason)
 }
 
 fn statefulset(name: &str) -> Value {
@@ -58,8 +60,16 @@ async fn without_a_storage_class_a_claim_stays_pending_and_its_pod_unschedulable
         .wait("FailedScheduling", |p| event(p, "st", "FailedScheduling"))
         .await;
     assert_eq!(
-        (&ev["type"], ev["message"].as_str(), &ev["source"]["component"]),
-        (&json!("Warning"), Some(UNBOUND), &json!("default-scheduler"))
+        (
+            &ev["type"],
+            ev["message"].as_str(),
+            &ev["source"]["component"]
+        ),
+        (
+            &json!("Warning"),
+            Some(UNBOUND),
+            &json!("default-scheduler")
+        )
     );
     let pvc = p.get("PersistentVolumeClaim", "st", "data-db-0").unwrap();
     assert_eq!(pvc["status"]["phase"], "Pending");
@@ -97,7 +107,11 @@ async fn kinds_default_class_binds_a_claim_once_its_pod_is_scheduled() {
     );
     let pv = p
         .store
-        .get(behaviour_support::rt("PersistentVolume"), None, &format!("pvc-{uid}"))
+        .get(
+            behaviour_support::rt("PersistentVolume"),
+            None,
+            &format!("pvc-{uid}"),
+        )
         .expect("a provisioned PersistentVolume");
     assert_eq!(pv["spec"]["claimRef"]["name"], "data-db-0");
     assert_eq!(pv["status"]["phase"], "Bound");
@@ -120,7 +134,9 @@ async fn a_claim_naming_a_missing_class_is_not_provisioned() {
             "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
     );
     let ev = p
-        .wait("ProvisioningFailed", |p| event(p, "st", "ProvisioningFailed"))
+        .wait("ProvisioningFailed", |p| {
+            event(p, "st", "ProvisioningFailed")
+        })
         .await;
     assert_eq!(
         (&ev["type"], ev["message"].as_str()),
@@ -155,13 +171,21 @@ async fn seldons_scheduler_needs_its_claim_bound() {
             })
             .await;
         let claim = p
-            .get("PersistentVolumeClaim", "team", "scheduler-state-seldon-scheduler-0")
+            .get(
+                "PersistentVolumeClaim",
+                "team",
+                "scheduler-state-seldon-scheduler-0",
+            )
             .expect("the scheduler's claim");
         if storage {
             assert_eq!(pod["status"]["phase"], "Running", "{pod}");
             p.wait("claim bound", |p| {
-                p.get("PersistentVolumeClaim", "team", "scheduler-state-seldon-scheduler-0")
-                    .filter(|c| c["status"]["phase"] == "Bound")
+                p.get(
+                    "PersistentVolumeClaim",
+                    "team",
+                    "scheduler-state-seldon-scheduler-0",
+                )
+                .filter(|c| c["status"]["phase"] == "Bound")
             })
             .await;
         } else {

@@ -95,10 +95,13 @@ async fn a_deployment_runs_its_pods_through_a_replicaset() {
             .to_string();
         let pods = items(t.get(&format!("/api/v1/namespaces/{ns}/pods")).await);
         let evs = t
-            .wait("the ScalingReplicaSet and both SuccessfulCreate events", || async {
-                let evs = events(t, ns).await;
-                (evs.len() >= 3).then_some(evs)
-            })
+            .wait(
+                "the ScalingReplicaSet and both SuccessfulCreate events",
+                || async {
+                    let evs = events(t, ns).await;
+                    (evs.len() >= 3).then_some(evs)
+                },
+            )
             .await;
         let mut summary: Vec<Value> = evs
             .iter()
@@ -121,7 +124,9 @@ async fn a_deployment_runs_its_pods_through_a_replicaset() {
         for s in summary.iter_mut() {
             generic_all(s, "web-", &hash);
         }
-        summary.iter_mut().for_each(real_apiserver::allowed_divergences);
+        summary
+            .iter_mut()
+            .for_each(real_apiserver::allowed_divergences);
         summary.sort_by_key(|s| s.to_string());
         out["events"] = Value::Array(summary);
         out
@@ -153,10 +158,17 @@ async fn refused_pod_creations_are_combined_into_one_event() {
                     .then_some(evs)
             })
             .await;
-        let failed: Vec<&Value> = evs.iter().filter(|e| e["reason"] == "FailedCreate").collect();
+        let failed: Vec<&Value> = evs
+            .iter()
+            .filter(|e| e["reason"] == "FailedCreate")
+            .collect();
         let plain = failed
             .iter()
-            .filter(|e| e["message"].as_str().is_some_and(|m| m.starts_with("Error creating: pods \"web-")))
+            .filter(|e| {
+                e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("Error creating: pods \"web-"))
+            })
             .count();
         let combined: Vec<String> = failed
             .iter()
@@ -164,7 +176,10 @@ async fn refused_pod_creations_are_combined_into_one_event() {
             .filter(|m| m.starts_with("(combined"))
             .map(|m| {
                 let at = m.find(" is forbidden: ").unwrap_or(0);
-                format!("(combined from similar events): Error creating: pods \"…\"{}", &m[at..])
+                format!(
+                    "(combined from similar events): Error creating: pods \"…\"{}",
+                    &m[at..]
+                )
             })
             .collect();
         json!({"plain FailedCreate events": plain, "combined": combined,
@@ -195,7 +210,10 @@ async fn a_repeated_failed_create_counts_up_one_event() {
                     .then_some(evs)
             })
             .await;
-        let failed: Vec<&Value> = evs.iter().filter(|e| e["reason"] == "FailedCreate").collect();
+        let failed: Vec<&Value> = evs
+            .iter()
+            .filter(|e| e["reason"] == "FailedCreate")
+            .collect();
         json!({"FailedCreate events": failed.len(),
                "lastTimestamp after firstTimestamp or equal": failed[0]["lastTimestamp"].as_str() >= failed[0]["firstTimestamp"].as_str()})
     });
@@ -222,12 +240,17 @@ async fn statefulset_claims_stay_pending_without_a_storage_class() {
         let evs = t
             .wait("FailedBinding and both SuccessfulCreate events", || async {
                 let evs = events(t, ns).await;
-                let created = evs.iter().filter(|e| e["reason"] == "SuccessfulCreate").count();
+                let created = evs
+                    .iter()
+                    .filter(|e| e["reason"] == "SuccessfulCreate")
+                    .count();
                 (created == 2 && evs.iter().any(|e| e["reason"] == "FailedBinding")).then_some(evs)
             })
             .await;
         let pvc = t
-            .get(&format!("/api/v1/namespaces/{ns}/persistentvolumeclaims/data-db-0"))
+            .get(&format!(
+                "/api/v1/namespaces/{ns}/persistentvolumeclaims/data-db-0"
+            ))
             .await
             .expect("claim data-db-0");
         let pod = t
@@ -266,9 +289,7 @@ async fn server_side_apply_tracks_managers_and_reports_conflicts() {
     differential!("server_side_apply", "ssa", |t, ns| {
         t.namespace(ns).await;
         let cms = format!("/api/v1/namespaces/{ns}/configmaps");
-        let cm = |name: &str, labels: Value, data: Value| {
-            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": data})
-        };
+        let cm = |name: &str, labels: Value, data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": data});
         let managed = |o: &Value| {
             let mut m = o["metadata"]["managedFields"].clone();
             for e in m.as_array_mut().into_iter().flatten() {
@@ -278,31 +299,91 @@ async fn server_side_apply_tracks_managers_and_reports_conflicts() {
         };
         let mut out = Vec::new();
         let c = cm("c", json!({"app": "a"}), json!({"k": "v", "j": "w"}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/c?fieldManager=alice"), APPLY, Some(c.clone())).await;
-        out.push(json!({"step": "alice applies (creates)", "http": code, "managedFields": managed(&b)}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/c?fieldManager=bob"), "application/merge-patch+json",
-                                Some(json!({"data": {"k": "v2", "n": "1"}}))).await;
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/c?fieldManager=alice"),
+            APPLY,
+            Some(c.clone()),
+        )
+        .await;
+        out.push(
+            json!({"step": "alice applies (creates)", "http": code, "managedFields": managed(&b)}),
+        );
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/c?fieldManager=bob"),
+            "application/merge-patch+json",
+            Some(json!({"data": {"k": "v2", "n": "1"}})),
+        )
+        .await;
         out.push(json!({"step": "bob merge-patches", "http": code, "managedFields": managed(&b)}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/c?fieldManager=alice"), APPLY, Some(c.clone())).await;
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/c?fieldManager=alice"),
+            APPLY,
+            Some(c.clone()),
+        )
+        .await;
         out.push(json!({"step": "alice re-applies", "response": status(code, &b)}));
-        let (code, b) = call_as(&t.client, "POST", &format!("{cms}?fieldManager=carol"), "application/json",
-                                Some(cm("d", json!({"x": "1"}), json!({"a": "1", "b": "2"})))).await;
+        let (code, b) = call_as(
+            &t.client,
+            "POST",
+            &format!("{cms}?fieldManager=carol"),
+            "application/json",
+            Some(cm("d", json!({"x": "1"}), json!({"a": "1", "b": "2"}))),
+        )
+        .await;
         out.push(json!({"step": "carol creates", "http": code, "managedFields": managed(&b)}));
-        let d = cm("d", json!({"x": "2"}), json!({"a": "9", "b": "2", "c": "3"}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/d?fieldManager=dave"), APPLY, Some(d.clone())).await;
+        let d = cm(
+            "d",
+            json!({"x": "2"}),
+            json!({"a": "9", "b": "2", "c": "3"}),
+        );
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/d?fieldManager=dave"),
+            APPLY,
+            Some(d.clone()),
+        )
+        .await;
         out.push(json!({"step": "dave applies over carol", "response": status(code, &b)}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/d?fieldManager=dave&force=true"), APPLY, Some(d)).await;
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/d?fieldManager=dave&force=true"),
+            APPLY,
+            Some(d),
+        )
+        .await;
         out.push(json!({"step": "dave forces", "http": code, "managedFields": managed(&b), "data": b["data"], "labels": b["metadata"]["labels"]}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/d?fieldManager=dave"), APPLY,
-                                Some(cm("d", json!({"x": "2"}), json!({"a": "9", "b": "2"})))).await;
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/d?fieldManager=dave"),
+            APPLY,
+            Some(cm("d", json!({"x": "2"}), json!({"a": "9", "b": "2"}))),
+        )
+        .await;
         // Only dave's entry: 1.20 also hands `.metadata.labels.x` back to carol here, which the
         // platform does not model (docs/real-apiserver-facts.md, Server-side apply).
         let dave = managed(&b)
             .as_array()
             .and_then(|m| m.iter().find(|e| e["manager"] == "dave").cloned());
-        out.push(json!({"step": "dave stops applying c", "http": code, "data": b["data"], "dave": dave}));
-        let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/d?fieldManager=erin&force=true"), "application/merge-patch+json",
-                                Some(json!({"data": {"a": "0"}}))).await;
+        out.push(
+            json!({"step": "dave stops applying c", "http": code, "data": b["data"], "dave": dave}),
+        );
+        let (code, b) = call_as(
+            &t.client,
+            "PATCH",
+            &format!("{cms}/d?fieldManager=erin&force=true"),
+            "application/merge-patch+json",
+            Some(json!({"data": {"a": "0"}})),
+        )
+        .await;
         out.push(json!({"step": "force on a merge patch", "response": status(code, &b)}));
         Value::Array(out)
     });
@@ -317,7 +398,8 @@ async fn the_scale_subresource_reads_and_writes_replicas() {
     differential!("scale_subresource", "scale", |t, ns| {
         t.namespace(ns).await;
         let apps = format!("/apis/apps/v1/namespaces/{ns}");
-        t.create(&format!("{apps}/deployments"), deployment("web", 1)).await;
+        t.create(&format!("{apps}/deployments"), deployment("web", 1))
+            .await;
         t.create(
             &format!("{apps}/statefulsets"),
             json!({"metadata": {"name": "db"}, "spec": {"serviceName": "db", "replicas": 1,
@@ -340,14 +422,24 @@ async fn the_scale_subresource_reads_and_writes_replicas() {
             })
             .await;
             let (code, b) = t.call("GET", &format!("{path}/scale"), None).await;
-            out.push(json!({"step": format!("GET {kind}/scale"), "http": code, "scale": scale(&b)}));
+            out.push(
+                json!({"step": format!("GET {kind}/scale"), "http": code, "scale": scale(&b)}),
+            );
             let (code, b) = t
-                .call("PATCH", &format!("{path}/scale"), Some(json!({"spec": {"replicas": 3}})))
+                .call(
+                    "PATCH",
+                    &format!("{path}/scale"),
+                    Some(json!({"spec": {"replicas": 3}})),
+                )
                 .await;
             out.push(json!({"step": format!("PATCH {kind}/scale to 3"), "http": code, "scale": scale(&b)}));
             let before = t.get(&path).await.unwrap();
             let (code, b) = t
-                .call("PATCH", &format!("{path}/scale?dryRun=All"), Some(json!({"spec": {"replicas": 5}})))
+                .call(
+                    "PATCH",
+                    &format!("{path}/scale?dryRun=All"),
+                    Some(json!({"spec": {"replicas": 5}})),
+                )
                 .await;
             let after = t.get(&path).await.unwrap();
             out.push(json!({"step": format!("dry-run PATCH {kind}/scale to 5"), "http": code,
@@ -355,9 +447,17 @@ async fn the_scale_subresource_reads_and_writes_replicas() {
                 "answer has the stored resourceVersion": b["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
                     || b["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]}));
         }
-        let (code, b) = t.call("GET", &format!("{apps}/deployments/nope/scale"), None).await;
+        let (code, b) = t
+            .call("GET", &format!("{apps}/deployments/nope/scale"), None)
+            .await;
         out.push(json!({"step": "GET a missing deployment's scale", "response": status(code, &b)}));
-        let (code, b) = t.call("GET", &format!("/api/v1/namespaces/{ns}/configmaps/x/scale"), None).await;
+        let (code, b) = t
+            .call(
+                "GET",
+                &format!("/api/v1/namespaces/{ns}/configmaps/x/scale"),
+                None,
+            )
+            .await;
         out.push(json!({"step": "scale of a ConfigMap", "response": status(code, &b)}));
         Value::Array(out)
     });
@@ -388,30 +488,70 @@ async fn dry_run_answers_as_if_and_persists_nothing() {
         };
         let mut out = Vec::new();
         let cm = json!({"metadata": {"name": "dr", "labels": {"a": "b"}}, "data": {"k": "v"}});
-        let (code, b) = t.call("POST", &format!("{cms}?dryRun=All&fieldManager=m"), Some(cm.clone())).await;
+        let (code, b) = t
+            .call(
+                "POST",
+                &format!("{cms}?dryRun=All&fieldManager=m"),
+                Some(cm.clone()),
+            )
+            .await;
         out.push(json!({"step": "dry-run create", "http": code, "object": meta(&b)}));
         out.push(json!({"step": "then GET", "found": t.get(&format!("{cms}/dr")).await.is_some()}));
-        let (code, b) = t.call("POST", &format!("{cms}?dryRun=Bogus"), Some(cm.clone())).await;
+        let (code, b) = t
+            .call("POST", &format!("{cms}?dryRun=Bogus"), Some(cm.clone()))
+            .await;
         out.push(json!({"step": "dryRun=Bogus", "response": status(code, &b)}));
-        let stored = t.create(&format!("{cms}?fieldManager=m"), json!({"metadata": {"name": "real"}, "data": {"k": "v"}})).await;
+        let stored = t
+            .create(
+                &format!("{cms}?fieldManager=m"),
+                json!({"metadata": {"name": "real"}, "data": {"k": "v"}}),
+            )
+            .await;
         let rv = stored["metadata"]["resourceVersion"].clone();
-        let (code, b) = t.call("PUT", &format!("{cms}/real?dryRun=All&fieldManager=m"),
-                               Some(json!({"metadata": {"name": "real"}, "data": {"k": "v2"}}))).await;
+        let (code, b) = t
+            .call(
+                "PUT",
+                &format!("{cms}/real?dryRun=All&fieldManager=m"),
+                Some(json!({"metadata": {"name": "real"}, "data": {"k": "v2"}})),
+            )
+            .await;
         out.push(json!({"step": "dry-run update", "http": code, "data": b["data"], "same resourceVersion": b["metadata"]["resourceVersion"] == rv}));
-        let (code, b) = t.call("PATCH", &format!("{cms}/real?dryRun=All&fieldManager=m"), Some(json!({"data": {"k": "v3"}}))).await;
+        let (code, b) = t
+            .call(
+                "PATCH",
+                &format!("{cms}/real?dryRun=All&fieldManager=m"),
+                Some(json!({"data": {"k": "v3"}})),
+            )
+            .await;
         out.push(json!({"step": "dry-run patch", "http": code, "data": b["data"], "same resourceVersion": b["metadata"]["resourceVersion"] == rv}));
         let (code, b) = call_as(&t.client, "PATCH", &format!("{cms}/new?dryRun=All&fieldManager=z"), APPLY,
             Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "new"}, "data": {"k": "v"}}))).await;
         out.push(json!({"step": "dry-run apply (create)", "http": code, "object": meta(&b)}));
-        out.push(json!({"step": "then GET new", "found": t.get(&format!("{cms}/new")).await.is_some()}));
-        let (code, b) = t.call("DELETE", &format!("{cms}/real?dryRun=All"), None).await;
+        out.push(
+            json!({"step": "then GET new", "found": t.get(&format!("{cms}/new")).await.is_some()}),
+        );
+        let (code, b) = t
+            .call("DELETE", &format!("{cms}/real?dryRun=All"), None)
+            .await;
         let mut b = b;
         b["details"]["uid"] = json!(b["details"]["uid"].is_string());
         out.push(json!({"step": "dry-run delete", "response": status(code, &b)}));
-        let (code, b) = t.call("DELETE", &format!("{cms}/missing?dryRun=All"), None).await;
-        out.push(json!({"step": "dry-run delete of a missing object", "response": status(code, &b)}));
-        let (code, b) = t.call("POST", &format!("{cms}?dryRun=All"), Some(json!({"metadata": {"name": "real"}}))).await;
-        out.push(json!({"step": "dry-run create of an existing name", "response": status(code, &b)}));
+        let (code, b) = t
+            .call("DELETE", &format!("{cms}/missing?dryRun=All"), None)
+            .await;
+        out.push(
+            json!({"step": "dry-run delete of a missing object", "response": status(code, &b)}),
+        );
+        let (code, b) = t
+            .call(
+                "POST",
+                &format!("{cms}?dryRun=All"),
+                Some(json!({"metadata": {"name": "real"}})),
+            )
+            .await;
+        out.push(
+            json!({"step": "dry-run create of an existing name", "response": status(code, &b)}),
+        );
         let now = t.get(&format!("{cms}/real")).await.unwrap();
         out.push(json!({"step": "the stored object", "data": now["data"], "same resourceVersion": now["metadata"]["resourceVersion"] == rv}));
         Value::Array(out)

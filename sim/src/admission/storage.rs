@@ -47,7 +47,10 @@ impl Admission for DefaultStorageClass {
                         .as_str()
                         .unwrap_or_default()
                         .to_string(),
-                    c["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                    c["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 )
             });
         if let Some(c) = default {

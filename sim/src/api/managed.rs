@@ -101,7 +101,9 @@ fn tracked(rt: &ResourceType, obj: &Value, status_only: bool) -> Value {
             meta.remove(*f);
         }
     }
-    if m.get("metadata").is_some_and(|v| v.as_object().is_some_and(Map::is_empty)) {
+    if m.get("metadata")
+        .is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
+    {
         m.remove("metadata");
     }
     if status_only {
@@ -465,7 +467,8 @@ mod tests {
 
     #[test]
     fn apply_conflicts_name_the_owner_and_force_takes_over() {
-        let mut live = json!({"metadata": {"name": "d", "labels": {"x": "1"}}, "data": {"a": "1", "b": "2"}});
+        let mut live =
+            json!({"metadata": {"name": "d", "labels": {"x": "1"}}, "data": {"a": "1", "b": "2"}});
         record_update(cm(), None, &mut live, "carol", false);
         let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d", "labels": {"x": "2"}}, "data": {"a": "9", "b": "2", "c": "3"}});
         let e = apply(cm(), Some(&live), &applied, "dave", false).unwrap_err();

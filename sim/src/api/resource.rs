@@ -140,8 +140,7 @@ impl ApiServer {
                         o["metadata"]["namespace"].as_str(),
                         name,
                         dry_run,
-                    )
-                    {
+                    ) {
                         deleted.push(d);
                     }
                 }
@@ -273,8 +272,10 @@ impl ApiServer {
             let mut e = ApiError::invalid(
                 "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
             );
-            e.details = Some(json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{
-                "reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]}));
+            e.details = Some(
+                json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{
+                "reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]}),
+            );
             return Err(e);
         }
         for _ in 0..PATCH_ATTEMPTS {
@@ -342,7 +343,10 @@ impl ApiServer {
         if !req.body.is_empty() {
             let opts = patch::parse_body(&req.body)?;
             if let Some(d) = opts["dryRun"].as_array().filter(|d| !d.is_empty()) {
-                let values: Vec<String> = d.iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+                let values: Vec<String> = d
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect();
                 dry_run = check_dry_run(&values, "DeleteOptions")?;
             }
             let pre = &opts["preconditions"];
@@ -501,7 +505,7 @@ fn dry_run(req: &Req, verb: &str) -> Result<bool, ApiError> {
         "delete" | "deletecollection" => "DeleteOptions",
         _ => return Ok(false),
     };
-    check_dry_run(&[v.clone()], options)
+    check_dry_run(std::slice::from_ref(v), options)
 }
 
 /// `All` (dry run) or nothing; else 422 `<Options>.meta.k8s.io "" is invalid: dryRun: ...`.

@@ -96,8 +96,10 @@ pub fn record_event(
             store.update(res("Event"), e)
         }
         None => {
-            let mut distinct: Vec<&str> =
-                similar.iter().filter_map(|e| e["message"].as_str()).collect();
+            let mut distinct: Vec<&str> = similar
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
             distinct.push(message);
             distinct.sort_unstable();
             distinct.dedup();

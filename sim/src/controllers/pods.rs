@@ -141,7 +141,8 @@ pub(crate) fn pod_from_template(
     for (k, v) in extra_labels {
         labels[*k] = json!(v);
     }
-    let mut meta = json!({"namespace": ns, "labels": labels, "ownerReferences": [owner_ref(owner)]});
+    let mut meta =
+        json!({"namespace": ns, "labels": labels, "ownerReferences": [owner_ref(owner)]});
     if pod_name.ends_with('-') {
         meta["generateName"] = json!(pod_name);
     } else {

@@ -63,7 +63,8 @@ pub(crate) fn update_status(ctx: &mut Ctx) {
             .filter(|p| !deleting(p))
             .collect();
         let ready = pods.iter().filter(|p| pod_ready(p)).count();
-        let mut status = json!({"observedGeneration": rs["metadata"]["generation"], "replicas": pods.len()});
+        let mut status =
+            json!({"observedGeneration": rs["metadata"]["generation"], "replicas": pods.len()});
         for (k, v) in [
             ("fullyLabeledReplicas", pods.len()),
             ("readyReplicas", ready),

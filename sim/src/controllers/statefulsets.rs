@@ -44,7 +44,10 @@ fn ensure_claims(ctx: &mut Ctx, sts: &Value, pod_name: &str, pod: &mut Value) ->
         let tname = t["metadata"]["name"].as_str().unwrap_or_default();
         let claim = format!("{tname}-{pod_name}");
         // The pod mounts the claim under the template's name, replacing a template volume.
-        let vols = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+        let vols = pod["spec"]["volumes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let mut vols: Vec<Value> = vols.into_iter().filter(|v| v["name"] != tname).collect();
         vols.push(json!({"name": tname, "persistentVolumeClaim": {"claimName": claim}}));
         pod["spec"]["volumes"] = json!(vols);

@@ -45,7 +45,9 @@ pub fn install_default_storage_class(store: &Store) -> Result<(), ApiError> {
 }
 
 fn class_of(ctx: &Ctx, pvc: &Value) -> Option<Value> {
-    let n = pvc["spec"]["storageClassName"].as_str().filter(|n| !n.is_empty())?;
+    let n = pvc["spec"]["storageClassName"]
+        .as_str()
+        .filter(|n| !n.is_empty())?;
     ctx.store.get(res("StorageClass"), None, n)
 }
 
@@ -56,9 +58,9 @@ fn bound(pvc: &Value) -> bool {
 /// Records `reason` about the claim once (the controller's resyncs would repeat it).
 fn once(ctx: &Ctx, pvc: &Value, type_: &str, reason: &str, message: &str, component: &str) {
     let (events, _) = ctx.store.list(res("Event"), Some(namespace(pvc)));
-    let seen = events.iter().any(|e| {
-        e["involvedObject"]["uid"] == pvc["metadata"]["uid"] && e["reason"] == reason
-    });
+    let seen = events
+        .iter()
+        .any(|e| e["involvedObject"]["uid"] == pvc["metadata"]["uid"] && e["reason"] == reason);
     if !seen {
         record_event(&ctx.store, pvc, type_, reason, message, component);
     }
@@ -112,7 +114,9 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
                 pvc,
                 "Normal",
                 "ExternalProvisioning",
-                &format!("waiting for a volume to be created, either by external provisioner \"{provisioner}\" or manually created by system administrator"),
+                &format!(
+                    "waiting for a volume to be created, either by external provisioner \"{provisioner}\" or manually created by system administrator"
+                ),
                 component,
             );
             continue;
@@ -135,7 +139,11 @@ fn provision(ctx: &Ctx, pvc: &Value, class: &Value) {
                  "storageClassName": class["metadata"]["name"], "volumeMode": "Filesystem",
                  "hostPath": {"path": format!("/var/local-path-provisioner/{pv_name}_{ns}_{claim}"), "type": "DirectoryOrCreate"},
                  "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "name": claim, "namespace": ns, "uid": uid}}});
-    if ctx.store.get(res("PersistentVolume"), None, &pv_name).is_none() {
+    if ctx
+        .store
+        .get(res("PersistentVolume"), None, &pv_name)
+        .is_none()
+    {
         match ctx.store.create(res("PersistentVolume"), pv) {
             Ok(created) => set_status(
                 &ctx.store,
@@ -200,7 +208,9 @@ pub(crate) fn binding(ctx: &mut Ctx, pod: &Value) -> Binding {
             return unschedulable(&format!("persistentvolumeclaim \"{claim}\" not found"));
         };
         if deleting(&pvc) {
-            return unschedulable(&format!("persistentvolumeclaim \"{claim}\" is being deleted"));
+            return unschedulable(&format!(
+                "persistentvolumeclaim \"{claim}\" is being deleted"
+            ));
         }
         if bound(&pvc) {
             continue;
