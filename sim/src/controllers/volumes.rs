@@ -126,8 +126,8 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
 }
 
 /// What local-path-provisioner does for a claim: a PersistentVolume `pvc-<uid>` on the node,
-/// bound to the claim.
-fn provision(ctx: &Ctx, pvc: &Value, class: &Value) {
+/// bound to the claim. Whether the claim is bound now.
+fn provision(ctx: &Ctx, pvc: &Value, class: &Value) -> bool {
     let uid = pvc["metadata"]["uid"].as_str().unwrap_or_default();
     let pv_name = format!("pvc-{uid}");
     let (ns, claim) = (namespace(pvc), name(pvc));
@@ -153,7 +153,7 @@ fn provision(ctx: &Ctx, pvc: &Value, class: &Value) {
             ),
             Err(e) => {
                 tracing::debug!(error = %e, "provisioning {pv_name} failed");
-                return;
+                return false;
             }
         }
         record_event(
@@ -174,15 +174,17 @@ fn provision(ctx: &Ctx, pvc: &Value, class: &Value) {
     ] {
         next["metadata"]["annotations"][k] = json!(v);
     }
-    if let Ok(stored) = ctx.store.update(res("PersistentVolumeClaim"), next) {
-        set_status(
-            &ctx.store,
-            res("PersistentVolumeClaim"),
-            &stored,
-            json!({"phase": "Bound", "accessModes": pvc["spec"]["accessModes"],
-                   "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"]}}),
-        );
-    }
+    let Ok(stored) = ctx.store.update(res("PersistentVolumeClaim"), next) else {
+        return false;
+    };
+    set_status(
+        &ctx.store,
+        res("PersistentVolumeClaim"),
+        &stored,
+        json!({"phase": "Bound", "accessModes": pvc["spec"]["accessModes"],
+               "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"]}}),
+    );
+    true
 }
 
 /// The scheduler's VolumeBinding verdict on a pod.
@@ -215,15 +217,23 @@ pub(crate) fn binding(ctx: &mut Ctx, pod: &Value) -> Binding {
         if bound(&pvc) {
             continue;
         }
-        let waits =
-            class_of(ctx, &pvc).is_some_and(|c| c["volumeBindingMode"] == "WaitForFirstConsumer");
-        if !waits {
+        let Some(class) =
+            class_of(ctx, &pvc).filter(|c| c["volumeBindingMode"] == "WaitForFirstConsumer")
+        else {
             return unschedulable("pod has unbound immediate PersistentVolumeClaims");
-        }
+        };
+        let mut pvc = pvc;
         if pvc["metadata"]["annotations"][SELECTED_NODE].is_null() {
             let mut next = pvc.clone();
             next["metadata"]["annotations"][SELECTED_NODE] = json!(NODE);
-            let _ = ctx.store.update(res("PersistentVolumeClaim"), next);
+            match ctx.store.update(res("PersistentVolumeClaim"), next) {
+                Ok(stored) => pvc = stored,
+                Err(_) => return Binding::Waiting,
+            }
+        }
+        // local-path provisions as soon as the node is selected; the pod binds once it has.
+        if class["provisioner"] == LOCAL_PATH && provision(ctx, &pvc, &class) {
+            continue;
         }
         verdict = Binding::Waiting;
     }
