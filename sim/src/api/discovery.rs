@@ -82,7 +82,10 @@ pub fn resource_list(store: &Store, group: &str, version: &str) -> Option<Value>
         if !rt.short_names.is_empty() {
             r["shortNames"] = json!(rt.short_names);
         }
-        if matches!(rt.kind, "Pod" | "Service" | "Deployment" | "StatefulSet") {
+        if matches!(
+            rt.kind,
+            "Pod" | "Service" | "Deployment" | "StatefulSet" | "ReplicaSet"
+        ) {
             r["categories"] = json!(["all"]);
         }
         resources.push(r);

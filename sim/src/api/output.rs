@@ -190,6 +190,27 @@ fn kind_columns(rt: &ResourceType, crd: Option<&Value>) -> Vec<Column> {
             },
             age_col(),
         ],
+        "ReplicaSet" => vec![
+            col("Desired", |o| {
+                json!(o["spec"]["replicas"].as_i64().unwrap_or(1))
+            }),
+            col("Current", |o| {
+                json!(o["status"]["replicas"].as_i64().unwrap_or(0))
+            }),
+            col("Ready", |o| {
+                json!(o["status"]["readyReplicas"].as_i64().unwrap_or(0))
+            }),
+            age_col(),
+        ],
+        "PersistentVolumeClaim" => vec![
+            col("Status", |o| o["status"]["phase"].clone()),
+            col("Volume", |o| json!(s(&o["spec"]["volumeName"]))),
+            col("Capacity", |o| {
+                json!(s(&o["status"]["capacity"]["storage"]))
+            }),
+            col("StorageClass", |o| json!(s(&o["spec"]["storageClassName"]))),
+            age_col(),
+        ],
         "Deployment" | "StatefulSet" => vec![
             col("Ready", |o| {
                 json!(format!(
