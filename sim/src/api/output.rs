@@ -208,6 +208,21 @@ fn kind_columns(rt: &ResourceType, crd: Option<&Value>) -> Vec<Column> {
             col("Capacity", |o| {
                 json!(s(&o["status"]["capacity"]["storage"]))
             }),
+            col("Access Modes", |o| {
+                let modes: Vec<&str> = o["status"]["accessModes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| match m.as_str()? {
+                        "ReadWriteOnce" => Some("RWO"),
+                        "ReadOnlyMany" => Some("ROX"),
+                        "ReadWriteMany" => Some("RWX"),
+                        "ReadWriteOncePod" => Some("RWOP"),
+                        _ => None,
+                    })
+                    .collect();
+                json!(modes.join(","))
+            }),
             col("StorageClass", |o| json!(s(&o["spec"]["storageClassName"]))),
             age_col(),
         ],
