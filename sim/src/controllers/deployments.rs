@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use super::pods::{owned, replicas, template_hash};
+use super::pods::{ByOwner, owned, replicas, template_hash};
 use crate::control::context::Ctx;
 use crate::control::events::record_event;
 use crate::control::objects::{
@@ -122,16 +122,16 @@ fn reconcile_one(ctx: &mut Ctx, d: &Value) {
 }
 
 /// Brings every Deployment's `status` in line with its ReplicaSets' pods.
-pub(crate) fn update_status(ctx: &mut Ctx) {
+pub(crate) fn update_status(ctx: &mut Ctx, sets_by_owner: &ByOwner, pods_by_owner: &ByOwner) {
     let (deps, _) = ctx.store.list(res("Deployment"), None);
     for d in &deps {
         let hash = template_hash(&d["spec"]["template"]);
         let rs_name = format!("{}-{hash}", name(d));
         let want = replicas(d);
-        let sets = owned(ctx, "ReplicaSet", d);
-        let pods: Vec<Value> = sets
+        let sets = sets_by_owner.owned(d);
+        let pods: Vec<&Value> = sets
             .iter()
-            .flat_map(|rs| owned(ctx, "Pod", rs))
+            .flat_map(|rs| pods_by_owner.owned(rs))
             .filter(|p| !deleting(p))
             .collect();
         let available = pods.iter().filter(|p| pod_ready(p)).count();

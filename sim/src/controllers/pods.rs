@@ -60,6 +60,36 @@ pub(crate) fn owned(ctx: &Ctx, kind: &str, owner: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// Every object of `kind` by the uid of its owners, read once (the status pass only reads).
+pub(crate) struct ByOwner(std::collections::HashMap<String, Vec<Value>>);
+
+impl ByOwner {
+    /// All objects of `kind`, indexed by owner uid.
+    pub(crate) fn of(ctx: &Ctx, kind: &str) -> ByOwner {
+        let mut map: std::collections::HashMap<String, Vec<Value>> = Default::default();
+        for o in ctx.store.list(res(kind), None).0 {
+            for r in o["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let Some(uid) = r["uid"].as_str() {
+                    map.entry(uid.to_string()).or_default().push(o.clone());
+                }
+            }
+        }
+        ByOwner(map)
+    }
+
+    /// What `owner` owns.
+    pub(crate) fn owned(&self, owner: &Value) -> &[Value] {
+        owner["metadata"]["uid"]
+            .as_str()
+            .and_then(|u| self.0.get(u))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
 /// How a controller words its pod-creation events (`{pod}` and `{error}` are filled in).
 pub(crate) struct Wording<'a> {
     /// The event's source component.

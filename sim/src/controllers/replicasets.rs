@@ -5,7 +5,9 @@
 
 use serde_json::{Value, json};
 
-use super::pods::{Wording, admission_fingerprint, owned, pod_from_template, try_create_pod};
+use super::pods::{
+    ByOwner, Wording, admission_fingerprint, owned, pod_from_template, try_create_pod,
+};
 use crate::control::context::Ctx;
 use crate::control::objects::{condition, deleting, name, namespace, pod_ready, res, set_status};
 
@@ -34,6 +36,9 @@ fn reconcile_one(ctx: &mut Ctx, rs: &Value) {
         .as_str()
         .unwrap_or_default()
         .to_string();
+    if pods.len() >= want {
+        return;
+    }
     let fingerprint = admission_fingerprint(ctx, &ns, &format!("{rs_name}/{hash}"));
     let wording = Wording {
         component: "replicaset-controller",
@@ -55,13 +60,10 @@ fn reconcile_one(ctx: &mut Ctx, rs: &Value) {
 }
 
 /// Brings every ReplicaSet's `status` in line with its pods.
-pub(crate) fn update_status(ctx: &mut Ctx) {
+pub(crate) fn update_status(ctx: &mut Ctx, by_owner: &ByOwner) {
     let (sets, _) = ctx.store.list(res("ReplicaSet"), None);
     for rs in &sets {
-        let pods: Vec<Value> = owned(ctx, "Pod", rs)
-            .into_iter()
-            .filter(|p| !deleting(p))
-            .collect();
+        let pods: Vec<&Value> = by_owner.owned(rs).iter().filter(|p| !deleting(p)).collect();
         let ready = pods.iter().filter(|p| pod_ready(p)).count();
         let mut status =
             json!({"observedGeneration": rs["metadata"]["generation"], "replicas": pods.len()});

@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use super::pods::{
-    Wording, admission_fingerprint, owned, pod_from_template, replicas, template_hash,
+    ByOwner, Wording, admission_fingerprint, owned, pod_from_template, replicas, template_hash,
     try_create_pod,
 };
 use crate::control::context::Ctx;
@@ -118,6 +118,9 @@ fn reconcile_one(ctx: &mut Ctx, sts: &Value) {
         return;
     }
     let key = format!("StatefulSet/{ns}/{sts_name}");
+    if live.len() >= want {
+        return;
+    }
     let fingerprint = admission_fingerprint(ctx, &ns, &revision);
     let wording = Wording {
         component: "statefulset-controller",
@@ -161,12 +164,13 @@ fn reconcile_one(ctx: &mut Ctx, sts: &Value) {
 }
 
 /// Brings every StatefulSet's `status` in line with its pods.
-pub(crate) fn update_status(ctx: &mut Ctx) {
+pub(crate) fn update_status(ctx: &mut Ctx, by_owner: &ByOwner) {
     let (sets, _) = ctx.store.list(res("StatefulSet"), None);
     for sts in &sets {
         let revision = format!("{}-{}", name(sts), template_hash(&sts["spec"]["template"]));
-        let pods: Vec<Value> = owned(ctx, "Pod", sts)
-            .into_iter()
+        let pods: Vec<&Value> = by_owner
+            .owned(sts)
+            .iter()
             .filter(|p| !deleting(p))
             .collect();
         let ready = pods.iter().filter(|p| pod_ready(p)).count();
