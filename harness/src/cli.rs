@@ -38,6 +38,10 @@ pub struct RunArgs {
     pub tags: Vec<String>,
     /// Only the checks that did not pass in this `results.json`.
     pub rerun_failed: Option<PathBuf>,
+    /// Set up and clean up every selected scenario, run no check.
+    pub setup_only: bool,
+    /// Seal `seal:` packages with this certificate instead of the controller's.
+    pub sealing_cert: Option<PathBuf>,
 }
 
 /// The embedded platform's faults from defect names; an unknown name lists the known ones.
@@ -214,8 +218,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         check: args.check.clone(),
         tags: args.tags.clone(),
         rerun,
+        setup_only: args.setup_only,
     };
-    if scenarios.iter().all(|s| selection.checks(s).is_empty()) {
+    if !args.setup_only && scenarios.iter().all(|s| selection.checks(s).is_empty()) {
         eprintln!(
             "error: no check is selected (--check {:?}, --tag {:?}{}); `harness list` shows the checks",
             args.check,
@@ -240,6 +245,8 @@ pub fn run(args: RunArgs) -> ExitCode {
         chart_version: args.chart_version,
         keep: args.keep,
         upgrade_to: args.upgrade_to,
+        setup_only: args.setup_only,
+        sealing_cert: args.sealing_cert,
         ..crate::target::TargetOptions::from_env().unwrap_or_default()
     };
     let rt = match tokio::runtime::Runtime::new() {

@@ -218,6 +218,17 @@ struct RunArgs {
     /// kind: the cluster config.
     #[arg(long, default_value = "kind-config.yaml")]
     kind_config: PathBuf,
+    /// Set up every selected scenario, run no check, clean up, and fail unless a sweep of the
+    /// run's label then finds nothing left. On an existing cluster the Seldon controller is not
+    /// waited for (its namespace and CRDs must exist): this proves every object applies and
+    /// cleans up, e.g. on a bare control plane. Nothing waits for what controllers do.
+    #[arg(long)]
+    setup_only: bool,
+    /// Seal the scenarios' `seal:` secret packages with this certificate (PEM, as `kubeseal
+    /// --fetch-cert > cert.pem` saves it) instead of fetching the cluster's sealed-secrets
+    /// controller's.
+    #[arg(long, env = "HARNESS_SEALING_CERT", value_name = "PEM")]
+    sealing_cert: Option<PathBuf>,
     /// Embedded platform only: break a documented behaviour on purpose, to see which checks catch it.
     /// Names: quota-not-enforced, limitrange-ignored, networkpolicy-ignored, controller-not-clusterwide,
     /// cross-namespace-scheduling, runtime-never-ready, server-capabilities-missing, model-never-ready,
@@ -248,6 +259,8 @@ impl From<RunArgs> for cli::RunArgs {
             defects: a.defects,
             tags: a.tags,
             rerun_failed: a.rerun_failed,
+            setup_only: a.setup_only,
+            sealing_cert: a.sealing_cert,
         }
     }
 }

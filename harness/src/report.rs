@@ -68,6 +68,9 @@ pub fn terminal(reports: &[ScenarioReport]) -> String {
             let _ = writeln!(out, "  not applicable on this target: {why}");
             continue;
         }
+        if let Some(done) = &r.setup_only {
+            let _ = writeln!(out, "  setup only: {done}");
+        }
         if let Some(e) = &r.setup_error {
             let _ = writeln!(out, "  SETUP FAILED: {}", indent(e, "    "));
         }
@@ -122,6 +125,9 @@ pub fn markdown(reports: &[ScenarioReport]) -> String {
         if let Some(why) = &r.not_applicable {
             let _ = writeln!(out, "Not applicable on this target: {why}\n");
             continue;
+        }
+        if let Some(done) = &r.setup_only {
+            let _ = writeln!(out, "Setup only: {done}\n");
         }
         if let Some(e) = &r.setup_error {
             let _ = writeln!(out, "**Setup failed:**\n\n```text\n{e}\n```\n");

@@ -55,6 +55,8 @@ pub struct ScenarioReport {
     pub kubernetes_version: Option<String>,
     /// The Seldon chart version the run installed or was told the platform runs.
     pub chart_version: Option<String>,
+    /// Setup only (`--setup-only`): what was set up and whether cleanup left anything.
+    pub setup_only: Option<String>,
 }
 
 impl ScenarioReport {
@@ -90,6 +92,8 @@ pub struct Selection {
     /// Only these (scenario, check) pairs (check `*`: all of the scenario's); a scenario absent
     /// from it is not run at all.
     pub rerun: Option<std::collections::BTreeSet<(String, String)>>,
+    /// Setup and cleanup only (`--setup-only`): no check is run.
+    pub setup_only: bool,
 }
 
 impl Selection {
@@ -111,8 +115,11 @@ impl Selection {
             })
     }
 
-    /// The selected checks of a scenario, in file order.
+    /// The selected checks of a scenario, in file order (none when setting up only).
     pub fn checks<'a>(&self, scenario: &'a Scenario) -> Vec<&'a Check> {
+        if self.setup_only {
+            return Vec::new();
+        }
         scenario
             .doc
             .spec
@@ -237,6 +244,7 @@ pub async fn run_scenario_selected(
         checks: Vec::new(),
         kubernetes_version: None,
         chart_version: None,
+        setup_only: None,
     };
     if signals_received() > 0 {
         report.setup_error = Some("interrupted before it started".into());
@@ -257,6 +265,7 @@ pub async fn run_scenario_selected(
     if let Some(cap) = target.timeout_cap() {
         run_ctx.model_unload_timeout = run_ctx.model_unload_timeout.min(cap);
     }
+    run_ctx.sealing_cert = target.sealing_cert().map(|p| p.to_path_buf());
     match target.package_overrides(scenario).await {
         Ok(o) => run_ctx.package_overrides = o,
         Err(e) => {
@@ -342,6 +351,9 @@ pub async fn run_scenario_selected(
             r = cleanup => Some(r),
             _ = signalled(2), if interrupted => None,
         };
+        if selection.setup_only && !interrupted {
+            verify_setup_only(&client, &run_ctx, &recorder, &mut report).await;
+        }
         match outcome {
             Some(r) if interrupted => print_cleanup(&run_id, &r),
             Some(Ok(_)) => {}
@@ -354,6 +366,48 @@ pub async fn run_scenario_selected(
         }
     }
     report
+}
+
+/// `--setup-only`: after cleanup, sweeps the run's label over every kind setup applies; anything
+/// still there (and deleted by the sweep) means cleanup left it, which fails the scenario.
+async fn verify_setup_only(
+    client: &kube::Client,
+    run_ctx: &RunContext,
+    recorder: &crate::setup::Recorder,
+    report: &mut ScenarioReport,
+) {
+    let applied = recorder.snapshot();
+    let swept = crate::setup::cleanup_run(client, &run_ctx.labels, run_ctx.cleanup_timeout).await;
+    let summary = format!(
+        "{} objects applied ({} created), then cleaned up",
+        applied.records.len(),
+        applied.outcomes().filter(|o| o.created).count()
+    );
+    match swept {
+        Ok(r) if r.deleted.is_empty() => {
+            report.setup_only = Some(format!(
+                "{summary}; no object labelled with run {} is left",
+                run_ctx.labels.run_id
+            ));
+        }
+        Ok(r) => {
+            report.setup_only = Some(summary);
+            report.setup_error = Some(format!(
+                "cleanup left {} objects labelled with run {} (deleted now by a label sweep): {}",
+                r.deleted.len(),
+                run_ctx.labels.run_id,
+                r.deleted
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Err(e) => {
+            report.setup_only = Some(summary);
+            report.setup_error = Some(format!("cleanup left objects it cannot delete: {e}"));
+        }
+    }
 }
 
 /// The record-based cleanup followed by the label sweep, as one report.
@@ -418,6 +472,7 @@ pub async fn run_on_fresh_target_selected(
 /// What went wrong for a scenario that could not even start (target or setup), as a report.
 fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioReport {
     ScenarioReport {
+        setup_only: None,
         scenario: scenario.name().to_string(),
         target,
         run_id: String::new(),
@@ -449,7 +504,10 @@ pub async fn run_all_selected(
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
     for scenario in scenarios {
-        if selection.checks(scenario).is_empty() && !scenario.doc.spec.checks.is_empty() {
+        if !selection.setup_only
+            && selection.checks(scenario).is_empty()
+            && !scenario.doc.spec.checks.is_empty()
+        {
             continue;
         }
         if scenario.runs_on(kind) {
@@ -462,6 +520,7 @@ pub async fn run_all_selected(
                 run_id: String::new(),
                 setup_error: None,
                 not_applicable: Some(format!("runs only on: {}", targets.join(", "))),
+                setup_only: None,
                 checks: Vec::new(),
                 kubernetes_version: None,
                 chart_version: None,
@@ -557,6 +616,7 @@ pub async fn run_all_selected(
                     run_id: String::new(),
                     setup_error: Some(format!("{e:#}")),
                     not_applicable: None,
+                    setup_only: None,
                     checks: Vec::new(),
                     kubernetes_version: None,
                     chart_version: None,

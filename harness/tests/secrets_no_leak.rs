@@ -189,6 +189,7 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
     // Setup and cleanup on the embedded platform, with every log target at TRACE.
     let platform = sim::Platform::start(Default::default()).unwrap();
     platform.install_seldon(&Default::default()).unwrap();
+    platform.install_kind_storage().unwrap();
     let kc = kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml()).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await

@@ -49,6 +49,7 @@ async fn platform_with(
         },
     })
     .expect("seldon installs");
+    p.install_kind_storage().expect("the default StorageClass");
     for a in &s.doc.spec.artifacts {
         p.publish_artifact(&a.storage_uri, &s.resolve(&a.path))
             .expect("artifact publishes");
@@ -525,4 +526,60 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
         "{removed:#?}"
     );
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+}
+
+/// The one apply path applies with `force`: a field another manager has since changed (which a
+/// plain server-side apply would refuse with a 409 conflict, as kube-apiserver does and the
+/// embedded platform now does too) is taken back, and the harness owns it in `managedFields`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apply_path_takes_back_fields_another_manager_changed() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Patch, PatchParams};
+    let s = scenario("missing-servers");
+    let (_p, client, _) = platform_for(&s).await;
+    let labels = RunLabels::new("apply-force", "r-apply-force");
+    let applier = Applier::new(client.clone(), labels);
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "owned", "namespace": "default"}, "data": {"k": "v"}});
+    applier.apply(&cm).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.patch(
+        "owned",
+        &PatchParams {
+            field_manager: Some("someone-else".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(serde_json::json!({"data": {"k": "changed"}})),
+    )
+    .await
+    .unwrap();
+    let plain = cms
+        .patch(
+            "owned",
+            &PatchParams::apply(FIELD_MANAGER),
+            &Patch::Apply(cm.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&plain, kube::Error::Api(e) if e.code == 409
+            && e.message == "Apply failed with 1 conflict: conflict with \"someone-else\" using v1: .data.k"),
+        "{plain}"
+    );
+    applier.apply(&cm).await.unwrap();
+    let got = cms.get("owned").await.unwrap();
+    assert_eq!(got.data.unwrap()["k"], "v");
+    let owners = got.metadata.managed_fields.unwrap_or_default();
+    let harness = owners
+        .iter()
+        .find(|m| m.manager.as_deref() == Some(FIELD_MANAGER))
+        .expect("the harness's entry");
+    let fields = harness.fields_v1.as_ref().unwrap().0.clone();
+    assert_eq!(fields["f:data"]["f:k"], serde_json::json!({}), "{fields}");
+    assert!(
+        owners
+            .iter()
+            .all(|m| m.manager.as_deref() != Some("someone-else")),
+        "the other manager lost its only field: {owners:?}"
+    );
 }

@@ -1,14 +1,20 @@
-//! The setup half of every scenario against a real kube-apiserver 1.20.2 (issue 13): every object
-//! a scenario renders is applied by the harness's own setup (`setup::setup_recorded`, the apply
-//! path `harness run` uses), and cleanup then leaves no harness-labelled object, verified by
-//! listing every kind setup applies.
+//! The setup half of every scenario against a real kube-apiserver 1.20.2 (issue 13), through the
+//! command line: `harness run --target existing --setup-only` sets up every scenario in
+//! `scenarios/` (server-side apply, secret packages via `kubectl kustomize`, sealed packages
+//! sealed with a certificate file) and cleans it up; the run fails if a sweep of its label finds
+//! anything left, and this test then lists every kind setup applies, across all namespaces, for
+//! the harness's label and requires none.
 //!
 //! The server is the one `ci/kube-apiserver.sh` starts (`.ci/run` exports
 //! `HARNESS_REAL_APISERVER_KUBECONFIG` and `HARNESS_REQUIRE_REAL_APISERVER=1`). It has no kubelet,
-//! scheduler or Seldon controller, so only setup and cleanup are exercised: checks cannot run
-//! there (docs/real-apiserver-facts.md). Seldon's CRDs are installed first, adapted for 1.20 from
-//! `SELDON_CRDS` (the published file) as `sim/tests/real_apiserver/crds.rs` does it. Without the
-//! kubeconfig the test says why it is skipped and passes, unless the real server is required.
+//! scheduler, Seldon controller or sealed-secrets controller, so only setup and cleanup are
+//! exercised (docs/real-apiserver-facts.md). Before the run this test installs what a Seldon
+//! install leaves on a cluster and setup needs: Seldon's CRDs adapted for 1.20 from `SELDON_CRDS`
+//! (as `sim/tests/real_apiserver/crds.rs` does it), the controller namespace `seldon-mesh`, and
+//! the SealedSecret CRD as the embedded platform installs it (`sim::sealed::crd`); the sealing
+//! certificate is a fresh self-signed one (`openssl`), passed with `--sealing-cert`, since no
+//! controller serves one. Without the kubeconfig the test says why it is skipped and passes,
+//! unless the real server is required.
 
 #[path = "../../sim/tests/real_apiserver/crds.rs"]
 mod crds;
@@ -18,8 +24,8 @@ use std::time::Duration;
 
 use harness::kube::{Applier, FIELD_MANAGER, MANAGED_BY_LABEL, ObjectRef, RunLabels};
 use harness::kube::{Watched, condition_true, wait_for};
-use harness::scenario::Scenario;
-use harness::setup::{self, CleanupGuard, Phase, RunContext};
+use harness::setup::Phase;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
@@ -74,28 +80,10 @@ async fn install_crds(client: &Client, file: &Path) {
     }
 }
 
-/// The SealedSecret kind, served the way the sealed-secrets chart's CRD serves it (group
-/// `bitnami.com`, version `v1alpha1`, namespaced, status subresource; docs/seldon-behaviour.md
-/// §13), with an open schema: this test only needs the kind to exist so cleanup can list it.
+/// Creates the SealedSecret CRD as the embedded platform installs it (the chart's CRD).
 async fn install_sealed_secret_crd(client: &Client) {
-    let crd: CustomResourceDefinition = serde_json::from_value(serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "sealedsecrets.bitnami.com"},
-        "spec": {
-            "group": "bitnami.com",
-            "scope": "Namespaced",
-            "names": {"kind": "SealedSecret", "listKind": "SealedSecretList",
-                      "plural": "sealedsecrets", "singular": "sealedsecret"},
-            "versions": [{
-                "name": "v1alpha1", "served": true, "storage": true,
-                "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object",
-                    "x-kubernetes-preserve-unknown-fields": true}},
-            }],
-        },
-    }))
-    .expect("a valid CRD");
+    let crd: CustomResourceDefinition =
+        serde_json::from_value(sim::sealed::crd()).expect("a valid CRD");
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     match api.create(&PostParams::default(), &crd).await {
         Ok(_) => {}
@@ -110,6 +98,40 @@ async fn install_sealed_secret_crd(client: &Client) {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The controller namespace a Seldon install creates (`harness run --target existing` checks it).
+async fn controller_namespace(client: &Client) {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-mesh"}})).unwrap();
+    match api.create(&PostParams::default(), &ns).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("creating namespace seldon-mesh: {e}"),
+    }
+}
+
+/// A self-signed certificate like the sealed-secrets controller's (RSA 2048), PEM, in `dir`.
+fn sealing_certificate(dir: &Path) -> PathBuf {
+    let (key, cert) = (dir.join("sealing.key"), dir.join("sealing.crt"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/O=sealed-secret/CN=sealed-secret"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs (ci/kube-apiserver.sh needs it too)");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cert
 }
 
 /// Every object carrying the harness label, over every kind setup applies.
@@ -137,7 +159,7 @@ async fn harness_objects(client: &Client) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_sets_up_and_cleans_up_on_a_real_apiserver() {
+async fn setup_only_sets_up_and_cleans_up_every_scenario_on_a_real_apiserver() {
     let Some(client) = real_client().await else {
         return;
     };
@@ -151,50 +173,54 @@ async fn every_scenario_sets_up_and_cleans_up_on_a_real_apiserver() {
     };
     install_crds(&client, &crd_file).await;
     install_sealed_secret_crd(&client).await;
-    let files = harness::scenario::discover(&[workspace().join("scenarios")]).unwrap();
-    let mut set_up = 0;
-    for file in files {
-        let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
-        // Sealing at setup fetches the sealed-secrets controller's certificate through the service
-        // proxy; a bare control plane runs no pods, so there is no controller to ask.
-        let seals = s
-            .doc
-            .spec
-            .teams
-            .iter()
-            .any(|t| t.secret_packages.iter().any(|p| p.seal.is_some()));
-        if seals {
-            eprintln!(
-                "{}: skipped here (its packages are sealed at setup with a sealed-secrets controller's certificate; this control plane runs no controller)",
-                s.name()
-            );
-            continue;
-        }
-        set_up += 1;
-        let work = tempfile::tempdir().unwrap();
-        let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
-        let guard = CleanupGuard::new(client.clone(), &ctx);
-        let setup = setup::setup_recorded(&client, &s, &ctx, &guard.recorder()).await;
-        let applied = guard.applied();
-        let report = guard.finish().await;
-        setup.unwrap_or_else(|e| panic!("setting up {} on the real apiserver: {e}", s.name()));
-        report.unwrap_or_else(|e| panic!("cleaning up {}: {e}", s.name()));
-        assert!(
-            applied.outcomes().count() >= 3 && applied.outcomes().all(|o| o.created),
-            "{}: every object is created by the run",
-            s.name()
-        );
-        let left = harness_objects(&client).await;
-        assert!(
-            left.is_empty(),
-            "{}: cleanup left harness-labelled objects: {left:?}",
-            s.name()
-        );
-        eprintln!(
-            "{}: {} objects applied and cleaned up",
-            s.name(),
-            applied.outcomes().count()
-        );
-    }
-    assert!(set_up >= 6, "only {set_up} scenarios were set up");
+    controller_namespace(&client).await;
+    let work = tempfile::tempdir().unwrap();
+    let cert = sealing_certificate(work.path());
+    let kubeconfig = std::env::var_os(KUBECONFIG_ENV).unwrap();
+    let context = Kubeconfig::read_from(&kubeconfig)
+        .unwrap()
+        .current_context
+        .expect("the kubeconfig names its context");
+    let scenarios = harness::scenario::discover(&[workspace().join("scenarios")]).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(workspace())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HARNESS_WORK_DIR", work.path())
+        .env("HARNESS_STATE_DIR", work.path())
+        .env_remove("HARNESS_RUN_ID")
+        .args([
+            "run",
+            "--target",
+            "existing",
+            "--setup-only",
+            "--keep",
+            "never",
+        ])
+        .args(["--context", &context, "--allow-context", &context])
+        .arg("--sealing-cert")
+        .arg(&cert)
+        .output()
+        .expect("the harness binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "harness run --setup-only failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let done: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("setup only: ") && l.contains("no object labelled"))
+        .collect();
+    assert_eq!(
+        done.len(),
+        scenarios.len(),
+        "every scenario in scenarios/ is set up and cleaned up:\n{stdout}"
+    );
+    eprintln!("{stdout}");
+    let left = harness_objects(&client).await;
+    assert!(
+        left.is_empty(),
+        "harness-labelled objects left after the run: {left:?}"
+    );
 }

@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
             watch_namespaces: vec![],
             ..Default::default()
         })?;
+        platform.install_kind_storage()?;
     }
     platform.serve_until_interrupted(&path).await
 }

@@ -10,6 +10,7 @@
 
 mod pods;
 pub mod quantity;
+pub mod storage;
 mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,6 +65,7 @@ pub fn chain(faults: &Faults) -> Vec<Box<dyn Admission>> {
         chain.push(Box::new(LimitRanger));
     }
     chain.push(Box::new(pods::ServiceAccountAdmission));
+    chain.push(Box::new(storage::DefaultStorageClass));
     chain.push(Box::new(validation::FieldValidation));
     if limit_ranges {
         chain.push(Box::new(pods::LimitRangeValidation));

@@ -6,6 +6,7 @@
 
 pub mod discovery;
 mod forward_target;
+mod managed;
 pub mod output;
 mod page;
 pub mod patch;
@@ -15,6 +16,7 @@ mod request;
 mod resource;
 mod response;
 pub mod review;
+mod scale;
 pub mod select;
 mod server;
 mod spdy;

@@ -170,6 +170,14 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("installing the controller failed: {e}"))
     }
 
+    /// Creates StorageClass `standard` as kind ships it (the default class, local-path
+    /// provisioner, `WaitForFirstConsumer`), so claims bind once a pod uses them, as on kind.
+    /// Without it claims stay Pending, as on a cluster without a default StorageClass.
+    pub fn install_kind_storage(&self) -> anyhow::Result<()> {
+        controllers::install_default_storage_class(&self.store)
+            .map_err(|e| anyhow::anyhow!("creating the default StorageClass failed: {e}"))
+    }
+
     /// Installs the sealed-secrets controller as its Helm chart does under kubeseal's default name
     /// (`kube-system/sealed-secrets-controller`); its key pair is created on first use.
     pub fn install_sealed_secrets(&self) -> anyhow::Result<()> {

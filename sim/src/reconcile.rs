@@ -1,9 +1,9 @@
 //! The reconcile loop: one task watches every store change and runs a level-triggered pass over
 //! the whole store (Seldon control plane, workload controllers, "kubelet", SealedSecrets, quota
 //! status). Each pass writes only differences, so passes stop once the platform has converged.
-//! Pod creations rejected by admission are retried only when something that could change the
-//! verdict changed (the pod template, or a ResourceQuota/LimitRange of the namespace), as the
-//! controllers' backoff would.
+//! Pod creations rejected by admission are retried on the controllers' rate-limiter backoff
+//! (5 ms doubling, `control::context::FailedCreate`), and at once when something that could
+//! change the verdict changed (the pod template, or a ResourceQuota/LimitRange of the namespace).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,10 +24,22 @@ pub fn spawn(store: Store, faults: Faults, state: Arc<PlatformState>) -> Vec<Joi
     vec![tokio::spawn(async move {
         pass(&mut ctx).await;
         loop {
-            let mut relevant = match rx.recv().await {
-                Ok(c) => c.resource.kind != "Event",
-                Err(RecvError::Lagged(_)) => true,
-                Err(RecvError::Closed) => return,
+            // Refused pod creations are retried on the controllers' backoff, not only on changes.
+            let retry = ctx.next_retry();
+            let received = match retry {
+                Some(at) => {
+                    tokio::select! {
+                        r = rx.recv() => Some(r),
+                        _ = tokio::time::sleep_until(at.into()) => None,
+                    }
+                }
+                None => Some(rx.recv().await),
+            };
+            let mut relevant = match received {
+                None => true,
+                Some(Ok(c)) => c.resource.kind != "Event",
+                Some(Err(RecvError::Lagged(_))) => true,
+                Some(Err(RecvError::Closed)) => return,
             };
             // Coalesce a burst of changes into one pass.
             loop {
@@ -47,8 +59,10 @@ pub fn spawn(store: Store, faults: Faults, state: Arc<PlatformState>) -> Vec<Joi
 
 /// One reconcile pass over the whole store, in dependency order.
 async fn pass(ctx: &mut Ctx) {
+    ctx.pass_started = std::time::Instant::now();
     crate::seldon::reconcile(ctx).await;
     crate::controllers::workloads(ctx);
+    crate::controllers::volumes(ctx);
     crate::controllers::kubelet(ctx);
     crate::controllers::workload_status(ctx);
     crate::sealed::reconcile(ctx);

@@ -14,6 +14,6 @@ mod proxy;
 
 pub(crate) use controller::reconcile;
 pub use crypto::{hybrid_decrypt, label_for};
-pub use install::{CONTROLLER_NAME, CONTROLLER_NAMESPACE, install};
+pub use install::{CONTROLLER_NAME, CONTROLLER_NAMESPACE, crd, install};
 pub use keys::{active_certificate_pem, ensure_key};
 pub use proxy::{proxy_target, service_proxy};

@@ -188,9 +188,17 @@ async fn crud(
         "yes",
         "{what} apply merges, keeps labels"
     );
-    assert!(
-        applied.metadata.managed_fields.is_none(),
-        "{what}: managedFields are never returned"
+    // Server-side apply records its field manager's ownership (api/managed.rs).
+    let owners = applied.metadata.managed_fields.clone().unwrap_or_default();
+    let harness = owners
+        .iter()
+        .find(|m| m.manager.as_deref() == Some("harness"))
+        .unwrap_or_else(|| panic!("{what}: no managedFields entry for the applier: {owners:?}"));
+    assert_eq!(harness.operation.as_deref(), Some("Apply"), "{what}");
+    assert_eq!(
+        harness.fields_v1.as_ref().map(|f| f.0.clone()),
+        Some(json!({"f:metadata": {"f:annotations": {"f:applied": {}}}})),
+        "{what}: the applier owns exactly what it sent"
     );
 
     // `created` carries a resource version that two writes made stale.

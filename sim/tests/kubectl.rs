@@ -427,3 +427,87 @@ async fn kubectl_typed_create_commands_and_auth_can_i_work() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Error from server (Forbidden)"));
 }
+
+/// Server-side apply with kubectl's field manager (a conflict named as the apiserver names it,
+/// then `--force-conflicts`), `--dry-run=server`, and `kubectl scale` through the scale subresource.
+#[tokio::test]
+async fn kubectl_server_side_apply_dry_run_and_scale_work() {
+    let p = platform();
+    let Some(k) = Kubectl::new(&p) else { return };
+    k.ok(&["create", "namespace", "team-s"]).await;
+    let file = k.file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: team-s}\ndata: {k: v}\n",
+    );
+    k.ok(&["apply", "--server-side", "-f", &file]).await;
+    k.ok(&[
+        "patch",
+        "cm",
+        "cfg",
+        "-n",
+        "team-s",
+        "--field-manager=other",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"k":"v2"}}"#,
+    ])
+    .await;
+    let out = k.run(&["apply", "--server-side", "-f", &file]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the apply conflicts");
+    assert!(
+        err.contains(r#"Apply failed with 1 conflict: conflict with "other" using v1: .data.k"#),
+        "{err}"
+    );
+    k.ok(&["apply", "--server-side", "--force-conflicts", "-f", &file])
+        .await;
+    let cm = p
+        .store()
+        .get(rt("ConfigMap"), Some("team-s"), "cfg")
+        .unwrap();
+    assert_eq!(cm["data"]["k"], "v");
+
+    let dry = k
+        .ok(&[
+            "create",
+            "configmap",
+            "dry",
+            "-n",
+            "team-s",
+            "--from-literal=a=b",
+            "--dry-run=server",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(dry.trim(), "configmap/dry");
+    assert!(
+        p.store()
+            .get(rt("ConfigMap"), Some("team-s"), "dry")
+            .is_none(),
+        "a server dry run stores nothing"
+    );
+    let deployment = k.file(
+        "deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: team-s}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: registry.invalid/app:1}]}\n",
+    );
+    k.ok(&["apply", "--dry-run=server", "-f", &deployment])
+        .await;
+    assert!(
+        p.store()
+            .get(rt("Deployment"), Some("team-s"), "web")
+            .is_none(),
+        "a server dry run stores nothing"
+    );
+    k.ok(&["apply", "-f", &deployment]).await;
+    let scaled = k
+        .ok(&["scale", "deployment", "web", "-n", "team-s", "--replicas=3"])
+        .await;
+    assert!(scaled.contains("deployment.apps/web scaled"), "{scaled}");
+    assert_eq!(
+        p.store()
+            .get(rt("Deployment"), Some("team-s"), "web")
+            .unwrap()["spec"]["replicas"],
+        3
+    );
+}

@@ -42,6 +42,8 @@ pub struct RunContext {
     /// Packages the target supplies instead of the scenario's, by (namespace, provided Secret):
     /// e.g. on kind, the model store's real credentials replace the scenario's placeholder package.
     pub package_overrides: BTreeMap<(String, String), PathBuf>,
+    /// Seal `seal:` packages with this certificate file instead of fetching the controller's.
+    pub sealing_cert: Option<PathBuf>,
 }
 
 impl RunContext {
@@ -56,6 +58,7 @@ impl RunContext {
             model_unload_timeout: MODEL_UNLOAD_TIMEOUT,
             package_date: crate::package::today(),
             package_overrides: BTreeMap::new(),
+            sealing_cert: None,
         }
     }
 

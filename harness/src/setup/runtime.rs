@@ -146,7 +146,7 @@ pub async fn setup_recorded(
         remove_packages(ctx);
     }
     check_storage_secrets(scenario, &packages).map_err(|(phase, e)| fail(phase, e.into()))?;
-    seal_packages(client, &steps, &mut packages)
+    seal_packages(client, ctx, &steps, &mut packages)
         .await
         .map_err(|e| fail(Phase::SecretPackages, e.into()))?;
 
@@ -197,9 +197,10 @@ pub async fn setup_recorded(
 }
 
 /// Seals the packages the scenario marks `seal:` with the cluster's sealed-secrets controller
-/// certificate, fetched once as kubeseal fetches it.
+/// certificate, fetched once as kubeseal fetches it (or read from the run's certificate file).
 async fn seal_packages(
     client: &Client,
+    ctx: &RunContext,
     steps: &[Step],
     packages: &mut [RenderedPackage],
 ) -> Result<(), SecretsError> {
@@ -214,13 +215,30 @@ async fn seal_packages(
     if scopes.iter().all(Option::is_none) {
         return Ok(());
     }
-    let origin = format!("{CONTROLLER_NAMESPACE}/{CONTROLLER_NAME} (service proxy)");
-    let pem = crate::kube::sealed::fetch_certificate(client, CONTROLLER_NAMESPACE, CONTROLLER_NAME)
-        .await
-        .map_err(|message| SecretsError::Certificate {
-            origin: origin.clone(),
-            message,
-        })?;
+    let (origin, pem) = match &ctx.sealing_cert {
+        Some(path) => {
+            let origin = path.display().to_string();
+            let pem = std::fs::read(path).map_err(|e| SecretsError::Certificate {
+                origin: origin.clone(),
+                message: format!("cannot read the sealing certificate: {e}"),
+            })?;
+            (origin, pem)
+        }
+        None => {
+            let origin = format!("{CONTROLLER_NAMESPACE}/{CONTROLLER_NAME} (service proxy)");
+            let pem = crate::kube::sealed::fetch_certificate(
+                client,
+                CONTROLLER_NAMESPACE,
+                CONTROLLER_NAME,
+            )
+            .await
+            .map_err(|message| SecretsError::Certificate {
+                origin: origin.clone(),
+                message,
+            })?;
+            (origin, pem)
+        }
+    };
     let key = SealingKey::from_pem(&pem, &origin)?;
     for (p, scope) in packages.iter_mut().zip(scopes) {
         if let Some(scope) = scope {

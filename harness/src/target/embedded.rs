@@ -165,6 +165,11 @@ fn embedded_platform(
     scenario: Option<&Scenario>,
 ) -> anyhow::Result<sim::Platform> {
     let platform = sim::Platform::start(faults).context("starting the embedded platform")?;
+    // kind ships a default StorageClass (`standard`, local-path, WaitForFirstConsumer): Seldon's
+    // scheduler claim binds there, so it does here (docs/seldon-behaviour.md §16).
+    platform
+        .install_kind_storage()
+        .context("creating the default StorageClass on the embedded platform")?;
     platform
         .install_seldon(&sim::seldon::InstallOptions {
             clusterwide: install.clusterwide,

@@ -227,6 +227,12 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
         let installer = helm::Installer::new(runner, target, opts.state_dir());
         installer.install(&install, &readiness).await?;
         helm = Some((installer, install.clone()));
+    } else if opts.setup_only {
+        // Setup only applies objects: nothing it does needs the controller running.
+        eprintln!(
+            "setup only: not waiting for the Seldon controller in `{}` (its namespace and CRDs were checked)",
+            install.controller_namespace
+        );
     } else {
         use helm::ControllerReadiness;
         readiness

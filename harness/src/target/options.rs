@@ -66,12 +66,19 @@ pub struct TargetOptions {
     /// The run's work directory (`HARNESS_WORK_DIR`, default the state directory): secret packages
     /// are extracted into a private folder under it (`harness-secrets/<run>…/<namespace>/`).
     pub work_dir: Option<PathBuf>,
+    /// Setup and cleanup only (`--setup-only`): no checks, and an existing cluster's Seldon
+    /// controller is not waited for (its namespace and CRDs are still required).
+    pub setup_only: bool,
+    /// Seal `seal:` packages with this certificate (PEM, as `kubeseal --fetch-cert` saves it)
+    /// instead of fetching the cluster's sealed-secrets controller's (`HARNESS_SEALING_CERT`).
+    pub sealing_cert: Option<PathBuf>,
 }
 
 impl TargetOptions {
     /// Options from the environment contract used by the suites and the workflows: `HARNESS_TARGET`,
     /// `HARNESS_CHART_VERSION`, `HARNESS_KEEP`, `HARNESS_STATE_DIR`, `HARNESS_DIAGNOSTICS_DIR`,
-    /// `HARNESS_CONTEXT`, `HARNESS_ALLOW_CONTEXT` (comma-separated), `HARNESS_KIND_CLUSTER`, `HARNESS_WORK_DIR`.
+    /// `HARNESS_CONTEXT`, `HARNESS_ALLOW_CONTEXT` (comma-separated), `HARNESS_KIND_CLUSTER`, `HARNESS_WORK_DIR`,
+    /// `HARNESS_SEALING_CERT`.
     pub fn from_env() -> anyhow::Result<TargetOptions> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let keep = match var("HARNESS_KEEP") {
@@ -98,6 +105,7 @@ impl TargetOptions {
             diagnostics_dir: var("HARNESS_DIAGNOSTICS_DIR").map(PathBuf::from),
             work_dir: var("HARNESS_WORK_DIR").map(PathBuf::from),
             upgrade_to: var("HARNESS_UPGRADE_TO"),
+            sealing_cert: var("HARNESS_SEALING_CERT").map(PathBuf::from),
             ..TargetOptions::default()
         })
     }

@@ -15,6 +15,7 @@ use crate::scenario::{Scenario, TargetKind};
 pub struct Target {
     provider: Box<dyn Provider>,
     work_dir: PathBuf,
+    sealing_cert: Option<PathBuf>,
 }
 
 impl Target {
@@ -48,7 +49,13 @@ impl Target {
         Ok(Target {
             provider,
             work_dir: work_dir(opts),
+            sealing_cert: opts.sealing_cert.clone(),
         })
+    }
+
+    /// The certificate to seal `seal:` packages with, when given instead of the controller's.
+    pub fn sealing_cert(&self) -> Option<&Path> {
+        self.sealing_cert.as_deref()
     }
 
     /// Which target this is.

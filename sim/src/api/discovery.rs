@@ -82,13 +82,20 @@ pub fn resource_list(store: &Store, group: &str, version: &str) -> Option<Value>
         if !rt.short_names.is_empty() {
             r["shortNames"] = json!(rt.short_names);
         }
-        if matches!(rt.kind, "Pod" | "Service" | "Deployment" | "StatefulSet") {
+        if matches!(
+            rt.kind,
+            "Pod" | "Service" | "Deployment" | "StatefulSet" | "ReplicaSet"
+        ) {
             r["categories"] = json!(["all"]);
         }
         resources.push(r);
         if rt.has_status {
             resources.push(json!({"name": format!("{}/status", rt.plural), "singularName": "", "namespaced": rt.namespaced,
                                   "kind": rt.kind, "verbs": ["get", "patch", "update"]}));
+        }
+        if matches!(rt.kind, "Deployment" | "StatefulSet" | "ReplicaSet") {
+            resources.push(json!({"name": format!("{}/scale", rt.plural), "singularName": "", "namespaced": true,
+                                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
         }
         if rt.kind == "Pod" {
             resources.push(json!({"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get"]}));

@@ -190,6 +190,42 @@ fn kind_columns(rt: &ResourceType, crd: Option<&Value>) -> Vec<Column> {
             },
             age_col(),
         ],
+        "ReplicaSet" => vec![
+            col("Desired", |o| {
+                json!(o["spec"]["replicas"].as_i64().unwrap_or(1))
+            }),
+            col("Current", |o| {
+                json!(o["status"]["replicas"].as_i64().unwrap_or(0))
+            }),
+            col("Ready", |o| {
+                json!(o["status"]["readyReplicas"].as_i64().unwrap_or(0))
+            }),
+            age_col(),
+        ],
+        "PersistentVolumeClaim" => vec![
+            col("Status", |o| o["status"]["phase"].clone()),
+            col("Volume", |o| json!(s(&o["spec"]["volumeName"]))),
+            col("Capacity", |o| {
+                json!(s(&o["status"]["capacity"]["storage"]))
+            }),
+            col("Access Modes", |o| {
+                let modes: Vec<&str> = o["status"]["accessModes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| match m.as_str()? {
+                        "ReadWriteOnce" => Some("RWO"),
+                        "ReadOnlyMany" => Some("ROX"),
+                        "ReadWriteMany" => Some("RWX"),
+                        "ReadWriteOncePod" => Some("RWOP"),
+                        _ => None,
+                    })
+                    .collect();
+                json!(modes.join(","))
+            }),
+            col("StorageClass", |o| json!(s(&o["spec"]["storageClassName"]))),
+            age_col(),
+        ],
         "Deployment" | "StatefulSet" => vec![
             col("Ready", |o| {
                 json!(format!(

@@ -11,7 +11,7 @@ use super::patch::{self, PatchKind};
 use super::request::{Req, ResourcePath};
 use super::response::{json_response, text_response};
 use super::server::ApiServer;
-use super::{page, protobuf, review, watch};
+use super::{managed, page, protobuf, review, scale, watch};
 use crate::controllers::LOG_ANNOTATION;
 use crate::rbac::{Attributes, UserInfo};
 use crate::store::ApiError;
@@ -41,6 +41,7 @@ impl ApiServer {
             None => rt.verbs.contains(&verb),
             Some("status") => rt.has_status && matches!(verb, "get" | "update" | "patch"),
             Some("log") => rt.kind == "Pod" && verb == "get",
+            Some("scale") => scale::scalable(rt.kind) && matches!(verb, "get" | "update" | "patch"),
             Some(_) => false,
         };
         if !sub_ok {
@@ -49,6 +50,7 @@ impl ApiServer {
                 None => false,
                 Some("status") => !rt.has_status,
                 Some("log") => rt.kind != "Pod",
+                Some("scale") => !scale::scalable(rt.kind),
                 Some(_) => true,
             };
             if missing_sub {
@@ -59,11 +61,7 @@ impl ApiServer {
                 path.describe()
             )));
         }
-        if req.query_flag("dryRun") || req.query.get("dryRun").is_some_and(|v| v == "All") {
-            return Err(ApiError::bad_request(
-                "dry-run requests are not supported by the embedded platform; run without --dry-run=server",
-            ));
-        }
+        let dry_run = dry_run(req, verb)?;
         let requester = review::requester(&req.headers);
         if requester != review::admin() {
             let attrs = Attributes::Resource {
@@ -86,6 +84,7 @@ impl ApiServer {
         let ns = path.namespace.as_deref();
         match (verb, path.sub.as_deref()) {
             ("get", Some("log")) => self.logs(req, &path),
+            (_, Some("scale")) => self.scale(req, &path, verb, dry_run),
             ("get", _) => {
                 let name = path.name.as_deref().expect("get has a name");
                 let obj = self
@@ -116,18 +115,19 @@ impl ApiServer {
                 Ok(json_response(StatusCode::OK, &list))
             }
             ("watch", _) => self.watch(req, &path, shape),
-            ("create", _) => self.create(req, &path, &requester),
+            ("create", _) => self.create(req, &path, &requester, dry_run),
             ("update", sub) => {
-                let obj = self.body_object(req, &path)?;
-                let out = if sub == Some("status") {
-                    self.store.update_status(rt, obj)?
-                } else {
-                    self.store.update(rt, obj)?
-                };
+                let mut obj = self.body_object(req, &path)?;
+                let status_only = sub == Some("status");
+                let name = path.name.as_deref().expect("update has a name");
+                if let Some(old) = self.store.get(rt, ns, name) {
+                    managed::record_update(rt, Some(&old), &mut obj, &manager(req), status_only);
+                }
+                let out = self.store.update_with(rt, obj, status_only, dry_run)?;
                 Ok(json_response(StatusCode::OK, &out))
             }
-            ("patch", _) => self.patch(req, &path),
-            ("delete", _) => self.delete(req, &path),
+            ("patch", _) => self.patch(req, &path, dry_run),
+            ("delete", _) => self.delete(req, &path, dry_run),
             ("deletecollection", _) => {
                 let sel = req.selectors(rt)?;
                 let (items, rv) = self.store.list(rt, ns);
@@ -135,10 +135,12 @@ impl ApiServer {
                 for o in items.into_iter().filter(|o| sel.matches(o)) {
                     let name = o["metadata"]["name"].as_str().unwrap_or_default();
                     // Gone already (garbage-collected with an owner) is fine.
-                    if let Ok(d) = self
-                        .store
-                        .delete(rt, o["metadata"]["namespace"].as_str(), name)
-                    {
+                    if let Ok(d) = self.store.delete_with(
+                        rt,
+                        o["metadata"]["namespace"].as_str(),
+                        name,
+                        dry_run,
+                    ) {
                         deleted.push(d);
                     }
                 }
@@ -224,6 +226,7 @@ impl ApiServer {
         req: &Req,
         path: &ResourcePath,
         requester: &UserInfo,
+        dry_run: bool,
     ) -> Result<Response<Body>, ApiError> {
         let rt = path.rt;
         if rt.namespaced && path.namespace.is_none() {
@@ -232,16 +235,22 @@ impl ApiServer {
                 rt.kind, rt.plural
             )));
         }
-        let obj = self.body_object(req, path)?;
+        let mut obj = self.body_object(req, path)?;
         if rt.group == "authorization.k8s.io" {
             let answer = review::review(&self.store, &self.faults, rt, requester, obj)?;
             return Ok(json_response(StatusCode::CREATED, &answer));
         }
-        let created = self.store.create(rt, obj)?;
+        managed::record_update(rt, None, &mut obj, &manager(req), false);
+        let created = self.store.create_with(rt, obj, dry_run)?;
         Ok(json_response(StatusCode::CREATED, &created))
     }
 
-    fn patch(&self, req: &Req, path: &ResourcePath) -> Result<Response<Body>, ApiError> {
+    fn patch(
+        &self,
+        req: &Req,
+        path: &ResourcePath,
+        dry_run: bool,
+    ) -> Result<Response<Body>, ApiError> {
         let rt = path.rt;
         let name = path.name.as_deref().expect("patch has a name");
         let ns = path.namespace.as_deref();
@@ -257,12 +266,25 @@ impl ApiServer {
             ));
         }
         let status_only = path.sub.as_deref() == Some("status");
+        let manager = manager(req);
+        let force = req.query_flag("force");
+        if kind != PatchKind::Apply && req.query.contains_key("force") {
+            let mut e = ApiError::invalid(
+                "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+            );
+            e.details = Some(
+                json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{
+                "reason": "FieldValueForbidden", "message": "Forbidden: may not be specified for non-apply patch", "field": "force"}]}),
+            );
+            return Err(e);
+        }
         for _ in 0..PATCH_ATTEMPTS {
             let Some(current) = self.store.get(rt, ns, name) else {
                 if kind == PatchKind::Apply && !status_only {
                     // Server-side apply creates what does not exist yet.
                     let applied = patch::parse_body(&req.body)?;
                     patch::check_applied(rt, &applied)?;
+                    let applied = managed::apply(rt, None, &applied, &manager, force)?;
                     let mut obj = self.body_object(
                         &Req {
                             body: Bytes::from(serde_json::to_vec(&applied).expect("JSON")),
@@ -273,12 +295,20 @@ impl ApiServer {
                     strip_nulls(&mut obj);
                     return Ok(json_response(
                         StatusCode::CREATED,
-                        &self.store.create(rt, obj)?,
+                        &self.store.create_with(rt, obj, dry_run)?,
                     ));
                 }
                 return Err(ApiError::not_found(rt, name));
             };
-            let patched = patch::apply_patch(rt, kind, &current, &req.body)?;
+            let patched = if kind == PatchKind::Apply && !status_only {
+                let applied = patch::parse_body(&req.body)?;
+                patch::check_applied(rt, &applied)?;
+                managed::apply(rt, Some(&current), &applied, &manager, force)?
+            } else {
+                let mut p = patch::apply_patch(rt, kind, &current, &req.body)?;
+                managed::record_update(rt, Some(&current), &mut p, &manager, status_only);
+                p
+            };
             for (field, was) in [("name", Some(name)), ("namespace", ns)] {
                 if patched["metadata"][field].as_str() != was {
                     return Err(ApiError::invalid(format!(
@@ -289,11 +319,7 @@ impl ApiServer {
             }
             let raced =
                 patched["metadata"]["resourceVersion"] == current["metadata"]["resourceVersion"];
-            let result = if status_only {
-                self.store.update_status(rt, patched)
-            } else {
-                self.store.update(rt, patched)
-            };
+            let result = self.store.update_with(rt, patched, status_only, dry_run);
             match result {
                 Ok(out) => return Ok(json_response(StatusCode::OK, &out)),
                 // The object changed between read and write: patch the new version, unless the
@@ -305,16 +331,23 @@ impl ApiServer {
         Err(ApiError::conflict(rt, name))
     }
 
-    fn delete(&self, req: &Req, path: &ResourcePath) -> Result<Response<Body>, ApiError> {
+    fn delete(
+        &self,
+        req: &Req,
+        path: &ResourcePath,
+        mut dry_run: bool,
+    ) -> Result<Response<Body>, ApiError> {
         let rt = path.rt;
         let name = path.name.as_deref().expect("delete has a name");
         let ns = path.namespace.as_deref();
         if !req.body.is_empty() {
             let opts = patch::parse_body(&req.body)?;
-            if opts["dryRun"].as_array().is_some_and(|d| !d.is_empty()) {
-                return Err(ApiError::bad_request(
-                    "dry-run requests are not supported by the embedded platform",
-                ));
+            if let Some(d) = opts["dryRun"].as_array().filter(|d| !d.is_empty()) {
+                let values: Vec<String> = d
+                    .iter()
+                    .map(|v| v.as_str().unwrap_or_default().to_string())
+                    .collect();
+                dry_run = check_dry_run(&values, "DeleteOptions")?;
             }
             let pre = &opts["preconditions"];
             if pre.is_object() {
@@ -336,8 +369,8 @@ impl ApiServer {
                 }
             }
         }
-        let obj = self.store.delete(rt, ns, name)?;
-        if self.store.get(rt, ns, name).is_some() {
+        let obj = self.store.delete_with(rt, ns, name, dry_run)?;
+        if obj["metadata"]["deletionTimestamp"].is_string() {
             // Finalizers keep it until they are removed: the API server returns the object.
             return Ok(json_response(StatusCode::OK, &obj));
         }
@@ -448,6 +481,49 @@ impl ApiServer {
         );
         Ok(r)
     }
+}
+
+/// The manager of a write (`fieldManager`, else the User-Agent's product).
+fn manager(req: &Req) -> String {
+    managed::manager_of(
+        req.query.get("fieldManager"),
+        req.headers
+            .get(header::USER_AGENT)
+            .and_then(|u| u.to_str().ok()),
+    )
+}
+
+/// `?dryRun=All` on a write; any other value is refused as the apiserver refuses it.
+fn dry_run(req: &Req, verb: &str) -> Result<bool, ApiError> {
+    let Some(v) = req.query.get("dryRun") else {
+        return Ok(false);
+    };
+    let options = match verb {
+        "create" => "CreateOptions",
+        "update" => "UpdateOptions",
+        "patch" => "PatchOptions",
+        "delete" | "deletecollection" => "DeleteOptions",
+        _ => return Ok(false),
+    };
+    check_dry_run(std::slice::from_ref(v), options)
+}
+
+/// `All` (dry run) or nothing; else 422 `<Options>.meta.k8s.io "" is invalid: dryRun: ...`.
+fn check_dry_run(values: &[String], options: &str) -> Result<bool, ApiError> {
+    if values.iter().all(|v| v == "All") {
+        return Ok(!values.is_empty());
+    }
+    let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
+    let detail = format!(
+        "Unsupported value: []string{{{}}}: supported values: \"All\"",
+        quoted.join(", ")
+    );
+    let mut e = ApiError::invalid(format!(
+        "{options}.meta.k8s.io \"\" is invalid: dryRun: {detail}"
+    ));
+    e.details = Some(json!({"group": "meta.k8s.io", "kind": options,
+        "causes": [{"reason": "FieldValueNotSupported", "message": detail, "field": "dryRun"}]}));
+    Err(e)
 }
 
 /// Server-side apply treats explicit nulls as "unset"; they are never stored.

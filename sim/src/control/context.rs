@@ -55,6 +55,28 @@ pub(crate) struct FailedCreate {
     pub fingerprint: String,
     /// The admission message.
     pub message: String,
+    /// Failed attempts in a row against the same fingerprint.
+    pub attempts: u32,
+    /// When the controller's work queue hands the workload back (its rate limiter's backoff).
+    pub retry_at: std::time::Instant,
+}
+
+impl FailedCreate {
+    /// A failure after `attempts` tries: retried after client-go's default controller rate
+    /// limiter backoff, 5 ms doubling per failure up to 1000 s
+    /// (`workqueue.DefaultControllerRateLimiter`), which is why a refused StatefulSet pod's
+    /// event reaches count 11 within seconds on a real cluster (docs/real-apiserver-facts.md).
+    pub fn new(fingerprint: String, message: String, attempts: u32) -> FailedCreate {
+        let backoff = std::time::Duration::from_millis(5)
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
+            .min(std::time::Duration::from_secs(1000));
+        FailedCreate {
+            fingerprint,
+            message,
+            attempts,
+            retry_at: std::time::Instant::now() + backoff,
+        }
+    }
 }
 
 /// Everything a reconcile pass needs.
@@ -69,17 +91,14 @@ pub(crate) struct Ctx {
     pub failed: HashMap<String, FailedCreate>,
     /// Model artifacts loaded so far, by folder.
     pub loaded: HashMap<PathBuf, Arc<dyn Predictor>>,
+    /// When the current (or last) reconcile pass started.
+    pub pass_started: std::time::Instant,
     next_ip: u32,
-    rng: u64,
 }
 
 impl Ctx {
-    /// A context for the controller task, with fresh IP and name generators.
+    /// A context for the controller task, with a fresh IP generator.
     pub(crate) fn new(store: Store, faults: Faults, state: Arc<PlatformState>) -> Ctx {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(7);
         // Start at 10.244.1.1: 10.244.0.x is left to cluster add-ons (cluster DNS is 10.244.0.2).
         Ctx {
             store,
@@ -87,8 +106,8 @@ impl Ctx {
             state,
             failed: HashMap::new(),
             loaded: HashMap::new(),
+            pass_started: std::time::Instant::now(),
             next_ip: 256,
-            rng: seed | 1,
         }
     }
 
@@ -103,12 +122,15 @@ impl Ctx {
         }
     }
 
-    /// A pseudo-random number (xorshift), for generated name suffixes.
-    pub fn random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
+    /// The earliest time a refused pod creation is due for another try. One that was already
+    /// due when the last pass started and was not retried (its workload is gone or waits for
+    /// something else) waits for the next change instead of waking the loop again.
+    pub fn next_retry(&self) -> Option<std::time::Instant> {
+        self.failed
+            .values()
+            .map(|f| f.retry_at)
+            .filter(|at| *at > self.pass_started)
+            .min()
     }
 }
 

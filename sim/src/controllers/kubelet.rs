@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::volumes::Binding;
 use crate::control::context::Ctx;
 use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
@@ -31,6 +32,14 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
     let mut view: Option<NetworkView> = None;
     let mut kafka_views = Views::new();
     for pod in pending {
+        match super::volumes::binding(ctx, pod) {
+            Binding::Ready => {}
+            Binding::Waiting => continue,
+            Binding::Unschedulable(why) => {
+                super::volumes::mark_unschedulable(ctx, pod, &why);
+                continue;
+            }
+        }
         let ip = ctx.next_pod_ip();
         let ts = now();
         if pod["metadata"]["labels"][PROBE_LABEL] == "true" {

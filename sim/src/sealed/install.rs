@@ -20,7 +20,8 @@ fn match_labels() -> Value {
     json!({"app.kubernetes.io/name": "sealed-secrets", "app.kubernetes.io/instance": "sealed-secrets"})
 }
 
-fn crd() -> Value {
+/// The SealedSecret CRD as the chart installs it (open schema; served `bitnami.com/v1alpha1`).
+pub fn crd() -> Value {
     let names = json!({"kind": "SealedSecret", "listKind": "SealedSecretList",
         "plural": "sealedsecrets", "singular": "sealedsecret"});
     json!({

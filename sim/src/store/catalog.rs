@@ -128,6 +128,36 @@ pub static RESOURCES: &[ResourceType] = &[
         true
     ),
     rt!(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        "persistentvolume",
+        ["pv"],
+        false,
+        true
+    ),
+    rt!(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        "storageclass",
+        ["sc"],
+        false,
+        false
+    ),
+    rt!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        ["rs"],
+        true,
+        true
+    ),
+    rt!(
         "apps",
         "v1",
         "StatefulSet",

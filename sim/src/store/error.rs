@@ -107,13 +107,14 @@ impl ApiError {
             details: None,
         }
     }
-    /// NotFound (404) for a path the server does not serve.
+    /// NotFound (404) for a path the server does not serve (with empty `details`, as the
+    /// apiserver answers; docs/real-apiserver-facts.md).
     pub fn no_route() -> ApiError {
         ApiError {
             code: 404,
             reason: "NotFound",
             message: "the server could not find the requested resource".into(),
-            details: None,
+            details: Some(serde_json::json!({})),
         }
     }
     /// MethodNotAllowed (405): the verb is not supported on this resource.

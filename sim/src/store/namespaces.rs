@@ -39,7 +39,7 @@ impl Store {
         }
         let mut done = ns;
         done["spec"]["finalizers"] = json!([]);
-        let _ = self.write(ns_rt, done, Write::Finalize);
+        let _ = self.write(ns_rt, done, Write::Finalize, false);
         self.get(ns_rt, None, name).is_none()
     }
 

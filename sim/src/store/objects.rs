@@ -224,9 +224,21 @@ impl Store {
     /// its lookup of `default` for about as long, so a pod created right after its namespace is
     /// admitted there too (docs/real-apiserver-facts.md, ServiceAccounts).
     pub fn create(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
+        self.create_with(rt, obj, false)
+    }
+
+    /// [`Store::create`], or with `dry_run` everything but storing it (`?dryRun=All`): admission
+    /// and validation run and the answer is the object as it would be stored, with its uid and
+    /// creation time but no resource version, as the API server's dry-run answers.
+    pub fn create_with(
+        &self,
+        rt: &'static ResourceType,
+        obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let created = self.create_locked(&mut inner, rt, obj)?;
-        if rt.kind == "Namespace" {
+        let created = self.create_locked(&mut inner, rt, obj, dry_run)?;
+        if rt.kind == "Namespace" && !dry_run {
             let sa = RESOURCES
                 .iter()
                 .find(|r| r.kind == "ServiceAccount")
@@ -237,6 +249,7 @@ impl Store {
                 &mut inner,
                 sa,
                 json!({"metadata": {"name": DEFAULT_SERVICE_ACCOUNT, "namespace": ns}}),
+                false,
             );
         }
         Ok(created)
@@ -247,6 +260,7 @@ impl Store {
         inner: &mut Inner,
         rt: &'static ResourceType,
         mut obj: Value,
+        dry_run: bool,
     ) -> Result<Value, ApiError> {
         if !obj["metadata"].is_object() {
             return Err(ApiError::invalid(format!(
@@ -283,7 +297,6 @@ impl Store {
         for a in self.admission.iter() {
             a.admit(&*inner, Operation::Create, rt, &mut obj, None)?;
         }
-        inner.rv += 1;
         inner.uid_counter += 1;
         let uid = format!("00000000-0000-4000-8000-{:012x}", inner.uid_counter);
         obj["apiVersion"] = json!(rt.api_version());
@@ -292,11 +305,16 @@ impl Store {
             .as_object_mut()
             .expect("metadata checked by key()");
         meta.insert("uid".into(), json!(uid));
-        meta.insert("resourceVersion".into(), json!(inner.rv.to_string()));
         meta.insert("creationTimestamp".into(), json!(now()));
         meta.insert("generation".into(), json!(1));
-        meta.remove("managedFields");
+        // `managedFields` are the API layer's (api/managed.rs); anything else sent none.
         meta.remove("deletionTimestamp");
+        meta.remove("resourceVersion");
+        if dry_run {
+            return Ok(obj);
+        }
+        inner.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         inner.objects.insert(k, obj.clone());
         self.record(inner, ChangeType::Added, rt, obj.clone(), None);
         Ok(obj)
@@ -306,12 +324,30 @@ impl Store {
     ///
     /// When `obj` carries a resource version it must match the stored one (optimistic concurrency).
     pub fn update(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
-        self.write(rt, obj, Write::Main)
+        self.write(rt, obj, Write::Main, false)
+    }
+
+    /// [`Store::update`] (`status_only`: [`Store::update_status`]), or with `dry_run` everything
+    /// but storing it: the answer is the object as it would be stored, with the current resource
+    /// version, as the API server's dry-run answers.
+    pub fn update_with(
+        &self,
+        rt: &'static ResourceType,
+        obj: Value,
+        status_only: bool,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let mode = if status_only {
+            Write::Status
+        } else {
+            Write::Main
+        };
+        self.write(rt, obj, mode, dry_run)
     }
 
     /// Replaces an object's status only, through the status subresource.
     pub fn update_status(&self, rt: &'static ResourceType, obj: Value) -> Result<Value, ApiError> {
-        self.write(rt, obj, Write::Status)
+        self.write(rt, obj, Write::Status, false)
     }
 
     /// The one write path of updates: concurrency check, admission, generation, history.
@@ -320,6 +356,7 @@ impl Store {
         rt: &'static ResourceType,
         mut obj: Value,
         mode: Write,
+        dry_run: bool,
     ) -> Result<Value, ApiError> {
         let status_only = mode == Write::Status;
         let mut inner = self.lock();
@@ -381,13 +418,20 @@ impl Store {
         });
         new["apiVersion"] = json!(rt.api_version());
         new["kind"] = json!(rt.kind);
-        new["metadata"]
-            .as_object_mut()
-            .expect("metadata")
-            .remove("managedFields");
+        // Field ownership is the API layer's (api/managed.rs): a write that sends none (the
+        // controllers' writes, status writes) keeps what was recorded.
+        if new["metadata"].get("managedFields").is_none()
+            && let Some(m) = old["metadata"].get("managedFields")
+        {
+            new["metadata"]["managedFields"] = m.clone();
+        }
         if new == old_with_rv(&old, &new) {
             // Nothing changed: like the API server, keep the resource version and send no event.
             return Ok(old);
+        }
+        if dry_run {
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+            return Ok(new);
         }
         inner.rv += 1;
         new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
@@ -413,6 +457,18 @@ impl Store {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, ApiError> {
+        self.delete_with(rt, namespace, name, false)
+    }
+
+    /// [`Store::delete`], or with `dry_run` only the answer: the object as it is (marked for
+    /// deletion when finalizers would hold it), nothing changed and nothing collected.
+    pub fn delete_with(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let k: ObjKey = (
             rt.group,
@@ -423,6 +479,12 @@ impl Store {
         let Some(mut obj) = inner.objects.get(&k).cloned() else {
             return Err(ApiError::not_found(rt, name));
         };
+        if dry_run {
+            if !finalizers_empty(&obj) && obj["metadata"]["deletionTimestamp"].is_null() {
+                obj["metadata"]["deletionTimestamp"] = json!(now());
+            }
+            return Ok(obj);
+        }
         if !finalizers_empty(&obj) {
             // Already marked: deleting again changes nothing, as on the API server.
             if obj["metadata"]["deletionTimestamp"].is_null() {

@@ -43,16 +43,28 @@ pub fn with_kafka() -> InstallOptions {
 
 impl Platform {
     /// Admission + controllers with `faults`, Seldon installed as documented (cluster-wide,
-    /// `seldon-mesh`) with Kafka installed, so a runtime's six components can all become Ready.
+    /// `seldon-mesh`) with Kafka installed and kind's default StorageClass, so a runtime's six
+    /// components can all become Ready.
     pub fn start(faults: Faults) -> Platform {
         Platform::start_with(faults, with_kafka())
     }
 
     pub fn start_with(faults: Faults, opts: InstallOptions) -> Platform {
+        Platform::start_storage(faults, opts, true)
+    }
+
+    /// Like [`Platform::start_with`]; without `default_storage` there is no StorageClass, as on
+    /// a cluster without a default one (claims stay Pending).
+    pub fn start_storage(faults: Faults, opts: InstallOptions, default_storage: bool) -> Platform {
         let store = Store::new(sim::admission::chain(&faults));
         // System namespaces and cluster DNS: Kafka clients resolve the bootstrap Service by name.
         sim::store::bootstrap::bootstrap(&store).unwrap();
         install(&store, &opts).unwrap();
+        if default_storage {
+            // kind's default StorageClass, as the harness's embedded target installs it: the
+            // scheduler's claim binds once its pod is scheduled.
+            sim::controllers::install_default_storage_class(&store).unwrap();
+        }
         let state = Arc::new(PlatformState::default());
         if let sim::seldon::Kafka::External(addr) = &opts.kafka {
             state

@@ -186,18 +186,27 @@ pub async fn call_with(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    // PATCH bodies are JSON merge patches.
+    let ct = if method == "PATCH" {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
+    call_as(client, method, path, ct, body).await
+}
+
+/// [`call_with`] with an explicit `Content-Type` (e.g. `application/apply-patch+yaml`).
+pub async fn call_as(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let req = Request::builder()
         .method(method)
         .uri(path)
-        // PATCH bodies are JSON merge patches.
-        .header(
-            "content-type",
-            if method == "PATCH" {
-                "application/merge-patch+json"
-            } else {
-                "application/json"
-            },
-        )
+        .header("content-type", content_type)
         .body(
             body.map(|b| serde_json::to_vec(&b).unwrap())
                 .unwrap_or_default(),
@@ -253,7 +262,9 @@ pub fn status_without_causes(code: u16, body: &Value) -> Value {
 /// - quota `must specify limits.cpu for: c; limits.memory for: c` (1.24+, kubernetes PR #107210)
 ///   becomes 1.20's `must specify limits.cpu,limits.memory`;
 /// - 1.20 qualifies NetworkPolicy errors with the internal group `extensions`
-///   (`NetworkPolicy.extensions`), newer servers with `networking.k8s.io`.
+///   (`NetworkPolicy.extensions`), newer servers with `networking.k8s.io`;
+/// - the deployment controller's `Scaled up replica set web-x from 0 to 2` (newer) becomes
+///   1.20's `Scaled up replica set web-x to 2`.
 pub fn allowed_divergences(v: &mut Value) {
     match v {
         Value::String(s) => {
@@ -261,6 +272,13 @@ pub fn allowed_divergences(v: &mut Value) {
                 "NetworkPolicy.extensions ",
                 "NetworkPolicy.networking.k8s.io ",
             );
+            // `Scaled up replica set web-x from 0 to 2` (newer) is 1.20's `... web-x to 2`.
+            if t.starts_with("Scaled ")
+                && let Some((head, to)) = t.rsplit_once(" to ")
+                && let Some((set, _from)) = head.rsplit_once(" from ")
+            {
+                t = format!("{set} to {to}");
+            }
             if let Some(at) = t.find("must specify ") {
                 let (head, rest) = t.split_at(at + "must specify ".len());
                 let resources: Vec<&str> = rest
