@@ -230,8 +230,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
     let started = std::time::Instant::now();
     let started_at = jiff::Timestamp::now().to_string();
+    let env_opts = crate::target::TargetOptions::from_env().unwrap_or_default();
+    // `--report DIR`: a failed run's diagnostics go with the report, under `DIR/diagnostics`.
+    let diagnostics_dir = args
+        .report
+        .as_ref()
+        .map(|d| d.join("diagnostics"))
+        .or_else(|| env_opts.diagnostics_dir.clone());
     let opts = crate::target::TargetOptions {
         kind: Some(kind),
+        diagnostics_dir,
         embedded: crate::target::EmbeddedOptions::with_faults(faults),
         context: args.context,
         allow_contexts: args.allow_contexts,
@@ -240,7 +248,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         chart_version: args.chart_version,
         keep: args.keep,
         upgrade_to: args.upgrade_to,
-        ..crate::target::TargetOptions::from_env().unwrap_or_default()
+        ..env_opts
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -1,4 +1,6 @@
-//! Running scenarios end to end: target, setup, checks, verdicts, cleanup.
+//! Running scenarios end to end: target, setup, checks, verdicts, diagnostics, cleanup.
+
+pub mod diagnostics;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -318,6 +320,9 @@ pub async fn run_scenario_selected(
         report.setup_error = Some("interrupted (SIGINT/SIGTERM) as the checks finished".into());
     }
     let interrupted = interrupted_now;
+    if !report.succeeded() && !interrupted {
+        write_diagnostics(target, scenario, &report, &recorder).await;
+    }
     if keep.keeps(!report.succeeded()) && !interrupted {
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
@@ -350,6 +355,46 @@ pub async fn run_scenario_selected(
         }
     }
     report
+}
+
+/// Writes the failed run's diagnostics bundle (before cleanup: the objects are still there) when
+/// the target has a diagnostics folder; a bundle that cannot be written is a warning.
+async fn write_diagnostics(
+    target: &Target,
+    scenario: &Scenario,
+    report: &ScenarioReport,
+    recorder: &crate::setup::Recorder,
+) {
+    let Some(dir) = target.diagnostics_dir() else {
+        return;
+    };
+    let failures: Vec<diagnostics::Failure<'_>> = report
+        .checks
+        .iter()
+        .filter(|c| !c.verdict.passed())
+        .map(|c| diagnostics::Failure {
+            name: &c.name,
+            kind: c.kind,
+            duration: c.duration,
+            tags: &c.tags,
+            verdict: &c.verdict,
+        })
+        .collect();
+    let run = diagnostics::RunFacts {
+        run_id: &report.run_id,
+        chart_version: report.chart_version.as_deref(),
+        setup_error: report.setup_error.as_deref(),
+    };
+    let applied = recorder.snapshot();
+    let written = tokio::select! {
+        r = diagnostics::write(target, scenario, run, &failures, &applied, dir) => Some(r),
+        _ = signalled(1) => None,
+    };
+    match written {
+        Some(Ok(path)) => eprintln!("diagnostics of run {}: {}", report.run_id, path.display()),
+        Some(Err(e)) => tracing::warn!("writing the diagnostics of run {}: {e:#}", report.run_id),
+        None => {}
+    }
 }
 
 /// The record-based cleanup followed by the label sweep, as one report.

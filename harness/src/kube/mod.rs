@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod condition;
+pub mod diagnose;
 pub mod object;
 pub mod observe;
 pub mod probe;

@@ -87,6 +87,19 @@ impl Provider for Embedded {
         Some(embedded_timeout_cap())
     }
 
+    fn facts(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "node image".into(),
+                "none: the embedded platform runs no nodes (its \"kubelet\" is simulated)".into(),
+            ),
+            (
+                "CNI".into(),
+                "none: the embedded platform's NetworkPolicy model (sim::network)".into(),
+            ),
+        ]
+    }
+
     fn finish(mut self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {
         if let Some(mut p) = self.platform.take() {
             p.shutdown();

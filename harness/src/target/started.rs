@@ -15,6 +15,7 @@ use crate::scenario::{Scenario, TargetKind};
 pub struct Target {
     provider: Box<dyn Provider>,
     work_dir: PathBuf,
+    diagnostics_dir: Option<PathBuf>,
 }
 
 impl Target {
@@ -48,6 +49,7 @@ impl Target {
         Ok(Target {
             provider,
             work_dir: work_dir(opts),
+            diagnostics_dir: opts.diagnostics_dir.clone(),
         })
     }
 
@@ -92,6 +94,17 @@ impl Target {
     /// Where secret packages are extracted for this target's runs.
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
+    }
+
+    /// Where a failed run writes its diagnostics bundle (`--report DIR` gives `DIR/diagnostics`);
+    /// `None`: no bundle is written.
+    pub fn diagnostics_dir(&self) -> Option<&Path> {
+        self.diagnostics_dir.as_deref()
+    }
+
+    /// Platform facts the target knows and the cluster may not show (node image, CNI).
+    pub fn facts(&self) -> Vec<(String, String)> {
+        self.provider.facts()
     }
 
     /// The kubeconfig file to inspect a kept target with, when there is one.
