@@ -105,11 +105,24 @@ pub fn cleanup(run: String, context: String, allow_contexts: Vec<String>) -> Exi
             controller_namespace: "seldon-mesh".into(),
         };
         let client = crate::target::existing::connect(&settings).await?;
+        // A live run cleans up after itself; deleting its objects under it would break it.
+        match crate::kube::lease::state_of(&client, &run).await {
+            Ok(state) if !state.may_be_cleaned() => anyhow::bail!(
+                "run {run} {state}: it deletes its own objects when it ends; if it is stuck, stop it \
+                 (Ctrl-C) or wait until its Lease expires ({}s after its last renewal), then run this again",
+                crate::kube::lease::LEASE_DURATION.as_secs()
+            ),
+            Ok(state) => eprintln!("run {run} {state}: deleting what it left"),
+            Err(e) => eprintln!("warning: {e}; deleting the run's objects anyway"),
+        }
         // The scenario label is not needed to find a run's objects: the run label selects them.
         let labels = crate::kube::RunLabels::new("cleanup", &run);
-        crate::setup::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
-            .await
-            .map_err(anyhow::Error::from)
+        let report =
+            crate::setup::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
+                .await
+                .map_err(anyhow::Error::from)?;
+        crate::kube::run_lease::delete(&client, &run).await;
+        Ok(report)
     });
     match result {
         Ok(report) => {

@@ -9,7 +9,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::checks::{self, CheckContext, Verdict};
-use crate::kube::RunLabels;
+use crate::kube::run_lease::RunLease;
+use crate::kube::{Applier, RunLabels};
 use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
 use crate::setup::{CleanupError, CleanupGuard, CleanupReport, RunContext, setup_recorded};
 use crate::target::kind::helm::UpgradePhase;
@@ -262,6 +263,17 @@ pub async fn run_scenario_selected(
             return report;
         }
     }
+    // The run's Lease tells other runs this one is live (and later kept, or crashed).
+    let lease = match RunLease::acquire(Applier::new(client.clone(), run_ctx.labels.clone())).await
+    {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(
+                "run {run_id} holds no Lease, so other runs cannot tell it is live: {e}"
+            );
+            None
+        }
+    };
     // The guard records every object as it is applied, so whatever stops the run (a failed setup,
     // Ctrl-C, a panic) can still delete exactly what the run created.
     let guard = CleanupGuard::new(client.clone(), &run_ctx);
@@ -323,7 +335,8 @@ pub async fn run_scenario_selected(
     if !report.succeeded() && !interrupted {
         write_diagnostics(target, scenario, &report, &recorder).await;
     }
-    if keep.keeps(!report.succeeded()) && !interrupted {
+    let kept = keep.keeps(!report.succeeded()) && !interrupted;
+    if kept {
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
     } else {
@@ -353,6 +366,11 @@ pub async fn run_scenario_selected(
                 "cleanup abandoned; `harness cleanup --run {run_id}` removes what is left"
             ),
         }
+    }
+    match lease {
+        Some(l) if kept => l.keep().await,
+        Some(l) => l.release().await,
+        None => {}
     }
     report
 }

@@ -110,10 +110,8 @@ fn failing_defects(scenario: &harness::scenario::Scenario) -> Vec<Defect> {
 
 #[test]
 fn diagnostics_of_failed_runs_hold_no_secret_value() {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "diagnostics-no-leak-{}",
-        std::process::id()
-    ));
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("diagnostics-no-leak-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let scenarios = base.join("scenarios");
     copy_dir(&repo().join("scenarios"), &scenarios);
@@ -159,7 +157,13 @@ fn diagnostics_of_failed_runs_hold_no_secret_value() {
             let mut files = Vec::new();
             files_under(&report.join("diagnostics"), &mut files);
             let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            for want in ["index.txt", "versions.txt", "/checks/", "/objects/", "/events/"] {
+            for want in [
+                "index.txt",
+                "versions.txt",
+                "/checks/",
+                "/objects/",
+                "/events/",
+            ] {
                 assert!(
                     names.iter().any(|n| n.contains(want)),
                     "{} under {}: no `{want}` in the bundle: {names:#?}",
@@ -171,7 +175,8 @@ fn diagnostics_of_failed_runs_hold_no_secret_value() {
             exchanges += files
                 .iter()
                 .filter(|f| {
-                    std::fs::read_to_string(f).is_ok_and(|t| t.contains("request: InferenceRequest"))
+                    std::fs::read_to_string(f)
+                        .is_ok_and(|t| t.contains("request: InferenceRequest"))
                 })
                 .count();
             // The package's Secret is in the bundle (by name and keys): the values were there to leak.
@@ -215,5 +220,9 @@ fn diagnostics_of_failed_runs_hold_no_secret_value() {
         }
     }
     assert!(scanned > 10_000, "test bug: only {scanned} bytes scanned");
-    assert!(leaks.is_empty(), "secret values written:\n{}", leaks.join("\n"));
+    assert!(
+        leaks.is_empty(),
+        "secret values written:\n{}",
+        leaks.join("\n")
+    );
 }

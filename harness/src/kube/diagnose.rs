@@ -77,8 +77,7 @@ pub struct Bundle {
 impl Bundle {
     /// Adds a file, redacting it with the bundle's secret values.
     pub fn add(&mut self, path: impl Into<String>, text: &str) {
-        self.files
-            .insert(path.into(), redact(text, &self.secrets));
+        self.files.insert(path.into(), redact(text, &self.secrets));
     }
 }
 
@@ -303,8 +302,7 @@ async fn pod_logs(client: &Client, ns: &str, per_request: Duration) -> Vec<(Stri
                     tail_lines: Some(LOG_TAIL_LINES),
                     ..LogParams::default()
                 };
-                let text = match tokio::time::timeout(per_request, api.logs(&pod_name, &lp)).await
-                {
+                let text = match tokio::time::timeout(per_request, api.logs(&pod_name, &lp)).await {
                     Ok(Ok(t)) => t,
                     Ok(Err(e)) => format!("cannot read the log: {e}\n"),
                     Err(_) => format!("reading the log took longer than {per_request:?}\n"),
@@ -365,23 +363,19 @@ async fn versions(
         Err(_) => out.push_str("nodes: no answer\n"),
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
-    let cni: Vec<&str> = match tokio::time::timeout(per_request, pods.list(&ListParams::default()))
-        .await
-    {
-        Ok(Ok(list)) => CNI_PODS
-            .iter()
-            .copied()
-            .filter(|c| {
-                list.items.iter().any(|p| {
-                    p.metadata
-                        .name
-                        .as_deref()
-                        .is_some_and(|n| n.starts_with(c))
+    let cni: Vec<&str> =
+        match tokio::time::timeout(per_request, pods.list(&ListParams::default())).await {
+            Ok(Ok(list)) => CNI_PODS
+                .iter()
+                .copied()
+                .filter(|c| {
+                    list.items
+                        .iter()
+                        .any(|p| p.metadata.name.as_deref().is_some_and(|n| n.starts_with(c)))
                 })
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+                .collect(),
+            _ => Vec::new(),
+        };
     if !cni.is_empty() {
         out.push_str(&format!("CNI (pods in kube-system): {}\n", cni.join(", ")));
     }

@@ -8,10 +8,12 @@
 pub mod apply;
 pub mod condition;
 pub mod diagnose;
+pub mod lease;
 pub mod object;
 pub mod observe;
 pub mod probe;
 pub mod redact;
+pub mod run_lease;
 pub mod sealed;
 pub mod seldon;
 pub mod version;

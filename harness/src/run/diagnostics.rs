@@ -138,20 +138,25 @@ async fn inference_exchange(target: &Target, scenario: &Scenario, expect: &Expec
         Ok(s) => s,
         Err(e) => return out + &format!("  cannot build the requests: {e}\n"),
     };
-    let client = match v2_client(target, &i.namespace, i.protocol, Deadline::after(PER_REQUEST))
-        .await
+    let client = match v2_client(
+        target,
+        &i.namespace,
+        i.protocol,
+        Deadline::after(PER_REQUEST),
+    )
+    .await
     {
         Ok(c) => c,
         Err(e) => return out + &format!("  cannot reach the endpoint: {e}\n"),
     };
     for sample in &set.samples {
         let request = sample.request();
-        let answer =
-            match tokio::time::timeout(PER_REQUEST, client.infer(&i.model, &request)).await {
-                Ok(Ok(r)) => format!("{r:#?}"),
-                Ok(Err(e)) => format!("error: {e}"),
-                Err(_) => format!("no answer within {PER_REQUEST:?}"),
-            };
+        let answer = match tokio::time::timeout(PER_REQUEST, client.infer(&i.model, &request)).await
+        {
+            Ok(Ok(r)) => format!("{r:#?}"),
+            Ok(Err(e)) => format!("error: {e}"),
+            Err(_) => format!("no answer within {PER_REQUEST:?}"),
+        };
         out.push_str(&format!(
             "--- sample {} ({})\nrequest: {request:#?}\nresponse: {answer}\n",
             sample.name,
@@ -168,8 +173,7 @@ fn write_bundle(out: &Path, bundle: &Bundle) -> anyhow::Result<()> {
     for (rel, text) in &bundle.files {
         let path = out.join(rel);
         if let Some(parent) = path.parent() {
-            create_private_dir(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
+            create_private_dir(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
         write_private(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }

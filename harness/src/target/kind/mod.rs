@@ -89,9 +89,10 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
         facts: vec![
             (
                 "node image".into(),
-                settings.node_image.clone().unwrap_or_else(|| {
-                    format!("as pinned in {}", settings.config_path.display())
-                }),
+                settings
+                    .node_image
+                    .clone()
+                    .unwrap_or_else(|| format!("as pinned in {}", settings.config_path.display())),
             ),
             ("CNI".into(), "kindnet (kind's default CNI)".into()),
             ("kind cluster".into(), settings.cluster_name.clone()),
