@@ -38,6 +38,42 @@ pub struct RunArgs {
     pub tags: Vec<String>,
     /// Only the checks that did not pass in this `results.json`.
     pub rerun_failed: Option<PathBuf>,
+    /// Embedded platform: the share of API requests answered 500 or 429 (`5%`, `0.05`).
+    pub api_faults: Option<String>,
+}
+
+/// The embedded platform's transport faults for `--api-faults RATE`: half of the share answered
+/// 500, half 429 with Retry-After; watches closed after a second; 2 ms added to every answer.
+pub fn parse_api_faults(rate: &str) -> Result<crate::target::TransportFaults, String> {
+    let text = rate.trim();
+    let value = match text.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| {
+        format!("--api-faults `{rate}`: not a rate; give a share such as `5%` or `0.05`")
+    })?;
+    if !(0.0..1.0).contains(&value) {
+        return Err(format!(
+            "--api-faults `{rate}`: the share must be at least 0 and below 100%"
+        ));
+    }
+    let errors = value / 2.0;
+    Ok(crate::target::TransportFaults {
+        error_rate: errors,
+        // Throttling counts only requests that did not fail: this makes it half of the share.
+        throttle_rate: if errors < 1.0 {
+            errors / (1.0 - errors)
+        } else {
+            0.0
+        },
+        drop_watches_after: (value > 0.0).then(|| std::time::Duration::from_secs(1)),
+        latency: if value > 0.0 {
+            std::time::Duration::from_millis(2)
+        } else {
+            std::time::Duration::ZERO
+        },
+    })
 }
 
 /// The embedded platform's faults from defect names; an unknown name lists the known ones.
@@ -196,13 +232,26 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let faults = match parse_defects(&args.defects) {
+    let mut faults = match parse_defects(&args.defects) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(rate) = &args.api_faults {
+        if kind != TargetKind::Sim {
+            eprintln!("error: --api-faults only applies to the embedded platform (--target sim)");
+            return ExitCode::from(2);
+        }
+        match parse_api_faults(rate) {
+            Ok(t) => faults.transport = t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if kind != TargetKind::Sim && !faults.defects.is_empty() {
         eprintln!("error: --defect only applies to the embedded platform (--target sim)");
         return ExitCode::from(2);

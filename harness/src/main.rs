@@ -227,6 +227,12 @@ struct RunArgs {
     /// podspec-overrides-ignored.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
+    /// Embedded platform only: answer this share of API requests (e.g. `5%` or `0.05`) with
+    /// 500 InternalError or 429 TooManyRequests (with Retry-After), half each; close every watch
+    /// after a second and add latency to every answer. Verdicts must not change: the harness
+    /// retries transient API errors with bounded backoff inside each check's deadline.
+    #[arg(long, value_name = "RATE")]
+    api_faults: Option<String>,
 }
 
 impl From<RunArgs> for cli::RunArgs {
@@ -246,6 +252,7 @@ impl From<RunArgs> for cli::RunArgs {
             defects: a.defects,
             tags: a.tags,
             rerun_failed: a.rerun_failed,
+            api_faults: a.api_faults,
         }
     }
 }

@@ -95,7 +95,7 @@ fn harness(dir: &Path, kubeconfig: &Path, args: &[&str]) -> (Option<i32>, String
     (status.code(), text)
 }
 
-fn run_args<'a>(keep: &'a str) -> Vec<&'a str> {
+fn run_args(keep: &str) -> Vec<&str> {
     vec![
         "run",
         "--target",

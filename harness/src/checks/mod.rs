@@ -28,6 +28,16 @@ pub async fn run(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
         .timeout
         .unwrap_or_else(|| check.expect.default_timeout());
     let deadline = Deadline::after(timeout);
+    // Transient API errors are retried for as long as the check's deadline allows.
+    Box::pin(crate::kube::retry::within(
+        deadline,
+        dispatch(ctx, check, deadline),
+    ))
+    .await
+}
+
+/// The check kind's own function.
+async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> Verdict {
     match &check.expect {
         Expectation::RuntimeReady(r) => scheduling::runtime_ready(ctx, r, deadline).await,
         Expectation::RuntimeNotReady(r) => {

@@ -13,6 +13,7 @@ pub mod object;
 pub mod observe;
 pub mod probe;
 pub mod redact;
+pub mod retry;
 pub mod run_lease;
 pub mod sealed;
 pub mod seldon;

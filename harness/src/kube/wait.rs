@@ -56,6 +56,11 @@ impl Deadline {
     pub fn total(&self) -> Duration {
         self.total
     }
+
+    /// The instant it passes.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
 }
 
 /// The result of the shared watch loop: either the evaluator's answer or what was seen.

@@ -96,7 +96,7 @@ pub async fn write(
     }
     for c in failures {
         let file = format!("checks/{}.txt", c.name);
-        index.push_str(&format!("{} {}: {file}\n", label(&c.verdict), c.name));
+        index.push_str(&format!("{} {}: {file}\n", label(c.verdict), c.name));
         let mut text = format!(
             "check {} ({}), {:.2}s, tags {:?}\n\n{}\n",
             c.name,

@@ -12,7 +12,7 @@ use crate::scenario::seldon::{InstallSettings, Kafka};
 use crate::scenario::{Scenario, TargetKind};
 
 /// Faults to inject into the embedded platform (to prove checks fail on a broken platform).
-pub use sim::faults::{Defect, Faults};
+pub use sim::faults::{Defect, Faults, TransportFaults};
 
 /// Options of the embedded platform, and of no other target.
 #[derive(Debug, Clone, Default)]
@@ -48,8 +48,8 @@ pub async fn start(
     )
     .await
     .context("loading the platform's kubeconfig")?;
-    let client =
-        kube::Client::try_from(config).context("building a client for the embedded platform")?;
+    let client = crate::kube::retry::client(config)
+        .context("building a client for the embedded platform")?;
     Ok(Box::new(Embedded {
         platform: Some(platform),
         client,
