@@ -241,6 +241,8 @@ pub fn results_json(reports: &[ScenarioReport], meta: &RunMeta) -> serde_json::V
                         "durationSeconds": c.duration.as_secs_f64(),
                         "tags": c.tags,
                         "provenToCatch": c.proven_to_catch,
+                        "retries": c.retries,
+                        "flaky": c.verdict.message().starts_with(crate::run::attempts::FLAKY),
                     })
                 })
                 .collect();

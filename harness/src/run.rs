@@ -1,5 +1,6 @@
 //! Running scenarios end to end: target, setup, checks, verdicts, diagnostics, cleanup.
 
+pub mod attempts;
 pub mod diagnostics;
 
 use std::sync::OnceLock;
@@ -37,6 +38,8 @@ pub struct CheckResult {
     pub proven_to_catch: Vec<&'static str>,
     /// The check's tags from the scenario.
     pub tags: Vec<String>,
+    /// Extra attempts after infrastructure errors, each with its reason (see `run::attempts`).
+    pub retries: Vec<String>,
 }
 
 /// Everything one scenario run produced.
@@ -301,12 +304,17 @@ pub async fn run_scenario_selected(
                     check.timeout = Some(t.min(cap));
                 }
                 let started = Instant::now();
-                let verdict = checks::run(ctx, &check).await;
+                let attempted = attempts::attempt_check(
+                    || checks::run_classified(ctx, &check),
+                    attempts::detect_flaky_from_env(),
+                )
+                .await;
                 CheckResult {
                     name: check.name.clone(),
                     kind: check.expect.kind(),
                     tags: check.tags.clone(),
-                    verdict,
+                    verdict: attempted.verdict,
+                    retries: attempted.retries,
                     duration: started.elapsed(),
                     proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
                 }

@@ -6,8 +6,10 @@
 //! below are for the layers above.
 
 pub mod apply;
+pub mod clock;
 pub mod condition;
 pub mod diagnose;
+pub mod incident;
 pub mod lease;
 pub mod object;
 pub mod observe;

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use kube::client::{Body, ClientBuilder};
-use tokio::time::Instant;
 use tower::Service;
 use tower::retry::{Policy, Retry};
 
@@ -26,12 +25,13 @@ pub const FIRST_BACKOFF: Duration = Duration::from_millis(20);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 tokio::task_local! {
-    static DEADLINE: Instant;
+    static DEADLINE: Deadline;
 }
 
-/// Runs `fut` with `deadline` as the limit for retries of the requests it sends.
+/// Runs `fut` with `deadline` as the limit for retries of the requests it sends; the backoff
+/// slept is credited to the deadline (`kube::clock`).
 pub async fn within<F: std::future::Future>(deadline: Deadline, fut: F) -> F::Output {
-    DEADLINE.scope(deadline.at(), fut).await
+    super::clock::counting_backoff(DEADLINE.scope(deadline, fut)).await
 }
 
 /// Why an answer is worth retrying, if it is.
@@ -110,13 +110,12 @@ impl Transient {
             .saturating_mul(1 << (self.attempt - 1).min(16))
             .min(MAX_BACKOFF);
         let delay = retry_after.map_or(backoff, |r| r.min(MAX_BACKOFF));
-        let Ok(at) = DEADLINE.try_with(|d| *d) else {
+        let Ok(left) = DEADLINE.try_with(Deadline::remaining) else {
             return Some(delay);
         };
-        let now = Instant::now();
         // A `Retry-After` longer than the time left: try sooner rather than not at all (every
         // request is idempotent); past the deadline, give up.
-        [delay, backoff].into_iter().find(|d| now + *d < at)
+        [delay, backoff].into_iter().find(|d| *d < left)
     }
 }
 
@@ -144,13 +143,24 @@ impl<Res, E: std::fmt::Display> Policy<Request<Body>, Response<Res>, E> for Tran
             }
             Err(e) => (format!("no answer ({e})"), None),
         };
-        let delay = self.next_delay(retry_after)?;
+        let Some(delay) = self.next_delay(retry_after) else {
+            // Still failing after the retries the deadline allowed: an infrastructure incident
+            // the run layer may retry the whole check for.
+            super::incident::record(format!(
+                "API server: {why} on {} {} (gave up after {} attempts)",
+                req.method(),
+                req.uri().path(),
+                self.attempt
+            ));
+            return None;
+        };
         tracing::debug!(
             "{} {}: {why}; retrying in {delay:?} (attempt {})",
             req.method(),
             req.uri().path(),
             self.attempt + 1
         );
+        super::clock::add_backoff(delay);
         Some(tokio::time::sleep(delay))
     }
 

@@ -31,11 +31,14 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// How many recent Events a timeout report keeps.
 pub const MAX_EVENTS: usize = 10;
 
-/// One deadline shared by every wait of a check, so a check never takes longer than its timeout.
+/// One deadline shared by every wait of a check, so a check never takes longer than its timeout
+/// of platform time: time the process was stalled or slept backing off from a transient API
+/// error (`kube::clock`) is credited back, up to the timeout again.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     at: Instant,
     total: Duration,
+    credit_at_start: Duration,
 }
 
 impl Deadline {
@@ -44,24 +47,28 @@ impl Deadline {
         Deadline {
             at: Instant::now() + timeout,
             total: timeout,
+            credit_at_start: super::clock::credit(),
         }
     }
 
-    /// Time left (zero once passed).
+    /// Time left (zero once passed), credit included.
     pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
+        let credit = super::clock::credit()
+            .saturating_sub(self.credit_at_start)
+            .min(self.total);
+        (self.at + credit).saturating_duration_since(Instant::now())
     }
 
     /// The whole timeout, for messages.
     pub fn total(&self) -> Duration {
         self.total
     }
-
-    /// The instant it passes.
-    pub fn at(&self) -> Instant {
-        self.at
-    }
 }
+
+/// How long past its timeout a wait may take to finish its first listing: a wait judges the
+/// object as it is, rather than giving up without having looked (a wait started with no time
+/// left still looks once).
+pub const FIRST_LOOK: Duration = Duration::from_secs(2);
 
 /// The result of the shared watch loop: either the evaluator's answer or what was seen.
 enum LoopEnd<T> {
@@ -69,6 +76,7 @@ enum LoopEnd<T> {
     TimedOut {
         objects: BTreeMap<String, DynamicObject>,
         last_error: Option<String>,
+        waited: Duration,
     },
     Ended(String),
 }
@@ -84,7 +92,8 @@ async fn watch_loop<T>(
     progress: impl Fn(&BTreeMap<String, DynamicObject>) -> String,
 ) -> LoopEnd<T> {
     let start = Instant::now();
-    let deadline = start + timeout;
+    let credit0 = super::clock::credit();
+    let mut deadline = start + timeout;
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut objects: BTreeMap<String, DynamicObject> = BTreeMap::new();
     let mut listing: BTreeMap<String, DynamicObject> = BTreeMap::new();
@@ -94,7 +103,17 @@ async fn watch_loop<T>(
     loop {
         let changed = tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
-                return LoopEnd::TimedOut { objects, last_error };
+                // Stalls and retry backoff are not the platform's time (`kube::clock`).
+                let credit = super::clock::credit().saturating_sub(credit0).min(timeout);
+                let now = Instant::now();
+                if start + timeout + credit > now {
+                    deadline = start + timeout + credit;
+                } else if !listed && now < start + timeout + FIRST_LOOK {
+                    deadline = start + timeout + FIRST_LOOK;
+                } else {
+                    return LoopEnd::TimedOut { objects, last_error, waited: start.elapsed() };
+                }
+                false
             }
             _ = ticker.tick() => {
                 let state = if listed { progress(&objects) } else { "not listed yet".to_string() };
@@ -195,14 +214,22 @@ pub async fn wait_for(
             what,
             last_error: e,
         }),
-        LoopEnd::TimedOut { last_error, .. } => {
+        LoopEnd::TimedOut {
+            last_error, waited, ..
+        } => {
+            if let Some(pull) = last_seen
+                .as_ref()
+                .and_then(super::incident::image_pull_backoff)
+            {
+                super::incident::record(pull);
+            }
             let (events, events_error) = match recent_events(client, &target.object).await {
                 Ok(e) => (e, None),
                 Err(e) => (Vec::new(), Some(e)),
             };
             Err(WaitError::Timeout(Box::new(TimeoutReport {
                 what,
-                waited: timeout,
+                waited,
                 last: last_seen.map(|o| ObjectSummary::of(&target.object, &o)),
                 history,
                 events,
@@ -322,9 +349,10 @@ pub async fn wait_for_event(
         LoopEnd::TimedOut {
             objects,
             last_error,
+            waited,
         } => Err(WaitError::Timeout(Box::new(TimeoutReport {
             what,
-            waited: timeout,
+            waited,
             last: None,
             history: Vec::new(),
             events: sort_events(objects.values().map(EventSummary::of).collect()),
@@ -347,6 +375,21 @@ mod tests {
             "status": {"observedGeneration": observed, "conditions": conds}
         }))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn retry_backoff_is_credited_to_the_deadline_up_to_its_length() {
+        crate::kube::clock::counting_backoff(async {
+            let d = Deadline::after(Duration::from_millis(100));
+            crate::kube::clock::add_backoff(Duration::from_millis(60));
+            let r = d.remaining();
+            assert!(r > Duration::from_millis(100), "{r:?}");
+            crate::kube::clock::add_backoff(Duration::from_secs(10));
+            let r = d.remaining();
+            assert!(r <= Duration::from_millis(200), "credit is capped: {r:?}");
+            assert!(r > Duration::from_millis(150), "{r:?}");
+        })
+        .await;
     }
 
     #[test]
