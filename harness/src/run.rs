@@ -334,15 +334,16 @@ pub async fn run_scenario_selected(
             true
         }
     };
+    if !report.succeeded() && !interrupted {
+        // Before cleanup, while the objects exist; a signal meanwhile stops it and counts below.
+        write_diagnostics(target, scenario, &report, &recorder).await;
+    }
     // A signal that arrived as the work finished still means: clean up, keep nothing.
     let interrupted_now = interrupted_now(interrupted);
     if interrupted_now && !interrupted {
         report.setup_error = Some("interrupted (SIGINT/SIGTERM) as the checks finished".into());
     }
     let interrupted = interrupted_now;
-    if !report.succeeded() && !interrupted {
-        write_diagnostics(target, scenario, &report, &recorder).await;
-    }
     let kept = keep.keeps(!report.succeeded()) && !interrupted;
     if kept {
         // keep() prints how to inspect and remove what was kept.
