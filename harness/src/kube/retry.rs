@@ -31,7 +31,7 @@ tokio::task_local! {
 /// Runs `fut` with `deadline` as the limit for retries of the requests it sends; the backoff
 /// slept is credited to the deadline (`kube::clock`).
 pub async fn within<F: std::future::Future>(deadline: Deadline, fut: F) -> F::Output {
-    super::clock::counting_backoff(DEADLINE.scope(deadline, fut)).await
+    super::clock::metering(DEADLINE.scope(deadline, fut)).await
 }
 
 /// Why an answer is worth retrying, if it is.

@@ -32,8 +32,8 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 pub const MAX_EVENTS: usize = 10;
 
 /// One deadline shared by every wait of a check, so a check never takes longer than its timeout
-/// of platform time: time the process was stalled or slept backing off from a transient API
-/// error (`kube::clock`) is credited back, up to the timeout again.
+/// of platform time: time the check could not run or slept backing off from a transient API
+/// error (`kube::clock`) is credited back, up to a few times the timeout.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     at: Instant,
@@ -55,7 +55,7 @@ impl Deadline {
     pub fn remaining(&self) -> Duration {
         let credit = super::clock::credit()
             .saturating_sub(self.credit_at_start)
-            .min(self.total);
+            .min(self.total * super::clock::MAX_CREDIT_FACTOR);
         (self.at + credit).saturating_duration_since(Instant::now())
     }
 
@@ -104,7 +104,9 @@ async fn watch_loop<T>(
         let changed = tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
                 // Stalls and retry backoff are not the platform's time (`kube::clock`).
-                let credit = super::clock::credit().saturating_sub(credit0).min(timeout);
+                let credit = super::clock::credit()
+                    .saturating_sub(credit0)
+                    .min(timeout * super::clock::MAX_CREDIT_FACTOR);
                 let now = Instant::now();
                 if start + timeout + credit > now {
                     deadline = start + timeout + credit;
@@ -379,15 +381,15 @@ mod tests {
 
     #[tokio::test]
     async fn retry_backoff_is_credited_to_the_deadline_up_to_its_length() {
-        crate::kube::clock::counting_backoff(async {
+        crate::kube::clock::metering(async {
             let d = Deadline::after(Duration::from_millis(100));
             crate::kube::clock::add_backoff(Duration::from_millis(60));
             let r = d.remaining();
             assert!(r > Duration::from_millis(100), "{r:?}");
             crate::kube::clock::add_backoff(Duration::from_secs(10));
             let r = d.remaining();
-            assert!(r <= Duration::from_millis(200), "credit is capped: {r:?}");
-            assert!(r > Duration::from_millis(150), "{r:?}");
+            assert!(r <= Duration::from_millis(500), "credit is capped: {r:?}");
+            assert!(r > Duration::from_millis(450), "{r:?}");
         })
         .await;
     }
