@@ -42,6 +42,42 @@ pub struct RunArgs {
     pub setup_only: bool,
     /// Seal `seal:` packages with this certificate instead of the controller's.
     pub sealing_cert: Option<PathBuf>,
+    /// Embedded platform: the share of API requests answered 500 or 429 (`5%`, `0.05`).
+    pub api_faults: Option<String>,
+}
+
+/// The embedded platform's transport faults for `--api-faults RATE`: half of the share answered
+/// 500, half 429 with Retry-After; watches closed after a second; 2 ms added to every answer.
+pub fn parse_api_faults(rate: &str) -> Result<crate::target::TransportFaults, String> {
+    let text = rate.trim();
+    let value = match text.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => text.parse::<f64>(),
+    }
+    .map_err(|_| {
+        format!("--api-faults `{rate}`: not a rate; give a share such as `5%` or `0.05`")
+    })?;
+    if !(0.0..1.0).contains(&value) {
+        return Err(format!(
+            "--api-faults `{rate}`: the share must be at least 0 and below 100%"
+        ));
+    }
+    let errors = value / 2.0;
+    Ok(crate::target::TransportFaults {
+        error_rate: errors,
+        // Throttling counts only requests that did not fail: this makes it half of the share.
+        throttle_rate: if errors < 1.0 {
+            errors / (1.0 - errors)
+        } else {
+            0.0
+        },
+        drop_watches_after: (value > 0.0).then(|| std::time::Duration::from_secs(1)),
+        latency: if value > 0.0 {
+            std::time::Duration::from_millis(2)
+        } else {
+            std::time::Duration::ZERO
+        },
+    })
 }
 
 /// The embedded platform's faults from defect names; an unknown name lists the known ones.
@@ -109,11 +145,24 @@ pub fn cleanup(run: String, context: String, allow_contexts: Vec<String>) -> Exi
             controller_namespace: "seldon-mesh".into(),
         };
         let client = crate::target::existing::connect(&settings).await?;
+        // A live run cleans up after itself; deleting its objects under it would break it.
+        match crate::kube::lease::state_of(&client, &run).await {
+            Ok(state) if !state.may_be_cleaned() => anyhow::bail!(
+                "run {run} {state}: it deletes its own objects when it ends; if it is stuck, stop it \
+                 (Ctrl-C) or wait until its Lease expires ({}s after its last renewal), then run this again",
+                crate::kube::lease::LEASE_DURATION.as_secs()
+            ),
+            Ok(state) => eprintln!("run {run} {state}: deleting what it left"),
+            Err(e) => eprintln!("warning: {e}; deleting the run's objects anyway"),
+        }
         // The scenario label is not needed to find a run's objects: the run label selects them.
         let labels = crate::kube::RunLabels::new("cleanup", &run);
-        crate::setup::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
-            .await
-            .map_err(anyhow::Error::from)
+        let report =
+            crate::setup::cleanup_run(&client, &labels, std::time::Duration::from_secs(300))
+                .await
+                .map_err(anyhow::Error::from)?;
+        crate::kube::run_lease::delete(&client, &run).await;
+        Ok(report)
     });
     match result {
         Ok(report) => {
@@ -187,13 +236,26 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let faults = match parse_defects(&args.defects) {
+    let mut faults = match parse_defects(&args.defects) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(rate) = &args.api_faults {
+        if kind != TargetKind::Sim {
+            eprintln!("error: --api-faults only applies to the embedded platform (--target sim)");
+            return ExitCode::from(2);
+        }
+        match parse_api_faults(rate) {
+            Ok(t) => faults.transport = t,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if kind != TargetKind::Sim && !faults.defects.is_empty() {
         eprintln!("error: --defect only applies to the embedded platform (--target sim)");
         return ExitCode::from(2);
@@ -235,8 +297,16 @@ pub fn run(args: RunArgs) -> ExitCode {
     }
     let started = std::time::Instant::now();
     let started_at = jiff::Timestamp::now().to_string();
+    let env_opts = crate::target::TargetOptions::from_env().unwrap_or_default();
+    // `--report DIR`: a failed run's diagnostics go with the report, under `DIR/diagnostics`.
+    let diagnostics_dir = args
+        .report
+        .as_ref()
+        .map(|d| d.join("diagnostics"))
+        .or_else(|| env_opts.diagnostics_dir.clone());
     let opts = crate::target::TargetOptions {
         kind: Some(kind),
+        diagnostics_dir,
         embedded: crate::target::EmbeddedOptions::with_faults(faults),
         context: args.context,
         allow_contexts: args.allow_contexts,
@@ -247,7 +317,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         upgrade_to: args.upgrade_to,
         setup_only: args.setup_only,
         sealing_cert: args.sealing_cert,
-        ..crate::target::TargetOptions::from_env().unwrap_or_default()
+        ..env_opts
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

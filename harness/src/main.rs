@@ -240,6 +240,12 @@ struct RunArgs {
     /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
+    /// Embedded platform only: answer this share of API requests (e.g. `5%` or `0.05`) with
+    /// 500 InternalError or 429 TooManyRequests (with Retry-After), half each; close every watch
+    /// after a second and add latency to every answer. Verdicts must not change: the harness
+    /// retries transient API errors with bounded backoff inside each check's deadline.
+    #[arg(long, value_name = "RATE")]
+    api_faults: Option<String>,
 }
 
 impl From<RunArgs> for cli::RunArgs {
@@ -261,6 +267,7 @@ impl From<RunArgs> for cli::RunArgs {
             rerun_failed: a.rerun_failed,
             setup_only: a.setup_only,
             sealing_cert: a.sealing_cert,
+            api_faults: a.api_faults,
         }
     }
 }

@@ -8,10 +8,13 @@ use anyhow::Context;
 use crate::checks::Verdict;
 use crate::run::ScenarioReport;
 
-/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: `info` for the harness, `warn` elsewhere).
+/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: `info` for the harness,
+/// `warn` elsewhere; kube's per-response error line is off: transient errors are retried and
+/// what fails for good is reported with its cause).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,harness=info"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,harness=info,kube_client::client::builder=off")
+    });
     // A second init (tests) is harmless.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -244,6 +247,8 @@ pub fn results_json(reports: &[ScenarioReport], meta: &RunMeta) -> serde_json::V
                         "durationSeconds": c.duration.as_secs_f64(),
                         "tags": c.tags,
                         "provenToCatch": c.proven_to_catch,
+                        "retries": c.retries,
+                        "flaky": c.verdict.message().starts_with(crate::run::attempts::FLAKY),
                     })
                 })
                 .collect();

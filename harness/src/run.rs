@@ -1,4 +1,7 @@
-//! Running scenarios end to end: target, setup, checks, verdicts, cleanup.
+//! Running scenarios end to end: target, setup, checks, verdicts, diagnostics, cleanup.
+
+pub mod attempts;
+pub mod diagnostics;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -7,7 +10,8 @@ use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::checks::{self, CheckContext, Verdict};
-use crate::kube::RunLabels;
+use crate::kube::run_lease::RunLease;
+use crate::kube::{Applier, RunLabels};
 use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
 use crate::setup::{CleanupError, CleanupGuard, CleanupReport, RunContext, setup_recorded};
 use crate::target::kind::helm::UpgradePhase;
@@ -34,6 +38,8 @@ pub struct CheckResult {
     pub proven_to_catch: Vec<&'static str>,
     /// The check's tags from the scenario.
     pub tags: Vec<String>,
+    /// Extra attempts after infrastructure errors, each with its reason (see `run::attempts`).
+    pub retries: Vec<String>,
 }
 
 /// Everything one scenario run produced.
@@ -273,6 +279,17 @@ pub async fn run_scenario_selected(
             return report;
         }
     }
+    // The run's Lease tells other runs this one is live (and later kept, or crashed).
+    let lease = match RunLease::acquire(Applier::new(client.clone(), run_ctx.labels.clone())).await
+    {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(
+                "run {run_id} holds no Lease, so other runs cannot tell it is live: {e}"
+            );
+            None
+        }
+    };
     // The guard records every object as it is applied, so whatever stops the run (a failed setup,
     // Ctrl-C, a panic) can still delete exactly what the run created.
     let guard = CleanupGuard::new(client.clone(), &run_ctx);
@@ -300,12 +317,17 @@ pub async fn run_scenario_selected(
                     check.timeout = Some(t.min(cap));
                 }
                 let started = Instant::now();
-                let verdict = checks::run(ctx, &check).await;
+                let attempted = attempts::attempt_check(
+                    || checks::run_classified(ctx, &check),
+                    attempts::detect_flaky_from_env(),
+                )
+                .await;
                 CheckResult {
                     name: check.name.clone(),
                     kind: check.expect.kind(),
                     tags: check.tags.clone(),
-                    verdict,
+                    verdict: attempted.verdict,
+                    retries: attempted.retries,
                     duration: started.elapsed(),
                     proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
                 }
@@ -325,13 +347,18 @@ pub async fn run_scenario_selected(
             true
         }
     };
+    if !report.succeeded() && !interrupted {
+        // Before cleanup, while the objects exist; a signal meanwhile stops it and counts below.
+        write_diagnostics(target, scenario, &report, &recorder).await;
+    }
     // A signal that arrived as the work finished still means: clean up, keep nothing.
     let interrupted_now = interrupted_now(interrupted);
     if interrupted_now && !interrupted {
         report.setup_error = Some("interrupted (SIGINT/SIGTERM) as the checks finished".into());
     }
     let interrupted = interrupted_now;
-    if keep.keeps(!report.succeeded()) && !interrupted {
+    let kept = keep.keeps(!report.succeeded()) && !interrupted;
+    if kept {
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
     } else {
@@ -364,6 +391,11 @@ pub async fn run_scenario_selected(
                 "cleanup abandoned; `harness cleanup --run {run_id}` removes what is left"
             ),
         }
+    }
+    match lease {
+        Some(l) if kept => l.keep().await,
+        Some(l) => l.release().await,
+        None => {}
     }
     report
 }
@@ -407,6 +439,46 @@ async fn verify_setup_only(
             report.setup_only = Some(summary);
             report.setup_error = Some(format!("cleanup left objects it cannot delete: {e}"));
         }
+    }
+}
+
+/// Writes the failed run's diagnostics bundle (before cleanup: the objects are still there) when
+/// the target has a diagnostics folder; a bundle that cannot be written is a warning.
+async fn write_diagnostics(
+    target: &Target,
+    scenario: &Scenario,
+    report: &ScenarioReport,
+    recorder: &crate::setup::Recorder,
+) {
+    let Some(dir) = target.diagnostics_dir() else {
+        return;
+    };
+    let failures: Vec<diagnostics::Failure<'_>> = report
+        .checks
+        .iter()
+        .filter(|c| !c.verdict.passed())
+        .map(|c| diagnostics::Failure {
+            name: &c.name,
+            kind: c.kind,
+            duration: c.duration,
+            tags: &c.tags,
+            verdict: &c.verdict,
+        })
+        .collect();
+    let run = diagnostics::RunFacts {
+        run_id: &report.run_id,
+        chart_version: report.chart_version.as_deref(),
+        setup_error: report.setup_error.as_deref(),
+    };
+    let applied = recorder.snapshot();
+    let written = tokio::select! {
+        r = diagnostics::write(target, scenario, run, &failures, &applied, dir) => Some(r),
+        _ = signalled(1) => None,
+    };
+    match written {
+        Some(Ok(path)) => eprintln!("diagnostics of run {}: {}", report.run_id, path.display()),
+        Some(Err(e)) => tracing::warn!("writing the diagnostics of run {}: {e:#}", report.run_id),
+        None => {}
     }
 }
 

@@ -48,6 +48,8 @@ const KINDS: &[(&str, &str)] = &[
     ("mlops.seldon.io/v1alpha1", "SeldonRuntime"),
     ("mlops.seldon.io/v1alpha1", "Server"),
     ("mlops.seldon.io/v1alpha1", "Model"),
+    // The run's Lease (run ownership): released at the end, interrupted or not.
+    ("coordination.k8s.io/v1", "Lease"),
 ];
 
 /// Kills the process on every path out of the test (a panic included).

@@ -24,10 +24,33 @@ use crate::scenario::{Check, Expectation};
 
 /// Runs one check within its timeout; errors talking to the cluster become `Fail` with the cause.
 pub async fn run(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
+    run_classified(ctx, check).await.0
+}
+
+/// [`run`], with the infrastructure incidents (`kube::incident`) seen meanwhile: a failure that
+/// comes with incidents may be the infrastructure's, not the platform's.
+pub async fn run_classified(ctx: &CheckContext<'_>, check: &Check) -> (Verdict, Vec<String>) {
+    Box::pin(crate::kube::incident::collecting(run_within_deadline(
+        ctx, check,
+    )))
+    .await
+}
+
+async fn run_within_deadline(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
     let timeout = check
         .timeout
         .unwrap_or_else(|| check.expect.default_timeout());
     let deadline = Deadline::after(timeout);
+    // Transient API errors are retried for as long as the check's deadline allows.
+    Box::pin(crate::kube::retry::within(
+        deadline,
+        dispatch(ctx, check, deadline),
+    ))
+    .await
+}
+
+/// The check kind's own function.
+async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> Verdict {
     match &check.expect {
         Expectation::RuntimeReady(r) => scheduling::runtime_ready(ctx, r, deadline).await,
         Expectation::RuntimeNotReady(r) => {

@@ -117,8 +117,8 @@ pub enum ApplyError {
     /// The object belongs to another run of the harness (running, kept, or crashed): it is never
     /// taken over or deleted by this run.
     #[error(
-        "{object} belongs to another harness run, {run} (scenario {scenario}), which is still running or was kept; \
-         refusing to take it over. If that run is over, delete what it left with \
+        "{object} belongs to another harness run, {run} (scenario {scenario}), which {state}; \
+         refusing to take it over or delete it. Once that run is over, delete what it left with \
          `harness cleanup --run {run} --context <context> --allow-context <context>`, then run again"
     )]
     OtherRun {
@@ -128,6 +128,8 @@ pub enum ApplyError {
         run: String,
         /// The other run's scenario.
         scenario: String,
+        /// What its Lease says: still running, kept, or crashed (expired).
+        state: String,
     },
     /// The request did not get an API answer (connection, TLS, decoding).
     #[error("{object}: {verb} failed: {detail}")]
@@ -304,10 +306,16 @@ impl Applier {
                         .cloned()
                         .unwrap_or_else(|| "<none>".into())
                 };
+                let run = label(RUN_LABEL);
+                let state = match super::lease::state_of(&self.client, &run).await {
+                    Ok(s) => s.to_string(),
+                    Err(e) => format!("may still be running ({e})"),
+                };
                 return Err(ApplyError::OtherRun {
                     object: Box::new(object),
-                    run: label(RUN_LABEL),
+                    run,
                     scenario: label(SCENARIO_LABEL),
+                    state,
                 });
             }
             _ => false,
@@ -351,6 +359,38 @@ impl Applier {
 }
 
 impl Applier {
+    /// Creates an object every run shares (the harness's namespace) unless it exists: labelled
+    /// `app.kubernetes.io/part-of` the harness, without its ownership labels, so no run's cleanup
+    /// (nor any search for what runs left) ever counts it.
+    pub async fn ensure_shared(&self, obj: &Value) -> Result<(), ApplyError> {
+        let object = ObjectRef::from_value(obj)?;
+        let api = self.api(&object).await?;
+        if api
+            .get_opt(&object.name)
+            .await
+            .map_err(|e| ApplyError::from_kube(&object, "get", e, &[]))?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let mut body = obj.clone();
+        add_labels(
+            &mut body,
+            &std::collections::BTreeMap::from([(
+                "app.kubernetes.io/part-of".to_string(),
+                FIELD_MANAGER.to_string(),
+            )]),
+        );
+        api.patch(
+            &object.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| ApplyError::from_kube(&object, "apply", e, &[]))?;
+        Ok(())
+    }
+
     /// A watch target for an object, resolved through this applier's discovery cache.
     pub async fn watched(&self, object: &ObjectRef) -> Result<Watched, ApplyError> {
         let r = self.resolve(object).await?;

@@ -6,11 +6,17 @@
 //! below are for the layers above.
 
 pub mod apply;
+pub mod clock;
 pub mod condition;
+pub mod diagnose;
+pub mod incident;
+pub mod lease;
 pub mod object;
 pub mod observe;
 pub mod probe;
 pub mod redact;
+pub mod retry;
+pub mod run_lease;
 pub mod sealed;
 pub mod seldon;
 pub mod version;

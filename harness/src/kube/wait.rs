@@ -31,11 +31,14 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// How many recent Events a timeout report keeps.
 pub const MAX_EVENTS: usize = 10;
 
-/// One deadline shared by every wait of a check, so a check never takes longer than its timeout.
+/// One deadline shared by every wait of a check, so a check never takes longer than its timeout
+/// of platform time: time the check could not run or slept backing off from a transient API
+/// error (`kube::clock`) is credited back, up to a few times the timeout.
 #[derive(Debug, Clone, Copy)]
 pub struct Deadline {
     at: Instant,
     total: Duration,
+    credit_at_start: Duration,
 }
 
 impl Deadline {
@@ -44,12 +47,16 @@ impl Deadline {
         Deadline {
             at: Instant::now() + timeout,
             total: timeout,
+            credit_at_start: super::clock::credit(),
         }
     }
 
-    /// Time left (zero once passed).
+    /// Time left (zero once passed), credit included.
     pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
+        let credit = super::clock::credit()
+            .saturating_sub(self.credit_at_start)
+            .min(self.total * super::clock::MAX_CREDIT_FACTOR);
+        (self.at + credit).saturating_duration_since(Instant::now())
     }
 
     /// The whole timeout, for messages.
@@ -58,12 +65,18 @@ impl Deadline {
     }
 }
 
+/// How long past its timeout a wait may take to finish its first listing: a wait judges the
+/// object as it is, rather than giving up without having looked (a wait started with no time
+/// left still looks once).
+pub const FIRST_LOOK: Duration = Duration::from_secs(2);
+
 /// The result of the shared watch loop: either the evaluator's answer or what was seen.
 enum LoopEnd<T> {
     Done(T),
     TimedOut {
         objects: BTreeMap<String, DynamicObject>,
         last_error: Option<String>,
+        waited: Duration,
     },
     Ended(String),
 }
@@ -79,7 +92,8 @@ async fn watch_loop<T>(
     progress: impl Fn(&BTreeMap<String, DynamicObject>) -> String,
 ) -> LoopEnd<T> {
     let start = Instant::now();
-    let deadline = start + timeout;
+    let credit0 = super::clock::credit();
+    let mut deadline = start + timeout;
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut objects: BTreeMap<String, DynamicObject> = BTreeMap::new();
     let mut listing: BTreeMap<String, DynamicObject> = BTreeMap::new();
@@ -89,7 +103,19 @@ async fn watch_loop<T>(
     loop {
         let changed = tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
-                return LoopEnd::TimedOut { objects, last_error };
+                // Stalls and retry backoff are not the platform's time (`kube::clock`).
+                let credit = super::clock::credit()
+                    .saturating_sub(credit0)
+                    .min(timeout * super::clock::MAX_CREDIT_FACTOR);
+                let now = Instant::now();
+                if start + timeout + credit > now {
+                    deadline = start + timeout + credit;
+                } else if !listed && now < start + timeout + FIRST_LOOK {
+                    deadline = start + timeout + FIRST_LOOK;
+                } else {
+                    return LoopEnd::TimedOut { objects, last_error, waited: start.elapsed() };
+                }
+                false
             }
             _ = ticker.tick() => {
                 let state = if listed { progress(&objects) } else { "not listed yet".to_string() };
@@ -190,14 +216,22 @@ pub async fn wait_for(
             what,
             last_error: e,
         }),
-        LoopEnd::TimedOut { last_error, .. } => {
+        LoopEnd::TimedOut {
+            last_error, waited, ..
+        } => {
+            if let Some(pull) = last_seen
+                .as_ref()
+                .and_then(super::incident::image_pull_backoff)
+            {
+                super::incident::record(pull);
+            }
             let (events, events_error) = match recent_events(client, &target.object).await {
                 Ok(e) => (e, None),
                 Err(e) => (Vec::new(), Some(e)),
             };
             Err(WaitError::Timeout(Box::new(TimeoutReport {
                 what,
-                waited: timeout,
+                waited,
                 last: last_seen.map(|o| ObjectSummary::of(&target.object, &o)),
                 history,
                 events,
@@ -317,9 +351,10 @@ pub async fn wait_for_event(
         LoopEnd::TimedOut {
             objects,
             last_error,
+            waited,
         } => Err(WaitError::Timeout(Box::new(TimeoutReport {
             what,
-            waited: timeout,
+            waited,
             last: None,
             history: Vec::new(),
             events: sort_events(objects.values().map(EventSummary::of).collect()),
@@ -342,6 +377,21 @@ mod tests {
             "status": {"observedGeneration": observed, "conditions": conds}
         }))
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn retry_backoff_is_credited_to_the_deadline_up_to_its_length() {
+        crate::kube::clock::metering(async {
+            let d = Deadline::after(Duration::from_millis(100));
+            crate::kube::clock::add_backoff(Duration::from_millis(60));
+            let r = d.remaining();
+            assert!(r > Duration::from_millis(100), "{r:?}");
+            crate::kube::clock::add_backoff(Duration::from_secs(10));
+            let r = d.remaining();
+            assert!(r <= Duration::from_millis(500), "credit is capped: {r:?}");
+            assert!(r > Duration::from_millis(450), "{r:?}");
+        })
+        .await;
     }
 
     #[test]

@@ -465,7 +465,7 @@ impl CleanupGuard {
                     .map_err(|e| format!("cannot start a runtime for cleanup: {e}"))?;
                 rt.block_on(async {
                     let client = match (config, in_runtime) {
-                        (Some(c), _) => Client::try_from(c).map_err(|e| e.to_string())?,
+                        (Some(c), _) => crate::kube::retry::client(c).map_err(|e| e.to_string())?,
                         (None, false) => client,
                         (None, true) => {
                             return Err(

@@ -13,7 +13,7 @@ use crate::scenario::seldon::{InstallSettings, Kafka};
 use crate::scenario::{Scenario, TargetKind};
 
 /// Faults to inject into the embedded platform (to prove checks fail on a broken platform).
-pub use sim::faults::{Defect, Faults};
+pub use sim::faults::{Defect, Faults, TransportFaults};
 
 /// Options of the embedded platform, and of no other target.
 #[derive(Debug, Clone, Default)]
@@ -68,8 +68,8 @@ pub async fn start(
     )
     .await
     .context("loading the platform's kubeconfig")?;
-    let client =
-        kube::Client::try_from(config).context("building a client for the embedded platform")?;
+    let client = crate::kube::retry::client(config)
+        .context("building a client for the embedded platform")?;
     Ok(Box::new(Embedded {
         platform: Some(platform),
         client,
@@ -121,6 +121,19 @@ impl Provider for Embedded {
                 |name, ns| rclone_secret(name, ns, STORE_ENDPOINT, &self.credentials),
             )?)
         })
+    }
+
+    fn facts(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "node image".into(),
+                "none: the embedded platform runs no nodes (its \"kubelet\" is simulated)".into(),
+            ),
+            (
+                "CNI".into(),
+                "none: the embedded platform's NetworkPolicy model (sim::network)".into(),
+            ),
+        ]
     }
 
     fn finish(mut self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {

@@ -167,7 +167,7 @@ pub async fn client_for(
             context: context.to_string(),
             message: e.to_string(),
         })?;
-    kube::Client::try_from(config).map_err(|e| ExistingError::Client {
+    crate::kube::retry::client(config).map_err(|e| ExistingError::Client {
         context: context.to_string(),
         message: e.to_string(),
     })

@@ -12,7 +12,7 @@ pub mod portforward;
 pub mod provider;
 pub mod started;
 
-pub use embedded::{Defect, EmbeddedOptions, Faults, platform_up};
+pub use embedded::{Defect, EmbeddedOptions, Faults, TransportFaults, platform_up};
 pub use mesh::{BoxFuture, MeshAccess, MeshEndpoint, v2_client};
 pub use options::{Keep, TARGET_ENV, TargetOptions, fresh_per_scenario, kind_from_env, parse_kind};
 pub use provider::{PackageOverrides, Provider};

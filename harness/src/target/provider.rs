@@ -47,6 +47,12 @@ pub trait Provider: Send + Sync {
         Box::pin(async { Ok(PackageOverrides::new()) })
     }
 
+    /// Platform facts the target knows and the cluster may not show (node image, CNI), for
+    /// diagnostics.
+    fn facts(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Stops what the run started, keeping it when the keep policy says so.
     fn finish(self: Box<Self>, run_failed: bool) -> BoxFuture<'static, ()>;
 }

@@ -16,6 +16,7 @@ pub struct Target {
     provider: Box<dyn Provider>,
     work_dir: PathBuf,
     sealing_cert: Option<PathBuf>,
+    diagnostics_dir: Option<PathBuf>,
 }
 
 impl Target {
@@ -50,6 +51,7 @@ impl Target {
             provider,
             work_dir: work_dir(opts),
             sealing_cert: opts.sealing_cert.clone(),
+            diagnostics_dir: opts.diagnostics_dir.clone(),
         })
     }
 
@@ -99,6 +101,17 @@ impl Target {
     /// Where secret packages are extracted for this target's runs.
     pub fn work_dir(&self) -> &Path {
         &self.work_dir
+    }
+
+    /// Where a failed run writes its diagnostics bundle (`--report DIR` gives `DIR/diagnostics`);
+    /// `None`: no bundle is written.
+    pub fn diagnostics_dir(&self) -> Option<&Path> {
+        self.diagnostics_dir.as_deref()
+    }
+
+    /// Platform facts the target knows and the cluster may not show (node image, CNI).
+    pub fn facts(&self) -> Vec<(String, String)> {
+        self.provider.facts()
     }
 
     /// The kubeconfig file to inspect a kept target with, when there is one.

@@ -168,6 +168,16 @@ pub static RESOURCES: &[ResourceType] = &[
         true
     ),
     rt!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        [],
+        true,
+        false
+    ),
+    rt!(
         "networking.k8s.io",
         "v1",
         "NetworkPolicy",

@@ -37,6 +37,8 @@ struct Kind {
     model_store: tokio::sync::OnceCell<ModelStore>,
     /// Kubeconfigs, generated packages and other state.
     state_dir: PathBuf,
+    /// Node image and CNI as the kind settings say (for diagnostics).
+    facts: Vec<(String, String)>,
 }
 
 /// Provisions (or reuses) the kind cluster and installs Seldon with Helm.
@@ -86,6 +88,17 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
         helm,
         model_store: Default::default(),
         state_dir: opts.state_dir(),
+        facts: vec![
+            (
+                "node image".into(),
+                settings
+                    .node_image
+                    .clone()
+                    .unwrap_or_else(|| format!("as pinned in {}", settings.config_path.display())),
+            ),
+            ("CNI".into(), "kindnet (kind's default CNI)".into()),
+            ("kind cluster".into(), settings.cluster_name.clone()),
+        ],
     }))
 }
 
@@ -169,6 +182,10 @@ impl Provider for Kind {
         scenario: &'a Scenario,
     ) -> LocalBoxFuture<'a, anyhow::Result<PackageOverrides>> {
         Box::pin(self.overrides(scenario))
+    }
+
+    fn facts(&self) -> Vec<(String, String)> {
+        self.facts.clone()
     }
 
     fn finish(mut self: Box<Self>, run_failed: bool) -> BoxFuture<'static, ()> {

@@ -1,0 +1,131 @@
+//! Time that is not the platform's: a check's deadline measures how long the platform takes,
+//! not how long this process was kept from running or chose to wait. Two kinds of time are
+//! credited back to a check's deadline ([`credit`]), both counted per check ([`metering`]):
+//!
+//! - **lateness**: a meter polled in the check's own task sleeps [`TICK`] at a time and counts
+//!   how much later than asked it ran again; on a starved machine (a 2-core runner building while
+//!   tests run) or a congested runtime that is the time the check, and the embedded platform in
+//!   the same process, could not run;
+//! - **backoff**: time the harness slept before retrying a transient API error inside the check
+//!   ([`add_backoff`]), which a throttling API server asks for.
+//!
+//! Credit is capped by the callers ([`MAX_CREDIT_FACTOR`] times the deadline's own length), so a
+//! failing check still ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How often the meter wakes up.
+pub const TICK: Duration = Duration::from_millis(10);
+/// Lateness below this is ordinary timer slack, not starvation.
+const SLACK: Duration = Duration::from_millis(2);
+/// At most this many times a deadline's length is credited back.
+pub const MAX_CREDIT_FACTOR: u32 = 4;
+
+#[derive(Debug, Default)]
+struct Counters {
+    late_nanos: AtomicU64,
+    backoff_nanos: AtomicU64,
+}
+
+tokio::task_local! {
+    static COUNTERS: Arc<Counters>;
+}
+
+/// Runs `fut` (a check) with its lateness and retry backoff counted: a meter is polled in the
+/// same task, so its lateness is the check's.
+pub async fn metering<F: std::future::Future>(fut: F) -> F::Output {
+    let counters = Arc::new(Counters::default());
+    let meter_counters = counters.clone();
+    let meter = async move {
+        loop {
+            let t = Instant::now();
+            tokio::time::sleep(TICK).await;
+            let late = t.elapsed().saturating_sub(TICK);
+            if late > SLACK {
+                meter_counters
+                    .late_nanos
+                    .fetch_add(late.as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+    };
+    COUNTERS
+        .scope(counters, async move {
+            tokio::pin!(fut);
+            tokio::select! {
+                biased;
+                out = &mut fut => out,
+                never = meter => never,
+            }
+        })
+        .await
+}
+
+/// Notes that the running check slept `d` before retrying a request.
+pub fn add_backoff(d: Duration) {
+    let _ = COUNTERS.try_with(|c| {
+        c.backoff_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed)
+    });
+}
+
+fn read(f: impl Fn(&Counters) -> u64) -> Duration {
+    Duration::from_nanos(COUNTERS.try_with(|c| f(c)).unwrap_or(0))
+}
+
+/// Backoff slept so far by the running check (zero outside [`metering`]).
+pub fn backoff() -> Duration {
+    read(|c| c.backoff_nanos.load(Ordering::Relaxed))
+}
+
+/// How late the running check's task ran so far (zero outside [`metering`]).
+pub fn lateness() -> Duration {
+    read(|c| c.late_nanos.load(Ordering::Relaxed))
+}
+
+/// The credit so far: the running check's lateness plus its backoff.
+pub fn credit() -> Duration {
+    lateness() + backoff()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn backoff_is_counted_per_check() {
+        add_backoff(Duration::from_secs(5));
+        assert_eq!(
+            backoff(),
+            Duration::ZERO,
+            "outside a check nothing is counted"
+        );
+        let inside = metering(async {
+            add_backoff(Duration::from_millis(300));
+            add_backoff(Duration::from_millis(200));
+            backoff()
+        })
+        .await;
+        assert_eq!(inside, Duration::from_millis(500));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_check_kept_from_running_is_credited() {
+        let late = metering(async {
+            // Let the meter start its first tick, then hog the only thread for 200 ms (as a
+            // starved or congested process would keep the check's task from running).
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            std::thread::sleep(Duration::from_millis(200));
+            // Give the meter a turn to notice.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            tokio::task::yield_now().await;
+            lateness()
+        })
+        .await;
+        assert!(late >= Duration::from_millis(150), "{late:?}");
+    }
+}
