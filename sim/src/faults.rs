@@ -46,11 +46,18 @@ pub enum Defect {
     KafkaComponentsReadyWithoutKafka,
     /// The runtime ignores `overrides[].podSpec` (resources set there never reach the components).
     PodSpecOverridesIgnored,
+    /// The CNI enforces NetworkPolicy ingress rules but not egress rules.
+    EgressPolicyIgnored,
+    /// The CNI does not evaluate a peer's `namespaceSelector`: it matches pods of every namespace.
+    NamespaceSelectorIgnored,
+    /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
+    /// NetworkPolicy, while other pods (the harness's probes) obey it.
+    PolicyIgnoredForSeldonTraffic,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 18] = [
+    pub const ALL: [Defect; 21] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -69,6 +76,9 @@ impl Defect {
         Defect::SealedSecretsScopeIgnored,
         Defect::KafkaComponentsReadyWithoutKafka,
         Defect::PodSpecOverridesIgnored,
+        Defect::EgressPolicyIgnored,
+        Defect::NamespaceSelectorIgnored,
+        Defect::PolicyIgnoredForSeldonTraffic,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -92,6 +102,9 @@ impl Defect {
             Defect::SealedSecretsScopeIgnored => "sealed-secrets-scope-ignored",
             Defect::KafkaComponentsReadyWithoutKafka => "kafka-components-ready-without-kafka",
             Defect::PodSpecOverridesIgnored => "podspec-overrides-ignored",
+            Defect::EgressPolicyIgnored => "egress-policy-ignored",
+            Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
+            Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
         }
     }
 
@@ -135,5 +148,11 @@ impl Faults {
     /// Whether the defect is active.
     pub fn has(&self, d: Defect) -> bool {
         self.defects.contains(&d)
+    }
+
+    /// Whether Seldon's own connections ignore NetworkPolicy (policies ignored altogether, or
+    /// only for Seldon's traffic).
+    pub fn seldon_traffic_unpoliced(&self) -> bool {
+        self.has(Defect::NetworkPolicyIgnored) || self.has(Defect::PolicyIgnoredForSeldonTraffic)
     }
 }

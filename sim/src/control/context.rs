@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::dataplane::{Mesh, Predictor};
+use crate::dataplane::{Mesh, Predictor, Upstream};
 use crate::faults::Faults;
 use crate::store::Store;
 
@@ -111,12 +111,16 @@ pub(crate) struct Served {
     pub artifact: PathBuf,
     /// The loaded model.
     pub predictor: Arc<dyn Predictor>,
+    /// Whether envoy reaches the server pods it is loaded on.
+    pub upstream: Upstream,
 }
 
 impl PartialEq for Served {
-    /// Same model, version and artifact folder (the predictor is derived from the folder).
+    /// Same model, version, artifact folder and upstream reachability (the predictor is derived
+    /// from the folder).
     fn eq(&self, o: &Served) -> bool {
-        (&self.name, &self.version, &self.artifact) == (&o.name, &o.version, &o.artifact)
+        (&self.name, &self.version, &self.artifact, &self.upstream)
+            == (&o.name, &o.version, &o.artifact, &o.upstream)
     }
 }
 

@@ -5,10 +5,14 @@
 use serde_json::{Value, json};
 
 use crate::control::context::Ctx;
+use crate::control::netview::network_view;
 use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
-use crate::network::{NetworkView, PROBE_LABEL, probe_outcome};
-use crate::seldon::{COMPONENT_NAMES, KAFKA_COMPONENTS, bootstrap_servers, kafka_unreachable};
+use crate::network::{DNS_NAMESPACE, NetworkView, PROBE_LABEL, probe_outcome};
+use crate::seldon::{
+    COMPONENT_NAMES, KAFKA_COMPONENTS, NAME_LABEL, agent_unconnected, bootstrap_servers,
+    kafka_unreachable,
+};
 
 /// Pod annotation holding the pod's container log, which the API serves at `pods/<name>/log`.
 pub const LOG_ANNOTATION: &str = "sim.platform/log";
@@ -32,7 +36,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         let ts = now();
         if pod["metadata"]["labels"][PROBE_LABEL] == "true" {
             // Probes see the network as it is when they run, with this pod's IP assigned.
-            let view = view.get_or_insert_with(|| network_view(ctx));
+            let view = view.get_or_insert_with(|| network_view(ctx, None));
             let mut with_ip = pod.clone();
             with_ip["status"]["podIP"] = json!(ip);
             let Ok(typed) = serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(with_ip)
@@ -69,19 +73,72 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         let mut with_ip = pod.clone();
         with_ip["status"]["podIP"] = json!(ip);
         let crash = kafka_crash(ctx, &mut kafka_views, &with_ip);
-        let status = running_status(ctx, pod, &ip, &ts, crash.as_deref());
+        let unready = agent_unready(ctx, &mut kafka_views, &with_ip);
+        let status = running_status(ctx, pod, &ip, &ts, crash.as_deref(), unready.as_deref());
         set_status(&ctx.store, res("Pod"), pod, status);
     }
     recheck_kafka_components(ctx, &pods);
+    recheck_agents(ctx, &pods);
 }
 
-/// The running status of a started pod; `crash` is why its container keeps failing.
-fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str>) -> Value {
+/// The Server pods' label value (`app.kubernetes.io/name`).
+const SERVER_POD: &str = "seldon-server";
+
+/// Why a Server pod's agent is not Ready: it is Ready only once connected to the API server and
+/// the scheduler (docs/seldon-behaviour.md §15).
+fn agent_unready(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
+    if pod["metadata"]["labels"][NAME_LABEL] != SERVER_POD {
+        return None;
+    }
+    let namespaces = [DNS_NAMESPACE.to_string(), namespace(pod).to_string()];
+    let view = views
+        .entry(namespaces.join(","))
+        .or_insert_with(|| network_view(ctx, Some(&namespaces)));
+    agent_unconnected(view, pod, ctx.faults.seldon_traffic_unpoliced())
+}
+
+/// Server pods follow their agent's connections: Ready once it connects, not Ready when it cannot.
+fn recheck_agents(ctx: &mut Ctx, pods: &[Value]) {
+    let mut views = Views::new();
+    for pod in pods.iter().filter(|p| {
+        p["status"]["phase"] == "Running"
+            && !deleting(p)
+            && p["metadata"]["labels"][NAME_LABEL] == SERVER_POD
+    }) {
+        let unready = agent_unready(ctx, &mut views, pod);
+        let ready_now = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if unready.is_none() == ready_now {
+            continue;
+        }
+        let ip = pod["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = running_status(ctx, pod, &ip, &now(), None, unready.as_deref());
+        set_status(&ctx.store, res("Pod"), pod, status);
+    }
+}
+
+/// The running status of a started pod; `crash` is why its container keeps failing,
+/// `agent_unready` why its `agent` container does not pass readiness.
+fn running_status(
+    ctx: &Ctx,
+    pod: &Value,
+    ip: &str,
+    ts: &str,
+    crash: Option<&str>,
+    agent_unready: Option<&str>,
+) -> Value {
     // Defect RuntimeNeverReady: the runtime's component pods run but never pass readiness.
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
     let ready = crash.is_none()
+        && agent_unready.is_none()
         && !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
     let r = if ready { "True" } else { "False" };
     let names: Vec<&str> = containers(pod).filter_map(|c| c["name"].as_str()).collect();
@@ -96,8 +153,13 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
                     pod["metadata"]["uid"].as_str().unwrap_or_default())}},
                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": why, "startedAt": ts, "finishedAt": ts}},
             }),
+            // The agent answers its readiness probe (9008 /ready) only once connected (agent_svc_manager.go `Ready`).
+            None if agent_unready.is_some() && c["name"] == "agent" => json!({
+                "name": c["name"], "image": c["image"], "ready": false, "restartCount": 0, "started": true,
+                "state": {"running": {"startedAt": ts}},
+            }),
             None => json!({
-                "name": c["name"], "image": c["image"], "ready": ready, "restartCount": 0, "started": true,
+                "name": c["name"], "image": c["image"], "ready": ready || agent_unready.is_some(), "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
         })
@@ -105,8 +167,13 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
     let mut not_ready = json!({"type": "Ready", "status": r, "lastTransitionTime": ts});
     let mut containers_ready =
         json!({"type": "ContainersReady", "status": r, "lastTransitionTime": ts});
-    if crash.is_some() {
-        let msg = format!("containers with unready status: [{}]", names.join(" "));
+    let unready_names = if crash.is_some() {
+        names.join(" ")
+    } else {
+        "agent".to_string()
+    };
+    if crash.is_some() || agent_unready.is_some() {
+        let msg = format!("containers with unready status: [{unready_names}]");
         for c in [&mut not_ready, &mut containers_ready] {
             c["reason"] = json!("ContainersNotReady");
             c["message"] = json!(msg);
@@ -146,10 +213,7 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     // Only the pods that can matter: cluster DNS and the brokers' namespaces (this runs every pass).
-    let mut namespaces = vec![
-        crate::network::DNS_NAMESPACE.to_string(),
-        namespace(pod).to_string(),
-    ];
+    let mut namespaces = vec![DNS_NAMESPACE.to_string(), namespace(pod).to_string()];
     for s in &servers {
         let host = s.rsplit_once(':').map(|(h, _)| h).unwrap_or(s);
         if let Some(ns) = host.split('.').nth(1) {
@@ -160,13 +224,13 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
     namespaces.dedup();
     let view = views
         .entry(namespaces.join(","))
-        .or_insert_with(|| network_view_of(ctx, &namespaces));
+        .or_insert_with(|| network_view(ctx, Some(&namespaces)));
     kafka_unreachable(
         view,
         &external,
         pod,
         &servers,
-        ctx.faults.has(Defect::NetworkPolicyIgnored),
+        ctx.faults.seldon_traffic_unpoliced(),
     )
 }
 
@@ -193,7 +257,7 @@ fn recheck_kafka_components(ctx: &mut Ctx, pods: &[Value]) {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let status = running_status(ctx, pod, &ip, &now(), crash.as_deref());
+        let status = running_status(ctx, pod, &ip, &now(), crash.as_deref(), None);
         set_status(&ctx.store, res("Pod"), pod, status);
     }
 }
@@ -229,41 +293,4 @@ fn qos_class(pod: &Value) -> &'static str {
     } else {
         "Burstable"
     }
-}
-
-/// Like [`network_view`], with only the pods of `namespaces`.
-fn network_view_of(ctx: &Ctx, namespaces: &[String]) -> NetworkView {
-    fn typed<T: serde::de::DeserializeOwned>(objs: Vec<Value>) -> Vec<T> {
-        objs.into_iter()
-            .filter_map(|o| serde_json::from_value(o).ok())
-            .collect()
-    }
-    let mut pods = Vec::new();
-    for ns in namespaces {
-        pods.extend(ctx.store.list(res("Pod"), Some(ns)).0);
-    }
-    NetworkView::new(
-        typed(ctx.store.list(res("Namespace"), None).0),
-        typed(pods),
-        typed(ctx.store.list(res("Service"), None).0),
-        typed(ctx.store.list(res("NetworkPolicy"), None).0),
-    )
-}
-
-/// The objects that decide connectivity, typed for `network`.
-fn network_view(ctx: &Ctx) -> NetworkView {
-    fn typed<T: serde::de::DeserializeOwned>(ctx: &Ctx, kind: &str) -> Vec<T> {
-        ctx.store
-            .list(res(kind), None)
-            .0
-            .into_iter()
-            .filter_map(|o| serde_json::from_value(o).ok())
-            .collect()
-    }
-    NetworkView::new(
-        typed(ctx, "Namespace"),
-        typed(ctx, "Pod"),
-        typed(ctx, "Service"),
-        typed(ctx, "NetworkPolicy"),
-    )
 }

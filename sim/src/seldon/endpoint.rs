@@ -55,6 +55,7 @@ pub(crate) fn sync(
                         name: s.name.clone(),
                         version: s.version.clone(),
                         predictor: s.predictor.clone(),
+                        upstream: s.upstream.clone(),
                     })
                     .collect(),
             );

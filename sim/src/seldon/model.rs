@@ -18,17 +18,20 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::components::SERVER_LABEL;
 use super::runtime::RuntimeView;
 use super::scope::Controller;
 use super::server::ServerInfo;
 use super::storage;
+use super::traffic::{dial, endpoint_address, envoy_upstream, grpc_dial_error, ready_pods};
 use crate::admission::base64_decode;
 use crate::admission::quantity::Quantity;
 use crate::artifact::ModelArtifact;
 use crate::control::context::{Ctx, Served};
 use crate::control::objects::{condition, deleting, name, namespace, res, set_status};
-use crate::dataplane::Predictor;
+use crate::dataplane::{Predictor, Upstream};
 use crate::faults::Defect;
+use crate::network::NetworkView;
 
 /// Scheduler text when no Server passes the server filters.
 pub const NO_MATCHING_SERVERS: &str =
@@ -48,6 +51,7 @@ enum Outcome {
         replicas: usize,
         artifact: PathBuf,
         predictor: Arc<dyn Predictor>,
+        upstream: Upstream,
     },
 }
 
@@ -55,6 +59,7 @@ enum Outcome {
 pub(crate) fn reconcile(
     ctx: &mut Ctx,
     ctl: &Controller,
+    view: &NetworkView,
     runtimes: &BTreeMap<String, RuntimeView>,
     servers: &mut [ServerInfo],
 ) -> (HashMap<String, Vec<Served>>, Vec<PendingStatus>) {
@@ -74,6 +79,13 @@ pub(crate) fn reconcile(
             ))
     });
     let cross = ctx.faults.has(Defect::CrossNamespaceScheduling);
+    let unpoliced = ctx.faults.seldon_traffic_unpoliced();
+    let controllers = ready_pods(
+        &ctx.store,
+        &ctl.namespace,
+        "control-plane",
+        "v2-controller-manager",
+    );
     let mut served: HashMap<String, Vec<Served>> = HashMap::new();
     for m in models
         .iter()
@@ -81,24 +93,40 @@ pub(crate) fn reconcile(
     {
         let ns = namespace(m).to_string();
         let scheduler_up = runtimes.get(&ns).is_some_and(|r| r.scheduler_up);
+        let controller_cut = if scheduler_up && !cross {
+            controller_unconnected(view, &controllers, &ns, unpoliced)
+        } else {
+            None
+        };
         let outcome = if !scheduler_up && !cross {
             Outcome::NoScheduler(scheduler_error(ctx, &ns))
+        } else if let Some(e) = controller_cut {
+            Outcome::NoScheduler(e)
         } else {
             match schedule(m, servers, cross) {
                 Err(why) => Outcome::ScheduleFailed(why),
-                Ok((idx, placed)) => match load(ctx, m) {
-                    Err(why) => {
-                        release(m, &mut servers[idx], &placed);
-                        Outcome::Failed(why)
+                Ok((idx, placed)) => {
+                    let pods = ready_pods(
+                        &ctx.store,
+                        &servers[idx].namespace,
+                        SERVER_LABEL,
+                        &servers[idx].name,
+                    );
+                    match load(ctx, view, m, pods.first(), unpoliced) {
+                        Err(why) => {
+                            release(m, &mut servers[idx], &placed);
+                            Outcome::Failed(why)
+                        }
+                        Ok((artifact, predictor)) => Outcome::Available {
+                            server: servers[idx].name.clone(),
+                            server_ns: servers[idx].namespace.clone(),
+                            replicas: placed.len(),
+                            artifact,
+                            predictor,
+                            upstream: envoy_upstream(&ctx.store, view, &ns, &pods, unpoliced),
+                        },
                     }
-                    Ok((artifact, predictor)) => Outcome::Available {
-                        server: servers[idx].name.clone(),
-                        server_ns: servers[idx].namespace.clone(),
-                        replicas: placed.len(),
-                        artifact,
-                        predictor,
-                    },
-                },
+                }
             }
         };
         let prev = &m["status"]["conditions"];
@@ -135,6 +163,7 @@ pub(crate) fn reconcile(
                 server_ns,
                 artifact,
                 predictor,
+                upstream,
                 ..
             },
             false,
@@ -146,11 +175,18 @@ pub(crate) fn reconcile(
             } else {
                 server_ns.clone()
             };
+            let own = endpoint_ns == ns;
             served.entry(endpoint_ns).or_default().push(Served {
                 name: name(m).to_string(),
                 version: "1".to_string(),
                 artifact: artifact.clone(),
                 predictor: predictor.clone(),
+                // Envoy of another namespace (cross-namespace defect) is not judged.
+                upstream: if own {
+                    upstream.clone()
+                } else {
+                    Upstream::default()
+                },
             });
         }
         // knative CreateAndSetCondition(type, status, message = state, reason = text); Ready mirrors ModelReady.
@@ -174,6 +210,25 @@ pub(crate) fn publish(ctx: &Ctx, statuses: Vec<PendingStatus>) {
     for (m, status) in statuses {
         set_status(&ctx.store, res("Model"), &m, status);
     }
+}
+
+/// The operator's gRPC error when no controller pod connects to `seldon-scheduler.<ns>:9004`
+/// (docs/seldon-behaviour.md §15); `None` when one does, or when there is no controller pod to judge.
+fn controller_unconnected(
+    view: &NetworkView,
+    controllers: &[Value],
+    ns: &str,
+    unpoliced: bool,
+) -> Option<String> {
+    let host = format!("seldon-scheduler.{ns}");
+    let mut last = None;
+    for pod in controllers {
+        match dial(view, pod, &format!("{host}:9004"), unpoliced) {
+            Ok(()) => return None,
+            Err(why) => last = Some(why),
+        }
+    }
+    last.map(|why| grpc_dial_error(&host, 9004, &why))
 }
 
 /// The gRPC error the operator gets when it cannot reach `seldon-scheduler.<ns>:9004`.
@@ -268,11 +323,36 @@ fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
     s.loaded_models = s.loaded_models.saturating_sub(1);
 }
 
-/// What the agent does before the model is available: storage secret, then the artifact.
-fn load(ctx: &mut Ctx, m: &Value) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
+/// What the agent does before the model is available: storage secret, rclone's connection to
+/// the store (from `server_pod`), then the artifact.
+fn load(
+    ctx: &mut Ctx,
+    view: &NetworkView,
+    m: &Value,
+    server_pod: Option<&Value>,
+    unpoliced: bool,
+) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
     let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
-    if let Some(secret_name) = m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
-        check_storage_secret(ctx, namespace(m), secret_name, uri)?;
+    let config = match m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
+        Some(secret_name) => Some(check_storage_secret(ctx, namespace(m), secret_name, uri)?),
+        None => preloaded_config(ctx, namespace(m), uri),
+    };
+    if let (Some(pod), Some(store)) = (server_pod, storage_address(config.as_ref(), uri))
+        && let Err(why) = dial(view, pod, &store, unpoliced)
+    {
+        // rclone's own error (its log) is dropped by the agent (docs/seldon-behaviour.md §12).
+        tracing::warn!(target: "rclone", "{uri}: cannot reach {store}: {why}");
+        let dst = storage::copy_destination(
+            storage::RCLONE_DIR,
+            &storage::versioned_model(name(m), 1),
+            uri,
+        );
+        return Err(storage::sync_copy_failed(
+            uri,
+            &dst,
+            storage::RCLONE_HOST,
+            storage::RCLONE_PORT,
+        ));
     }
     let path = ctx
         .state
@@ -326,8 +406,47 @@ fn download_failure(ctx: &Ctx, model: &str, uri: &str) -> String {
     storage::sync_copy_failed(uri, &dst, storage::RCLONE_HOST, storage::RCLONE_PORT)
 }
 
-/// The agent's storage secret rules (docs/seldon-behaviour.md §10). Messages never include secret values.
-fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Result<(), String> {
+/// Where rclone connects for `uri` under an rclone config: its `endpoint` parameter, else the
+/// public store of its type (Google Cloud Storage, S3). `None`: nothing to connect to is known.
+fn storage_address(config: Option<&Value>, uri: &str) -> Option<String> {
+    if let Some(e) = config.and_then(|c| c["parameters"]["endpoint"].as_str()) {
+        return endpoint_address(e);
+    }
+    let kind = config
+        .and_then(|c| c["type"].as_str())
+        .unwrap_or_else(|| uri.split_once("://").map(|(s, _)| s).unwrap_or_default());
+    match kind {
+        "gs" | "gcs" | "google cloud storage" => Some("storage.googleapis.com:443".into()),
+        "s3" => Some("s3.amazonaws.com:443".into()),
+        _ => None,
+    }
+}
+
+/// The rclone config of a preloaded Secret (the runtime's `config_secrets`) whose remote is the
+/// URI's scheme.
+fn preloaded_config(ctx: &Ctx, ns: &str, uri: &str) -> Option<Value> {
+    let scheme = uri.split_once("://").map(|(s, _)| s)?;
+    let cm = ctx.store.get(res("ConfigMap"), Some(ns), "seldon-agent")?;
+    let agent: Value = serde_json::from_str(cm["data"]["agent.json"].as_str()?).ok()?;
+    strings(&agent["rclone"]["config_secrets"])
+        .iter()
+        .filter_map(|s| ctx.store.get(res("Secret"), Some(ns), s))
+        .filter_map(|secret| {
+            let (_, v) = secret["data"].as_object()?.iter().next()?;
+            let raw = base64_decode(v.as_str()?).and_then(|b| String::from_utf8(b).ok())?;
+            serde_norway::from_str::<Value>(&raw).ok()
+        })
+        .find(|c| c["name"] == scheme)
+}
+
+/// The agent's storage secret rules (docs/seldon-behaviour.md §10), returning the rclone config.
+/// Messages never include secret values.
+fn check_storage_secret(
+    ctx: &Ctx,
+    ns: &str,
+    secret_name: &str,
+    uri: &str,
+) -> Result<Value, String> {
     let secret = ctx
         .store
         .get(res("Secret"), Some(ns), secret_name)
@@ -348,5 +467,5 @@ fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Re
     if cfg_name != scheme {
         return Err(storage::remote_name_mismatch(scheme, cfg_name));
     }
-    Ok(())
+    Ok(cfg)
 }
