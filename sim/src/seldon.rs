@@ -61,7 +61,7 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
         .filter(|r| ctl.watches(namespace(r)) && !deleting(r))
     {
         reconcile_runtime(ctx, &ctl, rt);
-        let view = view.get_or_insert_with(|| network_view(ctx, None));
+        let view = view.get_or_insert_with(|| network_view(ctx));
         let xds = envoy_xds(
             &ctx.store,
             view,
@@ -84,7 +84,7 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             servers.push(info);
         }
     }
-    let view = view.unwrap_or_else(|| network_view(ctx, None));
+    let view = view.unwrap_or_else(|| network_view(ctx));
     let (served, model_statuses) = model::reconcile(ctx, &ctl, &view, &runtimes, &mut servers);
     for s in &servers {
         if let Some(obj) = ctx.store.get(res("Server"), Some(&s.namespace), &s.name) {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::dataplane::{Mesh, Predictor, Upstream};
 use crate::faults::Faults;
+use crate::network::NetworkView;
 use crate::store::Store;
 
 /// State the controllers share with the platform handle, beyond stored objects.
@@ -57,6 +58,8 @@ pub(crate) struct Ctx {
     pub failed: HashMap<String, FailedCreate>,
     /// Model artifacts loaded so far, by folder.
     pub loaded: HashMap<PathBuf, Arc<dyn Predictor>>,
+    /// The last network view and the store revision it was built at (`netview`).
+    pub(crate) view_cache: Mutex<Option<(u64, Arc<NetworkView>)>>,
     next_ip: u32,
     rng: u64,
 }
@@ -75,6 +78,7 @@ impl Ctx {
             state,
             failed: HashMap::new(),
             loaded: HashMap::new(),
+            view_cache: Mutex::new(None),
             next_ip: 256,
             rng: seed | 1,
         }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -23,16 +24,23 @@ fn typed<T: serde::de::DeserializeOwned>(objs: Vec<Value>) -> Vec<T> {
         .collect()
 }
 
-/// The objects that decide connectivity, with the pods of `namespaces` only (all when `None`):
-/// callers that run every pass narrow it to what can matter.
-pub(crate) fn network_view(ctx: &Ctx, namespaces: Option<&[String]>) -> NetworkView {
-    let pods = match namespaces {
-        None => ctx.store.list(res("Pod"), None).0,
-        Some(list) => list
-            .iter()
-            .flat_map(|ns| ctx.store.list(res("Pod"), Some(ns)).0)
-            .collect(),
-    };
+/// The objects that decide connectivity as the store holds them now. Built at most once per
+/// store revision (reconcilers ask for it several times a pass; building it converts every pod).
+pub(crate) fn network_view(ctx: &Ctx) -> Arc<NetworkView> {
+    let rv = ctx.store.resource_version();
+    let mut cache = ctx.view_cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((at, view)) = cache.as_ref()
+        && *at == rv
+    {
+        return view.clone();
+    }
+    let view = Arc::new(build(ctx));
+    *cache = Some((rv, view.clone()));
+    view
+}
+
+fn build(ctx: &Ctx) -> NetworkView {
+    let pods = ctx.store.list(res("Pod"), None).0;
     let mut view = NetworkView::new(
         typed(ctx.store.list(res("Namespace"), None).0),
         typed(pods),

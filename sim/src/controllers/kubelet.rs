@@ -2,13 +2,15 @@
 //! completion with the outcome `network::probe_outcome` predicts; a runtime's Kafka components
 //! crash-loop while no Kafka broker is reachable from them (docs/seldon-behaviour.md §14).
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::control::context::Ctx;
 use crate::control::netview::network_view;
 use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
-use crate::network::{DNS_NAMESPACE, NetworkView, PROBE_LABEL, probe_outcome};
+use crate::network::{NetworkView, PROBE_LABEL, probe_outcome};
 use crate::seldon::{
     COMPONENT_NAMES, KAFKA_COMPONENTS, NAME_LABEL, agent_unconnected, bootstrap_servers,
     kafka_unreachable,
@@ -29,14 +31,14 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
                 && !deleting(p)
         })
         .collect();
-    let mut view: Option<NetworkView> = None;
-    let mut kafka_views = Views::new();
+    // Pods being started see the network as it was when this pass began.
+    let mut view: Option<Arc<NetworkView>> = None;
     for pod in pending {
         let ip = ctx.next_pod_ip();
         let ts = now();
         if pod["metadata"]["labels"][PROBE_LABEL] == "true" {
             // Probes see the network as it is when they run, with this pod's IP assigned.
-            let view = view.get_or_insert_with(|| network_view(ctx, None));
+            let view = view.get_or_insert_with(|| network_view(ctx));
             let mut with_ip = pod.clone();
             with_ip["status"]["podIP"] = json!(ip);
             let Ok(typed) = serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(with_ip)
@@ -72,8 +74,9 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         }
         let mut with_ip = pod.clone();
         with_ip["status"]["podIP"] = json!(ip);
-        let crash = kafka_crash(ctx, &mut kafka_views, &with_ip);
-        let unready = agent_unready(ctx, &mut kafka_views, &with_ip);
+        let view = view.get_or_insert_with(|| network_view(ctx)).clone();
+        let crash = kafka_crash(ctx, &view, &with_ip);
+        let unready = agent_unready(ctx, &view, &with_ip);
         let status = running_status(ctx, pod, &ip, &ts, crash.as_deref(), unready.as_deref());
         set_status(&ctx.store, res("Pod"), pod, status);
     }
@@ -86,26 +89,23 @@ const SERVER_POD: &str = "seldon-server";
 
 /// Why a Server pod's agent is not Ready: it is Ready only once connected to the API server and
 /// the scheduler (docs/seldon-behaviour.md §15).
-fn agent_unready(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
+fn agent_unready(ctx: &Ctx, view: &NetworkView, pod: &Value) -> Option<String> {
     if pod["metadata"]["labels"][NAME_LABEL] != SERVER_POD {
         return None;
     }
-    let namespaces = [DNS_NAMESPACE.to_string(), namespace(pod).to_string()];
-    let view = views
-        .entry(namespaces.join(","))
-        .or_insert_with(|| network_view(ctx, Some(&namespaces)));
     agent_unconnected(view, pod, ctx.faults.seldon_traffic_unpoliced())
 }
 
 /// Server pods follow their agent's connections: Ready once it connects, not Ready when it cannot.
 fn recheck_agents(ctx: &mut Ctx, pods: &[Value]) {
-    let mut views = Views::new();
+    let mut view: Option<Arc<NetworkView>> = None;
     for pod in pods.iter().filter(|p| {
         p["status"]["phase"] == "Running"
             && !deleting(p)
             && p["metadata"]["labels"][NAME_LABEL] == SERVER_POD
     }) {
-        let unready = agent_unready(ctx, &mut views, pod);
+        let view = view.get_or_insert_with(|| network_view(ctx)).clone();
+        let unready = agent_unready(ctx, &view, pod);
         let ready_now = pod["status"]["conditions"]
             .as_array()
             .into_iter()
@@ -192,11 +192,8 @@ fn running_status(
     })
 }
 
-/// Network views by the namespaces whose pods they hold, built once per kubelet pass.
-type Views = std::collections::HashMap<String, NetworkView>;
-
 /// Why a Kafka component pod (with its IP) cannot run: no reachable Kafka broker.
-fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
+fn kafka_crash(ctx: &Ctx, view: &NetworkView, pod: &Value) -> Option<String> {
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
@@ -212,19 +209,6 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    // Only the pods that can matter: cluster DNS and the brokers' namespaces (this runs every pass).
-    let mut namespaces = vec![DNS_NAMESPACE.to_string(), namespace(pod).to_string()];
-    for s in &servers {
-        let host = s.rsplit_once(':').map(|(h, _)| h).unwrap_or(s);
-        if let Some(ns) = host.split('.').nth(1) {
-            namespaces.push(ns.to_string());
-        }
-    }
-    namespaces.sort();
-    namespaces.dedup();
-    let view = views
-        .entry(namespaces.join(","))
-        .or_insert_with(|| network_view(ctx, Some(&namespaces)));
     kafka_unreachable(
         view,
         &external,
@@ -237,7 +221,7 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
 /// Kafka components follow their broker: they crash-loop when it becomes unreachable (liveness
 /// fails) and run again once it answers (the next restart succeeds).
 fn recheck_kafka_components(ctx: &mut Ctx, pods: &[Value]) {
-    let mut views = Views::new();
+    let mut view: Option<Arc<NetworkView>> = None;
     for pod in pods.iter().filter(|p| {
         p["status"]["phase"] == "Running"
             && !deleting(p)
@@ -247,7 +231,8 @@ fn recheck_kafka_components(ctx: &mut Ctx, pods: &[Value]) {
                     .unwrap_or_default(),
             )
     }) {
-        let crash = kafka_crash(ctx, &mut views, pod);
+        let view = view.get_or_insert_with(|| network_view(ctx)).clone();
+        let crash = kafka_crash(ctx, &view, pod);
         let crashing = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
             == "CrashLoopBackOff";
         if crash.is_some() == crashing {

@@ -31,10 +31,11 @@ fn replicas(obj: &Value) -> usize {
     obj["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize
 }
 
-/// What pod admission depends on in a namespace, besides the pod itself.
+/// What pod admission depends on in a namespace, besides the pod itself (ServiceAccounts: a
+/// Server's pods are refused until the runtime has created `seldon-server`).
 fn admission_fingerprint(ctx: &Ctx, ns: &str, template_hash: &str) -> String {
     let mut f = template_hash.to_string();
-    for kind in ["ResourceQuota", "LimitRange", "Namespace"] {
+    for kind in ["ResourceQuota", "LimitRange", "ServiceAccount", "Namespace"] {
         let (objs, _) = if kind == "Namespace" {
             ctx.store.list(res(kind), None)
         } else {
