@@ -42,4 +42,6 @@ pub use probe::{
 pub use view::{Enforcement, NAMESPACE_NAME_LABEL, NetworkView};
 
 #[cfg(test)]
+mod partial_tests;
+#[cfg(test)]
 mod tests;
