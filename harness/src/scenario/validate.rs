@@ -438,7 +438,7 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
                 if value.trim().is_empty() {
                     ctx.error(
                         &format!("{p}.{field}"),
-                        &format!("{field} must not be empty (e.g. state `ScheduleFailed`, reason `no matching servers are available`)"),
+                        format!("{field} must not be empty (e.g. state `ScheduleFailed`, reason `no matching servers are available`)"),
                     );
                 }
             }
