@@ -224,7 +224,8 @@ struct RunArgs {
     /// mesh-ignores-model-header, wrong-inference-output, unknown-model-answered-200,
     /// invalid-input-answered-200, secret-package-objects-dropped, access-review-allows-all,
     /// access-review-denies-all, sealed-secrets-scope-ignored, kafka-components-ready-without-kafka,
-    /// podspec-overrides-ignored.
+    /// podspec-overrides-ignored, egress-policy-ignored, namespace-selector-ignored,
+    /// policy-ignored-for-seldon-traffic.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
 }
