@@ -128,7 +128,7 @@ fn results_junit_summary_tags_and_rerun_of_failed_checks() {
     );
     assert_eq!(
         junit.matches("<testcase ").count(),
-        4,
+        5,
         "one test case per check: {junit}"
     );
 
