@@ -2,6 +2,7 @@
 //! and so the embedded platform's defects it must catch. `suites/tests/mutations.rs` proves the
 //! table (exactly these checks fail under each defect, every other check passes).
 
+use crate::flows::{Partial, blocked_serving_flows, connectivity_allowed, evaluate_partial};
 use crate::scenario::{Check, Scenario};
 use crate::target::embedded::Defect;
 
@@ -58,6 +59,12 @@ enum Behaviour {
     SealedNamespaceWide,
     /// The sealed-secrets controller opens strict values under their name and namespace.
     SealedStrict,
+    /// NetworkPolicy egress rules are enforced (not only ingress).
+    EgressPolicy,
+    /// A peer's `namespaceSelector` selects only the namespaces it matches.
+    NamespaceSelectors,
+    /// Seldon's own connections (agent, envoy, controller, rclone) obey NetworkPolicy.
+    SeldonTrafficPolicy,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -87,6 +94,9 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::DisableOverridesIgnored => Behaviour::DisableOverrides,
         Defect::SealedNamespaceWideUnsupported => Behaviour::SealedNamespaceWide,
         Defect::SealedStrictLabelWithoutName => Behaviour::SealedStrict,
+        Defect::EgressPolicyIgnored => Behaviour::EgressPolicy,
+        Defect::NamespaceSelectorIgnored => Behaviour::NamespaceSelectors,
+        Defect::PolicyIgnoredForSeldonTraffic => Behaviour::SeldonTrafficPolicy,
     }
 }
 
@@ -167,6 +177,26 @@ fn model_needs(scenario: &Scenario, ns: &str, model: &str, out: &mut Vec<Behavio
     }
 }
 
+/// The two partial-enforcement behaviours, with the "what if" each defect asks of the policies.
+fn partial_enforcement() -> [(Behaviour, Partial); 2] {
+    [
+        (
+            Behaviour::EgressPolicy,
+            Partial {
+                egress_ignored: true,
+                ..Partial::default()
+            },
+        ),
+        (
+            Behaviour::NamespaceSelectors,
+            Partial {
+                namespace_selector_ignored: true,
+                ..Partial::default()
+            },
+        ),
+    ]
+}
+
 /// The behaviours a check relies on: a defect breaking any of them must make the check fail, and
 /// no other defect may.
 fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
@@ -209,6 +239,17 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
             }
         }
         E::ModelReady(m) => model_needs(scenario, &m.namespace, &m.model, &mut out),
+        E::ModelNotServed(m) => {
+            namespace_needs(scenario, &m.namespace, &mut out);
+            // Policies ignored (entirely, or for Seldon's traffic) serve the model.
+            out.extend([Behaviour::NetworkPolicy, Behaviour::SeldonTrafficPolicy]);
+            // A partial CNI that unblocks every serving flow serves it too.
+            for (b, partial) in partial_enforcement() {
+                if blocked_serving_flows(scenario, &m.namespace, partial).is_empty() {
+                    out.push(b);
+                }
+            }
+        }
         E::ScheduleFailed(f) => {
             namespace_needs(scenario, &f.namespace, &mut out);
             // Cross-namespace scheduling shows only if another namespace has a Server for it.
@@ -258,6 +299,14 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         E::Connectivity(c) => {
             // Until the canary proves enforcement every connectivity verdict is withheld.
             out.push(Behaviour::NetworkPolicy);
+            // A denial that a partial CNI would let through relies on that part being enforced.
+            if c.expect == Outcome::Denied {
+                for (b, partial) in partial_enforcement() {
+                    if connectivity_allowed(scenario, c, partial) == Some(true) {
+                        out.push(b);
+                    }
+                }
+            }
             if scenario
                 .team(&c.to.namespace)
                 .is_some_and(|t| t.runtime.is_some())
@@ -287,6 +336,18 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
             namespace_needs(scenario, &f.namespace, &mut out);
             if !f.expect_blocked.is_empty() {
                 out.push(Behaviour::NetworkPolicy);
+            }
+            // A required flow the policies block but a partial CNI lets through: its live probe
+            // connects and disagrees with the static answer.
+            let normal = evaluate_partial(scenario, &f.namespace, Partial::default());
+            for (b, partial) in partial_enforcement() {
+                let unblocked = evaluate_partial(scenario, &f.namespace, partial)
+                    .iter()
+                    .zip(&normal)
+                    .any(|(p, n)| n.required && !n.allowed && p.allowed);
+                if unblocked {
+                    out.push(b);
+                }
             }
         }
         E::SecretsApplied(s) | E::SealedSecretsUnsealed(s) => {

@@ -303,6 +303,7 @@ pub async fn run_scenario_selected(
             scenario,
             mesh: target,
             run_id: &run_id,
+            model_store: target.model_store(),
             recorder: Some(recorder.clone()),
         };
         let cap = target.timeout_cap();

@@ -37,6 +37,7 @@ async fn a_check_stopped_mid_canary_leaves_nothing_after_cleanup() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let check_ctx = CheckContext {
+        model_store: None,
         client: client.clone(),
         scenario: &s,
         mesh: &target,

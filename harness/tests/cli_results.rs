@@ -80,7 +80,7 @@ fn results_junit_summary_tags_and_rerun_of_failed_checks() {
     );
     assert_ne!(run["chartVersion"], "unknown", "{run}");
     assert!(run["startedAt"].as_str().unwrap().contains('T'));
-    // --tag isolation: exactly the four tagged checks ran.
+    // --tag isolation: exactly the five tagged checks ran.
     let v = verdicts(&results);
     let names: Vec<&str> = v.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -88,6 +88,7 @@ fn results_junit_summary_tags_and_rerun_of_failed_checks() {
         [
             "networkpolicy-enforced",
             "cross-team-mesh-denied",
+            "serving-cannot-reach-training-mesh",
             "seldon-system-mesh-allowed",
             "same-namespace-mesh-allowed"
         ]
@@ -127,7 +128,7 @@ fn results_junit_summary_tags_and_rerun_of_failed_checks() {
     );
     assert_eq!(
         junit.matches("<testcase ").count(),
-        4,
+        5,
         "one test case per check: {junit}"
     );
 

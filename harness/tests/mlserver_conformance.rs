@@ -223,6 +223,7 @@ fn embedded_data_plane_agrees_with_mlserver(ctx: &Ctx) -> Result<(), Failed> {
         name: MODEL.into(),
         version: "1".into(),
         predictor: Arc::new(artifact),
+        upstream: Default::default(),
     }]);
     let mut failures = Vec::new();
     for transport in [Transport::Rest, Transport::Grpc] {

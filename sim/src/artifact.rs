@@ -407,6 +407,7 @@ mod tests {
             name: model.name().to_string(),
             version: "1".into(),
             predictor: std::sync::Arc::new(model),
+            upstream: Default::default(),
         }]);
         mesh
     }

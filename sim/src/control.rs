@@ -3,6 +3,7 @@
 
 pub(crate) mod context;
 pub(crate) mod events;
+pub(crate) mod netview;
 pub(crate) mod objects;
 
 pub use context::PlatformState;

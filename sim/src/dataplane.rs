@@ -12,6 +12,8 @@
 //!   header) has no route: 404 with an `{"error"}` body. Health and server metadata are served
 //!   only when the header names a ready model.
 //! - A model that is not Ready in the namespace: REST 404 `{"error"}`, gRPC `NOT_FOUND`.
+//! - A model whose server pods envoy cannot reach (NetworkPolicy, [`Upstream`]): REST 503 with
+//!   envoy's local reply [`UPSTREAM_TIMEOUT`], gRPC `UNAVAILABLE` (docs/seldon-behaviour.md §17).
 //! - Inputs whose name, datatype or shape do not fit the model signature: REST 400, gRPC
 //!   `INVALID_ARGUMENT`, naming the input. Responses name the model `<model>_<version>` and
 //!   carry `model_version`.
@@ -39,7 +41,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use model::{ModelSignature, Predictor, ServedModel, TensorSpec};
+pub use model::{ModelSignature, Predictor, ServedModel, TensorSpec, UPSTREAM_TIMEOUT, Upstream};
 use shared::Shared;
 pub use shared::{MODEL_HEADER, MeshFlags};
 

@@ -65,11 +65,18 @@ pub enum Defect {
     /// The sealed-secrets controller leaves the name out of the strict label, so strict values
     /// never unseal.
     SealedStrictLabelWithoutName,
+    /// The CNI enforces NetworkPolicy ingress rules but not egress rules.
+    EgressPolicyIgnored,
+    /// The CNI does not evaluate a peer's `namespaceSelector`: it matches pods of every namespace.
+    NamespaceSelectorIgnored,
+    /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
+    /// NetworkPolicy, while other pods (the harness's probes) obey it.
+    PolicyIgnoredForSeldonTraffic,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 25] = [
+    pub const ALL: [Defect; 28] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -95,6 +102,9 @@ impl Defect {
         Defect::DisableOverridesIgnored,
         Defect::SealedNamespaceWideUnsupported,
         Defect::SealedStrictLabelWithoutName,
+        Defect::EgressPolicyIgnored,
+        Defect::NamespaceSelectorIgnored,
+        Defect::PolicyIgnoredForSeldonTraffic,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -125,6 +135,9 @@ impl Defect {
             Defect::DisableOverridesIgnored => "disable-overrides-ignored",
             Defect::SealedNamespaceWideUnsupported => "sealed-namespace-wide-unsupported",
             Defect::SealedStrictLabelWithoutName => "sealed-strict-label-without-name",
+            Defect::EgressPolicyIgnored => "egress-policy-ignored",
+            Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
+            Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
         }
     }
 
@@ -168,5 +181,11 @@ impl Faults {
     /// Whether the defect is active.
     pub fn has(&self, d: Defect) -> bool {
         self.defects.contains(&d)
+    }
+
+    /// Whether Seldon's own connections ignore NetworkPolicy (policies ignored altogether, or
+    /// only for Seldon's traffic).
+    pub fn seldon_traffic_unpoliced(&self) -> bool {
+        self.has(Defect::NetworkPolicyIgnored) || self.has(Defect::PolicyIgnoredForSeldonTraffic)
     }
 }

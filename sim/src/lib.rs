@@ -11,6 +11,7 @@ pub mod control;
 pub mod controllers;
 pub mod dataplane;
 pub mod faults;
+pub mod model_store;
 pub mod names;
 pub mod network;
 pub mod rbac;
@@ -195,7 +196,8 @@ impl Platform {
             .copied()
     }
 
-    /// Makes a model directory available under a storage URI (what uploading to a bucket does).
+    /// Makes a model directory available under a storage URI (what uploading to a bucket does),
+    /// served by the model store `minio.harness-model-store:9000` ([`model_store`]).
     pub fn publish_artifact(&self, storage_uri: &str, dir: &Path) -> anyhow::Result<()> {
         anyhow::ensure!(
             storage_uri.contains("://"),
@@ -209,6 +211,8 @@ impl Platform {
         let dir = dir
             .canonicalize()
             .with_context(|| format!("resolving {}", dir.display()))?;
+        model_store::ensure(&self.store)
+            .map_err(|e| anyhow::anyhow!("creating the model store's pod and Service: {e}"))?;
         self.state
             .artifacts
             .lock()

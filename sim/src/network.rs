@@ -17,6 +17,9 @@
 //! - `ipBlock` peers: matched against the pod's `status.podIP` (as kindnet's
 //!   kube-network-policies does); a pod without an IP matches no ipBlock. A peer with no field
 //!   set matches nothing (the API server rejects it).
+//! - Host-network pods (the API server) and addresses outside the cluster are matched only by
+//!   `ipBlock` peers, never by pod or namespace selectors (CNIs differ here; this is the harsher
+//!   choice, and it is why an `ipBlock` is the only way to allow the API server).
 //!
 //! # Connectivity probes (fixed convention, works unchanged on a real cluster)
 //! A probe is a Pod labelled `conformance.harness/probe: "true"`, annotated
@@ -36,7 +39,9 @@ pub use probe::{
     DNS_LABEL, DNS_NAMESPACE, PROBE_IMAGE, PROBE_LABEL, PROBE_TARGET_ANNOTATION, ProbeOutcome,
     ProbeSpec, cluster_dns_pod, probe_outcome, probe_pod, probe_target,
 };
-pub use view::{NAMESPACE_NAME_LABEL, NetworkView};
+pub use view::{Enforcement, NAMESPACE_NAME_LABEL, NetworkView};
 
+#[cfg(test)]
+mod partial_tests;
 #[cfg(test)]
 mod tests;

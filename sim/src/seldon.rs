@@ -24,16 +24,19 @@ mod runtime;
 mod scope;
 mod server;
 pub mod storage;
+mod traffic;
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
 
 use crate::control::context::Ctx;
+use crate::control::netview::network_view;
 use crate::control::objects::{deleting, namespace, res, set_status};
 use runtime::{RuntimeView, reconcile_runtime, runtime_view};
 use scope::controller;
 use server::reconcile_server;
+use traffic::envoy_xds;
 
 pub use crate::control::context::StoreKeys;
 pub(crate) use agent::agent_crash;
@@ -44,6 +47,8 @@ pub use install::{InstallOptions, Kafka, install};
 pub use kafka::{KAFKA_BOOTSTRAP_SERVICE, KAFKA_COMPONENTS, KAFKA_PORT};
 pub(crate) use kafka::{bootstrap_servers, unreachable as kafka_unreachable};
 pub use podspec::merge_pod_spec;
+pub(crate) use traffic::agent_unconnected;
+pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
 
 /// One reconcile pass of the Seldon control plane.
 pub(crate) async fn reconcile(ctx: &mut Ctx) {
@@ -53,14 +58,22 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
     };
     let mut runtimes: BTreeMap<String, RuntimeView> = BTreeMap::new();
     let (list, _) = ctx.store.list(res("SeldonRuntime"), None);
+    let mut view = None;
     for rt in list
         .iter()
         .filter(|r| ctl.watches(namespace(r)) && !deleting(r))
     {
-        let ready = reconcile_runtime(ctx, &ctl, rt);
+        reconcile_runtime(ctx, &ctl, rt);
+        let view = view.get_or_insert_with(|| network_view(ctx));
+        let xds = envoy_xds(
+            &ctx.store,
+            view,
+            namespace(rt),
+            ctx.faults.seldon_traffic_unpoliced(),
+        );
         runtimes.insert(
             namespace(rt).to_string(),
-            runtime_view(&ctx.store, namespace(rt), ready),
+            runtime_view(&ctx.store, namespace(rt), xds.is_ok()),
         );
     }
     model::finalize(ctx, &ctl, &runtimes);
@@ -75,7 +88,8 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             servers.push(info);
         }
     }
-    let (served, model_statuses) = model::reconcile(ctx, &ctl, &runtimes, &mut servers);
+    let view = view.unwrap_or_else(|| network_view(ctx));
+    let (served, model_statuses) = model::reconcile(ctx, &ctl, &view, &runtimes, &mut servers);
     for s in &servers {
         if let Some(obj) = ctx.store.get(res("Server"), Some(&s.namespace), &s.name) {
             let mut status = obj["status"].clone();

@@ -17,6 +17,9 @@ pub struct CheckContext<'a> {
     pub mesh: &'a dyn MeshAccess,
     /// The run's id (labels every object the run creates, probes included).
     pub run_id: &'a str,
+    /// Where the target's model store is when it is outside the pod network (kind: the MinIO
+    /// container); `None`: the in-cluster Service `minio.harness-model-store`.
+    pub model_store: Option<std::net::SocketAddrV4>,
     /// The run's record: every object a check creates is written to it before it is created, so
     /// cleanup (also after Ctrl-C) deletes it. `None` only where nothing cleans up anyway.
     pub recorder: Option<Recorder>,

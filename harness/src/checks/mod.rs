@@ -7,6 +7,7 @@ pub mod connectivity;
 pub mod context;
 pub mod inference;
 pub mod inference_rejected;
+pub mod model_not_served;
 pub mod quota;
 pub mod required_flows;
 pub mod runtime_not_ready;
@@ -59,6 +60,9 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::ServerReady(s) => scheduling::server_ready(ctx, s, deadline).await,
         Expectation::ModelReady(m) => scheduling::model_ready(ctx, m, deadline).await,
         Expectation::ScheduleFailed(s) => scheduling::schedule_failed(ctx, s, deadline).await,
+        Expectation::ModelNotServed(m) => {
+            model_not_served::model_not_served(ctx, m, deadline).await
+        }
         Expectation::QuotaRejects(q) => quota::quota_rejects(ctx, q, deadline).await,
         Expectation::NetworkPolicyEnforced(n) => {
             connectivity::network_policy_enforced(ctx, n, deadline).await

@@ -1,6 +1,12 @@
 //! `requiredFlows`: the static verdict of the scenario's NetworkPolicies on the flows a Seldon
 //! runtime needs, then live probes of every required flow (wearing the source component's
 //! labels) that must agree with it.
+//!
+//! No required flow passes unprobed: a destination the target does not have, or a probe that
+//! cannot run, fails the check naming the flow. A blocked flow counts as blocked only when its
+//! probe was dropped (timed out): a refusal means nothing answered, and a name that did not
+//! resolve (DNS blocked) says nothing about the port, so such a probe is repeated by IP (the
+//! Service's cluster IP, or the outside destination's address) to judge the port-level rule.
 
 use std::collections::BTreeMap;
 
@@ -11,9 +17,9 @@ use serde_json::json;
 use super::context::CheckContext;
 use super::verdict::Verdict;
 use crate::flows::{self, FlowProbe, ProbeTarget};
-use crate::kube::Deadline;
-use crate::kube::probe::{PROBE_LABEL, ProbeOwner, ProbeResult};
+use crate::kube::probe::{PROBE_LABEL, ProbeFailure, ProbeOwner, ProbeResult};
 use crate::kube::seldon::{runtime_name, runtime_readiness};
+use crate::kube::{Condition, Deadline, Watched, wait_for};
 use crate::names::object_name;
 use crate::scenario::RequiredFlows;
 
@@ -28,7 +34,7 @@ pub async fn required_flows(
     if let Err(e) = flows::static_verdict(ctx.scenario, r) {
         return Verdict::fail(e);
     }
-    let verdicts = flows::evaluate(ctx.scenario, ns);
+    let verdicts = flows::evaluate_at(ctx.scenario, ns, ctx.model_store);
     let blocked: Vec<&str> = verdicts
         .iter()
         .filter(|v| v.required && !v.allowed)
@@ -55,7 +61,7 @@ pub async fn required_flows(
             ));
         }
     }
-    let plan: Vec<FlowProbe> = flows::probe_plan(ctx.scenario, ns)
+    let plan: Vec<FlowProbe> = flows::probe_plan_at(ctx.scenario, ns, ctx.model_store)
         .into_iter()
         .filter(|p| p.required)
         .collect();
@@ -73,8 +79,29 @@ pub async fn required_flows(
     for (p, res) in futures::future::join_all(runs).await {
         match res {
             Ok(Some(r)) => {
-                lines.push(format!("{} from {}: {}", p.flow, p.source, r.describe()));
-                live.push((p.flow.clone(), r.connected));
+                lines.push(format!(
+                    "{} from {}: {} [{}]",
+                    p.flow,
+                    p.source,
+                    r.describe(),
+                    outcome_kind(&r)
+                ));
+                let statically_blocked = verdicts.iter().any(|v| v.flow == p.flow && !v.allowed);
+                match r.failure() {
+                    Some(ProbeFailure::TimedOut) | None => live.push((p.flow.clone(), r.connected)),
+                    Some(ProbeFailure::Refused) if statically_blocked => not_run.push(format!(
+                        "{} from {}: refused, not dropped: nothing answered, so the probe cannot show the policy blocks it",
+                        p.flow, p.source
+                    )),
+                    Some(_) if statically_blocked => not_run.push(format!(
+                        "{} from {}: {}: not a timeout, so not shown to be a policy denial",
+                        p.flow,
+                        p.source,
+                        outcome_kind(&r)
+                    )),
+                    // Nothing blocks it statically: any failure disagrees.
+                    Some(_) => live.push((p.flow.clone(), false)),
+                }
             }
             Ok(None) => not_run.push(format!(
                 "{} from {}: its destination does not exist on this cluster (no such Service, or no Ready pod)",
@@ -86,20 +113,26 @@ pub async fn required_flows(
     delete_owners(ctx, &owners).await;
     let disagreements = flows::compare(&verdicts, &live);
     let probed = format!("{} probes", live.len());
-    let skipped = if not_run.is_empty() {
-        String::new()
-    } else {
-        format!("\n  not probed:\n    {}", not_run.join("\n    "))
-    };
+    if !not_run.is_empty() {
+        return Verdict::fail(format!(
+            "{statically}, but {} required flow probe(s) could not show it live (a required flow never passes unprobed):\n    {}\n  probes:\n    {}",
+            not_run.len(),
+            not_run.join("\n    "),
+            lines.join("\n    ")
+        ));
+    }
     if disagreements.is_empty() {
-        Verdict::pass(format!("{statically}; {probed} agree{skipped}"))
+        Verdict::pass(format!(
+            "{statically}; {probed} agree:\n    {}",
+            lines.join("\n    ")
+        ))
     } else {
         let found: Vec<String> = disagreements
             .iter()
             .map(|d| format!("flow `{}`: {}", d.flow, d.finding))
             .collect();
         Verdict::fail(format!(
-            "{statically}, but live probes disagree:\n  {}\n  probes:\n    {}{skipped}",
+            "{statically}, but live probes disagree:\n  {}\n  probes:\n    {}",
             found.join("\n  "),
             lines.join("\n    ")
         ))
@@ -161,7 +194,7 @@ async fn run_flow_probe(
             namespace,
             selector,
             ..
-        } => match ready_pod_ip(ctx, namespace, selector).await? {
+        } => match pod_ip(ctx, namespace, selector, deadline).await? {
             Some(ip) => ip,
             None => return Ok(None),
         },
@@ -183,11 +216,47 @@ async fn run_flow_probe(
     let mut probe = p.clone();
     // Unique per run: two checks may probe the same flow source.
     probe.name = object_name(&[&p.name], ctx.run_id);
-    probe
+    let first = probe
         .probe_pod(&host, owner)
         .run(&ctx.applier(), deadline)
-        .await
-        .map(Some)
+        .await?;
+    if first.failure() != Some(ProbeFailure::BadAddress) {
+        return Ok(Some(first));
+    }
+    // The name did not resolve: judge the port-level rule by IP.
+    let ip = match in_cluster_service(&host, &p.namespace) {
+        Some((svc, svc_ns)) => {
+            let api: Api<Service> = Api::namespaced(ctx.client.clone(), svc_ns);
+            api.get_opt(svc)
+                .await
+                .map_err(|e| format!("cannot read Service {svc_ns}/{svc}: {e}"))?
+                .and_then(|s| s.spec)
+                .and_then(|s| s.cluster_ip)
+                .filter(|ip| ip != "None")
+        }
+        None => p.by_ip.clone(),
+    };
+    let Some(ip) = ip else {
+        return Ok(Some(first));
+    };
+    probe.name = object_name(&[&p.name, "ip"], ctx.run_id);
+    let mut by_ip = probe
+        .probe_pod(&ip, owner)
+        .run(&ctx.applier(), deadline)
+        .await?;
+    by_ip.log = format!("{} (by IP, after {})", by_ip.log.trim(), first.log.trim());
+    Ok(Some(by_ip))
+}
+
+/// What a probe result was: connected, dropped, refused or a DNS failure.
+fn outcome_kind(r: &ProbeResult) -> &'static str {
+    match r.failure() {
+        None => "connected",
+        Some(ProbeFailure::TimedOut) => "dropped (timeout)",
+        Some(ProbeFailure::Refused) => "refused",
+        Some(ProbeFailure::BadAddress) => "DNS failure",
+        Some(ProbeFailure::Other) => "failed",
+    }
 }
 
 /// `(service, namespace)` when `host` is a cluster Service name (`svc`, `svc.ns`,
@@ -202,32 +271,59 @@ fn in_cluster_service<'a>(host: &'a str, probe_ns: &'a str) -> Option<(&'a str, 
     }
 }
 
-/// The address of a Ready pod matching `selector` in `namespace`.
-async fn ready_pod_ip(
+/// The address of a pod matching `selector` in `namespace`: a Ready one if there is, else any
+/// Running one (policies apply whether or not it is Ready, and a Server whose agent is cut off
+/// is never Ready). A Server's first pod is waited for until it has an address.
+async fn pod_ip(
     ctx: &CheckContext<'_>,
     namespace: &str,
     selector: &BTreeMap<String, String>,
+    deadline: Deadline,
 ) -> Result<Option<String>, String> {
+    if let Some(server) = selector.get("seldon-server-name") {
+        let first = Watched::of::<Pod>(Some(namespace), &format!("{server}-0"));
+        let addressed = Condition::new("Running with a pod IP", |o| {
+            o.is_some_and(|o| {
+                o.data["status"]["phase"] == "Running"
+                    && o.data["status"]["podIP"]
+                        .as_str()
+                        .is_some_and(|ip| !ip.is_empty())
+            })
+        });
+        // Not there in time: the listing below says what exists.
+        let _ = wait_for(&ctx.client, &first, &addressed, deadline.remaining()).await;
+    }
     let labels: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
     let pods = api
         .list(&ListParams::default().labels(&labels.join(",")))
         .await
         .map_err(|e| format!("cannot list pods {} in {namespace}: {e}", labels.join(",")))?;
-    Ok(pods.items.into_iter().find_map(|p| {
-        let status = p.status?;
-        let ready = status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        let probe = p
-            .metadata
-            .labels
-            .as_ref()
-            .is_some_and(|l| l.contains_key(PROBE_LABEL));
-        if ready && !probe { status.pod_ip } else { None }
-    }))
+    let candidates: Vec<(bool, String)> = pods
+        .items
+        .into_iter()
+        .filter(|p| {
+            !p.metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(PROBE_LABEL))
+        })
+        .filter_map(|p| {
+            let status = p.status?;
+            let ready = status
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let running = status.phase.as_deref() == Some("Running");
+            status.pod_ip.filter(|_| running).map(|ip| (ready, ip))
+        })
+        .collect();
+    Ok(candidates
+        .iter()
+        .find(|(ready, _)| *ready)
+        .or(candidates.first())
+        .map(|(_, ip)| ip.clone()))
 }
 
 #[cfg(test)]

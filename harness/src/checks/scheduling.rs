@@ -265,10 +265,9 @@ async fn servers_in(ctx: &CheckContext<'_>, ns: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// How long a `scheduleFailed` Model must stay unscheduled once every Server could take it.
-/// Seldon retries failed models when a Server's agent connects, so an early ScheduleFailed
-/// proves nothing; proving "never scheduled" needs a window, and this is it.
-pub const SETTLE_WINDOW: Duration = Duration::from_secs(20);
+/// How long a `scheduleFailed` Model must stay unscheduled once every Server could take it
+/// (`kube::seldon::SETTLE_WINDOW`).
+pub const SETTLE_WINDOW: Duration = crate::kube::seldon::SETTLE_WINDOW;
 
 /// Waits (within the deadline) until the namespace's scheduler and every Server of the scenario
 /// are up, so a scheduling decision is final; returns what did not come up, for messages.

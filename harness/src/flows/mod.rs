@@ -11,11 +11,17 @@ pub mod policy;
 pub mod probe;
 pub mod table;
 pub mod verdict;
+pub mod whatif;
 
-pub use policy::{Cluster, Connection, Decision, Direction, Endpoint, PolicyRef, Protocol};
-pub use probe::{Disagreement, FlowProbe, ProbeOwner, ProbeTarget, compare, probe_plan};
+pub use policy::{
+    Cluster, Connection, Decision, Direction, Endpoint, Partial, PolicyRef, Protocol,
+};
+pub use probe::{
+    Disagreement, FlowProbe, ProbeOwner, ProbeTarget, compare, probe_plan, probe_plan_at,
+};
 pub use table::{Context, Destination, Flow, FlowPort, FlowWorkload, Need};
 pub use verdict::{
-    Cut, FlowVerdict, analyse, evaluate, evaluate_flows, flows_for, format_table, static_verdict,
-    table, warnings,
+    Cut, FlowVerdict, analyse, evaluate, evaluate_at, evaluate_flows, flows_at, flows_for,
+    format_table, static_verdict, table, warnings,
 };
+pub use whatif::{SERVING_FLOWS, blocked_serving_flows, connectivity_allowed, evaluate_partial};

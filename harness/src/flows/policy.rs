@@ -261,10 +261,22 @@ impl Policy {
     }
 }
 
+/// Parts of NetworkPolicy a CNI might not enforce: "what if" questions about a cluster (which
+/// verdicts depend on egress enforcement, or on `namespaceSelector` being evaluated).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Partial {
+    /// Egress rules are not enforced.
+    pub egress_ignored: bool,
+    /// A peer's `namespaceSelector` matches pods of every namespace.
+    pub namespace_selector_ignored: bool,
+}
+
 /// The namespaces, their labels and the NetworkPolicies of a (modelled) cluster.
 pub struct Cluster {
     namespaces: BTreeMap<String, Labels>,
     policies: Vec<Policy>,
+    /// How much of NetworkPolicy is enforced (all of it unless asked "what if").
+    pub partial: Partial,
     /// The pod network; pods get an address in it (kind's default 10.244.0.0/16).
     pub pod_cidr: Cidr,
     /// The Service network (kind's default 10.96.0.0/12).
@@ -283,6 +295,7 @@ impl Cluster {
         let mut c = Cluster {
             namespaces: BTreeMap::new(),
             policies: Vec::new(),
+            partial: Partial::default(),
             pod_cidr: Cidr {
                 addr: Ipv4Addr::new(10, 244, 0, 0),
                 prefix: 16,
@@ -389,6 +402,7 @@ impl Cluster {
         protocol: Protocol,
     ) -> Connection {
         let egress = match from {
+            Endpoint::Pod(_) if self.partial.egress_ignored => Decision::NotIsolated,
             Endpoint::Pod(src) => self.side(Direction::Egress, src, to, to, port, protocol),
             Endpoint::Address(_) => Decision::NotIsolated,
         };
@@ -495,7 +509,8 @@ impl Cluster {
                 pod.namespace == policy.reference.namespace && selector_matches(ps, &pod.labels)
             }
             (Some(ns), ps) => {
-                selector_matches(ns, &self.namespace_labels(&pod.namespace))
+                (self.partial.namespace_selector_ignored
+                    || selector_matches(ns, &self.namespace_labels(&pod.namespace)))
                     && ps.as_ref().is_none_or(|s| selector_matches(s, &pod.labels))
             }
         }

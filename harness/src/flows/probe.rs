@@ -16,12 +16,13 @@
 //! cluster with internet egress); for the API server, `kubernetes.default:443`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddrV4;
 
 use serde_json::Value;
 
 use super::policy::{Cluster, Labels};
 use super::table::{Destination, Flow};
-use super::verdict::{FlowVerdict, evaluate_flows, flows_for};
+use super::verdict::{FlowVerdict, evaluate_flows, flows_at};
 pub use crate::kube::probe::{FLOW_ANNOTATION, PROBE_IMAGE, PROBE_LABEL, ProbeOwner, ProbePod};
 use crate::scenario::Scenario;
 
@@ -95,6 +96,10 @@ pub struct FlowProbe {
     pub expect_allowed: bool,
     /// What a success or failure shows.
     pub tests: String,
+    /// The address to dial when the name does not resolve (DNS blocked): for a destination
+    /// outside the cluster, its representative address (`ipBlock` rules judge it); Services are
+    /// resolved to their cluster IP by the runner.
+    pub by_ip: Option<String>,
 }
 
 impl FlowProbe {
@@ -137,6 +142,14 @@ fn pod_name(flow: &str, component: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
     format!("{}-{:08x}", clean[..54].trim_end_matches('-'), hash as u32)
+}
+
+/// The address a flow's destination stands for when it is outside the cluster.
+fn representative_ip(f: &Flow) -> Option<String> {
+    match &f.destination {
+        Destination::Address { address, .. } => Some(address.to_string()),
+        Destination::Pods { .. } => None,
+    }
 }
 
 fn target_of(f: &Flow) -> (ProbeTarget, String) {
@@ -195,7 +208,16 @@ fn target_of(f: &Flow) -> (ProbeTarget, String) {
 
 /// The probes for every flow of a team: one per flow and source component.
 pub fn probe_plan(s: &Scenario, namespace: &str) -> Vec<FlowProbe> {
-    let flows = flows_for(s, namespace);
+    probe_plan_at(s, namespace, None)
+}
+
+/// [`probe_plan`] on a target whose model store is at `model_store` (see `verdict::flows_at`).
+pub fn probe_plan_at(
+    s: &Scenario,
+    namespace: &str,
+    model_store: Option<SocketAddrV4>,
+) -> Vec<FlowProbe> {
+    let flows = flows_at(s, namespace, model_store);
     let verdicts = evaluate_flows(&Cluster::from_scenario(s), &flows);
     let mut out = Vec::new();
     for (f, v) in flows.iter().zip(&verdicts) {
@@ -214,6 +236,7 @@ pub fn probe_plan(s: &Scenario, namespace: &str) -> Vec<FlowProbe> {
                 required: v.required,
                 expect_allowed: v.allowed,
                 tests: tests.clone(),
+                by_ip: representative_ip(f),
             });
         }
     }

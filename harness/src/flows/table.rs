@@ -7,7 +7,7 @@
 //! `app.kubernetes.io/name: seldon-server` and `seldon-server-name: <Server>`): that is not in the
 //! facts in docs/seldon-behaviour.md, and each workload says where its labels come from.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::policy::{ContainerPort, Labels, Protocol, labels};
 use crate::scenario::{Expectation, Scenario};
@@ -251,6 +251,9 @@ pub struct Context {
     pub uses_external_storage: bool,
     /// The in-cluster model store.
     pub model_store: ModelStoreAddress,
+    /// Where the target's model store actually is when it is not the in-cluster Service (kind:
+    /// the MinIO container on the kind Docker network): the flow then targets it by `ipBlock`.
+    pub model_store_at: Option<SocketAddrV4>,
     /// Addresses outside the pod network.
     pub addresses: Addresses,
 }
@@ -266,6 +269,7 @@ impl Context {
             uses_model_store: false,
             uses_external_storage: false,
             model_store: ModelStoreAddress::default(),
+            model_store_at: None,
             addresses: Addresses::default(),
         }
     }
@@ -325,6 +329,7 @@ impl Context {
             uses_model_store: uris.iter().any(|u| artifacts.contains(u)),
             uses_external_storage: uris.iter().any(|u| !artifacts.contains(u)),
             model_store: ModelStoreAddress::default(),
+            model_store_at: None,
             addresses: Addresses::default(),
         }
     }
@@ -445,6 +450,34 @@ fn svc(name: &str, ns: &str, port: u16) -> Option<ServiceAddr> {
 
 fn optional(when: &str) -> Need {
     Need::Optional { when: when.into() }
+}
+
+/// The model store: the in-cluster Service, or the address the target says it is at.
+fn model_store_destination(ctx: &Context) -> Destination {
+    if let Some(at) = ctx.model_store_at {
+        return Destination::Address {
+            what: "the harness's model store (outside the pod network)".into(),
+            host: at.ip().to_string(),
+            dial_port: at.port(),
+            address: *at.ip(),
+            allow_cidr: format!("{}/32", at.ip()),
+        };
+    }
+    Destination::Pods {
+        workload: FlowWorkload {
+            component: "model-store".into(),
+            namespace: ctx.model_store.namespace.clone(),
+            labels: ctx.model_store.labels.clone(),
+            selector: ctx.model_store.labels.clone(),
+            label_source: LabelSource::Scenario,
+            ports: vec![ContainerPort::tcp("s3", ctx.model_store.port)],
+        },
+        service: svc(
+            &ctx.model_store.service,
+            &ctx.model_store.namespace,
+            ctx.model_store.port,
+        ),
+    }
 }
 
 /// The flows of one team, for a context (see [`Context::generic`] and [`Context::for_team`]).
@@ -593,22 +626,11 @@ pub fn build(ctx: &Context) -> Vec<Flow> {
                 optional("a Model uses an artifact the harness publishes")
             },
             vec![server(ctx)],
-            Destination::Pods {
-                workload: FlowWorkload {
-                    component: "model-store".into(),
-                    namespace: ctx.model_store.namespace.clone(),
-                    labels: ctx.model_store.labels.clone(),
-                    selector: ctx.model_store.labels.clone(),
-                    label_source: LabelSource::Scenario,
-                    ports: vec![ContainerPort::tcp("s3", ctx.model_store.port)],
-                },
-                service: svc(
-                    &ctx.model_store.service,
-                    &ctx.model_store.namespace,
-                    ctx.model_store.port,
-                ),
-            },
-            vec![FlowPort::tcp(ctx.model_store.port)],
+            model_store_destination(ctx),
+            vec![FlowPort::tcp(
+                ctx.model_store_at
+                    .map_or(ctx.model_store.port, |a| a.port()),
+            )],
             "rclone on each server pod downloads the model artifact from the store before the model loads",
             "docs/seldon-behaviour.md §10 (rclone storage secrets), §9 (rclone → storage egress)",
         ),

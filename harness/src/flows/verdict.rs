@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::net::SocketAddrV4;
 
 use super::policy::{self, Cluster, Decision, Direction, Endpoint, PolicyRef};
 use super::table::{self, Context, Destination, Flow, FlowPort, FlowWorkload, Need};
@@ -19,7 +20,15 @@ pub fn table() -> Vec<Flow> {
 
 /// The flows of one team in a scenario (server name, clients and storage filled in).
 pub fn flows_for(s: &Scenario, namespace: &str) -> Vec<Flow> {
-    table::build(&Context::for_team(s, namespace))
+    flows_at(s, namespace, None)
+}
+
+/// [`flows_for`] on a target whose model store is at `model_store` (outside the pod network)
+/// rather than the in-cluster Service.
+pub fn flows_at(s: &Scenario, namespace: &str, model_store: Option<SocketAddrV4>) -> Vec<Flow> {
+    let mut ctx = Context::for_team(s, namespace);
+    ctx.model_store_at = model_store;
+    table::build(&ctx)
 }
 
 /// A plain aligned text table of flows, then why each is needed and where pod labels come from.
@@ -377,7 +386,19 @@ fn fix_rule(
 
 /// Judges every flow of a team namespace against the scenario's NetworkPolicies.
 pub fn evaluate(s: &Scenario, namespace: &str) -> Vec<FlowVerdict> {
-    evaluate_flows(&Cluster::from_scenario(s), &flows_for(s, namespace))
+    evaluate_at(s, namespace, None)
+}
+
+/// [`evaluate`] with the target's model store address (see [`flows_at`]).
+pub fn evaluate_at(
+    s: &Scenario,
+    namespace: &str,
+    model_store: Option<SocketAddrV4>,
+) -> Vec<FlowVerdict> {
+    evaluate_flows(
+        &Cluster::from_scenario(s),
+        &flows_at(s, namespace, model_store),
+    )
 }
 
 /// Flow names `requiredFlows` checks of this namespace expect blocked.

@@ -72,6 +72,10 @@ impl Component {
         }
     }
 }
+/// How long a Model expected not to be scheduled (or served) must stay so once its placements
+/// are up: Seldon retries failed models when a Server's agent connects, so an early failure
+/// proves nothing on its own.
+pub const SETTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(20);
 /// Model states (the `ModelReady` message) after which scheduling has been decided.
 pub const SCHEDULED_STATES: [&str; 3] = ["ModelAvailable", "ModelFailed", "LoadFailed"];
 /// `Type=Status `message`: reason`, for messages.

@@ -222,6 +222,9 @@ pub enum Expectation {
     ModelReady(ModelRef),
     /// A Model reaches `ModelReady` False with `ScheduleFailed` and a reason containing `reason`.
     ScheduleFailed(ScheduleFailed),
+    /// The team's NetworkPolicies cut a flow serving needs, so a Model is not served: it stays in
+    /// `state` with a reason containing `reason`, and `seldon-mesh` does not serve it.
+    ModelNotServed(ModelNotServed),
     /// V2 inference answers with the expected outputs.
     Inference(Inference),
     /// V2 inference rejects a bad request (never a 200).
@@ -293,6 +296,20 @@ pub struct ScheduleFailed {
     pub namespace: String,
     /// The Model's name.
     pub model: String,
+    /// A substring of the condition's reason, e.g. `no matching servers are available`.
+    pub reason: String,
+}
+
+/// A Model the namespace's NetworkPolicies keep from being served.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelNotServed {
+    /// The Model's namespace.
+    pub namespace: String,
+    /// The Model's name.
+    pub model: String,
+    /// The Seldon state the Model must stay in (`ModelReady` message), e.g. `ScheduleFailed`.
+    pub state: String,
     /// A substring of the condition's reason, e.g. `no matching servers are available`.
     pub reason: String,
 }
@@ -484,6 +501,7 @@ impl Expectation {
             Expectation::ServerReady(_) => "serverReady",
             Expectation::ModelReady(_) => "modelReady",
             Expectation::ScheduleFailed(_) => "scheduleFailed",
+            Expectation::ModelNotServed(_) => "modelNotServed",
             Expectation::Inference(_) => "inference",
             Expectation::InferenceRejected(_) => "inferenceRejected",
             Expectation::NetworkPolicyEnforced(_) => "networkPolicyEnforced",
@@ -501,7 +519,9 @@ impl Expectation {
     pub fn default_timeout(&self) -> Duration {
         match self {
             Expectation::RuntimeReady(_) | Expectation::ServerReady(_) => Duration::from_secs(300),
-            Expectation::ModelReady(_) | Expectation::ScheduleFailed(_) => Duration::from_secs(180),
+            Expectation::ModelReady(_)
+            | Expectation::ScheduleFailed(_)
+            | Expectation::ModelNotServed(_) => Duration::from_secs(180),
             Expectation::Connectivity(_) | Expectation::NetworkPolicyEnforced(_) => {
                 Duration::from_secs(120)
             }

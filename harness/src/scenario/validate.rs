@@ -432,6 +432,17 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
                 ctx.error(&format!("{p}.reason"), "reason must not be empty");
             }
         }
+        Expectation::ModelNotServed(s) => {
+            model(ctx, &s.namespace, &s.model);
+            for (field, value) in [("state", &s.state), ("reason", &s.reason)] {
+                if value.trim().is_empty() {
+                    ctx.error(
+                        &format!("{p}.{field}"),
+                        format!("{field} must not be empty (e.g. state `ScheduleFailed`, reason `no matching servers are available`)"),
+                    );
+                }
+            }
+        }
         Expectation::Inference(inf) => {
             model(ctx, &inf.namespace, &inf.model);
             let forms = [inf.samples.is_some(), inf.request.is_some()]

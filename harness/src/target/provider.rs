@@ -39,6 +39,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Where this target's model store is, when it is outside the pod network (kind: the MinIO
+    /// container on the kind Docker network, once started).
+    fn model_store(&self) -> Option<std::net::SocketAddrV4> {
+        None
+    }
+
     /// Secret packages this target supplies instead of the scenario's.
     fn package_overrides<'a>(
         &'a self,

@@ -114,6 +114,11 @@ impl Target {
         self.provider.facts()
     }
 
+    /// Where the target's model store is when it is outside the pod network (kind's MinIO).
+    pub fn model_store(&self) -> Option<std::net::SocketAddrV4> {
+        self.provider.model_store()
+    }
+
     /// The kubeconfig file to inspect a kept target with, when there is one.
     pub fn kubeconfig(&self) -> Option<&Path> {
         self.provider.kubeconfig()

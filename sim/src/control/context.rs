@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::dataplane::{Mesh, Predictor};
+use crate::dataplane::{Mesh, Predictor, Upstream};
 use crate::faults::Faults;
+use crate::network::NetworkView;
 use crate::store::Store;
 
 /// State the controllers share with the platform handle, beyond stored objects.
@@ -93,6 +94,8 @@ pub(crate) struct Ctx {
     pub loaded: HashMap<PathBuf, Arc<dyn Predictor>>,
     /// When the current (or last) reconcile pass started.
     pub pass_started: std::time::Instant,
+    /// The last network view and the store revision it was built at (`netview`).
+    pub(crate) view_cache: Mutex<Option<(u64, Arc<NetworkView>)>>,
     next_ip: u32,
 }
 
@@ -107,6 +110,7 @@ impl Ctx {
             failed: HashMap::new(),
             loaded: HashMap::new(),
             pass_started: std::time::Instant::now(),
+            view_cache: Mutex::new(None),
             next_ip: 256,
         }
     }
@@ -145,12 +149,16 @@ pub(crate) struct Served {
     pub artifact: PathBuf,
     /// The loaded model.
     pub predictor: Arc<dyn Predictor>,
+    /// Whether envoy reaches the server pods it is loaded on.
+    pub upstream: Upstream,
 }
 
 impl PartialEq for Served {
-    /// Same model, version and artifact folder (the predictor is derived from the folder).
+    /// Same model, version, artifact folder and upstream reachability (the predictor is derived
+    /// from the folder).
     fn eq(&self, o: &Served) -> bool {
-        (&self.name, &self.version, &self.artifact) == (&o.name, &o.version, &o.artifact)
+        (&self.name, &self.version, &self.artifact, &self.upstream)
+            == (&o.name, &o.version, &o.artifact, &o.upstream)
     }
 }
 

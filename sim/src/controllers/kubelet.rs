@@ -2,16 +2,19 @@
 //! completion with the outcome `network::probe_outcome` predicts; a runtime's Kafka components
 //! crash-loop while no Kafka broker is reachable from them (docs/seldon-behaviour.md §14).
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::volumes::Binding;
 use crate::control::context::Ctx;
+use crate::control::netview::network_view;
 use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
 use crate::network::{NetworkView, PROBE_LABEL, probe_outcome};
 use crate::seldon::{
-    COMPONENT_NAMES, KAFKA_COMPONENTS, SERVER_LABEL, agent_crash, bootstrap_servers,
-    kafka_unreachable,
+    COMPONENT_NAMES, KAFKA_COMPONENTS, NAME_LABEL, agent_crash, agent_unconnected,
+    bootstrap_servers, kafka_unreachable,
 };
 
 /// Pod annotation holding the pod's container log, which the API serves at `pods/<name>/log`.
@@ -29,8 +32,8 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
                 && !deleting(p)
         })
         .collect();
-    let mut view: Option<NetworkView> = None;
-    let mut kafka_views = Views::new();
+    // Pods being started see the network as it was when this pass began.
+    let mut view: Option<Arc<NetworkView>> = None;
     for pod in pending {
         match super::volumes::binding(ctx, pod) {
             Binding::Ready => {}
@@ -80,30 +83,90 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         }
         let mut with_ip = pod.clone();
         with_ip["status"]["podIP"] = json!(ip);
-        let crash = kafka_crash(ctx, &mut kafka_views, &with_ip)
-            .or_else(|| agent_crash(&ctx.store, &with_ip));
-        let status = running_status(ctx, pod, &ip, &ts, crash.as_deref());
+        let view = view.get_or_insert_with(|| network_view(ctx)).clone();
+        let crash = kafka_crash(ctx, &view, &with_ip).or_else(|| agent_crash(&ctx.store, &with_ip));
+        let unready = agent_unready(ctx, &view, &with_ip);
+        let status = running_status(ctx, pod, &ip, &ts, crash.as_deref(), unready.as_deref());
         set_status(&ctx.store, res("Pod"), pod, status);
     }
-    recheck_crashing_programs(ctx, &pods);
+    recheck_kafka_components(ctx, &pods);
+    recheck_agents(ctx, &pods);
 }
 
-/// The running status of a started pod; `crash` is why its container keeps failing.
-fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str>) -> Value {
+/// The Server pods' label value (`app.kubernetes.io/name`).
+const SERVER_POD: &str = "seldon-server";
+
+/// Why a Server pod's agent is not Ready: it is Ready only once connected to the API server and
+/// the scheduler (docs/seldon-behaviour.md §17).
+fn agent_unready(ctx: &Ctx, view: &NetworkView, pod: &Value) -> Option<String> {
+    if pod["metadata"]["labels"][NAME_LABEL] != SERVER_POD {
+        return None;
+    }
+    agent_unconnected(view, pod, ctx.faults.seldon_traffic_unpoliced())
+}
+
+/// Server pods follow their agent's connections: Ready once it connects, not Ready when it cannot.
+fn recheck_agents(ctx: &mut Ctx, pods: &[Value]) {
+    let mut view: Option<Arc<NetworkView>> = None;
+    for pod in pods.iter().filter(|p| {
+        p["status"]["phase"] == "Running"
+            && !deleting(p)
+            && p["metadata"]["labels"][NAME_LABEL] == SERVER_POD
+    }) {
+        let view = view.get_or_insert_with(|| network_view(ctx)).clone();
+        // An agent that exited over a missing preloaded Secret reads the Secrets again on its
+        // next restart; a running one never does (docs/seldon-behaviour.md §12).
+        let crashing = pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["state"]["waiting"]["reason"] == "CrashLoopBackOff");
+        let crash = if crashing {
+            agent_crash(&ctx.store, pod)
+        } else {
+            None
+        };
+        let unready = agent_unready(ctx, &view, pod);
+        let ready_now = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if crash.is_some() == crashing && (crashing || unready.is_none() == ready_now) {
+            continue;
+        }
+        let ip = pod["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = running_status(ctx, pod, &ip, &now(), crash.as_deref(), unready.as_deref());
+        set_status(&ctx.store, res("Pod"), pod, status);
+    }
+}
+
+/// The running status of a started pod; `crash` is why its container keeps failing,
+/// `agent_unready` why its `agent` container does not pass readiness.
+fn running_status(
+    ctx: &Ctx,
+    pod: &Value,
+    ip: &str,
+    ts: &str,
+    crash: Option<&str>,
+    agent_unready: Option<&str>,
+) -> Value {
     // Defect RuntimeNeverReady: the runtime's component pods run but never pass readiness.
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
     let ready = crash.is_none()
+        && agent_unready.is_none()
         && !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
     let r = if ready { "True" } else { "False" };
     let names: Vec<&str> = containers(pod).filter_map(|c| c["name"].as_str()).collect();
-    // A Server pod's crash is its agent's (docs/seldon-behaviour.md §10); its siblings run.
-    let crashing = pod["metadata"]["labels"][SERVER_LABEL]
-        .is_string()
-        .then_some("agent");
+    // A Server pod's crash is its agent's (docs/seldon-behaviour.md §12); its siblings run.
+    let server = pod["metadata"]["labels"][NAME_LABEL] == SERVER_POD;
     let statuses: Vec<Value> = containers(pod)
-        .map(|c| match crash.filter(|_| crashing.is_none_or(|n| c["name"] == n)) {
+        .map(|c| match crash.filter(|_| !server || c["name"] == "agent") {
             // What the kubelet shows for a container that exits and is restarted with back-off.
             Some(why) => json!({
                 "name": c["name"], "image": c["image"], "ready": false, "restartCount": 1, "started": false,
@@ -113,8 +176,13 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
                     pod["metadata"]["uid"].as_str().unwrap_or_default())}},
                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": why, "startedAt": ts, "finishedAt": ts}},
             }),
+            // The agent answers its readiness probe (9008 /ready) only once connected (agent_svc_manager.go `Ready`).
+            None if agent_unready.is_some() && c["name"] == "agent" => json!({
+                "name": c["name"], "image": c["image"], "ready": false, "restartCount": 0, "started": true,
+                "state": {"running": {"startedAt": ts}},
+            }),
             None => json!({
-                "name": c["name"], "image": c["image"], "ready": ready || (crash.is_some() && crashing.is_some()), "restartCount": 0, "started": true,
+                "name": c["name"], "image": c["image"], "ready": ready || agent_unready.is_some() || (crash.is_some() && server), "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
         })
@@ -122,13 +190,13 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
     let mut not_ready = json!({"type": "Ready", "status": r, "lastTransitionTime": ts});
     let mut containers_ready =
         json!({"type": "ContainersReady", "status": r, "lastTransitionTime": ts});
-    if crash.is_some() {
-        let unready: Vec<&str> = names
-            .iter()
-            .copied()
-            .filter(|n| crashing.is_none_or(|c| c == *n))
-            .collect();
-        let msg = format!("containers with unready status: [{}]", unready.join(" "));
+    let unready_names = if crash.is_some() && !server {
+        names.join(" ")
+    } else {
+        "agent".to_string()
+    };
+    if crash.is_some() || agent_unready.is_some() {
+        let msg = format!("containers with unready status: [{unready_names}]");
         for c in [&mut not_ready, &mut containers_ready] {
             c["reason"] = json!("ContainersNotReady");
             c["message"] = json!(msg);
@@ -147,11 +215,8 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
     })
 }
 
-/// Network views by the namespaces whose pods they hold, built once per kubelet pass.
-type Views = std::collections::HashMap<String, NetworkView>;
-
 /// Why a Kafka component pod (with its IP) cannot run: no reachable Kafka broker.
-fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
+fn kafka_crash(ctx: &Ctx, view: &NetworkView, pod: &Value) -> Option<String> {
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
@@ -172,60 +237,32 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    // Only the pods that can matter: cluster DNS and the brokers' namespaces (this runs every pass).
-    let mut namespaces = vec![
-        crate::network::DNS_NAMESPACE.to_string(),
-        namespace(pod).to_string(),
-    ];
-    for s in &servers {
-        let host = s.rsplit_once(':').map(|(h, _)| h).unwrap_or(s);
-        if let Some(ns) = host.split('.').nth(1) {
-            namespaces.push(ns.to_string());
-        }
-    }
-    namespaces.sort();
-    namespaces.dedup();
-    let view = views
-        .entry(namespaces.join(","))
-        .or_insert_with(|| network_view_of(ctx, &namespaces));
     kafka_unreachable(
         view,
         &external,
         pod,
         &servers,
-        ctx.faults.has(Defect::NetworkPolicyIgnored),
+        ctx.faults.seldon_traffic_unpoliced(),
     )
 }
 
 /// Kafka components follow their broker: they crash-loop when it becomes unreachable (liveness
-/// fails) and run again once it answers (the next restart succeeds). A Server's agent restarts
-/// until its preloaded rclone Secrets exist (it reads them only at startup, so a Secret deleted
-/// later does not stop a running agent).
-fn recheck_crashing_programs(ctx: &mut Ctx, pods: &[Value]) {
-    let mut views = Views::new();
+/// fails) and run again once it answers (the next restart succeeds).
+fn recheck_kafka_components(ctx: &mut Ctx, pods: &[Value]) {
+    let mut view: Option<Arc<NetworkView>> = None;
     for pod in pods.iter().filter(|p| {
-        let labels = &p["metadata"]["labels"];
         p["status"]["phase"] == "Running"
             && !deleting(p)
-            && (KAFKA_COMPONENTS.contains(
-                &labels["app.kubernetes.io/name"]
+            && KAFKA_COMPONENTS.contains(
+                &p["metadata"]["labels"]["app.kubernetes.io/name"]
                     .as_str()
                     .unwrap_or_default(),
-            ) || labels[SERVER_LABEL].is_string())
+            )
     }) {
-        let crashing = pod["status"]["containerStatuses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["state"]["waiting"]["reason"] == "CrashLoopBackOff");
-        let crash = match kafka_crash(ctx, &mut views, pod) {
-            Some(why) => Some(why),
-            // Only a restarting agent reads its Secrets again.
-            None if crashing || !pod["metadata"]["labels"][SERVER_LABEL].is_string() => {
-                agent_crash(&ctx.store, pod)
-            }
-            None => None,
-        };
+        let view = view.get_or_insert_with(|| network_view(ctx)).clone();
+        let crash = kafka_crash(ctx, &view, pod);
+        let crashing = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            == "CrashLoopBackOff";
         if crash.is_some() == crashing {
             continue;
         }
@@ -233,7 +270,7 @@ fn recheck_crashing_programs(ctx: &mut Ctx, pods: &[Value]) {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let status = running_status(ctx, pod, &ip, &now(), crash.as_deref());
+        let status = running_status(ctx, pod, &ip, &now(), crash.as_deref(), None);
         set_status(&ctx.store, res("Pod"), pod, status);
     }
 }
@@ -269,41 +306,4 @@ fn qos_class(pod: &Value) -> &'static str {
     } else {
         "Burstable"
     }
-}
-
-/// Like [`network_view`], with only the pods of `namespaces`.
-fn network_view_of(ctx: &Ctx, namespaces: &[String]) -> NetworkView {
-    fn typed<T: serde::de::DeserializeOwned>(objs: Vec<Value>) -> Vec<T> {
-        objs.into_iter()
-            .filter_map(|o| serde_json::from_value(o).ok())
-            .collect()
-    }
-    let mut pods = Vec::new();
-    for ns in namespaces {
-        pods.extend(ctx.store.list(res("Pod"), Some(ns)).0);
-    }
-    NetworkView::new(
-        typed(ctx.store.list(res("Namespace"), None).0),
-        typed(pods),
-        typed(ctx.store.list(res("Service"), None).0),
-        typed(ctx.store.list(res("NetworkPolicy"), None).0),
-    )
-}
-
-/// The objects that decide connectivity, typed for `network`.
-fn network_view(ctx: &Ctx) -> NetworkView {
-    fn typed<T: serde::de::DeserializeOwned>(ctx: &Ctx, kind: &str) -> Vec<T> {
-        ctx.store
-            .list(res(kind), None)
-            .0
-            .into_iter()
-            .filter_map(|o| serde_json::from_value(o).ok())
-            .collect()
-    }
-    NetworkView::new(
-        typed(ctx, "Namespace"),
-        typed(ctx, "Pod"),
-        typed(ctx, "Service"),
-        typed(ctx, "NetworkPolicy"),
-    )
 }

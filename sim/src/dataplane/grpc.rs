@@ -1,6 +1,6 @@
 //! The V2 gRPC front: routing by `seldon-model` metadata only, like Seldon's envoy.
 
-use super::model::ServedModel;
+use super::model::{ServedModel, UPSTREAM_TIMEOUT};
 use super::shared::{InferError, MODEL_HEADER, Shared};
 use oip::NamedTensor;
 use oip::grpc::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
@@ -49,6 +49,11 @@ impl Front {
             )));
         };
         match shared.lookup(name) {
+            Some(m) if m.upstream.grpc.is_some() => {
+                let why = m.upstream.grpc.as_deref().unwrap_or_default();
+                tracing::warn!(namespace = %shared.namespace, model = name, "envoy cannot reach the server: {why}");
+                Err(Status::unavailable(UPSTREAM_TIMEOUT))
+            }
             Some(m) => Ok(Target::Model(m)),
             None if shared.flags.unknown_model_answered_200 => {
                 Ok(Target::Pretend(name.to_string()))

@@ -35,7 +35,23 @@ pub struct ServedModel {
     pub version: String,
     /// The implementation.
     pub predictor: Arc<dyn Predictor>,
+    /// Whether envoy can reach the model's server pods (NetworkPolicy may cut it).
+    pub upstream: Upstream,
 }
+
+/// Why envoy cannot reach a model's server pods, per protocol (`None`: reachable).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Upstream {
+    /// The agent's REST proxy (9001) is unreachable, and why.
+    pub rest: Option<String>,
+    /// The agent's gRPC proxy (9501) is unreachable, and why.
+    pub grpc: Option<String>,
+}
+
+/// What envoy answers when the upstream connection times out (503, `UF` in its access log);
+/// for gRPC it sends status 14 UNAVAILABLE with this message.
+pub const UPSTREAM_TIMEOUT: &str =
+    "upstream connect error or disconnect/reset before headers. reset reason: connection timeout";
 
 impl std::fmt::Debug for ServedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,6 +1,6 @@
 //! The V2 REST front: envoy-style routing by `seldon-model` header or path, then the model.
 
-use super::model::ServedModel;
+use super::model::{ServedModel, UPSTREAM_TIMEOUT};
 use super::shared::{InferError, MODEL_HEADER, Shared};
 use axum::Json;
 use axum::Router;
@@ -83,6 +83,10 @@ async fn handle(
     let model = shared.lookup(target);
     if model.is_none() && !shared.flags.unknown_model_answered_200 {
         return error(StatusCode::NOT_FOUND, shared.not_found(target));
+    }
+    if let Some(why) = model.as_ref().and_then(|m| m.upstream.rest.as_deref()) {
+        tracing::warn!(namespace = %shared.namespace, model = target, "envoy cannot reach the server: {why}");
+        return (StatusCode::SERVICE_UNAVAILABLE, UPSTREAM_TIMEOUT).into_response();
     }
     match endpoint {
         Endpoint::Live | Endpoint::Ready | Endpoint::ModelReady(_) => {

@@ -46,11 +46,13 @@ fn models() -> Vec<ServedModel> {
             name: "double".into(),
             version: "1".into(),
             predictor: Arc::new(Scale(2.0)),
+            upstream: Default::default(),
         },
         ServedModel {
             name: "triple".into(),
             version: "3".into(),
             predictor: Arc::new(Scale(3.0)),
+            upstream: Default::default(),
         },
     ]
 }

@@ -1,7 +1,7 @@
 //! Whether one pod may open a connection to another under the NetworkPolicies in force.
 
 use super::selector::{Labels, selects};
-use super::view::{NetworkView, object_key};
+use super::view::{Enforcement, NetworkView, object_key};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -189,6 +189,7 @@ pub fn connection_allowed(
         dst: &dst,
         port,
         protocol,
+        enforcement: view.enforcement,
     };
     Decision {
         from: src.key.clone(),
@@ -207,6 +208,8 @@ struct PodFacts<'a> {
     labels: Labels,
     namespace_labels: Labels,
     ip: Option<IpAddr>,
+    /// Host-network pods (and addresses outside the cluster) are matched by `ipBlock` only.
+    host_network: bool,
     pod: &'a Pod,
 }
 
@@ -227,6 +230,11 @@ impl<'a> PodFacts<'a> {
                 .as_ref()
                 .and_then(|s| s.pod_ip.as_deref())
                 .and_then(|ip| ip.parse().ok()),
+            host_network: pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.host_network)
+                .unwrap_or(false),
             pod,
         }
     }
@@ -243,6 +251,7 @@ struct Conn<'a> {
     dst: &'a PodFacts<'a>,
     port: i32,
     protocol: Protocol,
+    enforcement: Enforcement,
 }
 
 impl Conn<'_> {
@@ -254,6 +263,14 @@ impl Conn<'_> {
         };
         let mut selected_by = Vec::new();
         let mut allowed_by = None;
+        // Defect EgressPolicyIgnored: the CNI never isolates a pod for egress.
+        if ty == PolicyType::Egress && self.enforcement.egress_ignored {
+            return DirectionVerdict {
+                policy_type: ty,
+                selected_by,
+                allowed_by,
+            };
+        }
         for policy in policies {
             if !has_type(policy, ty) || !selects_pod(policy, subject) {
                 continue;
@@ -265,7 +282,8 @@ impl Conn<'_> {
                     .rules(policy, ty)
                     .into_iter()
                     .position(|(peers, ports)| {
-                        self.peers_match(peers, policy_ns, peer) && self.ports_match(ports)
+                        self.peers_match(peers, policy_ns, peer, self.enforcement)
+                            && self.ports_match(ports)
                     })
                     .map(|rule| RuleRef {
                         policy: key.clone(),
@@ -306,10 +324,13 @@ impl Conn<'_> {
         peers: Option<&[NetworkPolicyPeer]>,
         policy_ns: &str,
         pod: &PodFacts,
+        enforcement: Enforcement,
     ) -> bool {
         match peers {
             None | Some([]) => true,
-            Some(peers) => peers.iter().any(|p| peer_matches(p, policy_ns, pod)),
+            Some(peers) => peers
+                .iter()
+                .any(|p| peer_matches(p, policy_ns, pod, enforcement)),
         }
     }
 
@@ -354,7 +375,9 @@ fn has_type(policy: &NetworkPolicy, ty: PolicyType) -> bool {
 }
 
 fn selects_pod(policy: &NetworkPolicy, pod: &PodFacts) -> bool {
-    policy.metadata.namespace.as_deref().unwrap_or("default") == pod.namespace
+    // Policies do not apply to host-network pods.
+    !pod.host_network
+        && policy.metadata.namespace.as_deref().unwrap_or("default") == pod.namespace
         && policy
             .spec
             .as_ref()
@@ -362,17 +385,24 @@ fn selects_pod(policy: &NetworkPolicy, pod: &PodFacts) -> bool {
             .is_none_or(|sel| selects(sel, &pod.labels))
 }
 
-fn peer_matches(peer: &NetworkPolicyPeer, policy_ns: &str, pod: &PodFacts) -> bool {
+fn peer_matches(
+    peer: &NetworkPolicyPeer,
+    policy_ns: &str,
+    pod: &PodFacts,
+    enforcement: Enforcement,
+) -> bool {
     if let Some(block) = &peer.ip_block {
         return pod.ip.is_some_and(|ip| {
             cidr_contains(&block.cidr, ip)
                 && !block.except.iter().flatten().any(|e| cidr_contains(e, ip))
         });
     }
-    if peer.pod_selector.is_none() && peer.namespace_selector.is_none() {
+    if (peer.pod_selector.is_none() && peer.namespace_selector.is_none()) || pod.host_network {
         return false;
     }
     let ns_ok = match &peer.namespace_selector {
+        // Defect NamespaceSelectorIgnored: the selector is not evaluated and matches every namespace.
+        Some(_) if enforcement.namespace_selector_ignored => true,
         Some(sel) => selects(sel, &pod.namespace_labels),
         None => pod.namespace == policy_ns,
     };

@@ -15,6 +15,13 @@
 //!    (TCP); otherwise `nc: <host> (<ip>:<port>): Connection timed out`. On success nc prints
 //!    nothing, so the log is empty.
 //!
+//! 5. A Service without a selector (`default/kubernetes`) uses its `Endpoints` object: each
+//!    address is matched to the pod with that IP (the API server's host-network pod).
+//! 6. A name outside the cluster resolves (through cluster DNS, so DNS egress is still needed)
+//!    when the platform declares it in [`NetworkView::external_hosts`]; the connection then
+//!    needs only the source's egress to that address (`ipBlock` rules), nothing answers for
+//!    its ingress. Other outside names are NXDOMAIN.
+//!
 //! A pod IP target is assumed to listen on the port: container ports are informational.
 
 use super::policy::{Protocol, connection_allowed, named_port};
@@ -232,6 +239,8 @@ enum Resolved<'a> {
     Pod(&'a Pod),
     /// An IP nothing answers on.
     Nowhere(IpAddr),
+    /// An address outside the cluster that accepts connections.
+    External(IpAddr),
 }
 
 impl<'a> Prober<'a> {
@@ -242,7 +251,7 @@ impl<'a> Prober<'a> {
                 if let Err(why) = self.dns_reachable() {
                     return self.bad_address(why);
                 }
-                match self.by_name() {
+                match self.by_name().or_else(|| self.external()) {
                     Some(r) => r,
                     None => {
                         return self
@@ -257,7 +266,20 @@ impl<'a> Prober<'a> {
             }
             Resolved::Pod(pod) => self.connect(&[(pod, self.port)], &pod_ip(pod)),
             Resolved::Service(svc) => self.via_service(svc),
+            Resolved::External(ip) => {
+                let outside = outside_pod(ip);
+                self.connect(&[(&outside, self.port)], &ip.to_string())
+            }
         }
+    }
+
+    /// A name outside the cluster that upstream DNS resolves.
+    fn external(&self) -> Option<Resolved<'a>> {
+        let name = self.host.trim_end_matches('.');
+        self.view
+            .external_hosts
+            .get(name)
+            .map(|ip| Resolved::External(*ip))
     }
 
     fn probe_namespace(&self) -> &str {
@@ -323,6 +345,7 @@ impl<'a> Prober<'a> {
         }
         match self.view.pods.iter().find(|p| pod_ip(p) == ip_s) {
             Some(pod) => Resolved::Pod(pod),
+            None if self.view.external_hosts.values().any(|a| *a == ip) => Resolved::External(ip),
             None => Resolved::Nowhere(ip),
         }
     }
@@ -358,7 +381,7 @@ impl<'a> Prober<'a> {
         };
         let selector: &Labels = match spec.selector.as_ref() {
             Some(s) if !s.is_empty() => s,
-            _ => return Vec::new(),
+            _ => return self.manual_endpoints(svc),
         };
         let headless = spec.cluster_ip.as_deref() == Some("None");
         let svc_port = spec
@@ -388,6 +411,42 @@ impl<'a> Prober<'a> {
                 IntOrString::String(name) => named_port(p, name, Protocol::Tcp).map(|n| (p, n)),
             })
             .collect()
+    }
+
+    /// Endpoints of a Service without a selector: its `Endpoints` object's addresses, matched
+    /// to the pods holding those IPs, on the endpoint port of the probed Service port's name.
+    fn manual_endpoints(&self, svc: &'a Service) -> Vec<(&'a Pod, i32)> {
+        let Some(port_name) = svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|ports| ports.iter().find(|p| p.port == self.port))
+            .map(|p| p.name.clone().unwrap_or_default())
+        else {
+            return Vec::new();
+        };
+        let Some(ep) = self.view.endpoints.iter().find(|e| {
+            e.metadata.name == svc.metadata.name && e.metadata.namespace == svc.metadata.namespace
+        }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for subset in ep.subsets.iter().flatten() {
+            let Some(port) = subset
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.clone().unwrap_or_default() == port_name)
+            else {
+                continue;
+            };
+            for addr in subset.addresses.iter().flatten() {
+                if let Some(pod) = self.view.pods.iter().find(|p| pod_ip(p) == addr.ip) {
+                    out.push((pod, port.port));
+                }
+            }
+        }
+        out
     }
 
     fn via_service(&self, svc: &'a Service) -> ProbeOutcome {
@@ -458,6 +517,26 @@ impl<'a> Prober<'a> {
             log: format!("nc: bad address '{}'", self.host),
             explanation,
         }
+    }
+}
+
+/// An address outside the cluster as policies see it: no namespace a policy lives in, matched
+/// by `ipBlock` only (host network).
+fn outside_pod(ip: IpAddr) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(ip.to_string()),
+            namespace: Some("(outside the cluster)".to_string()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            host_network: Some(true),
+            ..PodSpec::default()
+        }),
+        status: Some(PodStatus {
+            pod_ip: Some(ip.to_string()),
+            ..PodStatus::default()
+        }),
     }
 }
 

@@ -1,6 +1,9 @@
 //! `NetworkView`: the snapshot of objects that decides pod-to-pod connectivity.
 
-use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use super::selector::Labels;
@@ -19,6 +22,21 @@ pub struct NetworkView {
     pub services: Vec<Service>,
     /// All network policies.
     pub policies: Vec<NetworkPolicy>,
+    /// Endpoints of Services without a selector (the `default/kubernetes` Service's API server).
+    pub endpoints: Vec<Endpoints>,
+    /// Names outside the cluster that upstream DNS resolves, and their addresses (object storage).
+    pub external_hosts: BTreeMap<String, IpAddr>,
+    /// How the CNI enforces policies (partial enforcement is a named defect).
+    pub enforcement: Enforcement,
+}
+
+/// Parts of NetworkPolicy a CNI may fail to enforce (named defects of the platform).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enforcement {
+    /// Egress rules are not enforced: every pod may connect anywhere (ingress still is).
+    pub egress_ignored: bool,
+    /// A peer's `namespaceSelector` is not evaluated: it matches pods of every namespace.
+    pub namespace_selector_ignored: bool,
 }
 
 impl NetworkView {
@@ -34,6 +52,7 @@ impl NetworkView {
             pods,
             services,
             policies,
+            ..NetworkView::default()
         }
     }
 

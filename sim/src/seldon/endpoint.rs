@@ -1,6 +1,7 @@
-//! Inference endpoint wiring: one `dataplane::Mesh` per namespace whose runtime is Ready (and
-//! whose envoy has a Ready pod behind `seldon-mesh`), serving that namespace's Ready models; its
-//! address is published in `PlatformState::mesh_addrs` and removed when the runtime goes.
+//! Inference endpoint wiring: one `dataplane::Mesh` per namespace whose envoy has a Ready pod
+//! behind `seldon-mesh` and got its configuration from the scheduler (xDS, docs/seldon-behaviour.md
+//! §17), serving that namespace's Ready models; its address is published in
+//! `PlatformState::mesh_addrs` and removed when the runtime goes.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -55,6 +56,7 @@ pub(crate) fn sync(
                         name: s.name.clone(),
                         version: s.version.clone(),
                         predictor: s.predictor.clone(),
+                        upstream: s.upstream.clone(),
                     })
                     .collect(),
             );

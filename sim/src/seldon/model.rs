@@ -19,16 +19,19 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::agent;
+use super::components::SERVER_LABEL;
 use super::runtime::RuntimeView;
 use super::scope::Controller;
 use super::server::ServerInfo;
 use super::storage;
+use super::traffic::{dial, endpoint_address, envoy_upstream, grpc_dial_error, ready_pods};
 use crate::admission::quantity::Quantity;
 use crate::artifact::ModelArtifact;
 use crate::control::context::{Ctx, Served};
 use crate::control::objects::{condition, deleting, name, namespace, res, set_status};
-use crate::dataplane::Predictor;
+use crate::dataplane::{Predictor, Upstream};
 use crate::faults::Defect;
+use crate::network::NetworkView;
 
 /// Scheduler text when no Server passes the server filters.
 pub const NO_MATCHING_SERVERS: &str =
@@ -48,6 +51,7 @@ enum Outcome {
         replicas: usize,
         artifact: PathBuf,
         predictor: Arc<dyn Predictor>,
+        upstream: Upstream,
     },
 }
 
@@ -92,6 +96,7 @@ pub(crate) fn finalize(ctx: &Ctx, ctl: &Controller, runtimes: &BTreeMap<String, 
 pub(crate) fn reconcile(
     ctx: &mut Ctx,
     ctl: &Controller,
+    view: &NetworkView,
     runtimes: &BTreeMap<String, RuntimeView>,
     servers: &mut [ServerInfo],
 ) -> (HashMap<String, Vec<Served>>, Vec<PendingStatus>) {
@@ -111,6 +116,13 @@ pub(crate) fn reconcile(
             ))
     });
     let cross = ctx.faults.has(Defect::CrossNamespaceScheduling);
+    let unpoliced = ctx.faults.seldon_traffic_unpoliced();
+    let controllers = ready_pods(
+        &ctx.store,
+        &ctl.namespace,
+        "control-plane",
+        "v2-controller-manager",
+    );
     let mut served: HashMap<String, Vec<Served>> = HashMap::new();
     for m in models
         .iter()
@@ -118,35 +130,51 @@ pub(crate) fn reconcile(
     {
         let ns = namespace(m).to_string();
         let scheduler_up = runtimes.get(&ns).is_some_and(|r| r.scheduler_up);
+        let controller_cut = if scheduler_up && !cross {
+            controller_unconnected(view, &controllers, &ns, unpoliced)
+        } else {
+            None
+        };
         let outcome = if !scheduler_up && !cross {
             Outcome::NoScheduler(scheduler_error(ctx, &ns))
+        } else if let Some(e) = controller_cut {
+            Outcome::NoScheduler(e)
         } else {
             match schedule(m, servers, cross) {
                 Err(why) => Outcome::ScheduleFailed(why),
-                Ok((idx, placed)) => match load(
-                    ctx,
-                    m,
-                    &servers[idx].namespace.clone(),
+                Ok((idx, placed)) => {
+                    let pods = ready_pods(
+                        &ctx.store,
+                        &servers[idx].namespace,
+                        SERVER_LABEL,
+                        &servers[idx].name,
+                    );
+                    let agent_ns = servers[idx].namespace.clone();
                     // The defect breaks placement only: the Model's own Secret still reaches
                     // the agent that loads it (storage rules otherwise unchanged).
-                    &if cross {
-                        ns.clone()
-                    } else {
-                        servers[idx].namespace.clone()
-                    },
-                ) {
-                    Err(why) => {
-                        release(m, &mut servers[idx], &placed);
-                        Outcome::Failed(why)
+                    let secret_ns = if cross { ns.clone() } else { agent_ns.clone() };
+                    match load(
+                        ctx,
+                        view,
+                        m,
+                        (&agent_ns, &secret_ns),
+                        pods.first(),
+                        unpoliced,
+                    ) {
+                        Err(why) => {
+                            release(m, &mut servers[idx], &placed);
+                            Outcome::Failed(why)
+                        }
+                        Ok((artifact, predictor)) => Outcome::Available {
+                            server: servers[idx].name.clone(),
+                            server_ns: servers[idx].namespace.clone(),
+                            replicas: placed.len(),
+                            artifact,
+                            predictor,
+                            upstream: envoy_upstream(&ctx.store, view, &ns, &pods, unpoliced),
+                        },
                     }
-                    Ok((artifact, predictor)) => Outcome::Available {
-                        server: servers[idx].name.clone(),
-                        server_ns: servers[idx].namespace.clone(),
-                        replicas: placed.len(),
-                        artifact,
-                        predictor,
-                    },
-                },
+                }
             }
         };
         let prev = &m["status"]["conditions"];
@@ -194,6 +222,7 @@ pub(crate) fn reconcile(
                 server_ns,
                 artifact,
                 predictor,
+                upstream,
                 ..
             },
             false,
@@ -205,11 +234,18 @@ pub(crate) fn reconcile(
             } else {
                 server_ns.clone()
             };
+            let own = endpoint_ns == ns;
             served.entry(endpoint_ns).or_default().push(Served {
                 name: name(m).to_string(),
                 version: "1".to_string(),
                 artifact: artifact.clone(),
                 predictor: predictor.clone(),
+                // Envoy of another namespace (cross-namespace defect) is not judged.
+                upstream: if own {
+                    upstream.clone()
+                } else {
+                    Upstream::default()
+                },
             });
         }
         // knative CreateAndSetCondition(type, status, message = state, reason = text); Ready mirrors ModelReady.
@@ -233,6 +269,25 @@ pub(crate) fn publish(ctx: &Ctx, statuses: Vec<PendingStatus>) {
     for (m, status) in statuses {
         set_status(&ctx.store, res("Model"), &m, status);
     }
+}
+
+/// The operator's gRPC error when no controller pod connects to `seldon-scheduler.<ns>:9004`
+/// (docs/seldon-behaviour.md §17); `None` when one does, or when there is no controller pod to judge.
+fn controller_unconnected(
+    view: &NetworkView,
+    controllers: &[Value],
+    ns: &str,
+    unpoliced: bool,
+) -> Option<String> {
+    let host = format!("seldon-scheduler.{ns}");
+    let mut last = None;
+    for pod in controllers {
+        match dial(view, pod, &format!("{host}:9004"), unpoliced) {
+            Ok(()) => return None,
+            Err(why) => last = Some(why),
+        }
+    }
+    last.map(|why| grpc_dial_error(&host, 9004, &why))
 }
 
 /// The gRPC error the operator gets when it cannot reach `seldon-scheduler.<ns>:9004`.
@@ -332,12 +387,15 @@ fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
 
 /// What the agent of a Server in `agent_ns` does before the model is available: storage
 /// secret (the Model's own from `secret_ns`, which is the agent's namespace unless the
-/// cross-namespace defect placed it), or the agent's preloaded remote, then the artifact.
+/// cross-namespace defect placed it) or the agent's preloaded remote, rclone's connection to the
+/// store (from `server_pod`) and the store's keys, then the artifact.
 fn load(
     ctx: &mut Ctx,
+    view: &NetworkView,
     m: &Value,
-    agent_ns: &str,
-    secret_ns: &str,
+    (agent_ns, secret_ns): (&str, &str),
+    server_pod: Option<&Value>,
+    unpoliced: bool,
 ) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
     let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
     let remote = match m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
@@ -349,6 +407,13 @@ fn load(
             })?
         }
     };
+    if let (Some(pod), Some(store)) = (server_pod, storage_address(Some(&remote), uri))
+        && let Err(why) = dial(view, pod, &store, unpoliced)
+    {
+        // rclone's own error (its log) is dropped by the agent (docs/seldon-behaviour.md §12).
+        tracing::warn!(target: "rclone", "{uri}: cannot reach {store}: {why}");
+        return Err(sync_copy_failed(name(m), uri));
+    }
     let keys = ctx
         .state
         .store_keys
@@ -411,6 +476,22 @@ fn sync_copy_failed(model: &str, uri: &str) -> String {
         uri,
     );
     storage::sync_copy_failed(uri, &dst, storage::RCLONE_HOST, storage::RCLONE_PORT)
+}
+
+/// Where rclone connects for `uri` under an rclone config: its `endpoint` parameter, else the
+/// public store of its type (Google Cloud Storage, S3). `None`: nothing to connect to is known.
+fn storage_address(config: Option<&Value>, uri: &str) -> Option<String> {
+    if let Some(e) = config.and_then(|c| c["parameters"]["endpoint"].as_str()) {
+        return endpoint_address(e);
+    }
+    let kind = config
+        .and_then(|c| c["type"].as_str())
+        .unwrap_or_else(|| uri.split_once("://").map(|(s, _)| s).unwrap_or_default());
+    match kind {
+        "gs" | "gcs" | "google cloud storage" => Some("storage.googleapis.com:443".into()),
+        "s3" => Some("s3.amazonaws.com:443".into()),
+        _ => None,
+    }
 }
 
 /// The agent's storage secret rules (docs/seldon-behaviour.md §10): the Model's Secret, whose

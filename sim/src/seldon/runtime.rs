@@ -15,7 +15,9 @@ use crate::store::Store;
 pub(crate) struct RuntimeView {
     /// The scheduler pod is Ready behind Service `seldon-scheduler` (agents and the controller can connect).
     pub scheduler_up: bool,
-    /// Envoy has a Ready pod behind `seldon-mesh` and the SeldonRuntime is Ready.
+    /// Envoy has a Ready pod behind `seldon-mesh` and its configuration from the scheduler (xDS).
+    /// The runtime's aggregate condition does not matter: with a component disabled it is never
+    /// True, and envoy serves all the same.
     pub mesh_up: bool,
 }
 
@@ -26,13 +28,14 @@ fn workload_ready_pods(store: &Store, kind: &str, ns: &str, nm: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// The namespace's scheduler and mesh, observed from its workloads and Services.
-pub(super) fn runtime_view(store: &Store, ns: &str, runtime_ready: bool) -> RuntimeView {
+/// The namespace's scheduler and mesh, observed from its workloads and Services; `xds` says
+/// whether envoy reached the scheduler for its configuration.
+pub(super) fn runtime_view(store: &Store, ns: &str, xds: bool) -> RuntimeView {
     let svc = |n: &str| store.get(res("Service"), Some(ns), n).is_some();
     RuntimeView {
         scheduler_up: svc("seldon-scheduler")
             && workload_ready_pods(store, "StatefulSet", ns, "seldon-scheduler") > 0,
-        mesh_up: runtime_ready
+        mesh_up: xds
             && svc(MESH_SERVICE)
             && workload_ready_pods(store, "Deployment", ns, "seldon-envoy") > 0,
     }

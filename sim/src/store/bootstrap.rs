@@ -1,5 +1,5 @@
-//! What every cluster has before anyone touches it: the system namespaces, cluster DNS, and the
-//! API server's bootstrap RBAC policy (the default ClusterRoles and their bindings).
+//! What every cluster has before anyone touches it: the system namespaces, cluster DNS, the API
+//! server as pods reach it (`default/kubernetes`), and the API server's bootstrap RBAC policy (the default ClusterRoles and their bindings).
 
 use serde_json::{Value, json};
 
@@ -20,7 +20,56 @@ pub fn bootstrap(store: &Store) -> Result<(), ApiError> {
         )?;
     }
     cluster_dns(store)?;
+    api_server(store)?;
     rbac_defaults(store)
+}
+
+/// The API server's address as pods reach it: kind's control-plane node.
+pub const API_SERVER_IP: &str = "172.18.0.2";
+/// The API server's secure port on the node (what policies see after the Service's DNAT).
+pub const API_SERVER_PORT: i32 = 6443;
+
+/// The API server as pods see it on kind: a host-network static pod on the node
+/// (`kube-apiserver-<node>`, label `component: kube-apiserver`), and Service `default/kubernetes`
+/// (443 → 6443) without a selector, whose `Endpoints` name the node's address.
+fn api_server(store: &Store) -> Result<(), ApiError> {
+    let image = "registry.k8s.io/kube-apiserver:v1.33.4";
+    let pod = store.create(
+        rt("", "pods"),
+        json!({
+            "metadata": {"name": "kube-apiserver-embedded-node", "namespace": "kube-system",
+                         "labels": {"component": "kube-apiserver", "tier": "control-plane"}},
+            "spec": {"hostNetwork": true, "nodeName": "embedded-node", "priorityClassName": "system-node-critical",
+                     "containers": [{"name": "kube-apiserver", "image": image,
+                                     "ports": [{"name": "https", "containerPort": API_SERVER_PORT, "protocol": "TCP"}]}]},
+        }),
+    )?;
+    let mut running = pod;
+    running["status"] = json!({
+        "phase": "Running", "podIP": API_SERVER_IP, "podIPs": [{"ip": API_SERVER_IP}], "hostIP": API_SERVER_IP,
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [{"name": "kube-apiserver", "ready": true, "restartCount": 0, "started": true,
+                               "image": image, "state": {"running": {}}}],
+    });
+    store.update_status(rt("", "pods"), running)?;
+    let labels = json!({"component": "apiserver", "provider": "kubernetes"});
+    store.create(
+        rt("", "services"),
+        json!({
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
+            "spec": {"clusterIP": "10.96.0.1", "type": "ClusterIP",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": API_SERVER_PORT}]},
+        }),
+    )?;
+    store.create(
+        rt("", "endpoints"),
+        json!({
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": API_SERVER_IP}],
+                         "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}]}],
+        }),
+    )?;
+    Ok(())
 }
 
 /// The `kube-dns` pod and Service in `kube-system`, which network probes address.

@@ -86,6 +86,16 @@ pub static RESOURCES: &[ResourceType] = &[
         true
     ),
     rt!("", "v1", "Pod", "pods", "pod", ["po"], true, true),
+    rt!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        ["ep"],
+        true,
+        false
+    ),
     rt!("", "v1", "Event", "events", "event", ["ev"], true, false),
     rt!(
         "",

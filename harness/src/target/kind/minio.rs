@@ -129,6 +129,13 @@ impl ModelStore {
         Ok(())
     }
 
+    /// The store's address on the kind network (what pods dial, and what `ipBlock` rules see).
+    pub fn cluster_address(&self) -> Option<std::net::SocketAddrV4> {
+        self.cluster_endpoint
+            .strip_prefix("http://")
+            .and_then(|a| a.parse().ok())
+    }
+
     /// The S3 endpoint as pods on kind reach it.
     pub fn cluster_endpoint(&self) -> &str {
         &self.cluster_endpoint

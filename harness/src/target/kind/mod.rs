@@ -173,6 +173,10 @@ impl Provider for Kind {
         self.helm.as_ref().map(|(i, s)| (i, s))
     }
 
+    fn model_store(&self) -> Option<std::net::SocketAddrV4> {
+        self.model_store.get().and_then(|s| s.cluster_address())
+    }
+
     /// On kind the harness's sample models live in a MinIO store on the kind network whose
     /// credentials and address exist only at run time; the rclone Secret the scenario's models use
     /// is delivered from a package generated with them (the scenario's own package holds test
