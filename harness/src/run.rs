@@ -274,6 +274,7 @@ pub async fn run_scenario_selected(
             mesh: target,
             run_id: &run_id,
             recorder: Some(recorder.clone()),
+            settle: target.settle_window(),
         };
         let cap = target.timeout_cap();
         let futures = selection.checks(scenario).into_iter().map(|check| {

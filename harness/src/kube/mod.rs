@@ -13,6 +13,7 @@ pub mod probe;
 pub mod redact;
 pub mod sealed;
 pub mod seldon;
+pub mod settle;
 pub mod version;
 pub mod wait;
 pub mod workload;

@@ -87,6 +87,10 @@ impl Provider for Embedded {
         Some(embedded_timeout_cap())
     }
 
+    fn settle_window(&self) -> Option<Duration> {
+        Some(EMBEDDED_SETTLE)
+    }
+
     fn finish(mut self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {
         if let Some(mut p) = self.platform.take() {
             p.shutdown();
@@ -94,6 +98,11 @@ impl Provider for Embedded {
         Box::pin(async {})
     }
 }
+
+/// The embedded platform's settle window: one reconcile pass writes a Server's status and then
+/// the Models' scheduling decisions taken with it (`sim/src/reconcile.rs`), and a pass takes
+/// milliseconds; this bounds a pass with a wide margin for a loaded machine.
+const EMBEDDED_SETTLE: Duration = Duration::from_millis(500);
 
 /// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s.
 fn embedded_timeout_cap() -> Duration {

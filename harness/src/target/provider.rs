@@ -34,6 +34,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How long a decision already made can take to show on the API once the platform's Servers
+    /// are seen settled, for targets that know it (`None`: checks read it from the platform).
+    fn settle_window(&self) -> Option<Duration> {
+        None
+    }
+
     /// How Seldon was installed with Helm, when this target installed it (for upgrades).
     fn helm(&self) -> Option<(&Installer, &InstallSettings)> {
         None

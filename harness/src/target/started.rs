@@ -105,6 +105,11 @@ impl Target {
         self.provider.timeout_cap()
     }
 
+    /// The target's own settle window (see [`Provider::settle_window`]).
+    pub fn settle_window(&self) -> Option<Duration> {
+        self.provider.settle_window()
+    }
+
     /// Stops what the run started, keeping it when the keep policy says so (and printing how to reach it).
     pub async fn finish(self, run_failed: bool) {
         self.provider.finish(run_failed).await
