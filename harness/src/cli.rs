@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub tags: Vec<String>,
     /// Only the checks that did not pass in this `results.json`.
     pub rerun_failed: Option<PathBuf>,
+    /// How many scenarios run at once.
+    pub jobs: usize,
 }
 
 /// The embedded platform's faults from defect names; an unknown name lists the known ones.
@@ -252,7 +254,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let reports = rt.block_on(async {
         // Before anything is created: from here a signal means "clean up and stop".
         crate::run::listen_for_signals();
-        crate::run::run_all_selected(&opts, &scenarios, &selection).await
+        crate::run::run_all_jobs(&opts, &scenarios, &selection, args.jobs).await
     });
     let text = crate::report::terminal(&reports);
     print!("{text}");

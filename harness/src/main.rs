@@ -227,6 +227,11 @@ struct RunArgs {
     /// podspec-overrides-ignored.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
+    /// How many scenarios run at the same time (each on its own embedded platform; on a cluster,
+    /// never two sharing a namespace). Each scenario's log lines are printed together when it
+    /// ends; verdicts and reports keep the scenarios' order.
+    #[arg(long, env = "HARNESS_JOBS", default_value_t = harness::jobs::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 }
 
 impl From<RunArgs> for cli::RunArgs {
@@ -246,6 +251,7 @@ impl From<RunArgs> for cli::RunArgs {
             defects: a.defects,
             tags: a.tags,
             rerun_failed: a.rerun_failed,
+            jobs: usize::from(a.jobs),
         }
     }
 }

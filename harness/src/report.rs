@@ -8,14 +8,15 @@ use anyhow::Context;
 use crate::checks::Verdict;
 use crate::run::ScenarioReport;
 
-/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: `info` for the harness, `warn` elsewhere).
+/// Sets up `tracing` output on stderr (held back per scenario while several run at once, see
+/// [`crate::jobs`]), filtered by `RUST_LOG` (default: `info` for the harness, `warn` elsewhere).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,harness=info"));
     // A second init (tests) is harmless.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::jobs::LogWriter)
         .with_target(false)
         .try_init();
 }

@@ -441,6 +441,18 @@ pub async fn run_all_selected(
     scenarios: &[Scenario],
     selection: &Selection,
 ) -> Vec<ScenarioReport> {
+    run_all_jobs(opts, scenarios, selection, 1).await
+}
+
+/// [`run_all_selected`] running up to `jobs` scenarios at once ([`crate::jobs::run_bounded`]):
+/// each on a fresh embedded platform, or on the one cluster with no namespace shared by two
+/// scenarios running together. Reports come in the order of `scenarios`.
+pub async fn run_all_jobs(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    selection: &Selection,
+    jobs: usize,
+) -> Vec<ScenarioReport> {
     let kind = opts.kind.unwrap_or(TargetKind::Sim);
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
@@ -465,20 +477,21 @@ pub async fn run_all_selected(
         }
     }
     if fresh_per_scenario(kind) {
-        for scenario in applicable {
+        let done = crate::jobs::run_bounded(&applicable, jobs, false, |scenario| async move {
             if signals_received() > 0 {
-                reports.push(broken(
+                return broken(
                     scenario,
                     kind.name(),
                     "interrupted before it started".into(),
-                ));
-                continue;
+                );
             }
             match run_on_fresh_target_selected(opts, scenario, selection).await {
-                Ok(r) => reports.push(r),
-                Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),
+                Ok(r) => r,
+                Err(e) => broken(scenario, kind.name(), format!("{e:#}")),
             }
-        }
+        })
+        .await;
+        reports.extend(done);
         return reports;
     }
     // A cluster: one target for every scenario.
@@ -495,14 +508,16 @@ pub async fn run_all_selected(
     let run_every = |suffix: String| {
         let (target, applicable) = (&target, &applicable);
         async move {
-            let mut out = Vec::new();
-            for scenario in applicable {
-                let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
-                r.chart_version = Some(opts.install_settings(scenario).chart_version);
-                r.scenario.push_str(&suffix);
-                out.push(r);
-            }
-            out
+            crate::jobs::run_bounded(applicable, jobs, true, |scenario| {
+                let suffix = &suffix;
+                async move {
+                    let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
+                    r.chart_version = Some(opts.install_settings(scenario).chart_version);
+                    r.scenario.push_str(suffix);
+                    r
+                }
+            })
+            .await
         }
     };
     match &opts.upgrade_to {
