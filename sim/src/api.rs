@@ -10,6 +10,7 @@ mod page;
 pub mod patch;
 pub mod protobuf;
 mod request;
+pub mod requests;
 mod resource;
 mod response;
 pub mod review;

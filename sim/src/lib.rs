@@ -46,6 +46,7 @@ pub struct Platform {
     store: Store,
     faults: Faults,
     state: Arc<PlatformState>,
+    requests: crate::api::requests::RequestCounts,
     tasks: Vec<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -92,6 +93,7 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("creating the system namespaces failed: {e}"))?;
         let state = Arc::new(PlatformState::default());
         let mut tasks = Vec::new();
+        let requests;
         {
             let _guard = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener)
@@ -101,6 +103,7 @@ impl Platform {
                 faults.clone(),
                 addr.to_string(),
             ));
+            requests = server.requests();
             tasks.push(tokio::spawn(server.serve(listener)));
             tasks.push(tokio::spawn(
                 store.clone().run_namespace_controller(NAMESPACE_GRACE),
@@ -118,6 +121,7 @@ impl Platform {
             store,
             faults,
             state,
+            requests,
             tasks,
             runtime: Some(runtime),
         })
@@ -206,6 +210,11 @@ impl Platform {
             .unwrap_or_else(|e| e.into_inner())
             .insert(storage_uri.to_string(), dir);
         Ok(())
+    }
+
+    /// API requests served so far, by Kubernetes verb (health checks included, as `discovery`).
+    pub fn api_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.requests.snapshot()
     }
 
     /// The object store, for tests and for setting up state directly.

@@ -87,6 +87,10 @@ impl Provider for Embedded {
         Some(embedded_timeout_cap())
     }
 
+    fn api_requests(&self) -> Option<std::collections::BTreeMap<String, u64>> {
+        self.platform.as_ref().map(sim::Platform::api_requests)
+    }
+
     fn settle_window(&self) -> Option<Duration> {
         Some(EMBEDDED_SETTLE)
     }

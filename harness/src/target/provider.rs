@@ -40,6 +40,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// API requests the target's API server has served so far, by verb, for targets that count
+    /// them (the embedded platform).
+    fn api_requests(&self) -> Option<BTreeMap<String, u64>> {
+        None
+    }
+
     /// How Seldon was installed with Helm, when this target installed it (for upgrades).
     fn helm(&self) -> Option<(&Installer, &InstallSettings)> {
         None

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use super::discovery;
 use super::request::Req;
+use super::requests::RequestCounts;
 use super::response::{json_response, status_response, text_response};
 use super::transport::{Transport, Verdict};
 use crate::faults::Faults;
@@ -32,6 +33,8 @@ pub struct ApiServer {
     transport: Transport,
     /// `host:port` clients use, for `/api`'s `serverAddressByClientCIDRs`.
     server_address: String,
+    /// Requests served, by verb.
+    requests: RequestCounts,
 }
 
 impl ApiServer {
@@ -43,7 +46,13 @@ impl ApiServer {
             faults,
             transport,
             server_address,
+            requests: RequestCounts::default(),
         }
+    }
+
+    /// The count of requests served, by verb (shared: it keeps counting).
+    pub fn requests(&self) -> RequestCounts {
+        self.requests.clone()
     }
 
     /// Accepts connections until the task is aborted; aborting also ends every open connection
@@ -79,6 +88,8 @@ impl ApiServer {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
         let is_health = matches!(path.as_str(), "/healthz" | "/livez" | "/readyz");
+        self.requests
+            .record(&parts.method, &path, parts.uri.query());
         if !is_health {
             let latency = self.transport.faults().latency;
             if !latency.is_zero() {
