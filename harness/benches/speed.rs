@@ -32,8 +32,16 @@ const SAMPLES: usize = 40;
 const BATCH: usize = 10;
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
-    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` passes `--bench`; `--quick` takes fewer samples; words pick sections
+    // (`detection`, `requests`, `run`, `copies`; default all).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let picked: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let on = |s: &str| picked.is_empty() || picked.contains(&s);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     println!("# harness speed benchmark\n");
     println!(
@@ -44,13 +52,21 @@ fn main() {
             .unwrap_or_default(),
         jiff::Timestamp::now()
     );
-    rt.block_on(detection(if quick { 10 } else { SAMPLES }));
-    print_rss("after detection");
+    if on("detection") {
+        rt.block_on(detection(if quick { 10 } else { SAMPLES }));
+        print_rss("after detection");
+    }
     let scenarios = load_scenarios();
-    rt.block_on(requests_per_scenario(&scenarios));
-    print_rss("after requests per scenario");
-    harness_run_wall_time();
-    rt.block_on(copies(&scenarios));
+    if on("requests") {
+        rt.block_on(requests_per_scenario(&scenarios));
+        print_rss("after requests per scenario");
+    }
+    if on("run") {
+        harness_run_wall_time();
+    }
+    if on("copies") {
+        rt.block_on(copies(&scenarios));
+    }
     print_rss("at the end");
 }
 
@@ -320,6 +336,7 @@ async fn copies(scenarios: &[Scenario]) {
     println!("| N | wall time | ratio to N = 1 | checks passed |");
     println!("|---|---|---|---|");
     let mut one = None;
+    let mut failures: Vec<String> = Vec::new();
     for n in [1usize, 2, 4, 8] {
         let copies: Vec<Scenario> = (1..=n)
             .map(|i| fml.with_namespace_suffix(&format!("-c{i}")).expect("copy"))
@@ -346,8 +363,20 @@ async fn copies(scenarios: &[Scenario]) {
             ms(wall),
             wall.as_secs_f64() / base.as_secs_f64()
         );
+        failures.extend(reports.iter().flat_map(|r| {
+            r.checks
+                .iter()
+                .filter(|c| !c.verdict.passed())
+                .map(move |c| format!("N = {n}, {}::{}: {:?}", r.scenario, c.name, c.verdict))
+        }));
     }
     println!();
+    for f in failures.iter().take(5) {
+        println!("- {}", f.lines().next().unwrap_or_default());
+    }
+    if !failures.is_empty() {
+        println!();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
