@@ -477,6 +477,15 @@ pub async fn run_all_jobs(
         }
     }
     if fresh_per_scenario(kind) {
+        // Embedded platforms running at once share the CPU: each check's time budget grows with
+        // them, so a busy machine does not turn a slow platform into a failed check.
+        let at_once = jobs.min(applicable.len()).max(1) as u32;
+        let mut shared = opts.clone();
+        if at_once > 1 && shared.embedded.timeout_cap.is_none() {
+            shared.embedded.timeout_cap =
+                Some(crate::target::embedded::embedded_timeout_cap() * at_once);
+        }
+        let opts = &shared;
         let done = crate::jobs::run_bounded(&applicable, jobs, false, |scenario| async move {
             if signals_received() > 0 {
                 return broken(

@@ -126,6 +126,64 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_of_financial_ml_lives_in_namespaces_of_its_own() {
+        let file =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/financial-ml.yaml");
+        let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        let copy = s
+            .with_namespace_suffix("-c2")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(copy.name(), "financial-ml-c2");
+        let original = s.namespaces();
+        assert!(original.contains(&"seldon-system".to_string()));
+        assert_eq!(
+            copy.namespaces(),
+            original
+                .iter()
+                .map(|n| format!("{n}-c2"))
+                .collect::<Vec<_>>()
+        );
+        // No value of the copy still names an original namespace, as a whole or as a part.
+        fn parts(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.extend(s.split(SEPARATORS).map(str::to_string)),
+                Value::Array(a) => a.iter().for_each(|i| parts(i, out)),
+                Value::Object(m) => m
+                    .iter()
+                    .filter(|(k, _)| !NOT_NAMES.contains(&k.as_str()))
+                    .for_each(|(_, v)| parts(v, out)),
+                _ => {}
+            }
+        }
+        let mut seen = Vec::new();
+        parts(&serde_json::to_value(&copy.doc).unwrap(), &mut seen);
+        for n in &original {
+            assert!(!seen.contains(n), "`{n}` left unrenamed");
+            assert!(seen.contains(&format!("{n}-c2")), "`{n}-c2` missing");
+        }
+        // The same checks, in the copy's namespaces; files and storage URIs unchanged.
+        assert_eq!(copy.doc.spec.checks.len(), s.doc.spec.checks.len());
+        assert_eq!(
+            serde_json::to_value(&copy.doc.spec.artifacts).unwrap(),
+            serde_json::to_value(&s.doc.spec.artifacts).unwrap()
+        );
+        let paths = |s: &Scenario| -> Vec<String> {
+            s.doc
+                .spec
+                .teams
+                .iter()
+                .flat_map(|t| {
+                    t.secret_packages
+                        .iter()
+                        .map(|p| p.path.display().to_string())
+                })
+                .collect()
+        };
+        assert_eq!(paths(&copy), paths(&s));
+        assert!(s.with_namespace_suffix(&"-x".repeat(40)).is_err());
+    }
+
+    #[test]
     fn paths_are_left_alone() {
         let names = vec!["models".to_string()];
         let mut v =

@@ -19,12 +19,17 @@ pub use sim::faults::{Defect, Faults};
 pub struct EmbeddedOptions {
     /// What to break (named defects), to prove checks fail on a broken platform.
     pub faults: Faults,
+    /// The cap on check timeouts (`None`: `HARNESS_SIM_TIMEOUT`, default 3 s).
+    pub timeout_cap: Option<Duration>,
 }
 
 impl EmbeddedOptions {
     /// Options that break the given behaviours.
     pub fn with_faults(faults: Faults) -> EmbeddedOptions {
-        EmbeddedOptions { faults }
+        EmbeddedOptions {
+            faults,
+            timeout_cap: None,
+        }
     }
 }
 
@@ -32,6 +37,7 @@ impl EmbeddedOptions {
 struct Embedded {
     platform: Option<sim::Platform>,
     client: kube::Client,
+    timeout_cap: Duration,
 }
 
 /// Starts the embedded platform for a scenario, with Seldon installed as it says.
@@ -53,6 +59,7 @@ pub async fn start(
     Ok(Box::new(Embedded {
         platform: Some(platform),
         client,
+        timeout_cap: options.timeout_cap.unwrap_or_else(embedded_timeout_cap),
     }))
 }
 
@@ -84,7 +91,7 @@ impl Provider for Embedded {
     }
 
     fn timeout_cap(&self) -> Option<Duration> {
-        Some(embedded_timeout_cap())
+        Some(self.timeout_cap)
     }
 
     fn api_requests(&self) -> Option<std::collections::BTreeMap<String, u64>> {
@@ -108,8 +115,9 @@ impl Provider for Embedded {
 /// milliseconds; this bounds a pass with a wide margin for a loaded machine.
 const EMBEDDED_SETTLE: Duration = Duration::from_millis(500);
 
-/// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s.
-fn embedded_timeout_cap() -> Duration {
+/// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s: the cap on check timeouts of one embedded
+/// platform having the machine to itself.
+pub fn embedded_timeout_cap() -> Duration {
     std::env::var("HARNESS_SIM_TIMEOUT")
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())

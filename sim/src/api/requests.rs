@@ -82,20 +82,42 @@ mod tests {
         let v = |m: Method, p: &str, q: Option<&str>| verb(&m, p, q);
         assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods", None), "list");
         assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p", None), "get");
-        assert_eq!(v(Method::GET, "/api/v1/namespaces/a/pods/p/log", None), "get");
+        assert_eq!(
+            v(Method::GET, "/api/v1/namespaces/a/pods/p/log", None),
+            "get"
+        );
         assert_eq!(v(Method::GET, "/api/v1/namespaces/a", None), "get");
         assert_eq!(v(Method::GET, "/api/v1/namespaces", None), "list");
         assert_eq!(
-            v(Method::GET, "/apis/mlops.seldon.io/v1alpha1/namespaces/a/models", Some("fieldSelector=x&watch=true")),
+            v(
+                Method::GET,
+                "/apis/mlops.seldon.io/v1alpha1/namespaces/a/models",
+                Some("fieldSelector=x&watch=true")
+            ),
             "watch"
         );
-        assert_eq!(v(Method::GET, "/api/v1/watch/namespaces/a/pods", None), "watch");
+        assert_eq!(
+            v(Method::GET, "/api/v1/watch/namespaces/a/pods", None),
+            "watch"
+        );
         assert_eq!(v(Method::GET, "/apis/apps/v1/deployments", None), "list");
         assert_eq!(v(Method::POST, "/api/v1/namespaces/a/pods", None), "create");
-        assert_eq!(v(Method::PATCH, "/api/v1/namespaces/a/pods/p", None), "patch");
-        assert_eq!(v(Method::PUT, "/api/v1/namespaces/a/pods/p/status", None), "update");
-        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/a/pods/p", None), "delete");
-        assert_eq!(v(Method::DELETE, "/api/v1/namespaces/a/pods", None), "deletecollection");
+        assert_eq!(
+            v(Method::PATCH, "/api/v1/namespaces/a/pods/p", None),
+            "patch"
+        );
+        assert_eq!(
+            v(Method::PUT, "/api/v1/namespaces/a/pods/p/status", None),
+            "update"
+        );
+        assert_eq!(
+            v(Method::DELETE, "/api/v1/namespaces/a/pods/p", None),
+            "delete"
+        );
+        assert_eq!(
+            v(Method::DELETE, "/api/v1/namespaces/a/pods", None),
+            "deletecollection"
+        );
         assert_eq!(v(Method::GET, "/apis", None), "discovery");
         assert_eq!(v(Method::GET, "/api/v1", None), "discovery");
         assert_eq!(v(Method::GET, "/version", None), "discovery");
