@@ -124,7 +124,7 @@ pub struct Settling {
 #[derive(Debug)]
 pub enum ModelDecision {
     /// `ModelReady` True for the current generation (the Model as observed).
-    Ready(Option<DynamicObject>),
+    Ready(Option<Box<DynamicObject>>),
     /// Failed, and no retry is left to come: the state and the proof.
     Final {
         /// The Model's current `ModelReady` condition.
@@ -165,7 +165,7 @@ pub async fn model_decision(
     let ready = condition_true("ModelReady");
     let first = wait_for(client, &target, &decided(), deadline.remaining()).await?;
     if ready.is_met(first.as_ref()) {
-        return Ok(ModelDecision::Ready(first));
+        return Ok(ModelDecision::Ready(first.map(Box::new)));
     }
     let servers = match servers_settled(client, ns, also, deadline).await {
         Ok(s) => s,
@@ -173,7 +173,7 @@ pub async fn model_decision(
         Err(_) => {
             return wait_for(client, &target, &ready, deadline.remaining())
                 .await
-                .map(ModelDecision::Ready);
+                .map(|o| ModelDecision::Ready(o.map(Box::new)));
         }
     };
     let (window, why) = match settling.window {
@@ -182,7 +182,7 @@ pub async fn model_decision(
     };
     let window = window.min(deadline.remaining());
     match wait_for(client, &target, &ready, window).await {
-        Ok(o) => Ok(ModelDecision::Ready(o)),
+        Ok(o) => Ok(ModelDecision::Ready(o.map(Box::new))),
         Err(e) => {
             let cond = e
                 .report()
