@@ -98,9 +98,26 @@ fn namespace_needs(scenario: &Scenario, ns: &str, out: &mut Vec<Behaviour>) {
     }
 }
 
+/// What a Server needs beyond its namespace: its agent exits at startup unless every rclone
+/// Secret the runtime preloads exists (docs/seldon-behaviour.md §10), and packages deliver them.
+fn server_needs(scenario: &Scenario, ns: &str, out: &mut Vec<Behaviour>) {
+    let preloads = scenario
+        .team(ns)
+        .and_then(|t| t.runtime.as_ref())
+        .is_some_and(|rt| {
+            rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        });
+    if preloads {
+        out.push(Behaviour::PackagedSecrets);
+    }
+}
+
 /// What a Model needs to become Ready in its namespace.
 fn model_needs(scenario: &Scenario, ns: &str, model: &str, out: &mut Vec<Behaviour>) {
     namespace_needs(scenario, ns, out);
+    server_needs(scenario, ns, out);
     out.extend([Behaviour::ServerCapabilities, Behaviour::ModelReady]);
     let spec = scenario
         .team(ns)
@@ -127,6 +144,7 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         }
         E::ServerReady(s) => {
             namespace_needs(scenario, &s.namespace, &mut out);
+            server_needs(scenario, &s.namespace, &mut out);
             if !s.capabilities.is_empty() {
                 out.push(Behaviour::ServerCapabilities);
             }

@@ -137,7 +137,16 @@ async fn model_ready_shows_the_agent_reason_when_the_storage_secret_is_missing()
         Defect::SecretPackageObjectsDropped,
     )
     .await;
-    assert_fail(&v, &["state `ModelFailed`", "harness-models-s3"]);
+    // financial-ml's runtime preloads the Secret: without it the agent exits at startup, never
+    // registers, and the Model is unscheduled; the verdict shows the crash-looping Server pod.
+    assert_fail(
+        &v,
+        &[
+            "state `ScheduleFailed`",
+            "CrashLoopBackOff",
+            "Failed to initialise rclone config listener: secrets \"harness-models-s3\" not found",
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,11 @@
 //! `Status` object with the code and reason the API server would use.
 
 pub mod discovery;
+mod forward_target;
 pub mod output;
 mod page;
 pub mod patch;
+mod portforward;
 pub mod protobuf;
 mod request;
 pub mod requests;
@@ -16,6 +18,8 @@ mod response;
 pub mod review;
 pub mod select;
 mod server;
+mod spdy;
+mod spdy_dictionary;
 pub mod transport;
 pub mod watch;
 

@@ -102,6 +102,7 @@ impl Platform {
                 store.clone(),
                 faults.clone(),
                 addr.to_string(),
+                state.clone(),
             ));
             requests = server.requests();
             tasks.push(tokio::spawn(server.serve(listener)));
@@ -215,6 +216,16 @@ impl Platform {
     /// API requests served so far, by Kubernetes verb (health checks included, as `discovery`).
     pub fn api_requests(&self) -> std::collections::BTreeMap<String, u64> {
         self.requests.snapshot()
+    }
+
+    /// Secures the model store: from now on an S3 rclone remote must carry these keys, as a real
+    /// store (MinIO on kind) accepts only its own (docs/seldon-behaviour.md §12).
+    pub fn secure_model_store(&self, keys: crate::seldon::StoreKeys) {
+        *self
+            .state
+            .store_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(keys);
     }
 
     /// The object store, for tests and for setting up state directly.

@@ -12,6 +12,7 @@
 //! - Models are scheduled by the namespace's own scheduler onto Servers whose agents connected
 //!   (Ready server pods while the scheduler pod is Ready); see [`model`].
 
+mod agent;
 mod components;
 pub mod defaults;
 mod endpoint;
@@ -34,6 +35,8 @@ use runtime::{RuntimeView, reconcile_runtime, runtime_view};
 use scope::controller;
 use server::reconcile_server;
 
+pub use crate::control::context::StoreKeys;
+pub(crate) use agent::agent_crash;
 pub use components::{
     COMPONENT_NAMES, CONTROLLER_DEPLOYMENT, MESH_SERVICE, NAME_LABEL, SERVER_LABEL, condition_type,
 };

@@ -8,7 +8,8 @@ use sim::controllers::LOG_ANNOTATION;
 use sim::faults::{Defect, Faults};
 
 const NS: &str = "financial-ml";
-const URI: &str = "s3://models/credit-risk";
+// gs: the remote every agent preloads (seldon-rclone-gs-public); s3 needs a Secret (storage tests).
+const URI: &str = "gs://models/credit-risk";
 
 #[tokio::test]
 async fn runtime_never_ready_defect_keeps_components_unready() {

@@ -8,7 +8,8 @@ use sim::faults::{Defect, Faults};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const NS: &str = "financial-ml";
-const URI: &str = "s3://models/credit-risk";
+// gs: the remote every agent preloads (seldon-rclone-gs-public); s3 needs a Secret (storage tests).
+const URI: &str = "gs://models/credit-risk";
 
 /// One HTTP/1.1 request over a fresh connection; returns (status, body).
 async fn http(

@@ -8,7 +8,8 @@ use sim::faults::{Defect, Faults};
 use sim::seldon::InstallOptions;
 
 const NS: &str = "financial-ml";
-const URI: &str = "s3://models/credit-risk";
+// gs: the remote every agent preloads (seldon-rclone-gs-public); s3 needs a Secret (storage tests).
+const URI: &str = "gs://models/credit-risk";
 
 #[tokio::test]
 async fn pytorch_model_with_only_an_mlserver_server_is_schedule_failed() {
@@ -126,11 +127,13 @@ async fn cross_namespace_scheduling_defect_uses_other_namespaces_servers() {
 #[tokio::test]
 async fn storage_secrets_follow_the_agent_rules() {
     let p = Platform::start(Faults::default());
+    const S3: &str = "s3://models/credit-risk";
     team(&p, NS, "mlserver").await;
     artifact(&p, URI);
+    artifact(&p, S3);
     p.create(
         "Model",
-        model(NS, "m", URI, json!({"secretName": "minio-secret"})),
+        model(NS, "m", S3, json!({"secretName": "minio-secret"})),
     );
     let c = model_ready(&p, NS, "m", "False").await;
     assert_eq!(
@@ -144,14 +147,14 @@ async fn storage_secrets_follow_the_agent_rules() {
     p.create("Secret", json!({"metadata": {"name": "two-keys", "namespace": NS}, "stringData": {"a": rclone, "b": rclone}}));
     p.create(
         "Model",
-        model(NS, "m2", URI, json!({"secretName": "two-keys"})),
+        model(NS, "m2", S3, json!({"secretName": "two-keys"})),
     );
     let c = model_ready(&p, NS, "m2", "False").await;
     assert_eq!(c["reason"], "Secret does not have 1 key two-keys");
     p.create("Secret", json!({"metadata": {"name": "gs-secret", "namespace": NS}, "stringData": {"gs": rclone.replace("name: s3", "name: gs")}}));
     p.create(
         "Model",
-        model(NS, "m3", URI, json!({"secretName": "gs-secret"})),
+        model(NS, "m3", S3, json!({"secretName": "gs-secret"})),
     );
     let c = model_ready(&p, NS, "m3", "False").await;
     // The agent's own words (createUriWithConfig), recorded in harness/tests/storage_path.rs.
@@ -165,28 +168,114 @@ async fn storage_secrets_follow_the_agent_rules() {
     model_ready(&p, NS, "m", "True").await;
     p.create(
         "Model",
-        model(NS, "unknown", "s3://models/nothing-here", json!({})),
+        model(NS, "unknown", "gs://models/nothing-here", json!({})),
     );
     let c = model_ready(&p, NS, "unknown", "False").await;
     assert_eq!(c["message"], "ModelFailed");
     // A bucket the store holds but no objects under the path: rclone copies nothing.
     assert_eq!(
         c["reason"],
-        "Failed to download from s3://models/nothing-here any files"
+        "Failed to download from gs://models/nothing-here any files"
     );
     // No such bucket: rclone's /sync/copy fails ("directory not found") and the agent hides why.
     p.create(
         "Model",
-        model(NS, "nobucket", "s3://no-such-bucket/credit-risk", json!({})),
+        model(NS, "nobucket", "gs://no-such-bucket/credit-risk", json!({})),
     );
     let c = model_ready(&p, NS, "nobucket", "False").await;
     let reason = c["reason"].as_str().unwrap();
     assert!(
         reason.starts_with(
-            "failed to sync/copy s3://no-such-bucket/credit-risk to /mnt/agent/rclone/"
+            "failed to sync/copy gs://no-such-bucket/credit-risk to /mnt/agent/rclone/"
         ) && reason.ends_with(": Failed rclone request to host:0.0.0.0 port:5572 path:/sync/copy"),
         "{reason}"
     );
+    // No secretName and no preloaded remote named `s3`: rclone finds no such section in its
+    // config, /sync/copy fails, and the agent says only that.
+    p.create("Model", model(NS, "unsecreted", S3, json!({})));
+    let c = model_ready(&p, NS, "unsecreted", "False").await;
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to sync/copy s3://models/credit-risk to /mnt/agent/rclone/"),
+        "{c}"
+    );
+}
+
+#[tokio::test]
+async fn a_secured_store_accepts_only_its_keys() {
+    const S3: &str = "s3://models/credit-risk";
+    let p = Platform::start(Faults::default());
+    team(&p, NS, "mlserver").await;
+    artifact(&p, S3);
+    *p.state.store_keys.lock().unwrap() = Some(sim::seldon::StoreKeys {
+        access_key: "store-key".into(),
+        secret_key: "store-secret".into(),
+    });
+    let remote = |key: &str, secret: &str| {
+        format!(
+            "type: s3\nname: s3\nparameters:\n  provider: minio\n  access_key_id: {key}\n  secret_access_key: {secret}\n"
+        )
+    };
+    for (name, key, secret) in [
+        ("unknown-key", "other-key", "store-secret"),
+        ("wrong-secret", "store-key", "planted-wrong-secret"),
+    ] {
+        p.create("Secret", json!({"metadata": {"name": name, "namespace": NS}, "stringData": {"s3": remote(key, secret)}}));
+        p.create("Model", model(NS, name, S3, json!({"secretName": name})));
+        let c = model_ready(&p, NS, name, "False").await;
+        let reason = c["reason"].as_str().unwrap();
+        // S3 answers 403 (InvalidAccessKeyId / SignatureDoesNotMatch); the agent hides it behind
+        // the /sync/copy failure, as real rclone showed in harness/tests/storage_path.rs.
+        assert!(
+            reason.starts_with("failed to sync/copy s3://models/credit-risk to /mnt/agent/rclone/")
+                && !reason.contains("planted-wrong-secret"),
+            "{name}: {reason}"
+        );
+    }
+    p.create("Secret", json!({"metadata": {"name": "right", "namespace": NS}, "stringData": {"s3": remote("store-key", "store-secret")}}));
+    p.create(
+        "Model",
+        model(NS, "right", S3, json!({"secretName": "right"})),
+    );
+    model_ready(&p, NS, "right", "True").await;
+}
+
+#[tokio::test]
+async fn agents_exit_until_their_preloaded_secrets_exist() {
+    let p = Platform::start(Faults::default());
+    p.namespace(NS);
+    p.create("SeldonRuntime", seed_runtime(NS));
+    p.create("Server", json!({"metadata": {"name": "mlserver", "namespace": NS}, "spec": {"serverConfig": "mlserver"}}));
+    // Without the runtime chart's seldon-rclone-gs-public the agent exits at startup.
+    let why = p
+        .wait("server pod crash-looping", |p| {
+            let pod = p.get("Pod", NS, "mlserver-0")?;
+            let c = pod["status"]["containerStatuses"]
+                .as_array()?
+                .iter()
+                .find(|c| c["name"] == "agent")?
+                .clone();
+            (c["state"]["waiting"]["reason"] == "CrashLoopBackOff").then(|| {
+                c["lastState"]["terminated"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+        })
+        .await;
+    assert_eq!(
+        why,
+        "Failed to initialise rclone config listener: secrets \"seldon-rclone-gs-public\" not found"
+    );
+    assert!(!is_true(&p.get("Server", NS, "mlserver").unwrap(), "Ready"));
+    // Once it exists, the next restart succeeds and the Server becomes Ready.
+    gs_public_secret(&p, NS);
+    p.wait("server Ready", |p| {
+        is_true(&p.get("Server", NS, "mlserver")?, "Ready").then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

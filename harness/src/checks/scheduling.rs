@@ -219,6 +219,9 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
                     .find(|c| c.type_ == "ModelReady")
                     .cloned()
             });
+            let unscheduled = state
+                .as_ref()
+                .is_some_and(|c| c.message == "ScheduleFailed");
             let head = match state {
                 Some(c) => format!("Model {ns}/{name} is not Ready: {}", state_and_reason(&c)),
                 None if e.report().is_some_and(|r| r.last.is_none()) => {
@@ -228,7 +231,16 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
                     "Model {ns}/{name} has no ModelReady condition: no controller reconciles it"
                 ),
             };
-            Verdict::fail(format!("{head}\n{e}"))
+            let mut text = format!("{head}\n{e}");
+            // Not scheduled: the Servers' pods usually say why (an agent that exits at startup,
+            // e.g. over a missing preloaded rclone Secret, never registers with the scheduler).
+            if unscheduled {
+                for server in servers_in(ctx, ns).await {
+                    let w = Workload::stateful_set(ns, &server);
+                    text.push_str(&format!("\nServer {}", describe(&ctx.client, &w).await));
+                }
+            }
+            Verdict::fail(text)
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod pack;
 pub mod rclone;
 pub mod seal;
 pub mod seal_files;
+pub mod store;
 
 pub use archive::{Contents, Limits};
 pub use error::SecretsError;

@@ -70,7 +70,10 @@ impl Phase {
                 ("v1", "ConfigMap"),
                 ("bitnami.com/v1alpha1", "SealedSecret"),
             ],
-            Phase::Runtime => &[("mlops.seldon.io/v1alpha1", "SeldonRuntime")],
+            Phase::Runtime => &[
+                ("mlops.seldon.io/v1alpha1", "SeldonRuntime"),
+                ("v1", "Secret"),
+            ],
             Phase::Servers => &[("mlops.seldon.io/v1alpha1", "Server")],
             Phase::Models => &[("mlops.seldon.io/v1alpha1", "Model")],
             // Canary namespaces are found with the namespaces, canary policies with the policies.
@@ -141,6 +144,23 @@ fn in_namespace(obj: &Value, ns: &str) -> Value {
     o
 }
 
+/// The Secret Seldon's runtime chart creates next to its SeldonRuntime
+/// (`seldon-core-v2-runtime/templates/rclone-gs-public.yaml`). Every agent preloads it (the
+/// default SeldonConfig's `config_secrets`, which a runtime's own list extends) and exits at
+/// startup without it (docs/seldon-behaviour.md §10), so the harness creates it wherever it
+/// creates a runtime.
+pub fn runtime_chart_secret() -> Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": GS_PUBLIC_SECRET},
+        "type": "Opaque",
+        "stringData": {"gs": "type: \"google cloud storage\"\nname: gs\nparameters:\n  anonymous: true\n"},
+    })
+}
+
+/// The runtime chart's preloaded rclone Secret for Seldon's public sample bucket.
+pub const GS_PUBLIC_SECRET: &str = "seldon-rclone-gs-public";
+
 /// Everything a scenario applies, in order (phase by phase across teams).
 pub fn plan(scenario: &Scenario) -> Vec<Step> {
     let spec = &scenario.doc.spec;
@@ -174,7 +194,15 @@ pub fn plan(scenario: &Scenario) -> Vec<Step> {
                     }
                     Vec::new()
                 }
-                Phase::Runtime => t.runtime.iter().collect(),
+                Phase::Runtime => {
+                    if t.runtime.is_some() {
+                        steps.push(Step::Object {
+                            phase,
+                            object: in_namespace(&runtime_chart_secret(), ns),
+                        });
+                    }
+                    t.runtime.iter().collect()
+                }
                 Phase::Servers => t.servers.iter().collect(),
                 Phase::Models => t.models.iter().collect(),
                 Phase::Namespaces | Phase::Checks => Vec::new(),

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::mesh::{BoxFuture, MeshEndpoint};
-use super::provider::Provider;
+use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
+use super::provider::{PackageOverrides, Provider};
+use crate::package::store::{Credentials, rclone_secret, store_packages};
 use crate::scenario::seldon::{InstallSettings, Kafka};
 use crate::scenario::{Scenario, TargetKind};
 
@@ -38,7 +39,15 @@ struct Embedded {
     platform: Option<sim::Platform>,
     client: kube::Client,
     timeout_cap: Duration,
+    /// The keys its model store accepts (random per run, as kind's MinIO store).
+    credentials: Credentials,
+    /// Private folder (0700) for the generated credential packages; removed with the provider.
+    packages: tempfile::TempDir,
 }
+
+/// The S3 endpoint written into the store's rclone Secret. The embedded store judges the keys
+/// (docs/seldon-behaviour.md §12), not the address.
+const STORE_ENDPOINT: &str = "http://model-store.embedded-platform:9000";
 
 /// Starts the embedded platform for a scenario, with Seldon installed as it says.
 pub async fn start(
@@ -47,6 +56,17 @@ pub async fn start(
     scenario: &Scenario,
 ) -> anyhow::Result<Box<dyn Provider>> {
     let platform = embedded_platform(options.faults.clone(), install, Some(scenario))?;
+    // Like kind's MinIO, the store accepts only its own random keys: the scenario's models get
+    // them through generated packages (`package_overrides`), never the scenario's placeholders.
+    let credentials = Credentials::random()?;
+    platform.secure_model_store(sim::seldon::StoreKeys {
+        access_key: credentials.access_key.clone(),
+        secret_key: credentials.secret_key().to_string(),
+    });
+    let packages = tempfile::Builder::new()
+        .prefix("harness-embedded-store-")
+        .tempdir()
+        .context("creating a private folder for the model store's secret packages")?;
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::from_yaml(&platform.kubeconfig_yaml())
             .context("reading the platform's kubeconfig")?,
@@ -60,6 +80,8 @@ pub async fn start(
         platform: Some(platform),
         client,
         timeout_cap: options.timeout_cap.unwrap_or_else(embedded_timeout_cap),
+        credentials,
+        packages,
     }))
 }
 
@@ -100,6 +122,20 @@ impl Provider for Embedded {
 
     fn settle_window(&self) -> Option<Duration> {
         Some(EMBEDDED_SETTLE)
+    }
+
+    /// The store's rclone Secret, delivered as kind delivers its MinIO keys.
+    fn package_overrides<'a>(
+        &'a self,
+        scenario: &'a Scenario,
+    ) -> LocalBoxFuture<'a, anyhow::Result<PackageOverrides>> {
+        Box::pin(async move {
+            Ok(store_packages(
+                scenario,
+                self.packages.path(),
+                |name, ns| rclone_secret(name, ns, STORE_ENDPOINT, &self.credentials),
+            )?)
+        })
     }
 
     fn finish(mut self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {

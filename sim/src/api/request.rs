@@ -135,6 +135,17 @@ impl ResourcePath {
     }
 }
 
+/// `(namespace, pod)` when `path` is a pod's `portforward` subresource.
+pub(super) fn portforward_target(path: &str) -> Option<(String, String)> {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        ["api", "v1", "namespaces", ns, "pods", name, "portforward"] => {
+            Some((ns.to_string(), name.to_string()))
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The HTTP server: connections, injected transport faults, and routing of non-resource paths.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,6 +17,7 @@ use super::request::Req;
 use super::requests::RequestCounts;
 use super::response::{json_response, status_response, text_response};
 use super::transport::{Transport, Verdict};
+use crate::control::PlatformState;
 use crate::faults::Faults;
 use crate::store::{ApiError, ResourceType, Store};
 
@@ -35,11 +36,20 @@ pub struct ApiServer {
     server_address: String,
     /// Requests served, by verb.
     requests: RequestCounts,
+    /// What the pods serve (the inference endpoints), for port-forwarding.
+    pub(super) state: Arc<PlatformState>,
+    /// Upgraded port-forward sessions; dropping the server ends them.
+    sessions: Mutex<JoinSet<()>>,
 }
 
 impl ApiServer {
-    /// A server over `store` with the platform's faults.
-    pub fn new(store: Store, faults: Faults, server_address: String) -> ApiServer {
+    /// A server over `store` with the platform's faults; `state` says what pods serve.
+    pub fn new(
+        store: Store,
+        faults: Faults,
+        server_address: String,
+        state: Arc<PlatformState>,
+    ) -> ApiServer {
         let transport = Transport::new(faults.transport.clone());
         ApiServer {
             store,
@@ -47,12 +57,21 @@ impl ApiServer {
             transport,
             server_address,
             requests: RequestCounts::default(),
+            state,
+            sessions: Mutex::default(),
         }
     }
 
     /// The count of requests served, by verb (shared: it keeps counting).
     pub fn requests(&self) -> RequestCounts {
         self.requests.clone()
+    }
+
+    /// Runs an upgraded session for as long as the server lives.
+    pub(super) fn spawn_session(&self, session: impl Future<Output = ()> + Send + 'static) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        while sessions.try_join_next().is_some() {}
+        sessions.spawn(session);
     }
 
     /// Accepts connections until the task is aborted; aborting also ends every open connection
@@ -71,7 +90,10 @@ impl ApiServer {
                             });
                             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                             // A client closing mid-request is routine (e.g. a cancelled watch).
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            // Upgrades are on for `pods/portforward`.
+                            let _ = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .await;
                         });
                     }
                     Err(e) => {
@@ -84,7 +106,9 @@ impl ApiServer {
         }
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
+        let forward = super::request::portforward_target(req.uri().path());
+        let on_upgrade = forward.as_ref().map(|_| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
         let is_health = matches!(path.as_str(), "/healthz" | "/livez" | "/readyz");
@@ -111,6 +135,17 @@ impl ApiServer {
                     return r;
                 }
             }
+        }
+        if let (Some(target), Some(on_upgrade)) = (forward, on_upgrade) {
+            return self
+                .portforward(
+                    &parts.method,
+                    &parts.headers,
+                    parts.uri.query(),
+                    target,
+                    on_upgrade,
+                )
+                .unwrap_or_else(|e| status_response(&e));
         }
         let body = match axum::body::to_bytes(Body::new(body), BODY_LIMIT).await {
             Ok(b) => b,

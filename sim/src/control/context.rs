@@ -22,6 +22,8 @@ pub struct PlatformState {
     pub mesh_changes: tokio::sync::watch::Sender<u64>,
     /// `host:port` addresses outside the cluster that accept connections (a declared external Kafka).
     pub external_addresses: Mutex<BTreeSet<String>>,
+    /// The S3 model store's keys, once secured (`Platform::secure_model_store`).
+    pub store_keys: Mutex<Option<StoreKeys>>,
 }
 
 impl Default for PlatformState {
@@ -32,8 +34,18 @@ impl Default for PlatformState {
             meshes: Mutex::default(),
             mesh_changes: tokio::sync::watch::channel(0).0,
             external_addresses: Mutex::default(),
+            store_keys: Mutex::default(),
         }
     }
+}
+
+/// The S3 model store's one key pair, when the platform's model store is secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreKeys {
+    /// `access_key_id` the store knows.
+    pub access_key: String,
+    /// `secret_access_key` that signs for it.
+    pub secret_key: String,
 }
 
 /// A pod creation admission rejected: what it was tried against, and why it failed.

@@ -8,7 +8,10 @@ use crate::control::context::Ctx;
 use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
 use crate::network::{NetworkView, PROBE_LABEL, probe_outcome};
-use crate::seldon::{COMPONENT_NAMES, KAFKA_COMPONENTS, bootstrap_servers, kafka_unreachable};
+use crate::seldon::{
+    COMPONENT_NAMES, KAFKA_COMPONENTS, SERVER_LABEL, agent_crash, bootstrap_servers,
+    kafka_unreachable,
+};
 
 /// Pod annotation holding the pod's container log, which the API serves at `pods/<name>/log`.
 pub const LOG_ANNOTATION: &str = "sim.platform/log";
@@ -68,11 +71,12 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         }
         let mut with_ip = pod.clone();
         with_ip["status"]["podIP"] = json!(ip);
-        let crash = kafka_crash(ctx, &mut kafka_views, &with_ip);
+        let crash = kafka_crash(ctx, &mut kafka_views, &with_ip)
+            .or_else(|| agent_crash(&ctx.store, &with_ip));
         let status = running_status(ctx, pod, &ip, &ts, crash.as_deref());
         set_status(&ctx.store, res("Pod"), pod, status);
     }
-    recheck_kafka_components(ctx, &pods);
+    recheck_crashing_programs(ctx, &pods);
 }
 
 /// The running status of a started pod; `crash` is why its container keeps failing.
@@ -85,8 +89,12 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
         && !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
     let r = if ready { "True" } else { "False" };
     let names: Vec<&str> = containers(pod).filter_map(|c| c["name"].as_str()).collect();
+    // A Server pod's crash is its agent's (docs/seldon-behaviour.md §10); its siblings run.
+    let crashing = pod["metadata"]["labels"][SERVER_LABEL]
+        .is_string()
+        .then_some("agent");
     let statuses: Vec<Value> = containers(pod)
-        .map(|c| match crash {
+        .map(|c| match crash.filter(|_| crashing.is_none_or(|n| c["name"] == n)) {
             // What the kubelet shows for a container that exits and is restarted with back-off.
             Some(why) => json!({
                 "name": c["name"], "image": c["image"], "ready": false, "restartCount": 1, "started": false,
@@ -97,7 +105,7 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": why, "startedAt": ts, "finishedAt": ts}},
             }),
             None => json!({
-                "name": c["name"], "image": c["image"], "ready": ready, "restartCount": 0, "started": true,
+                "name": c["name"], "image": c["image"], "ready": ready || (crash.is_some() && crashing.is_some()), "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
         })
@@ -106,7 +114,12 @@ fn running_status(ctx: &Ctx, pod: &Value, ip: &str, ts: &str, crash: Option<&str
     let mut containers_ready =
         json!({"type": "ContainersReady", "status": r, "lastTransitionTime": ts});
     if crash.is_some() {
-        let msg = format!("containers with unready status: [{}]", names.join(" "));
+        let unready: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| crashing.is_none_or(|c| c == *n))
+            .collect();
+        let msg = format!("containers with unready status: [{}]", unready.join(" "));
         for c in [&mut not_ready, &mut containers_ready] {
             c["reason"] = json!("ContainersNotReady");
             c["message"] = json!(msg);
@@ -171,21 +184,34 @@ fn kafka_crash(ctx: &Ctx, views: &mut Views, pod: &Value) -> Option<String> {
 }
 
 /// Kafka components follow their broker: they crash-loop when it becomes unreachable (liveness
-/// fails) and run again once it answers (the next restart succeeds).
-fn recheck_kafka_components(ctx: &mut Ctx, pods: &[Value]) {
+/// fails) and run again once it answers (the next restart succeeds). A Server's agent restarts
+/// until its preloaded rclone Secrets exist (it reads them only at startup, so a Secret deleted
+/// later does not stop a running agent).
+fn recheck_crashing_programs(ctx: &mut Ctx, pods: &[Value]) {
     let mut views = Views::new();
     for pod in pods.iter().filter(|p| {
+        let labels = &p["metadata"]["labels"];
         p["status"]["phase"] == "Running"
             && !deleting(p)
-            && KAFKA_COMPONENTS.contains(
-                &p["metadata"]["labels"]["app.kubernetes.io/name"]
+            && (KAFKA_COMPONENTS.contains(
+                &labels["app.kubernetes.io/name"]
                     .as_str()
                     .unwrap_or_default(),
-            )
+            ) || labels[SERVER_LABEL].is_string())
     }) {
-        let crash = kafka_crash(ctx, &mut views, pod);
-        let crashing = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
-            == "CrashLoopBackOff";
+        let crashing = pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["state"]["waiting"]["reason"] == "CrashLoopBackOff");
+        let crash = match kafka_crash(ctx, &mut views, pod) {
+            Some(why) => Some(why),
+            // Only a restarting agent reads its Secrets again.
+            None if crashing || !pod["metadata"]["labels"][SERVER_LABEL].is_string() => {
+                agent_crash(&ctx.store, pod)
+            }
+            None => None,
+        };
         if crash.is_some() == crashing {
             continue;
         }

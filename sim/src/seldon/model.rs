@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::agent;
 use super::runtime::RuntimeView;
 use super::scope::Controller;
 use super::server::ServerInfo;
 use super::storage;
-use crate::admission::base64_decode;
 use crate::admission::quantity::Quantity;
 use crate::artifact::ModelArtifact;
 use crate::control::context::{Ctx, Served};
@@ -86,7 +86,17 @@ pub(crate) fn reconcile(
         } else {
             match schedule(m, servers, cross) {
                 Err(why) => Outcome::ScheduleFailed(why),
-                Ok((idx, placed)) => match load(ctx, m) {
+                Ok((idx, placed)) => match load(
+                    ctx,
+                    m,
+                    // The defect breaks placement only: the model loads as its own namespace's
+                    // agent would load it (storage rules unchanged).
+                    &if cross {
+                        ns.clone()
+                    } else {
+                        servers[idx].namespace.clone()
+                    },
+                ) {
                     Err(why) => {
                         release(m, &mut servers[idx], &placed);
                         Outcome::Failed(why)
@@ -268,12 +278,26 @@ fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
     s.loaded_models = s.loaded_models.saturating_sub(1);
 }
 
-/// What the agent does before the model is available: storage secret, then the artifact.
-fn load(ctx: &mut Ctx, m: &Value) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
+/// What the agent of a Server in `agent_ns` does before the model is available: storage
+/// secret (read from the agent's own namespace), then the artifact.
+fn load(ctx: &mut Ctx, m: &Value, agent_ns: &str) -> Result<(PathBuf, Arc<dyn Predictor>), String> {
     let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
-    if let Some(secret_name) = m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
-        check_storage_secret(ctx, namespace(m), secret_name, uri)?;
-    }
+    let remote = match m["spec"]["secretName"].as_str().filter(|s| !s.is_empty()) {
+        Some(secret_name) => check_storage_secret(ctx, agent_ns, secret_name, uri)?,
+        None => {
+            let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
+            agent::preloaded_remote(&ctx.store, agent_ns, scheme, || {
+                sync_copy_failed(name(m), uri)
+            })?
+        }
+    };
+    let keys = ctx
+        .state
+        .store_keys
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    agent::authorise(&remote, keys.as_ref(), || sync_copy_failed(name(m), uri))?;
     let path = ctx
         .state
         .artifacts
@@ -318,6 +342,11 @@ fn download_failure(ctx: &Ctx, model: &str, uri: &str) -> String {
         return storage::nothing_downloaded(uri);
     }
     tracing::warn!(target: "rclone", "{uri}: {}", storage::rclone_says::DIRECTORY_NOT_FOUND);
+    sync_copy_failed(model, uri)
+}
+
+/// The agent's text for any `/sync/copy` that rclone answered with an error status.
+fn sync_copy_failed(model: &str, uri: &str) -> String {
     let dst = storage::copy_destination(
         storage::RCLONE_DIR,
         &storage::versioned_model(model, 1),
@@ -326,27 +355,19 @@ fn download_failure(ctx: &Ctx, model: &str, uri: &str) -> String {
     storage::sync_copy_failed(uri, &dst, storage::RCLONE_HOST, storage::RCLONE_PORT)
 }
 
-/// The agent's storage secret rules (docs/seldon-behaviour.md §10). Messages never include secret values.
-fn check_storage_secret(ctx: &Ctx, ns: &str, secret_name: &str, uri: &str) -> Result<(), String> {
-    let secret = ctx
-        .store
-        .get(res("Secret"), Some(ns), secret_name)
-        .ok_or_else(|| format!("secrets \"{secret_name}\" not found"))?;
-    let data = secret["data"]
-        .as_object()
-        .filter(|d| d.len() == 1)
-        .ok_or_else(|| format!("Secret does not have 1 key {secret_name}"))?;
-    let (key, encoded) = data.iter().next().expect("one key");
-    let raw =
-        base64_decode(encoded.as_str().unwrap_or_default()).and_then(|b| String::from_utf8(b).ok());
-    let parsed: Option<Value> = raw.and_then(|s| serde_norway::from_str(&s).ok());
-    let cfg = parsed
-        .filter(|v| v["name"].is_string() && v["type"].is_string() && v["parameters"].is_object())
-        .ok_or_else(|| format!("secret {secret_name} key {key} is not an rclone config with name, type and parameters"))?;
+/// The agent's storage secret rules (docs/seldon-behaviour.md §10): the Model's Secret, whose
+/// remote name must be the storageUri scheme. Messages never include secret values.
+fn check_storage_secret(
+    ctx: &Ctx,
+    ns: &str,
+    secret_name: &str,
+    uri: &str,
+) -> Result<Value, String> {
+    let cfg = agent::secret_config(&ctx.store, ns, secret_name)?;
     let scheme = uri.split_once("://").map(|(s, _)| s).unwrap_or_default();
     let cfg_name = cfg["name"].as_str().unwrap_or_default();
     if cfg_name != scheme {
         return Err(storage::remote_name_mismatch(scheme, cfg_name));
     }
-    Ok(())
+    Ok(cfg)
 }

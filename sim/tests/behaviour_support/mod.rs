@@ -205,9 +205,21 @@ pub fn seed_runtime(ns: &str) -> Value {
     })
 }
 
-/// A namespace with the seed's runtime and one Server of `server_config`.
+/// The Secret the runtime chart creates next to its SeldonRuntime (`seldon-rclone-gs-public`):
+/// every agent preloads it (SeldonConfig's defaults) and exits without it.
+pub fn gs_public_secret(p: &Platform, ns: &str) {
+    let config = "type: \"google cloud storage\"\nname: gs\nparameters:\n  anonymous: true\n";
+    p.create("Secret", json!({
+        "metadata": {"name": "seldon-rclone-gs-public", "namespace": ns},
+        "type": "Opaque",
+        "data": {"gs": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, config)},
+    }));
+}
+
+/// A namespace with the seed's runtime (and the runtime chart's Secret) and one Server of `server_config`.
 pub async fn team(p: &Platform, ns: &str, server_config: &str) {
     p.namespace(ns);
+    gs_public_secret(p, ns);
     p.create("SeldonRuntime", seed_runtime(ns));
     p.create("Server", json!({"metadata": {"name": server_config, "namespace": ns}, "spec": {"serverConfig": server_config}}));
     p.runtime_pods_ready(ns).await;

@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use self::minio::{ModelStore, package_folder};
+use self::minio::ModelStore;
 use self::provision::{KindCluster, KindProvisioner, KindSettings, fingerprint_from_files};
 use super::lock::StateLock;
 use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
 use super::options::TargetOptions;
 use super::portforward::ClusterMesh;
 use super::provider::{PackageOverrides, Provider};
+use crate::package::store::store_packages;
 use crate::scenario::seldon::InstallSettings;
 use crate::scenario::{Scenario, TargetKind};
 use crate::tools;
@@ -129,51 +130,10 @@ impl Kind {
             .get_or_try_init(|| ModelStore::start(folder))
             .await
             .context("starting the MinIO model store on the kind network")?;
-        let uris: std::collections::BTreeSet<&str> =
-            artifacts.iter().map(|a| a.storage_uri.as_str()).collect();
-        for team in &scenario.doc.spec.teams {
-            let models: Vec<&serde_json::Value> = team
-                .models
-                .iter()
-                .filter(|m| {
-                    m["spec"]["storageUri"]
-                        .as_str()
-                        .is_some_and(|u| uris.contains(u))
-                })
-                .collect();
-            if models.is_empty() {
-                continue;
-            }
-            let mut names: std::collections::BTreeSet<String> = models
-                .iter()
-                .filter_map(|m| m["spec"]["secretName"].as_str().map(str::to_string))
-                .collect();
-            if let Some(rt) = &team.runtime {
-                for s in rt["spec"]["config"]["agentConfig"]["rclone"]["config_secrets"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                {
-                    names.extend(s.as_str().map(str::to_string));
-                }
-            }
-            for pkg in &team.secret_packages {
-                for secret in pkg.provides.iter().filter(|s| names.contains(*s)) {
-                    let dir = self
-                        .state_dir
-                        .join("model-store")
-                        .join(&team.namespace)
-                        .join(secret);
-                    let folder = package_folder(
-                        &dir,
-                        &team.namespace,
-                        &pkg.overlay,
-                        &store.rclone_secret(secret, &team.namespace),
-                    )?;
-                    out.insert((team.namespace.clone(), secret.clone()), folder);
-                }
-            }
-        }
+        let dir = self.state_dir.clone();
+        out.extend(store_packages(scenario, &dir, |secret, ns| {
+            store.rclone_secret(secret, ns)
+        })?);
         Ok(out)
     }
 }
