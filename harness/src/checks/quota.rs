@@ -98,7 +98,7 @@ pub async fn quota_rejects(
             let pods = pods(&ctx.client, &w).await.unwrap_or_default();
             let names: Vec<String> = pods.iter().filter_map(|p| p.metadata.name.clone()).collect();
             return Verdict::fail(format!(
-                "the quota did not reject the pods of {w} with `{message}`: every desired pod was created and is Ready ({r}; pods {}), so the quota admitted them and no rejection can follow",
+                "the quota did not reject the pods of {w} with `{message}`: pods {} were created, and every desired pod is Ready ({r}), so the quota admitted them and no rejection can follow",
                 names.join(", ")
             ));
         }

@@ -163,50 +163,91 @@ pub async fn model_decision(
     let also = settling.also.as_slice();
     let target = Watched::seldon("Model", ns, name);
     let ready = condition_true("ModelReady");
-    let first = wait_for(client, &target, &decided(), deadline.remaining()).await?;
-    if ready.is_met(first.as_ref()) {
-        return Ok(ModelDecision::Ready(first.map(Box::new)));
-    }
-    let servers = match servers_settled(client, ns, also, deadline).await {
-        Ok(s) => s,
-        // Not settled: a Server may still connect and the scheduler retry. Watch to the end.
-        Err(_) => {
-            return wait_for(client, &target, &ready, deadline.remaining())
-                .await
-                .map(|o| ModelDecision::Ready(o.map(Box::new)));
+    let failed = failed_now();
+    loop {
+        let first = wait_for(client, &target, &decided(), deadline.remaining()).await?;
+        if ready.is_met(first.as_ref()) {
+            return Ok(ModelDecision::Ready(first.map(Box::new)));
         }
-    };
-    let (window, why) = match settling.window {
-        Some(w) => (w, "the target's settle window".to_string()),
-        None => cluster_window(client, ns, also, &settling.controller_ns).await,
-    };
-    let window = window.min(deadline.remaining());
-    match wait_for(client, &target, &ready, window).await {
-        Ok(o) => Ok(ModelDecision::Ready(o.map(Box::new))),
-        Err(e) => {
-            let cond = e
-                .report()
-                .and_then(|r| r.last.as_ref())
-                .and_then(|l| {
-                    l.conditions
-                        .iter()
-                        .find(|c| c.type_ == "ModelReady" && !c.stale)
-                })
-                .cloned();
-            match cond {
-                Some(condition) if e.report().is_some() => Ok(ModelDecision::Final {
-                    condition,
-                    proof: format!(
-                        "final: {servers}, so the scheduler has no retry left (it retries failed Models only when a Server replica connects), and it was not placed within {} after that ({why})",
-                        humantime::format_duration(
-                            Duration::from_millis(window.as_millis() as u64)
-                        )
-                    ),
-                }),
-                _ => Err(e),
+        // Watch for Ready while the Servers settle, so a Model placed meanwhile, or the deadline,
+        // ends the wait with what was observed.
+        let until_ready = wait_for(client, &target, &ready, deadline.remaining());
+        let settled = servers_settled(client, ns, also, deadline);
+        tokio::pin!(until_ready, settled);
+        let servers = tokio::select! {
+            r = &mut until_ready => {
+                return r.map(|o| ModelDecision::Ready(o.map(Box::new)));
+            }
+            s = &mut settled => s,
+        };
+        let servers = match servers {
+            Ok(s) => s,
+            // Not settled: a Server may still connect and the scheduler retry. Watch to the end.
+            Err(_) => {
+                return until_ready
+                    .await
+                    .map(|o| ModelDecision::Ready(o.map(Box::new)));
+            }
+        };
+        let (window, why) = match settling.window {
+            Some(w) => (w, "the target's settle window".to_string()),
+            None => cluster_window(client, ns, also, &settling.controller_ns).await,
+        };
+        let window = window.min(deadline.remaining());
+        // The window ends early when the Model leaves its failed state (placed, or retried).
+        match wait_for(client, &target, &!failed.clone(), window).await {
+            Ok(_) => {
+                if deadline.remaining().is_zero() {
+                    return wait_for(client, &target, &ready, Duration::ZERO)
+                        .await
+                        .map(|o| ModelDecision::Ready(o.map(Box::new)));
+                }
+                // Changed within the window: judge it again.
+                continue;
+            }
+            Err(e) => {
+                let cond = e
+                    .report()
+                    .and_then(|r| r.last.as_ref())
+                    .and_then(|l| {
+                        l.conditions
+                            .iter()
+                            .find(|c| c.type_ == "ModelReady" && !c.stale)
+                    })
+                    .cloned();
+                return match cond {
+                    Some(condition)
+                        if condition.status == "False"
+                            && RETRIED_ON_CONNECT.contains(&condition.message.as_str()) =>
+                    {
+                        Ok(ModelDecision::Final {
+                            condition,
+                            proof: format!(
+                                "final: {servers}, so the scheduler has no retry left (it retries failed Models only when a Server replica connects), and it stayed so for {} after that ({why})",
+                                humantime::format_duration(Duration::from_millis(
+                                    window.as_millis() as u64
+                                ))
+                            ),
+                        })
+                    }
+                    _ => Err(e),
+                };
             }
         }
     }
+}
+
+/// `ModelReady` False in a state retried only when a Server connects, for the current generation.
+fn failed_now() -> Condition {
+    Condition::new(
+        "condition ModelReady=False `ScheduleFailed`/`ModelFailed`",
+        |o| {
+            o.and_then(|o| current_condition(o, "ModelReady"))
+                .is_some_and(|c| {
+                    c.status == "False" && RETRIED_ON_CONNECT.contains(&c.message.as_str())
+                })
+        },
+    )
 }
 
 /// A Server is settled: `Ready` for its current generation, `status.replicas` reports every
