@@ -44,6 +44,8 @@ pub struct RunArgs {
     pub sealing_cert: Option<PathBuf>,
     /// Embedded platform: the share of API requests answered 500 or 429 (`5%`, `0.05`).
     pub api_faults: Option<String>,
+    /// How many scenarios run at once.
+    pub jobs: usize,
 }
 
 /// The embedded platform's transport faults for `--api-faults RATE`: half of the share answered
@@ -329,7 +331,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let reports = rt.block_on(async {
         // Before anything is created: from here a signal means "clean up and stop".
         crate::run::listen_for_signals();
-        crate::run::run_all_selected(&opts, &scenarios, &selection).await
+        crate::run::run_all_jobs(&opts, &scenarios, &selection, args.jobs).await
     });
     let text = crate::report::terminal(&reports);
     print!("{text}");

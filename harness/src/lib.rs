@@ -26,6 +26,7 @@ pub mod checks;
 
 // Layer 5: running scenarios, the proof table, reports and the command line.
 pub mod cli;
+pub mod jobs;
 pub mod proof;
 pub mod report;
 pub mod run;

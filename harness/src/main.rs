@@ -247,6 +247,11 @@ struct RunArgs {
     /// retries transient API errors with bounded backoff inside each check's deadline.
     #[arg(long, value_name = "RATE")]
     api_faults: Option<String>,
+    /// How many scenarios run at the same time (each on its own embedded platform; on a cluster,
+    /// never two sharing a namespace). Each scenario's log lines are printed together when it
+    /// ends; verdicts and reports keep the scenarios' order.
+    #[arg(long, env = "HARNESS_JOBS", default_value_t = harness::jobs::DEFAULT_JOBS, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 }
 
 impl From<RunArgs> for cli::RunArgs {
@@ -269,6 +274,7 @@ impl From<RunArgs> for cli::RunArgs {
             setup_only: a.setup_only,
             sealing_cert: a.sealing_cert,
             api_faults: a.api_faults,
+            jobs: usize::from(a.jobs),
         }
     }
 }

@@ -8,9 +8,10 @@ use anyhow::Context;
 use crate::checks::Verdict;
 use crate::run::ScenarioReport;
 
-/// Sets up `tracing` output on stderr, filtered by `RUST_LOG` (default: `info` for the harness,
-/// `warn` elsewhere; kube's per-response error line is off: transient errors are retried and
-/// what fails for good is reported with its cause).
+/// Sets up `tracing` output on stderr (held back per scenario while several run at once, see
+/// [`crate::jobs`]), filtered by `RUST_LOG` (default: `info` for the harness, `warn` elsewhere;
+/// kube's per-response error line is off: transient errors are retried and what fails for good is
+/// reported with its cause).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("warn,harness=info,kube_client::client::builder=off")
@@ -18,7 +19,7 @@ pub fn init_logging() {
     // A second init (tests) is harmless.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::jobs::LogWriter)
         .with_target(false)
         .try_init();
 }

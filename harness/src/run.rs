@@ -305,6 +305,7 @@ pub async fn run_scenario_selected(
             run_id: &run_id,
             model_store: target.model_store(),
             recorder: Some(recorder.clone()),
+            settle: target.settle_window(),
         };
         let cap = target.timeout_cap();
         let futures = selection.checks(scenario).into_iter().map(|check| {
@@ -573,6 +574,18 @@ pub async fn run_all_selected(
     scenarios: &[Scenario],
     selection: &Selection,
 ) -> Vec<ScenarioReport> {
+    run_all_jobs(opts, scenarios, selection, 1).await
+}
+
+/// [`run_all_selected`] running up to `jobs` scenarios at once ([`crate::jobs::run_bounded`]):
+/// each on a fresh embedded platform, or on the one cluster with no namespace shared by two
+/// scenarios running together. Reports come in the order of `scenarios`.
+pub async fn run_all_jobs(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    selection: &Selection,
+    jobs: usize,
+) -> Vec<ScenarioReport> {
     let kind = opts.kind.unwrap_or(TargetKind::Sim);
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
@@ -601,20 +614,30 @@ pub async fn run_all_selected(
         }
     }
     if fresh_per_scenario(kind) {
-        for scenario in applicable {
+        // Embedded platforms running at once share the CPU: each check's time budget grows with
+        // them, so a busy machine does not turn a slow platform into a failed check.
+        let at_once = jobs.min(applicable.len()).max(1) as u32;
+        let mut shared = opts.clone();
+        if at_once > 1 && shared.embedded.timeout_cap.is_none() {
+            shared.embedded.timeout_cap =
+                Some(crate::target::embedded::embedded_timeout_cap() * at_once);
+        }
+        let opts = &shared;
+        let done = crate::jobs::run_bounded(&applicable, jobs, false, |scenario| async move {
             if signals_received() > 0 {
-                reports.push(broken(
+                return broken(
                     scenario,
                     kind.name(),
                     "interrupted before it started".into(),
-                ));
-                continue;
+                );
             }
             match run_on_fresh_target_selected(opts, scenario, selection).await {
-                Ok(r) => reports.push(r),
-                Err(e) => reports.push(broken(scenario, kind.name(), format!("{e:#}"))),
+                Ok(r) => r,
+                Err(e) => broken(scenario, kind.name(), format!("{e:#}")),
             }
-        }
+        })
+        .await;
+        reports.extend(done);
         return reports;
     }
     // A cluster: one target for every scenario.
@@ -631,14 +654,16 @@ pub async fn run_all_selected(
     let run_every = |suffix: String| {
         let (target, applicable) = (&target, &applicable);
         async move {
-            let mut out = Vec::new();
-            for scenario in applicable {
-                let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
-                r.chart_version = Some(opts.install_settings(scenario).chart_version);
-                r.scenario.push_str(&suffix);
-                out.push(r);
-            }
-            out
+            crate::jobs::run_bounded(applicable, jobs, true, |scenario| {
+                let suffix = &suffix;
+                async move {
+                    let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
+                    r.chart_version = Some(opts.install_settings(scenario).chart_version);
+                    r.scenario.push_str(suffix);
+                    r
+                }
+            })
+            .await
         }
     };
     match &opts.upgrade_to {

@@ -43,6 +43,7 @@ async fn a_check_stopped_mid_canary_leaves_nothing_after_cleanup() {
         mesh: &target,
         run_id: &run_id,
         recorder: Some(recorder.clone()),
+        settle: target.settle_window(),
     };
     let check = s
         .check("networkpolicy-enforced")

@@ -13,6 +13,7 @@ pub mod patch;
 mod portforward;
 pub mod protobuf;
 mod request;
+pub mod requests;
 mod resource;
 mod response;
 pub mod review;

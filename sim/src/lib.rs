@@ -47,6 +47,7 @@ pub struct Platform {
     store: Store,
     faults: Faults,
     state: Arc<PlatformState>,
+    requests: crate::api::requests::RequestCounts,
     tasks: Vec<JoinHandle<()>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -93,6 +94,7 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("creating the system namespaces failed: {e}"))?;
         let state = Arc::new(PlatformState::default());
         let mut tasks = Vec::new();
+        let requests;
         {
             let _guard = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener)
@@ -103,6 +105,7 @@ impl Platform {
                 addr.to_string(),
                 state.clone(),
             ));
+            requests = server.requests();
             tasks.push(tokio::spawn(server.serve(listener)));
             tasks.push(tokio::spawn(
                 store.clone().run_namespace_controller(NAMESPACE_GRACE),
@@ -120,6 +123,7 @@ impl Platform {
             store,
             faults,
             state,
+            requests,
             tasks,
             runtime: Some(runtime),
         })
@@ -219,6 +223,11 @@ impl Platform {
             .unwrap_or_else(|e| e.into_inner())
             .insert(storage_uri.to_string(), dir);
         Ok(())
+    }
+
+    /// API requests served so far, by Kubernetes verb (health checks included, as `discovery`).
+    pub fn api_requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.requests.snapshot()
     }
 
     /// Secures the model store: from now on an S3 rclone remote must carry these keys, as a real

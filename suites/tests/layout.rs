@@ -20,7 +20,7 @@ const HARNESS_LAYERS: &[&[&str]] = &[
     &["target"],
     &["setup"],
     &["checks"],
-    &["proof", "run", "report", "cli"],
+    &["proof", "run", "report", "cli", "jobs"],
 ];
 
 struct Crate {

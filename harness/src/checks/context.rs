@@ -1,7 +1,9 @@
 //! What a check needs to run: the API client, its scenario, access to `seldon-mesh`, the run id.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::kube::settle::Settling;
 use crate::kube::{Applier, RunLabels};
 use crate::scenario::Scenario;
 use crate::setup::Recorder;
@@ -23,6 +25,8 @@ pub struct CheckContext<'a> {
     /// The run's record: every object a check creates is written to it before it is created, so
     /// cleanup (also after Ctrl-C) deletes it. `None` only where nothing cleans up anyway.
     pub recorder: Option<Recorder>,
+    /// The target's own settle window (`None`: read it from the platform; `kube::settle`).
+    pub settle: Option<Duration>,
 }
 
 impl CheckContext<'_> {
@@ -32,6 +36,30 @@ impl CheckContext<'_> {
             .team(namespace)
             .and_then(|t| t.runtime.as_ref())
             .and_then(|r| r["metadata"]["name"].as_str())
+    }
+
+    /// What decides whether a failed Model of this scenario is final: every Server the scenario
+    /// declares (anywhere), the target's settle window, the controller's namespace.
+    pub fn settling(&self) -> Settling {
+        let also = self
+            .scenario
+            .doc
+            .spec
+            .teams
+            .iter()
+            .flat_map(|t| {
+                t.servers.iter().filter_map(move |s| {
+                    s["metadata"]["name"]
+                        .as_str()
+                        .map(|n| (t.namespace.clone(), n.to_string()))
+                })
+            })
+            .collect();
+        Settling {
+            also,
+            window: self.settle,
+            controller_ns: self.scenario.doc.spec.seldon.controller_namespace.clone(),
+        }
     }
 
     /// The apply path for objects a check creates (probes, canaries), labelled with this run and

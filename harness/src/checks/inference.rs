@@ -18,7 +18,15 @@ pub async fn inference(ctx: &CheckContext<'_>, i: &Inference, deadline: Deadline
         Ok(s) => s,
         Err(e) => return Verdict::fail(format!("cannot build the requests: {e}")),
     };
-    if let Err(why) = model_served(&ctx.client, &i.namespace, &i.model, deadline).await {
+    if let Err(why) = model_served(
+        &ctx.client,
+        &i.namespace,
+        &i.model,
+        &ctx.settling(),
+        deadline,
+    )
+    .await
+    {
         return Verdict::fail(why);
     }
     let client = match v2_client(ctx.mesh, &i.namespace, i.protocol, deadline).await {

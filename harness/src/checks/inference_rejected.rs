@@ -54,7 +54,15 @@ pub async fn inference_rejected(
             ));
         }
     };
-    if let Err(why) = model_served(&ctx.client, &r.namespace, &r.model, deadline).await {
+    if let Err(why) = model_served(
+        &ctx.client,
+        &r.namespace,
+        &r.model,
+        &ctx.settling(),
+        deadline,
+    )
+    .await
+    {
         return Verdict::fail(why);
     }
     let client = match v2_client(ctx.mesh, &r.namespace, r.protocol, deadline).await {

@@ -15,7 +15,7 @@ use super::context::CheckContext;
 use super::verdict::Verdict;
 use crate::kube::wait::{self, Deadline};
 use crate::kube::workload::{
-    Readiness, Workload, WorkloadKind, event_sources, named_replica_set, pods,
+    Readiness, Workload, WorkloadKind, all_pods_ready, event_sources, named_replica_set, pods,
 };
 use crate::kube::{Condition, ServerVersion, WaitError};
 use crate::scenario::QuotaRejects;
@@ -77,7 +77,33 @@ pub async fn quota_rejects(
             deadline.remaining(),
         ))
     });
-    match select_ok(waits).await {
+    // A workload whose every desired pod exists and is Ready creates no more pods, so no
+    // rejection can follow: that ends the wait at once.
+    let admitted = async {
+        match wait::wait_for(
+            &ctx.client,
+            &target,
+            &all_pods_ready(),
+            deadline.remaining(),
+        )
+        .await
+        {
+            Ok(Some(o)) => Readiness::of(&o),
+            _ => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        r = select_ok(waits) => r,
+        r = admitted => {
+            let pods = pods(&ctx.client, &w).await.unwrap_or_default();
+            let names: Vec<String> = pods.iter().filter_map(|p| p.metadata.name.clone()).collect();
+            return Verdict::fail(format!(
+                "the quota did not reject the pods of {w} with `{message}`: pods {} were created, and every desired pod is Ready ({r}), so the quota admitted them and no rejection can follow",
+                names.join(", ")
+            ));
+        }
+    };
+    match outcome {
         Ok((event, _)) => Verdict::pass(format!(
             "the quota rejected the pods of {w}: {} {}: {}",
             event.type_, event.reason, event.message

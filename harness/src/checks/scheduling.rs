@@ -17,11 +17,12 @@ use super::context::CheckContext;
 use super::verdict::Verdict;
 use crate::kube::seldon::{
     SCHEDULED_STATES, declared_capabilities, describe_condition, disabled_workloads, runtime_name,
-    runtime_readiness, wait_model_ready,
+    runtime_readiness,
 };
+use crate::kube::settle::{ModelDecision, PodsNotReady, model_decision, pods_ready_or_refused};
 use crate::kube::wait::{self, Deadline};
 use crate::kube::workload::{Readiness, Workload, all_pods_ready, describe};
-use crate::kube::{Condition, Watched, condition_true, current_condition};
+use crate::kube::{Condition, ObservedCondition, Watched, condition_true, current_condition};
 use crate::names::object_name;
 use crate::scenario::{ModelRef, NamespaceRef, ScheduleFailed, ServerReady};
 
@@ -58,14 +59,25 @@ pub async fn server_ready(ctx: &CheckContext<'_>, s: &ServerReady, deadline: Dea
     let (ns, name) = (s.namespace.as_str(), s.server.as_str());
     let sts = Workload::stateful_set(ns, name);
     let target = Watched::seldon("Server", ns, name);
-    let server = match wait::wait_for(
-        &ctx.client,
-        &target,
-        &condition_true("Ready"),
-        deadline.remaining(),
-    )
-    .await
-    {
+    // Pods refused on every retry (quota without a limit they lack) end the wait at once.
+    let refused = async {
+        match pods_ready_or_refused(&ctx.client, &sts, deadline).await {
+            Err(PodsNotReady::Refused(e)) => e,
+            _ => std::future::pending().await,
+        }
+    };
+    let server_ready = condition_true("Ready");
+    let ready = wait::wait_for(&ctx.client, &target, &server_ready, deadline.remaining());
+    let server = tokio::select! {
+        r = ready => r,
+        e = refused => {
+            return Verdict::fail(format!(
+                "Server {ns}/{name} is not Ready, and cannot become so: its pods are refused on every retry: {} {}: {} ({})",
+                e.type_, e.reason, e.message, describe(&ctx.client, &sts).await
+            ));
+        }
+    };
+    let server = match server {
         Ok(Some(o)) => o,
         Ok(None) => return Verdict::fail(format!("Server {ns}/{name} vanished")),
         Err(e) => {
@@ -193,18 +205,23 @@ async fn capability_canary(
     Ok(describe_condition(&cond))
 }
 
-/// `modelReady`: `ModelReady` True for the current generation.
+/// `modelReady`: `ModelReady` True for the current generation; fails at once, with the proof,
+/// when the Model has failed for good (`kube::settle::model_decision`).
 pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadline) -> Verdict {
     let (ns, name) = (m.namespace.as_str(), m.model.as_str());
-    match wait_model_ready(&ctx.client, ns, name, deadline).await {
-        Ok(Some(o)) => Verdict::pass(format!(
+    match model_decision(&ctx.client, ns, name, &ctx.settling(), deadline).await {
+        Ok(ModelDecision::Ready(Some(o))) => Verdict::pass(format!(
             "Model {ns}/{name} {}; availableReplicas {}",
             current_condition(&o, "ModelReady")
                 .map(|c| describe_condition(&c))
                 .unwrap_or_default(),
             o.data["status"]["availableReplicas"].as_i64().unwrap_or(0)
         )),
-        Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
+        Ok(ModelDecision::Ready(None)) => Verdict::fail(format!("Model {ns}/{name} vanished")),
+        Ok(ModelDecision::Final { condition, proof }) => Verdict::fail(format!(
+            "Model {ns}/{name} is not Ready: {}; {proof}",
+            state_and_reason(&condition)
+        )),
         Err(e) => {
             let state = e.report().and_then(|r| r.last.as_ref()).and_then(|l| {
                 l.conditions
@@ -216,19 +233,7 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
                 .as_ref()
                 .is_some_and(|c| c.message == "ScheduleFailed");
             let head = match state {
-                Some(c) => format!(
-                    "Model {ns}/{name} is not Ready: state `{}`{}",
-                    if c.message.is_empty() {
-                        "(none)"
-                    } else {
-                        &c.message
-                    },
-                    if c.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", scheduler/agent reason: {}", c.reason)
-                    }
-                ),
+                Some(c) => format!("Model {ns}/{name} is not Ready: {}", state_and_reason(&c)),
                 None if e.report().is_some_and(|r| r.last.is_none()) => {
                     format!("Model {ns}/{name} does not exist")
                 }
@@ -250,6 +255,23 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
     }
 }
 
+/// `state `X`, scheduler/agent reason: …`, for messages.
+fn state_and_reason(c: &ObservedCondition) -> String {
+    format!(
+        "state `{}`{}",
+        if c.message.is_empty() {
+            "(none)"
+        } else {
+            &c.message
+        },
+        if c.reason.is_empty() {
+            String::new()
+        } else {
+            format!(", scheduler/agent reason: {}", c.reason)
+        }
+    )
+}
+
 /// Names of the Servers in a namespace, for messages.
 async fn servers_in(ctx: &CheckContext<'_>, ns: &str) -> BTreeSet<String> {
     let target = Watched::seldon("Server", ns, "-");
@@ -264,10 +286,6 @@ async fn servers_in(ctx: &CheckContext<'_>, ns: &str) -> BTreeSet<String> {
         })
         .unwrap_or_default()
 }
-
-/// How long a `scheduleFailed` Model must stay unscheduled once every Server could take it
-/// (`kube::seldon::SETTLE_WINDOW`).
-pub const SETTLE_WINDOW: Duration = crate::kube::seldon::SETTLE_WINDOW;
 
 /// Waits (within the deadline) until the namespace's scheduler and every Server of the scenario
 /// are up, so a scheduling decision is final; returns what did not come up, for messages.
@@ -297,25 +315,24 @@ async fn placements_settled(ctx: &CheckContext<'_>, ns: &str, deadline: Deadline
     join_all(waits).await.into_iter().flatten().collect()
 }
 
-/// `scheduleFailed`: `ModelReady` False with `ScheduleFailed` and the expected reason, and it
-/// stays so for [`SETTLE_WINDOW`] once every Server is up; a Model that becomes Ready instead
-/// fails the check (it was placed where it must not be).
+/// `scheduleFailed`: `ModelReady` False with `ScheduleFailed` and the expected reason once the
+/// scheduler and every Server are up, and final: no Server is left to connect and trigger a
+/// retry, and no placement showed within the settle window (`kube::settle`). A Model that becomes
+/// Ready instead fails the check (it was placed where it must not be).
 pub async fn schedule_failed(
     ctx: &CheckContext<'_>,
     s: &ScheduleFailed,
     deadline: Deadline,
 ) -> Verdict {
     let (ns, name) = (s.namespace.as_str(), s.model.as_str());
-    let target = Watched::seldon("Model", ns, name);
     let unsettled = placements_settled(ctx, ns, deadline).await;
-    let window = deadline.remaining().min(SETTLE_WINDOW);
     let note = if unsettled.is_empty() {
         String::new()
     } else {
         format!(" (not every placement was up: {})", unsettled.join("; "))
     };
-    match wait::wait_for(&ctx.client, &target, &condition_true("ModelReady"), window).await {
-        Ok(Some(o)) => {
+    match model_decision(&ctx.client, ns, name, &ctx.settling(), deadline).await {
+        Ok(ModelDecision::Ready(Some(o))) => {
             let servers = servers_in(ctx, ns).await;
             let placed = o.data["status"]["selector"]
                 .as_str()
@@ -325,7 +342,24 @@ pub async fn schedule_failed(
                 s.reason
             ))
         }
-        Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
+        Ok(ModelDecision::Ready(None)) => Verdict::fail(format!("Model {ns}/{name} vanished")),
+        Ok(ModelDecision::Final {
+            condition: c,
+            proof,
+        }) if c.message == "ScheduleFailed" && c.reason.contains(&s.reason) => {
+            Verdict::pass(format!(
+                "Model {ns}/{name} {}; {proof}{note}",
+                describe_condition(&c)
+            ))
+        }
+        Ok(ModelDecision::Final {
+            condition: c,
+            proof,
+        }) => Verdict::fail(format!(
+            "Model {ns}/{name} did not fail to schedule with `{}`: it is {}; {proof}{note}",
+            s.reason,
+            describe_condition(&c)
+        )),
         Err(e) => {
             let last = e.report().and_then(|r| r.last.as_ref()).and_then(|l| {
                 l.conditions
@@ -340,9 +374,9 @@ pub async fn schedule_failed(
                         && c.reason.contains(&s.reason) =>
                 {
                     Verdict::pass(format!(
-                        "Model {ns}/{name} {} and stayed unscheduled for {} with every Server up{note}",
+                        "Model {ns}/{name} {} and stayed unscheduled for {}{note}",
                         describe_condition(&c),
-                        humantime::format_duration(Duration::from_secs(window.as_secs()))
+                        humantime::format_duration(Duration::from_secs(deadline.total().as_secs()))
                     ))
                 }
                 Some(c) => Verdict::fail(format!(

@@ -19,6 +19,7 @@ pub mod retry;
 pub mod run_lease;
 pub mod sealed;
 pub mod seldon;
+pub mod settle;
 pub mod version;
 pub mod wait;
 pub mod workload;

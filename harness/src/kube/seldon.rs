@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::condition::{Condition, ObservedCondition, condition_true, current_condition, exists};
 use super::object::Watched;
 use super::observe::WaitError;
+use super::settle::{ModelDecision, PodsNotReady, Settling, model_decision, pods_ready_or_refused};
 use super::wait::{Deadline, wait_for};
 use super::workload::{Readiness, Workload, all_pods_ready, describe};
 
@@ -192,7 +193,7 @@ pub async fn runtime_readiness(
     let waits = components.iter().map(|c| {
         let w = c.workload(ns);
         async move {
-            let res = wait_for(client, &w.target(), &all_pods_ready(), deadline.remaining()).await;
+            let res = pods_ready_or_refused(client, &w, deadline).await;
             (c, w, res)
         }
     });
@@ -206,12 +207,19 @@ pub async fn runtime_readiness(
                 obj.map(|o| Readiness::of(&o).to_string())
                     .unwrap_or_default()
             )),
-            Err(_) => {
+            Err(e) => {
                 let cond = current_condition(&runtime, c.condition)
                     .map(|c| describe_condition(&c))
                     .unwrap_or_else(|| format!("{} not reported", c.condition));
+                let refused = match e {
+                    PodsNotReady::Refused(ev) => format!(
+                        " (final: its pods are refused on every retry: {} {}: {})",
+                        ev.type_, ev.reason, ev.message
+                    ),
+                    PodsNotReady::Wait(_) => String::new(),
+                };
                 problems.push(format!(
-                    "component {} (SeldonRuntime condition {cond}): {}",
+                    "component {} (SeldonRuntime condition {cond}): {}{refused}",
                     c.name,
                     describe(client, &w).await
                 ));
@@ -226,7 +234,7 @@ pub async fn runtime_readiness(
         ))
     } else {
         Err(format!(
-            "SeldonRuntime {ns}/{name} reports Ready, but not every pod of its components is Ready after {}:\n  {}",
+            "SeldonRuntime {ns}/{name} reports Ready, but not every pod of its components is Ready (waited up to {}):\n  {}",
             humantime::format_duration(deadline.total()),
             problems.join("\n  ")
         ))
@@ -370,35 +378,29 @@ pub fn declared_capabilities(server: &Value, server_config: Option<&Value>) -> V
     caps.extend(list(&server["spec"]["extraCapabilities"]).unwrap_or_default());
     caps
 }
-/// The one model-ready wait: `ModelReady` True for the current generation of Model `ns/name`.
-pub async fn wait_model_ready(
-    client: &Client,
-    ns: &str,
-    name: &str,
-    deadline: Deadline,
-) -> Result<Option<DynamicObject>, WaitError> {
-    let target = Watched::seldon("Model", ns, name);
-    wait_for(
-        client,
-        &target,
-        &condition_true("ModelReady"),
-        deadline.remaining(),
-    )
-    .await
-}
-
 /// Waits until the Model is Ready and `seldon-mesh` has a Ready envoy, so inference running
-/// concurrently with setup does not race the model's load; the failure names the state.
+/// concurrently with setup does not race the model's load; the failure names the state, and comes
+/// at once when the Model has failed for good ([`model_decision`]).
 pub async fn model_served(
     client: &Client,
     namespace: &str,
     model: &str,
+    settling: &Settling,
     deadline: Deadline,
 ) -> Result<(), String> {
-    if let Err(e) = wait_model_ready(client, namespace, model, deadline).await {
-        return Err(format!(
-            "inference not attempted: Model {namespace}/{model} is not Ready\n{e}"
-        ));
+    match model_decision(client, namespace, model, settling, deadline).await {
+        Ok(ModelDecision::Ready(_)) => {}
+        Ok(ModelDecision::Final { condition, proof }) => {
+            return Err(format!(
+                "inference not attempted: Model {namespace}/{model} is {}; {proof}",
+                describe_condition(&condition)
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "inference not attempted: Model {namespace}/{model} is not Ready\n{e}"
+            ));
+        }
     }
     // seldon-mesh answers only through a Ready envoy pod.
     let envoy = Workload::deployment(namespace, "seldon-envoy");

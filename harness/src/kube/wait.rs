@@ -12,6 +12,8 @@
 //! Long waits log progress (`tracing::info!`) every [`PROGRESS_EVERY`] naming what is awaited and
 //! the current state.
 use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -69,6 +71,31 @@ impl Deadline {
 /// object as it is, rather than giving up without having looked (a wait started with no time
 /// left still looks once).
 pub const FIRST_LOOK: Duration = Duration::from_secs(2);
+/// Whether finished waits record how long they took (see [`record_wait_durations`]).
+static RECORDING: AtomicBool = AtomicBool::new(false);
+/// How long each wait took, while recording.
+static DURATIONS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+
+/// Turns recording of wait durations on or off for the whole process (off by default). The
+/// benchmark uses it to work out what a polling client would have asked for the same waits.
+pub fn record_wait_durations(on: bool) {
+    RECORDING.store(on, Ordering::SeqCst);
+}
+
+/// The durations recorded since the last call, oldest first.
+pub fn take_wait_durations() -> Vec<Duration> {
+    std::mem::take(&mut *DURATIONS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn recorded<T>(start: Instant, end: LoopEnd<T>) -> LoopEnd<T> {
+    if RECORDING.load(Ordering::Relaxed) {
+        DURATIONS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(start.elapsed());
+    }
+    end
+}
 
 /// The result of the shared watch loop: either the evaluator's answer or what was seen.
 enum LoopEnd<T> {
@@ -113,7 +140,7 @@ async fn watch_loop<T>(
                 } else if !listed && now < start + timeout + FIRST_LOOK {
                     deadline = start + timeout + FIRST_LOOK;
                 } else {
-                    return LoopEnd::TimedOut { objects, last_error, waited: start.elapsed() };
+                    return recorded(start, LoopEnd::TimedOut { objects, last_error, waited: start.elapsed() });
                 }
                 false
             }
@@ -127,7 +154,7 @@ async fn watch_loop<T>(
                 false
             }
             ev = stream.next() => match ev {
-                None => return LoopEnd::Ended(last_error.unwrap_or_else(|| "none".into())),
+                None => return recorded(start, LoopEnd::Ended(last_error.unwrap_or_else(|| "none".into()))),
                 Some(Err(e)) => {
                     tracing::debug!("watch for {what}: {e}");
                     last_error = Some(e.to_string());
@@ -160,7 +187,7 @@ async fn watch_loop<T>(
             && listed
             && let Some(t) = eval(&objects, start.elapsed())
         {
-            return LoopEnd::Done(t);
+            return recorded(start, LoopEnd::Done(t));
         }
     }
 }

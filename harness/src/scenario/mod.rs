@@ -6,6 +6,7 @@
 //! depends on no other harness module but `names`.
 
 mod builtin;
+mod copies;
 pub mod diagnostic;
 pub mod format;
 mod load;

@@ -20,12 +20,17 @@ pub use sim::faults::{Defect, Faults, TransportFaults};
 pub struct EmbeddedOptions {
     /// What to break (named defects), to prove checks fail on a broken platform.
     pub faults: Faults,
+    /// The cap on check timeouts (`None`: `HARNESS_SIM_TIMEOUT`, default 3 s).
+    pub timeout_cap: Option<Duration>,
 }
 
 impl EmbeddedOptions {
     /// Options that break the given behaviours.
     pub fn with_faults(faults: Faults) -> EmbeddedOptions {
-        EmbeddedOptions { faults }
+        EmbeddedOptions {
+            faults,
+            timeout_cap: None,
+        }
     }
 }
 
@@ -33,6 +38,7 @@ impl EmbeddedOptions {
 struct Embedded {
     platform: Option<sim::Platform>,
     client: kube::Client,
+    timeout_cap: Duration,
     /// The keys its model store accepts (random per run, as kind's MinIO store).
     credentials: Credentials,
     /// Private folder (0700) for the generated credential packages; removed with the provider.
@@ -73,6 +79,7 @@ pub async fn start(
     Ok(Box::new(Embedded {
         platform: Some(platform),
         client,
+        timeout_cap: options.timeout_cap.unwrap_or_else(embedded_timeout_cap),
         credentials,
         packages,
     }))
@@ -106,7 +113,15 @@ impl Provider for Embedded {
     }
 
     fn timeout_cap(&self) -> Option<Duration> {
-        Some(embedded_timeout_cap())
+        Some(self.timeout_cap)
+    }
+
+    fn api_requests(&self) -> Option<std::collections::BTreeMap<String, u64>> {
+        self.platform.as_ref().map(sim::Platform::api_requests)
+    }
+
+    fn settle_window(&self) -> Option<Duration> {
+        Some(EMBEDDED_SETTLE)
     }
 
     /// The store's rclone Secret, delivered as kind delivers its MinIO keys.
@@ -144,8 +159,14 @@ impl Provider for Embedded {
     }
 }
 
-/// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s.
-fn embedded_timeout_cap() -> Duration {
+/// The embedded platform's settle window: one reconcile pass writes a Server's status and then
+/// the Models' scheduling decisions taken with it (`sim/src/reconcile.rs`), and a pass takes
+/// milliseconds; this bounds a pass with a wide margin for a loaded machine.
+const EMBEDDED_SETTLE: Duration = Duration::from_millis(500);
+
+/// `HARNESS_SIM_TIMEOUT` (e.g. `5s`), default 3 s: the cap on check timeouts of one embedded
+/// platform having the machine to itself.
+pub fn embedded_timeout_cap() -> Duration {
     std::env::var("HARNESS_SIM_TIMEOUT")
         .ok()
         .and_then(|v| humantime::parse_duration(&v).ok())

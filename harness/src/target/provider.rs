@@ -34,6 +34,18 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// How long a decision already made can take to show on the API once the platform's Servers
+    /// are seen settled, for targets that know it (`None`: checks read it from the platform).
+    fn settle_window(&self) -> Option<Duration> {
+        None
+    }
+
+    /// API requests the target's API server has served so far, by verb, for targets that count
+    /// them (the embedded platform).
+    fn api_requests(&self) -> Option<BTreeMap<String, u64>> {
+        None
+    }
+
     /// How Seldon was installed with Helm, when this target installed it (for upgrades).
     fn helm(&self) -> Option<(&Installer, &InstallSettings)> {
         None

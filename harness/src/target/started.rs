@@ -130,6 +130,16 @@ impl Target {
         self.provider.timeout_cap()
     }
 
+    /// API requests served so far, by verb, where the target counts them (the embedded platform).
+    pub fn api_requests(&self) -> Option<std::collections::BTreeMap<String, u64>> {
+        self.provider.api_requests()
+    }
+
+    /// The target's own settle window (see [`Provider::settle_window`]).
+    pub fn settle_window(&self) -> Option<Duration> {
+        self.provider.settle_window()
+    }
+
     /// Stops what the run started, keeping it when the keep policy says so (and printing how to reach it).
     pub async fn finish(self, run_failed: bool) {
         self.provider.finish(run_failed).await

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use super::discovery;
 use super::request::Req;
+use super::requests::RequestCounts;
 use super::response::{json_response, status_response, text_response};
 use super::transport::{Transport, Verdict};
 use crate::control::PlatformState;
@@ -33,6 +34,8 @@ pub struct ApiServer {
     transport: Transport,
     /// `host:port` clients use, for `/api`'s `serverAddressByClientCIDRs`.
     server_address: String,
+    /// Requests served, by verb.
+    requests: RequestCounts,
     /// What the pods serve (the inference endpoints), for port-forwarding.
     pub(super) state: Arc<PlatformState>,
     /// Upgraded port-forward sessions; dropping the server ends them.
@@ -53,9 +56,15 @@ impl ApiServer {
             faults,
             transport,
             server_address,
+            requests: RequestCounts::default(),
             state,
             sessions: Mutex::default(),
         }
+    }
+
+    /// The count of requests served, by verb (shared: it keeps counting).
+    pub fn requests(&self) -> RequestCounts {
+        self.requests.clone()
     }
 
     /// Runs an upgraded session for as long as the server lives.
@@ -103,6 +112,8 @@ impl ApiServer {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_string();
         let is_health = matches!(path.as_str(), "/healthz" | "/livez" | "/readyz");
+        self.requests
+            .record(&parts.method, &path, parts.uri.query());
         if !is_health {
             let latency = self.transport.faults().latency;
             if !latency.is_zero() {
