@@ -56,8 +56,8 @@ fn setup_only_sets_up_and_cleans_up_without_running_checks() {
         "{stdout}"
     );
     assert!(
-        done[0].contains("25 objects applied (25 created)"),
-        "financial-ml's 25 objects: {stdout}"
+        done[0].contains("27 objects applied (27 created)"),
+        "financial-ml's 27 objects (25 of the scenario, the runtime chart's Secret per runtime): {stdout}"
     );
     assert!(!stdout.contains("PASS"), "no check ran:\n{stdout}");
     let summary = std::fs::read_to_string(tmp.path().join("report/summary.md")).unwrap();

@@ -24,6 +24,10 @@ async fn team_with(p: &Platform, policies: Vec<Value>) {
     for np in policies {
         p.create("NetworkPolicy", np);
     }
+    // The runtime chart's Secret every agent preloads, and the Model's own S3 remote (no endpoint).
+    gs_public_secret(p, NS);
+    p.create("Secret", json!({"metadata": {"name": "s3-remote", "namespace": NS},
+        "stringData": {"s3": "name: s3\ntype: s3\nparameters:\n  provider: AWS\n  env_auth: false\n"}}));
     p.create("SeldonRuntime", seed_runtime(NS));
     p.create(
         "Server",
@@ -32,7 +36,12 @@ async fn team_with(p: &Platform, policies: Vec<Value>) {
     artifact(p, URI);
     p.create(
         "Model",
-        model(NS, "credit-risk", URI, json!({"requirements": ["sklearn"]})),
+        model(
+            NS,
+            "credit-risk",
+            URI,
+            json!({"requirements": ["sklearn"], "secretName": "s3-remote"}),
+        ),
     );
 }
 

@@ -60,6 +60,8 @@ async fn team_platform() -> Platform {
         ..InstallOptions::default()
     })
     .unwrap();
+    // kind's default StorageClass, as the harness's embedded target declares it: the scheduler's claim binds.
+    p.install_kind_storage().unwrap();
     p.publish_artifact(URI, &credit_risk_dir()).unwrap();
     let s = p.store();
     s.create(rt("namespaces"), json!({"metadata": {"name": NS}}))

@@ -45,9 +45,17 @@ struct Embedded {
     packages: tempfile::TempDir,
 }
 
-/// The S3 endpoint written into the store's rclone Secret. The embedded store judges the keys
-/// (docs/seldon-behaviour.md §12), not the address.
-const STORE_ENDPOINT: &str = "http://model-store.embedded-platform:9000";
+/// The S3 endpoint written into the store's rclone Secret: the platform's model store Service,
+/// which rclone dials under NetworkPolicy (docs/seldon-behaviour.md §17) and which accepts only
+/// the run's keys (§12).
+fn store_endpoint() -> String {
+    format!(
+        "http://{}.{}:{}",
+        sim::model_store::SERVICE,
+        sim::model_store::NAMESPACE,
+        sim::model_store::PORT
+    )
+}
 
 /// Starts the embedded platform for a scenario, with Seldon installed as it says.
 pub async fn start(
@@ -133,7 +141,7 @@ impl Provider for Embedded {
             Ok(store_packages(
                 scenario,
                 self.packages.path(),
-                |name, ns| rclone_secret(name, ns, STORE_ENDPOINT, &self.credentials),
+                |name, ns| rclone_secret(name, ns, &store_endpoint(), &self.credentials),
             )?)
         })
     }
