@@ -23,6 +23,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
+use serde_json::{Value, json};
 
 /// Group whose members bypass RBAC.
 pub const PRIVILEGED_GROUP: &str = "system:masters";
@@ -236,6 +237,54 @@ pub fn review(
         }
     }
     denied()
+}
+
+/// What `user` may do in `namespace`, as the API server's `SelfSubjectRulesReview` lists it
+/// (RBAC's `RulesFor`: the rules of every ClusterRoleBinding and of the namespace's RoleBindings
+/// that name the user; `system:masters` gets the privileged-group authorizer's `*` rules):
+/// `(resourceRules, nonResourceRules)`.
+pub fn rules_for(view: &RbacView, user: &UserInfo, namespace: &str) -> (Vec<Value>, Vec<Value>) {
+    if user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
+        return (
+            vec![json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})],
+            vec![json!({"verbs": ["*"], "nonResourceURLs": ["*"]})],
+        );
+    }
+    let mut rules: Vec<PolicyRule> = Vec::new();
+    for crb in &view.cluster_role_bindings {
+        if crb.role_ref.kind == "ClusterRole"
+            && applies_to(user, crb.subjects.as_deref(), "").is_some()
+        {
+            rules.extend(rules_of(view, &crb.role_ref, ""));
+        }
+    }
+    if !namespace.is_empty() {
+        for rb in view
+            .role_bindings
+            .iter()
+            .filter(|rb| rb.metadata.namespace.as_deref() == Some(namespace))
+        {
+            if applies_to(user, rb.subjects.as_deref(), namespace).is_some() {
+                rules.extend(rules_of(view, &rb.role_ref, namespace));
+            }
+        }
+    }
+    let (mut resource, mut non_resource) = (Vec::new(), Vec::new());
+    for r in rules {
+        let mut out = json!({"verbs": r.verbs});
+        if let Some(urls) = r.non_resource_urls.filter(|u| !u.is_empty()) {
+            out["nonResourceURLs"] = json!(urls);
+            non_resource.push(out);
+            continue;
+        }
+        out["apiGroups"] = json!(r.api_groups.unwrap_or_default());
+        out["resources"] = json!(r.resources.unwrap_or_default());
+        if let Some(names) = r.resource_names.filter(|n| !n.is_empty()) {
+            out["resourceNames"] = json!(names);
+        }
+        resource.push(out);
+    }
+    (resource, non_resource)
 }
 
 fn allowed(source: String) -> AccessDecision {

@@ -226,6 +226,71 @@ async fn self_subject_access_reviews() {
     });
 }
 
+/// `kubectl auth can-i --list` (SelfSubjectRulesReview): what a RoleBinding to a Role adds to a
+/// user's rules in the namespace. Compared as the rules added by the binding (the rules every
+/// authenticated user has from the bootstrap roles are the same before and after).
+#[tokio::test]
+async fn self_subject_rules_reviews() {
+    differential!("rules_reviews", "ssrr", |t, ns| {
+        t.namespace(ns).await;
+        let rules = |client: Client| async move {
+            let review = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+                "spec": {"namespace": ns}});
+            let (code, b) = call_with(
+                &client,
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+                Some(review),
+            )
+            .await;
+            let set = |v: &Value| -> std::collections::BTreeSet<String> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r.to_string())
+                    .collect()
+            };
+            (
+                code,
+                set(&b["status"]["resourceRules"]),
+                set(&b["status"]["nonResourceRules"]),
+                b["status"]["incomplete"].clone(),
+            )
+        };
+        let alice = t.as_user("diff-rules-alice").await;
+        let (code, res0, non0, incomplete) = rules(alice.clone()).await;
+        t.create(
+            &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"),
+            json!({"metadata": {"name": "reader"}, "rules": [
+                {"apiGroups": [""], "resources": ["pods", "configmaps"], "verbs": ["get", "list"]},
+                {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"], "resourceNames": ["web"]}]}),
+        )
+        .await;
+        t.create(
+            &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"),
+            json!({"metadata": {"name": "alice-reader"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+                   "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "diff-rules-alice"}]}),
+        )
+        .await;
+        // The real authorizer sees the binding through its informer a moment later (bounded wait).
+        let added = t
+            .wait("the RoleBinding to reach the RBAC rules", || {
+                let alice = alice.clone();
+                let res0 = res0.clone();
+                async move {
+                    let (_, res1, _, _) = rules(alice).await;
+                    let added: Vec<String> = res1.difference(&res0).cloned().collect();
+                    (!added.is_empty()).then_some(added)
+                }
+            })
+            .await;
+        let (_, _, non1, _) = rules(alice).await;
+        json!({"http": code, "incomplete": incomplete, "added_resource_rules": added,
+               "non_resource_rules_unchanged": non0 == non1})
+    });
+}
+
 /// A watch from a ConfigMap's creation version sees the modification, then the deletion.
 #[tokio::test]
 async fn configmap_watch_events() {

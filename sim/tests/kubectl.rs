@@ -421,6 +421,22 @@ async fn kubectl_typed_create_commands_and_auth_can_i_work() {
         .await,
         b"yes\n"
     );
+    // `auth can-i --list` asks a SelfSubjectRulesReview: alice's Role shows with its verbs, and
+    // the rules every authenticated user has (system:basic-user) show too.
+    let list =
+        String::from_utf8(can(&["auth", "can-i", "--list", "-n", "team-p", "--as=alice"]).await)
+            .unwrap();
+    let pods = list
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("pods"))
+        .unwrap_or_else(|| panic!("no pods rule in:\n{list}"));
+    assert!(pods.contains("[get list]"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("selfsubjectrulesreviews.authorization.k8s.io")),
+        "{list}"
+    );
+    assert!(!list.lines().any(|l| l.starts_with("secrets")), "{list}");
     let out = k
         .run(&["get", "secrets", "-n", "team-p", "--as=alice"])
         .await;

@@ -99,6 +99,10 @@ const SELF_REVIEW: &[Field] = &[
         ]),
     ),
 ];
+const SELF_RULES_REVIEW: &[Field] = &[
+    Field(1, "metadata", Msg(META)),
+    Field(2, "spec", Msg(&[Field(1, "namespace", Str)])),
+];
 const REVIEW: &[Field] = &[
     Field(1, "metadata", Msg(META)),
     Field(
@@ -164,6 +168,7 @@ fn schema(kind: &str) -> Option<&'static [Field]> {
         "Namespace" => NAMESPACE,
         "ServiceAccount" => SERVICE_ACCOUNT,
         "SelfSubjectAccessReview" => SELF_REVIEW,
+        "SelfSubjectRulesReview" => SELF_RULES_REVIEW,
         "SubjectAccessReview" => REVIEW,
         "Role" => ROLE,
         "ClusterRole" => CLUSTER_ROLE,

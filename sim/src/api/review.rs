@@ -105,6 +105,19 @@ pub fn review(
         ApiError::bad_request(format!("{}: spec is malformed: {e}", rt.kind))
     };
     let view = rbac_view(store);
+    if rt.kind == "SelfSubjectRulesReview" {
+        // kubectl auth can-i --list: the requester's rules in spec.namespace.
+        let ns = body["spec"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let (resource, non_resource) = rbac::rules_for(&view, requester, &ns);
+        body["apiVersion"] = json!(rt.api_version());
+        body["kind"] = json!(rt.kind);
+        body["metadata"] = json!({"creationTimestamp": null});
+        body["status"] = json!({"resourceRules": resource, "nonResourceRules": non_resource, "incomplete": false});
+        return Ok(body);
+    }
     let decision = if rt.kind == "SelfSubjectAccessReview" {
         let spec: SelfSubjectAccessReviewSpec =
             serde_json::from_value(body["spec"].clone()).map_err(bad_spec)?;

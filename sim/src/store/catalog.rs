@@ -251,6 +251,17 @@ pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
         group: "authorization.k8s.io",
         version: "v1",
+        kind: "SelfSubjectRulesReview",
+        plural: "selfsubjectrulesreviews",
+        singular: "selfsubjectrulesreview",
+        short_names: &[],
+        namespaced: false,
+        has_status: false,
+        verbs: CREATE_ONLY,
+    },
+    ResourceType {
+        group: "authorization.k8s.io",
+        version: "v1",
         kind: "SelfSubjectAccessReview",
         plural: "selfsubjectaccessreviews",
         singular: "selfsubjectaccessreview",
