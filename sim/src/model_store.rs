@@ -38,23 +38,38 @@ pub fn ensure(store: &Store) -> Result<(), ApiError> {
         )?;
     }
     let image = "quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z";
-    let pod = store.create(
-        rt("Pod"),
-        json!({
-            "metadata": {"name": "minio-0", "namespace": NAMESPACE, "labels": labels},
-            "spec": {"nodeName": "embedded-node", "containers": [{"name": "minio", "image": image,
-                "args": ["server", "/data"],
-                "ports": [{"name": "s3", "containerPort": PORT, "protocol": "TCP"}]}]},
-        }),
-    )?;
-    let mut running = pod;
-    running["status"] = json!({
+    let pod = match store.get(rt("Pod"), Some(NAMESPACE), "minio-0") {
+        Some(p) => p,
+        None => store.create(
+            rt("Pod"),
+            json!({
+                "metadata": {"name": "minio-0", "namespace": NAMESPACE, "labels": labels},
+                "spec": {"nodeName": "embedded-node", "containers": [{"name": "minio", "image": image,
+                    "args": ["server", "/data"],
+                    "ports": [{"name": "s3", "containerPort": PORT, "protocol": "TCP"}]}]},
+            }),
+        )?,
+    };
+    let status = json!({
         "phase": "Running", "podIP": POD_IP, "podIPs": [{"ip": POD_IP}],
         "conditions": [{"type": "Ready", "status": "True"}],
         "containerStatuses": [{"name": "minio", "ready": true, "restartCount": 0, "started": true,
                                "image": image, "state": {"running": {}}}],
     });
-    store.update_status(rt("Pod"), running)?;
+    // The "kubelet" may start the new pod concurrently (a 409 on our write): this pod's address
+    // is fixed, so write the status again over the latest version (bounded).
+    let mut current = pod;
+    for attempt in 0.. {
+        let mut running = current.clone();
+        running["status"] = status.clone();
+        match store.update_status(rt("Pod"), running) {
+            Ok(_) => break,
+            Err(e) if attempt < 10 && e.code == 409 => {
+                current = store.get(rt("Pod"), Some(NAMESPACE), "minio-0").ok_or(e)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     store.create(
         rt("Service"),
         json!({
