@@ -65,6 +65,10 @@ enum Behaviour {
     NamespaceSelectors,
     /// Seldon's own connections (agent, envoy, controller, rclone) obey NetworkPolicy.
     SeldonTrafficPolicy,
+    /// The controller writes a SeldonRuntime's status conditions.
+    RuntimeStatus,
+    /// A NetworkPolicy applies to the pods it selects that were already running (the canary's).
+    PolicyOnRunningPods,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -97,6 +101,8 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::EgressPolicyIgnored => Behaviour::EgressPolicy,
         Defect::NamespaceSelectorIgnored => Behaviour::NamespaceSelectors,
         Defect::PolicyIgnoredForSeldonTraffic => Behaviour::SeldonTrafficPolicy,
+        Defect::RuntimeStatusNotWritten => Behaviour::RuntimeStatus,
+        Defect::PolicyOnlyForNewPods => Behaviour::PolicyOnRunningPods,
     }
 }
 
@@ -205,6 +211,8 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
     match &check.expect {
         E::RuntimeReady(n) => {
             namespace_needs(scenario, &n.namespace, &mut out);
+            // Readiness is judged by the runtime's conditions first.
+            out.push(Behaviour::RuntimeStatus);
             // The check also finds no workload for a component the runtime disables.
             let disables = scenario
                 .team(&n.namespace)
@@ -222,6 +230,8 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         }
         E::RuntimeNotReady(r) => {
             namespace_needs(scenario, &r.namespace, &mut out);
+            // The failing component is named by its False condition.
+            out.push(Behaviour::RuntimeStatus);
             if crate::scenario::seldon::KAFKA_COMPONENTS.contains(&r.component.as_str()) {
                 out.push(Behaviour::KafkaRequired);
                 out.push(if r.component == "seldon-dataflow-engine" {
@@ -295,10 +305,13 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 }
             });
         }
-        E::NetworkPolicyEnforced(_) => out.push(Behaviour::NetworkPolicy),
+        // The canary's deny-all policy is created after its listeners are running.
+        E::NetworkPolicyEnforced(_) => {
+            out.extend([Behaviour::NetworkPolicy, Behaviour::PolicyOnRunningPods])
+        }
         E::Connectivity(c) => {
             // Until the canary proves enforcement every connectivity verdict is withheld.
-            out.push(Behaviour::NetworkPolicy);
+            out.extend([Behaviour::NetworkPolicy, Behaviour::PolicyOnRunningPods]);
             // A denial that a partial CNI would let through relies on that part being enforced.
             if c.expect == Outcome::Denied {
                 for (b, partial) in partial_enforcement() {
@@ -334,6 +347,8 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         }
         E::RequiredFlows(f) => {
             namespace_needs(scenario, &f.namespace, &mut out);
+            // The flows are probed once the runtime is Ready, judged by its conditions.
+            out.push(Behaviour::RuntimeStatus);
             if !f.expect_blocked.is_empty() {
                 out.push(Behaviour::NetworkPolicy);
             }

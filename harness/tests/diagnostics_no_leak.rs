@@ -226,3 +226,51 @@ fn diagnostics_of_failed_runs_hold_no_secret_value() {
         leaks.join("\n")
     );
 }
+
+/// A failed `inferenceRejected` check keeps its exchange: the bad request sent again and the
+/// answer the platform gave (here a 200 with outputs, under `unknown-model-answered-200`).
+#[test]
+fn a_failed_rejection_check_keeps_its_request_and_response() {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("diagnostics-rejected-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let report = base.join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .current_dir(repo())
+        .env("HARNESS_WORK_DIR", base.join("work"))
+        .env_remove("HARNESS_DIAGNOSTICS_DIR")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .args(["run", "--target", "sim", "--keep", "never", "--scenario"])
+        .arg("scenarios/financial-ml.yaml")
+        .args(["--defect", "unknown-model-answered-200", "--report"])
+        .arg(&report)
+        .output()
+        .expect("harness runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files = Vec::new();
+    files_under(&report.join("diagnostics"), &mut files);
+    let check = files
+        .iter()
+        .find(|f| f.ends_with("checks/unknown-model-rejected-rest.txt"))
+        .unwrap_or_else(|| panic!("no bundle file for the failed check: {files:#?}"));
+    let text = std::fs::read_to_string(check).unwrap();
+    for want in [
+        "the unknown model request sent again through seldon-mesh of financial-ml",
+        "--- model credit-risk--harness-unknown",
+        "expected HTTP 404",
+        "request: InferenceRequest",
+        "default_probability",
+    ] {
+        assert!(
+            text.contains(want),
+            "no `{want}` in {}:\n{text}",
+            check.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -13,8 +13,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use harness::kube::lease::{HARNESS_NAMESPACE, lease_name, lease_object};
-use harness::kube::{Applier, RunLabels};
+use harness::kube::lease::{HARNESS_NAMESPACE, RunState, lease_name, lease_object, state_of};
+use harness::kube::run_lease::RunLease;
+use harness::kube::{Applier, Condition, RunLabels, Watched, wait};
 use harness::run::{Selection, run_scenario_selected};
 use harness::scenario::TargetKind;
 use harness::target::{Keep, Target, TargetOptions};
@@ -255,5 +256,74 @@ async fn scenarios_in_different_namespaces_run_at_the_same_time_on_one_platform(
             .items
             .is_empty()
     );
+    target.finish(false).await;
+}
+
+/// The Lease a run holds is renewed while the run goes on (its `renewTime` moves), marked kept by
+/// `keep` (then judged kept, not live or expired, and no longer renewed) and deleted by `release`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_lease_is_renewed_then_kept_or_released() {
+    let scenario = harness::run::load(&repo().join("scenarios/missing-servers.yaml")).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let opts = TargetOptions {
+        kind: Some(TargetKind::Sim),
+        keep: Keep::Never,
+        work_dir: Some(work.path().to_path_buf()),
+        ..Default::default()
+    };
+    let target = Target::start(&opts, &scenario).await.unwrap();
+    let client = target.client();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), HARNESS_NAMESPACE);
+    let renew_time = |l: &Lease| l.spec.as_ref().and_then(|s| s.renew_time.clone());
+
+    let applier = Applier::new(client.clone(), RunLabels::new("missing-servers", "renewed"));
+    let held = RunLease::acquire_renewing(applier, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let first = leases.get(&lease_name("renewed")).await.unwrap();
+    let first_renewal = renew_time(&first).expect("a new Lease carries its renewTime");
+    let lease = Watched::of::<Lease>(Some(HARNESS_NAMESPACE), &lease_name("renewed"));
+    let renewed = Condition::new("renewTime moved on", move |o| {
+        o.and_then(|o| o.data["spec"]["renewTime"].as_str())
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .is_some_and(|t| t > first_renewal.0)
+    });
+    wait::wait_for(&client, &lease, &renewed, Duration::from_secs(10))
+        .await
+        .expect("the Lease is renewed while the run holds it");
+    assert!(matches!(
+        state_of(&client, "renewed").await.unwrap(),
+        RunState::Live { .. }
+    ));
+    held.keep().await;
+    let kept = leases.get(&lease_name("renewed")).await.unwrap();
+    assert!(
+        matches!(
+            state_of(&client, "renewed").await.unwrap(),
+            RunState::Kept { .. }
+        ),
+        "{kept:?}"
+    );
+    // Kept is final: judged kept however long ago it was renewed.
+    let much_later = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(86_400);
+    assert!(matches!(
+        harness::kube::lease::judge(&kept, much_later),
+        RunState::Kept { .. }
+    ));
+
+    let applier = Applier::new(
+        client.clone(),
+        RunLabels::new("missing-servers", "released"),
+    );
+    let held = RunLease::acquire(applier).await.unwrap();
+    assert!(matches!(
+        state_of(&client, "released").await.unwrap(),
+        RunState::Live { .. }
+    ));
+    held.release().await;
+    assert!(matches!(
+        state_of(&client, "released").await.unwrap(),
+        RunState::NoLease
+    ));
     target.finish(false).await;
 }

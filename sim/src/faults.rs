@@ -72,11 +72,17 @@ pub enum Defect {
     /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
     /// NetworkPolicy, while other pods (the harness's probes) obey it.
     PolicyIgnoredForSeldonTraffic,
+    /// The controller cannot write SeldonRuntime status (its ClusterRole lacks
+    /// `seldonruntimes/status`): the runtime's conditions never appear, its components still run.
+    RuntimeStatusNotWritten,
+    /// The CNI applies a NetworkPolicy only to pods started after it: pods already running when
+    /// a policy is created keep their old rules until they restart.
+    PolicyOnlyForNewPods,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 28] = [
+    pub const ALL: [Defect; 30] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -105,6 +111,8 @@ impl Defect {
         Defect::EgressPolicyIgnored,
         Defect::NamespaceSelectorIgnored,
         Defect::PolicyIgnoredForSeldonTraffic,
+        Defect::RuntimeStatusNotWritten,
+        Defect::PolicyOnlyForNewPods,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -138,6 +146,8 @@ impl Defect {
             Defect::EgressPolicyIgnored => "egress-policy-ignored",
             Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
             Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
+            Defect::RuntimeStatusNotWritten => "runtime-status-not-written",
+            Defect::PolicyOnlyForNewPods => "policy-only-for-new-pods",
         }
     }
 

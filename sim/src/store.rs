@@ -16,7 +16,7 @@ pub use admit::{Admission, Operation, Reader};
 pub use catalog::{RESOURCES, ResourceType};
 pub use change::{Change, ChangeType};
 pub use error::ApiError;
-pub use objects::Store;
+pub use objects::{Store, creation_order};
 
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,22 @@ async fn runtime_never_ready_defect_keeps_components_unready() {
     );
 }
 
+/// Without `seldonruntimes/status` the runtime's conditions never appear, yet its components run
+/// and its Models are served: only what reads the runtime's conditions notices.
+#[tokio::test]
+async fn runtime_status_not_written_leaves_conditions_out_but_serves() {
+    let p = Platform::start(Faults::defect(Defect::RuntimeStatusNotWritten));
+    team(&p, NS, "mlserver").await;
+    artifact(&p, URI);
+    p.create("Model", model(NS, "m", URI, json!({})));
+    model_ready(&p, NS, "m", "True").await;
+    let name = format!("{NS}-runtime");
+    let rt = p.get("SeldonRuntime", NS, &name).unwrap();
+    assert!(rt["status"]["conditions"].is_null(), "{}", rt["status"]);
+    let scheduler = p.get("Pod", NS, "seldon-scheduler-0").unwrap();
+    assert_eq!(condition(&scheduler, "Ready").unwrap()["status"], "True");
+}
+
 #[tokio::test]
 async fn healthy_runtime_is_ready() {
     let p = Platform::start(Faults::default());

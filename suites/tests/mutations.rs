@@ -89,33 +89,6 @@ fn check_defect(scenario: &Scenario, defect: Defect) -> Result<(), Failed> {
     }
 }
 
-/// Checks that may, for now, be proven only by a defect failing more than half of their
-/// scenario's checks, each with the reason. Keep it empty except for what the reason names.
-const BLANKET_ONLY_ALLOWED: &[(&str, &str, &str)] = &[
-    ("financial-ml", "required-flows-allowed", NETWORK),
-    ("seed-network-policy", "network-policy-enforced", NETWORK),
-    ("seed-network-policy", "other-team-flows-open", NETWORK),
-    ("seed-network-policy", "seldon-system-reaches-mesh", NETWORK),
-    ("financial-ml", "serving-runtime-ready", LEFT),
-    (
-        "quota-without-cpu-limits",
-        "limitrange-defaults-admitted",
-        LEFT,
-    ),
-    (
-        "quota-without-cpu-limits",
-        "small-quota-runtime-admitted",
-        LEFT,
-    ),
-];
-
-/// Connectivity and requiredFlows checks no network defect yet kills on its own.
-const NETWORK: &str = "open: no defect yet kills this network check while failing at most half \
-     of its scenario's checks";
-/// Runtimes relying on LimitRange defaults (or, in financial-ml, a full runtime with no
-/// disabled component) have no defect yet that breaks only their readiness.
-const LEFT: &str = "no specific defect yet: only LimitRange defaults or the whole runtime break it";
-
 /// The specificity rule: every check must be killed by at least one defect that fails at most half
 /// of its scenario's checks, so no check is proven only by a blanket defect (one that breaks the
 /// whole platform). The per-pair tests prove the failing sets are exactly `meant_to_catch`, so the
@@ -134,36 +107,27 @@ fn specificity(scenario: &Scenario) -> Result<(), Failed> {
         .collect();
     let mut problems = Vec::new();
     for c in checks {
-        let allowed = BLANKET_ONLY_ALLOWED
-            .iter()
-            .any(|(s, check, _)| *s == scenario.name() && *check == c.name);
         let caught = specific.iter().any(|d| meant_to_catch(*d, scenario, c));
-        match (caught, allowed) {
-            (false, false) => {
-                let blanket: Vec<String> = Defect::ALL
-                    .into_iter()
-                    .filter(|d| meant_to_catch(*d, scenario, c))
-                    .map(|d| {
-                        let n = checks
-                            .iter()
-                            .filter(|c| meant_to_catch(d, scenario, c))
-                            .count();
-                        format!("{} ({n})", d.name())
-                    })
-                    .collect();
-                problems.push(format!(
-                    "`{}` is killed only by defects failing more than half of the scenario's {} checks: {}",
-                    c.name,
-                    checks.len(),
-                    blanket.join(", ")
-                ));
-            }
-            (true, true) => problems.push(format!(
-                "`{}` is in BLANKET_ONLY_ALLOWED but a specific defect kills it now: remove it from the list",
-                c.name
-            )),
-            _ => {}
+        if caught {
+            continue;
         }
+        let blanket: Vec<String> = Defect::ALL
+            .into_iter()
+            .filter(|d| meant_to_catch(*d, scenario, c))
+            .map(|d| {
+                let n = checks
+                    .iter()
+                    .filter(|c| meant_to_catch(d, scenario, c))
+                    .count();
+                format!("{} ({n})", d.name())
+            })
+            .collect();
+        problems.push(format!(
+            "`{}` is killed only by defects failing more than half of the scenario's {} checks: {}",
+            c.name,
+            checks.len(),
+            blanket.join(", ")
+        ));
     }
     if problems.is_empty() {
         Ok(())

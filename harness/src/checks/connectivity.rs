@@ -243,7 +243,7 @@ async fn canary_inner(
     }
     let r = last.expect("at least one attempt");
     Enforcement::NotEnforced(format!(
-        "this cluster does not enforce NetworkPolicy (a deny-all canary was reachable): NetworkPolicy {ns}/{policy} selects {closed}, yet {} ({CANARY_ATTEMPTS} attempts); is the CNI's policy controller running (kindnet >= kind v0.24, Calico, Cilium)?",
+        "this cluster does not enforce NetworkPolicy (a deny-all canary was reachable): NetworkPolicy {ns}/{policy} selects {closed}, yet {} ({CANARY_ATTEMPTS} attempts); is the CNI's policy controller running (kindnet >= kind v0.24, Calico, Cilium)? The policy was created after {closed} was running: a CNI that applies policies only to pods started after them fails here too",
         r.describe()
     ))
 }

@@ -5,26 +5,9 @@ use super::context::CheckContext;
 use super::verdict::Verdict;
 use crate::kube::Deadline;
 use crate::kube::seldon::model_served;
-use crate::scenario::{Expectation, InferenceRejected, NegativeCase as Case, Scenario};
+use crate::scenario::InferenceRejected;
 use crate::target::v2_client;
-use crate::v2::{self, BadRequest, InferenceRequest, Sample, samples};
-
-/// A valid request for `model`, taken from an `inference` check of the same model.
-fn valid_request(scenario: &Scenario, r: &InferenceRejected) -> Option<InferenceRequest> {
-    scenario
-        .doc
-        .spec
-        .checks
-        .iter()
-        .find_map(|c| match &c.expect {
-            Expectation::Inference(i) if i.namespace == r.namespace && i.model == r.model => {
-                samples::from_check(scenario, i)
-                    .ok()
-                    .and_then(|s| s.samples.first().map(Sample::request))
-            }
-            _ => None,
-        })
-}
+use crate::v2::{self, BadRequest, valid_request};
 
 /// `inferenceRejected`: the bad request is refused with the documented status, never a 200.
 pub async fn inference_rejected(
@@ -32,27 +15,10 @@ pub async fn inference_rejected(
     r: &InferenceRejected,
     deadline: Deadline,
 ) -> Verdict {
-    let case = match r.case {
-        Case::UnknownModel => BadRequest::UnknownModel,
-        Case::WrongShape => BadRequest::WrongShape,
-        Case::WrongDatatype => BadRequest::WrongDatatype,
-    };
+    let case = BadRequest::from(r.case);
     let valid = match valid_request(ctx.scenario, r) {
-        Some(v) => v,
-        None if r.case == Case::UnknownModel => {
-            // Any well-formed request will do: the model name is what is wrong.
-            InferenceRequest::new(vec![oip::NamedTensor::new(
-                "input-0",
-                vec![1, 1],
-                oip::TensorData::F32(vec![0.0]),
-            )])
-        }
-        None => {
-            return Verdict::fail(format!(
-                "no `inference` check of model {}/{} gives a valid request to derive the {case} request from: add one",
-                r.namespace, r.model
-            ));
-        }
+        Ok(v) => v,
+        Err(why) => return Verdict::fail(why),
     };
     if let Err(why) = model_served(
         &ctx.client,

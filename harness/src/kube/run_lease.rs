@@ -19,6 +19,14 @@ pub struct RunLease {
 impl RunLease {
     /// Creates the harness namespace if needed, takes the run's Lease and starts renewing it.
     pub async fn acquire(applier: Applier) -> Result<RunLease, ApplyError> {
+        Self::acquire_renewing(applier, RENEW_EVERY).await
+    }
+
+    /// [`RunLease::acquire`], renewing every `every` (tests use a short interval).
+    pub async fn acquire_renewing(
+        applier: Applier,
+        every: Duration,
+    ) -> Result<RunLease, ApplyError> {
         applier
             .ensure_shared(&json!({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": HARNESS_NAMESPACE}}))
@@ -28,7 +36,7 @@ impl RunLease {
             .await?;
         let renewing = applier.clone();
         let renewer = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(RENEW_EVERY);
+            let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;

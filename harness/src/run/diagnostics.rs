@@ -11,10 +11,10 @@ use std::time::Duration;
 use crate::checks::Verdict;
 use crate::kube::Deadline;
 use crate::kube::diagnose::{self, Bundle, Scope};
-use crate::scenario::{Expectation, Scenario};
+use crate::scenario::{Expectation, InferenceRejected, Scenario};
 use crate::setup::Applied;
 use crate::target::{Target, v2_client};
-use crate::v2::samples;
+use crate::v2::{BadRequest, bad_request, samples, valid_request};
 
 /// How long one request of the collection may take.
 const PER_REQUEST: Duration = Duration::from_secs(10);
@@ -125,10 +125,13 @@ fn label(v: &Verdict) -> &'static str {
 }
 
 /// For an `inference` check: each sample's request sent again through `seldon-mesh` and the
-/// answer (or error) got, as the check saw the platform when it failed.
+/// answer (or error) got, as the check saw the platform when it failed; for an
+/// `inferenceRejected` check, its bad request and the answer.
 async fn inference_exchange(target: &Target, scenario: &Scenario, expect: &Expectation) -> String {
-    let Expectation::Inference(i) = expect else {
-        return String::new();
+    let i = match expect {
+        Expectation::Inference(i) => i,
+        Expectation::InferenceRejected(r) => return rejected_exchange(target, scenario, r).await,
+        _ => return String::new(),
     };
     let mut out = format!(
         "\nrequests and responses (sent again to model {} through seldon-mesh of {} over {:?}):\n",
@@ -163,6 +166,47 @@ async fn inference_exchange(target: &Target, scenario: &Scenario, expect: &Expec
             client.endpoint()
         ));
     }
+    out
+}
+
+/// The bad request of an `inferenceRejected` check sent again through `seldon-mesh`, and the
+/// answer a correct server refuses with.
+async fn rejected_exchange(target: &Target, scenario: &Scenario, r: &InferenceRejected) -> String {
+    let case = BadRequest::from(r.case);
+    let mut out = format!(
+        "\nrequest and response (the {case} request sent again through seldon-mesh of {} over {:?}):\n",
+        r.namespace, r.protocol
+    );
+    let valid = match valid_request(scenario, r) {
+        Ok(v) => v,
+        Err(e) => return out + &format!("  cannot build the request: {e}\n"),
+    };
+    let (model, request) = bad_request(&r.model, &valid, case);
+    let request = match request {
+        Ok(q) => q,
+        Err(e) => return out + &format!("  cannot build the request: {e}\n"),
+    };
+    let client = match v2_client(
+        target,
+        &r.namespace,
+        r.protocol,
+        Deadline::after(PER_REQUEST),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return out + &format!("  cannot reach the endpoint: {e}\n"),
+    };
+    let answer = match tokio::time::timeout(PER_REQUEST, client.infer(&model, &request)).await {
+        Ok(Ok(resp)) => format!("{resp:#?}"),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => format!("no answer within {PER_REQUEST:?}"),
+    };
+    out.push_str(&format!(
+        "--- model {model} ({}), expected {}\nrequest: {request:#?}\nresponse: {answer}\n",
+        client.endpoint(),
+        case.expected(client.transport())
+    ));
     out
 }
 

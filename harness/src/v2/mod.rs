@@ -11,7 +11,7 @@ pub mod samples;
 
 pub use client::*;
 pub use compare::{Difference, Mismatch, Tolerance, compare_outputs};
-pub use negative::{BadRequest, NegativeVerdict, negative_case};
+pub use negative::{BadRequest, NegativeVerdict, bad_request, negative_case, valid_request};
 pub use samples::{
     ExpectedArgmax, Sample, SampleError, SampleFailure, SampleSet, check_samples, check_signature,
 };

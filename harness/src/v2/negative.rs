@@ -2,6 +2,8 @@
 //! A 200 to any of them means the platform silently serves garbage.
 
 use super::client::{CallStatus, InferenceClient, InferenceError, InferenceRequest, Transport};
+use super::samples::{Sample, from_check};
+use crate::scenario::{Expectation, InferenceRejected, NegativeCase, Scenario};
 use oip::{NamedTensor, TensorData};
 use std::fmt;
 use tonic::Code;
@@ -24,6 +26,69 @@ impl fmt::Display for BadRequest {
             BadRequest::WrongShape => "wrong shape",
             BadRequest::WrongDatatype => "wrong datatype",
         })
+    }
+}
+
+impl From<NegativeCase> for BadRequest {
+    fn from(c: NegativeCase) -> Self {
+        match c {
+            NegativeCase::UnknownModel => BadRequest::UnknownModel,
+            NegativeCase::WrongShape => BadRequest::WrongShape,
+            NegativeCase::WrongDatatype => BadRequest::WrongDatatype,
+        }
+    }
+}
+
+/// The valid request an `inferenceRejected` check derives its bad request from: the first sample
+/// of an `inference` check of the same model, or (unknown model only) any well-formed request.
+/// `Err` says what to add to the scenario.
+pub fn valid_request(
+    scenario: &Scenario,
+    r: &InferenceRejected,
+) -> Result<InferenceRequest, String> {
+    let found = scenario
+        .doc
+        .spec
+        .checks
+        .iter()
+        .find_map(|c| match &c.expect {
+            Expectation::Inference(i) if i.namespace == r.namespace && i.model == r.model => {
+                from_check(scenario, i)
+                    .ok()
+                    .and_then(|s| s.samples.first().map(Sample::request))
+            }
+            _ => None,
+        });
+    match found {
+        Some(v) => Ok(v),
+        // Any well-formed request will do: the model name is what is wrong.
+        None if r.case == NegativeCase::UnknownModel => {
+            Ok(InferenceRequest::new(vec![NamedTensor::new(
+                "input-0",
+                vec![1, 1],
+                TensorData::F32(vec![0.0]),
+            )]))
+        }
+        None => Err(format!(
+            "no `inference` check of model {}/{} gives a valid request to derive the {} request from: add one",
+            r.namespace,
+            r.model,
+            BadRequest::from(r.case)
+        )),
+    }
+}
+
+/// The model name and request a case sends, derived from `valid` (a request `model` answers
+/// correctly); `Err` when the case cannot be built from it.
+pub fn bad_request(
+    model: &str,
+    valid: &InferenceRequest,
+    case: BadRequest,
+) -> (String, Result<InferenceRequest, String>) {
+    match case {
+        BadRequest::UnknownModel => (unknown_model_name(model), Ok(valid.clone())),
+        BadRequest::WrongShape => (model.to_string(), wrong_shape(valid)),
+        BadRequest::WrongDatatype => (model.to_string(), wrong_datatype(valid)),
     }
 }
 
@@ -103,11 +168,7 @@ pub async fn negative_case(
     case: BadRequest,
 ) -> NegativeVerdict {
     let transport = client.transport();
-    let (target, request) = match case {
-        BadRequest::UnknownModel => (unknown_model_name(model), Ok(valid.clone())),
-        BadRequest::WrongShape => (model.to_string(), wrong_shape(valid)),
-        BadRequest::WrongDatatype => (model.to_string(), wrong_datatype(valid)),
-    };
+    let (target, request) = bad_request(model, valid, case);
     let verdict = |observed: String, passed: bool| NegativeVerdict {
         case,
         transport,

@@ -55,6 +55,7 @@ fn build(ctx: &Ctx) -> NetworkView {
     view.enforcement = Enforcement {
         egress_ignored: ctx.faults.has(Defect::EgressPolicyIgnored),
         namespace_selector_ignored: ctx.faults.has(Defect::NamespaceSelectorIgnored),
+        only_new_pods: ctx.faults.has(Defect::PolicyOnlyForNewPods),
     };
     view
 }

@@ -115,6 +115,47 @@ fn namespace_selector_ignored_matches_every_namespace() {
     );
 }
 
+/// Gives an object the uid the store would issue as its `n`th creation.
+fn created(
+    mut meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    n: u64,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    meta.uid = Some(format!("00000000-0000-4000-8000-{n:012x}"));
+    meta
+}
+
+#[test]
+fn only_new_pods_leaves_pods_running_before_a_policy_unpoliced() {
+    let deny_ingress_b = policy(
+        "b",
+        "deny-ingress",
+        json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
+    );
+    let mut v = view(vec![deny_ingress_b]);
+    // `web` was created (1) before the policy (5): the policy applies to it all the same.
+    for p in &mut v.pods {
+        p.metadata = created(p.metadata.clone(), 1);
+    }
+    v.policies[0].metadata = created(v.policies[0].metadata.clone(), 5);
+    assert_eq!(
+        crate::store::creation_order("00000000-0000-4000-8000-000000000005"),
+        Some(5)
+    );
+    assert!(
+        !connection_allowed(&v, find(&v, "client"), find(&v, "web"), 80, Protocol::Tcp).allowed()
+    );
+    v.enforcement.only_new_pods = true;
+    let d = connection_allowed(&v, find(&v, "client"), find(&v, "web"), 80, Protocol::Tcp);
+    assert!(d.allowed(), "{}", d.explain());
+    // A pod created after the policy is policed.
+    for p in &mut v.pods {
+        p.metadata = created(p.metadata.clone(), 9);
+    }
+    assert!(
+        !connection_allowed(&v, find(&v, "client"), find(&v, "web"), 80, Protocol::Tcp).allowed()
+    );
+}
+
 fn probe(host: &str, port: u16) -> Pod {
     probe_pod(&ProbeSpec {
         namespace: "a".into(),

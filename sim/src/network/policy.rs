@@ -275,6 +275,10 @@ impl Conn<'_> {
             if !has_type(policy, ty) || !selects_pod(policy, subject) {
                 continue;
             }
+            // Defect PolicyOnlyForNewPods: a pod created before the policy keeps its old rules.
+            if self.enforcement.only_new_pods && created_before(subject.pod, policy) {
+                continue;
+            }
             let key = object_key(&policy.metadata);
             if allowed_by.is_none() {
                 let policy_ns = policy.metadata.namespace.as_deref().unwrap_or("default");
@@ -371,6 +375,18 @@ fn has_type(policy: &NetworkPolicy, ty: PolicyType) -> bool {
             PolicyType::Ingress => true,
             PolicyType::Egress => spec.egress.as_ref().is_some_and(|e| !e.is_empty()),
         },
+    }
+}
+
+/// Whether the store created the pod before the policy.
+fn created_before(pod: &Pod, policy: &NetworkPolicy) -> bool {
+    let order = |uid: Option<&String>| uid.and_then(|u| crate::store::creation_order(u));
+    match (
+        order(pod.metadata.uid.as_ref()),
+        order(policy.metadata.uid.as_ref()),
+    ) {
+        (Some(p), Some(n)) => p < n,
+        _ => false,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Enforcement {
     pub egress_ignored: bool,
     /// A peer's `namespaceSelector` is not evaluated: it matches pods of every namespace.
     pub namespace_selector_ignored: bool,
+    /// A policy applies only to pods created after it: running pods keep their old rules.
+    pub only_new_pods: bool,
 }
 
 impl NetworkView {

@@ -60,7 +60,7 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
     else {
         let why = format!("SeldonConfig.mlops.seldon.io \"{config_name}\" not found");
         let status = json!({"observedGeneration": rt["metadata"]["generation"], "conditions": [condition(prev, "Ready", false, &why, "")]});
-        set_status(&ctx.store, res("SeldonRuntime"), rt, status);
+        write_status(ctx, rt, status);
         return false;
     };
     let owner = owner_ref(rt);
@@ -174,8 +174,18 @@ pub(super) fn reconcile_runtime(ctx: &mut Ctx, ctl: &Controller, rt: &Value) -> 
     conditions.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
     let status =
         json!({"observedGeneration": rt["metadata"]["generation"], "conditions": conditions});
-    set_status(&ctx.store, res("SeldonRuntime"), rt, status);
+    write_status(ctx, rt, status);
     ready
+}
+
+/// Writes the runtime's status, as the controller's `Status().Update` does; under defect
+/// RuntimeStatusNotWritten the update is forbidden (no `seldonruntimes/status` in its role), so
+/// the status stays as it was (docs/seldon-behaviour.md §2).
+fn write_status(ctx: &Ctx, rt: &Value, status: Value) {
+    if ctx.faults.has(Defect::RuntimeStatusNotWritten) {
+        return;
+    }
+    set_status(&ctx.store, res("SeldonRuntime"), rt, status);
 }
 
 /// Defect RuntimeCreatesServers: the runtime deploys an MLServer Server of its own, as the

@@ -127,6 +127,16 @@ fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The order in which this store created the object with this uid (uids are issued from one
+/// counter), or `None` for a uid it did not issue.
+pub fn creation_order(uid: &str) -> Option<u64> {
+    let hex = uid.strip_prefix(UID_PREFIX)?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// Every uid this store issues: the prefix, then the creation counter in 12 hex digits.
+const UID_PREFIX: &str = "00000000-0000-4000-8000-";
+
 fn now() -> String {
     jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -298,7 +308,7 @@ impl Store {
             a.admit(&*inner, Operation::Create, rt, &mut obj, None)?;
         }
         inner.uid_counter += 1;
-        let uid = format!("00000000-0000-4000-8000-{:012x}", inner.uid_counter);
+        let uid = format!("{UID_PREFIX}{:012x}", inner.uid_counter);
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
         let meta = obj["metadata"]
