@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use harness::kube::ServerVersion;
-use harness::target::existing::{ExistingSettings, preflight};
+use harness::scenario::seldon::{InstallSettings, Kafka};
+use harness::target::existing::{ExistingSettings, preflight, preflight_kafka};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
@@ -62,4 +63,39 @@ async fn a_cluster_without_seldon_fails_at_once_naming_what_is_missing() {
     p.install_seldon(&sim::seldon::InstallOptions::default())
         .unwrap();
     preflight(&client, &settings).await.unwrap();
+}
+
+/// A scenario declaring `kafka: installed` on a cluster without that Kafka fails at once, naming
+/// the missing bootstrap Service and the ways out; with the Service there (or without the
+/// declaration) it goes on.
+#[tokio::test]
+async fn a_declared_kafka_that_is_not_there_fails_at_once() {
+    let p = sim::Platform::start(sim::faults::Faults::default()).unwrap();
+    p.install_seldon(&sim::seldon::InstallOptions::default())
+        .unwrap();
+    let client = client(&p).await;
+    let mut install = InstallSettings::new("2.10.2");
+    preflight_kafka(&client, &install).await.unwrap();
+    install.kafka = Kafka::Installed;
+    let e = preflight_kafka(&client, &install)
+        .await
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "no Service seldon-mesh/seldon-kafka-bootstrap",
+        "seldon-kafka-bootstrap.seldon-mesh:9092",
+        "--manage-install",
+        "external",
+    ] {
+        assert!(e.contains(want), "no `{want}` in: {e}");
+    }
+    let svc = sim::store::ResourceType::by_plural("", "services").unwrap();
+    p.store()
+        .create(
+            svc,
+            json!({"metadata": {"name": "seldon-kafka-bootstrap", "namespace": "seldon-mesh"},
+                   "spec": {"ports": [{"port": 9092}]}}),
+        )
+        .unwrap();
+    preflight_kafka(&client, &install).await.unwrap();
 }

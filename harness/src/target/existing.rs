@@ -214,6 +214,7 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
     eprintln!("{stated}");
     if !opts.manage_install {
         preflight(&client, &settings).await?;
+        preflight_kafka(&client, &install).await?;
     }
     let readiness = helm::KubeReadiness::new(client.clone());
     let mut helm = None;
@@ -226,6 +227,9 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
         };
         let installer = helm::Installer::new(runner, target, opts.state_dir());
         installer.install(&install, &readiness).await?;
+        // Kafka for `kafka: installed`, as on kind; the sealed-secrets controller is not installed
+        // here: a shared cluster may run its own in kube-system, which the harness must not touch.
+        super::kind::addons::install_kafka(&installer, &install, &readiness).await?;
         helm = Some((installer, install.clone()));
     } else if opts.setup_only {
         // Setup only applies objects: nothing it does needs the controller running.
@@ -286,6 +290,39 @@ pub async fn preflight(client: &kube::Client, settings: &ExistingSettings) -> an
             settings.context,
             missing.join(", "),
             helm::CRDS_RELEASE
+        );
+    }
+    Ok(())
+}
+
+/// For a scenario declaring `kafka: installed` on a cluster the harness does not manage: fails
+/// at once, with what to do, when the Kafka it stands for (Strimzi's `seldon` cluster in the
+/// controller namespace, the bootstrap Service the setup chart is pointed at) is not there,
+/// instead of letting the runtime's Kafka components crash-loop until the checks time out.
+pub async fn preflight_kafka(
+    client: &kube::Client,
+    install: &InstallSettings,
+) -> anyhow::Result<()> {
+    use crate::scenario::seldon::{KAFKA_CLUSTER, Kafka, installed_kafka_bootstrap};
+    use k8s_openapi::api::core::v1::Service;
+    if install.kafka != Kafka::Installed {
+        return Ok(());
+    }
+    let ns = &install.controller_namespace;
+    let service = format!("{KAFKA_CLUSTER}-kafka-bootstrap");
+    let services: kube::Api<Service> = kube::Api::namespaced(client.clone(), ns);
+    let found = services
+        .get_opt(&service)
+        .await
+        .with_context(|| format!("reading Service {ns}/{service}"))?;
+    if found.is_none() {
+        bail!(
+            "the scenario declares `kafka: installed`, but this cluster has no Service {ns}/{service} \
+             (the bootstrap `{}` of a Strimzi Kafka named `{KAFKA_CLUSTER}`), so the runtime's model gateway, \
+             pipeline gateway and dataflow engine would crash-loop: install Kafka there (README \"Kafka\"), pass \
+             --manage-install to let the harness install Strimzi and Kafka, or declare \
+             `kafka: {{external: {{bootstrap: host:port}}}}` for the broker you run",
+            installed_kafka_bootstrap(ns)
         );
     }
     Ok(())

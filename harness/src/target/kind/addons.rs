@@ -154,6 +154,16 @@ pub async fn install_addons<R: ControllerReadiness>(
     installer
         .install_chart(&sealed_secrets_chart(settings.timeout_seconds))
         .await?;
+    install_kafka(installer, settings, readiness).await
+}
+
+/// For `kafka: installed`: Strimzi and the Kafka cluster in the controller namespace, waiting
+/// until the Kafka cluster is Ready (nothing otherwise).
+pub async fn install_kafka<R: ControllerReadiness>(
+    installer: &Installer,
+    settings: &InstallSettings,
+    readiness: &R,
+) -> Result<(), InstallError> {
     if settings.kafka != Kafka::Installed {
         return Ok(());
     }
