@@ -97,7 +97,17 @@ pub fn terminal(reports: &[ScenarioReport]) -> String {
         }
     }
     let (p, f, s) = totals(reports);
-    let _ = writeln!(out, "\n{p} passed, {f} failed, {s} skipped");
+    let set_up = reports.iter().filter(|r| r.setup_only.is_some()).count();
+    if set_up > 0 && reports.iter().all(|r| r.checks.is_empty()) {
+        // `--setup-only` ran no check: a count of zero checks would read like a result.
+        let failed = reports.iter().filter(|r| r.setup_error.is_some()).count();
+        let _ = writeln!(
+            out,
+            "\nset up {set_up} scenario(s), {failed} failed; no checks were run (--setup-only)"
+        );
+    } else {
+        let _ = writeln!(out, "\n{p} passed, {f} failed, {s} skipped");
+    }
     out
 }
 

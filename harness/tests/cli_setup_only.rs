@@ -60,6 +60,11 @@ fn setup_only_sets_up_and_cleans_up_without_running_checks() {
         "financial-ml's 27 objects (25 of the scenario, the runtime chart's Secret per runtime): {stdout}"
     );
     assert!(!stdout.contains("PASS"), "no check ran:\n{stdout}");
+    assert!(
+        stdout.contains("set up 2 scenario(s), 0 failed; no checks were run (--setup-only)")
+            && !stdout.contains("0 passed"),
+        "the closing line says what was done, not a count of zero checks:\n{stdout}"
+    );
     let summary = std::fs::read_to_string(tmp.path().join("report/summary.md")).unwrap();
     assert!(summary.contains("Setup only: "), "{summary}");
 }
