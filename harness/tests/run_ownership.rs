@@ -221,10 +221,9 @@ async fn a_run_never_touches_a_live_or_kept_run_and_reports_a_crashed_one() {
     assert!(left.is_empty(), "Leases left: {left:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scenarios_in_different_namespaces_run_at_the_same_time_on_one_platform() {
-    let a = harness::run::load(&repo().join("scenarios/missing-servers.yaml")).unwrap();
-    let b = harness::run::load(&repo().join("scenarios/kafka-missing.yaml")).unwrap();
+/// An embedded platform started for `scenario`, with a work directory of its own (kept alive by
+/// the returned guard).
+async fn embedded(scenario: &harness::scenario::Scenario) -> (Target, tempfile::TempDir) {
     let work = tempfile::tempdir().unwrap();
     let opts = TargetOptions {
         kind: Some(TargetKind::Sim),
@@ -232,7 +231,14 @@ async fn scenarios_in_different_namespaces_run_at_the_same_time_on_one_platform(
         work_dir: Some(work.path().to_path_buf()),
         ..Default::default()
     };
-    let target = Target::start(&opts, &a).await.unwrap();
+    (Target::start(&opts, scenario).await.unwrap(), work)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_in_different_namespaces_run_at_the_same_time_on_one_platform() {
+    let a = harness::run::load(&repo().join("scenarios/missing-servers.yaml")).unwrap();
+    let b = harness::run::load(&repo().join("scenarios/kafka-missing.yaml")).unwrap();
+    let (target, _work) = embedded(&a).await;
     let all = Selection::default();
     let (ra, rb) = tokio::join!(
         run_scenario_selected(&target, &a, &all, Keep::Never),
@@ -264,14 +270,7 @@ async fn scenarios_in_different_namespaces_run_at_the_same_time_on_one_platform(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_lease_is_renewed_then_kept_or_released() {
     let scenario = harness::run::load(&repo().join("scenarios/missing-servers.yaml")).unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let opts = TargetOptions {
-        kind: Some(TargetKind::Sim),
-        keep: Keep::Never,
-        work_dir: Some(work.path().to_path_buf()),
-        ..Default::default()
-    };
-    let target = Target::start(&opts, &scenario).await.unwrap();
+    let (target, _work) = embedded(&scenario).await;
     let client = target.client();
     let leases: Api<Lease> = Api::namespaced(client.clone(), HARNESS_NAMESPACE);
     let renew_time = |l: &Lease| l.spec.as_ref().and_then(|s| s.renew_time.clone());

@@ -14,7 +14,9 @@ use crate::kube::diagnose::{self, Bundle, Scope};
 use crate::scenario::{Expectation, InferenceRejected, Scenario};
 use crate::setup::Applied;
 use crate::target::{Target, v2_client};
-use crate::v2::{BadRequest, bad_request, samples, valid_request};
+use crate::v2::{
+    BadRequest, InferenceClient, InferenceRequest, bad_request, samples, valid_request,
+};
 
 /// How long one request of the collection may take.
 const PER_REQUEST: Duration = Duration::from_secs(10);
@@ -154,12 +156,7 @@ async fn inference_exchange(target: &Target, scenario: &Scenario, expect: &Expec
     };
     for sample in &set.samples {
         let request = sample.request();
-        let answer = match tokio::time::timeout(PER_REQUEST, client.infer(&i.model, &request)).await
-        {
-            Ok(Ok(r)) => format!("{r:#?}"),
-            Ok(Err(e)) => format!("error: {e}"),
-            Err(_) => format!("no answer within {PER_REQUEST:?}"),
-        };
+        let answer = send_again(&client, &i.model, &request).await;
         out.push_str(&format!(
             "--- sample {} ({})\nrequest: {request:#?}\nresponse: {answer}\n",
             sample.name,
@@ -167,6 +164,15 @@ async fn inference_exchange(target: &Target, scenario: &Scenario, expect: &Expec
         ));
     }
     out
+}
+
+/// Sends one request again, bounded, and says what came back.
+async fn send_again(client: &InferenceClient, model: &str, request: &InferenceRequest) -> String {
+    match tokio::time::timeout(PER_REQUEST, client.infer(model, request)).await {
+        Ok(Ok(r)) => format!("{r:#?}"),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => format!("no answer within {PER_REQUEST:?}"),
+    }
 }
 
 /// The bad request of an `inferenceRejected` check sent again through `seldon-mesh`, and the
@@ -197,11 +203,7 @@ async fn rejected_exchange(target: &Target, scenario: &Scenario, r: &InferenceRe
         Ok(c) => c,
         Err(e) => return out + &format!("  cannot reach the endpoint: {e}\n"),
     };
-    let answer = match tokio::time::timeout(PER_REQUEST, client.infer(&model, &request)).await {
-        Ok(Ok(resp)) => format!("{resp:#?}"),
-        Ok(Err(e)) => format!("error: {e}"),
-        Err(_) => format!("no answer within {PER_REQUEST:?}"),
-    };
+    let answer = send_again(&client, &model, &request).await;
     out.push_str(&format!(
         "--- model {model} ({}), expected {}\nrequest: {request:#?}\nresponse: {answer}\n",
         client.endpoint(),
