@@ -6,8 +6,9 @@
 #   ci/soak.sh [N]            N runs (default 20)
 #   SOAK_LOAD=build ci/soak.sh 5
 #
-# SOAK_LOAD: `spin` (default: one busy loop per core) or `build` (a release build of the
-# workspace into a scratch target dir, over and over). Extra arguments after N go to nextest.
+# SOAK_LOAD: `spin` (default: one busy loop per core), `build` (a release build of the
+# workspace into a scratch target dir, over and over) or `external` (the load is already there,
+# e.g. other builds on a shared machine; the load average is printed with each run). Extra arguments after N go to nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,8 +41,9 @@ case "${load}" in
     bash -c "while :; do rm -rf '${scratch}/target'; cargo build --workspace --release --quiet --target-dir '${scratch}/target' >/dev/null 2>&1 || true; done" &
     pids+=("$!")
     ;;
+  external) ;;
   *)
-    echo "SOAK_LOAD must be spin or build, not '${load}'" >&2
+    echo "SOAK_LOAD must be spin, build or external, not '${load}'" >&2
     exit 2
     ;;
 esac
@@ -52,7 +54,7 @@ for i in $(seq "${runs}"); do
   started=$(date +%s)
   if cargo nextest run --workspace --no-fail-fast "$@" >"${scratch}/run-${i}.log" 2>&1; then
     clean=$((clean + 1))
-    echo "soak: run ${i}: clean ($(( $(date +%s) - started )) s)"
+    echo "soak: run ${i}: clean ($(( $(date +%s) - started )) s; load average $(cut -d' ' -f1-3 /proc/loadavg))"
   else
     cp "${scratch}/run-${i}.log" "soak-failed-run-${i}.log"
     echo "soak: run ${i}: FAILED ($(( $(date +%s) - started )) s); output in soak-failed-run-${i}.log"
