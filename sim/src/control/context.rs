@@ -94,6 +94,8 @@ pub(crate) struct Ctx {
     pub loaded: HashMap<PathBuf, Arc<dyn Predictor>>,
     /// When the current (or last) reconcile pass started.
     pub pass_started: std::time::Instant,
+    /// Per Experiment uid, each generation's `(model, weight)` routes seen (the #5181 defect).
+    pub experiment_routes: HashMap<String, Vec<(i64, Vec<(String, u32)>)>>,
     /// The last network view and the store revision it was built at (`netview`).
     pub(crate) view_cache: Mutex<Option<(u64, Arc<NetworkView>)>>,
     next_ip: u32,
@@ -109,6 +111,7 @@ impl Ctx {
             state,
             failed: HashMap::new(),
             loaded: HashMap::new(),
+            experiment_routes: HashMap::new(),
             pass_started: std::time::Instant::now(),
             view_cache: Mutex::new(None),
             next_ip: 256,
@@ -168,4 +171,6 @@ pub(crate) struct MeshSlot {
     pub mesh: Mesh,
     /// What the endpoint was last told to serve, to skip unchanged updates.
     pub models: Vec<Served>,
+    /// The Experiment routes it was last given.
+    pub routes: std::collections::BTreeMap<String, crate::dataplane::ExperimentRoute>,
 }
