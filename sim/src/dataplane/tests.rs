@@ -513,9 +513,12 @@ fn experiment_mesh(mirror_percent: u32) -> Mesh {
         mirror: Some(("triple".into(), mirror_percent)),
     };
     m.set_routes(
-        [("ab.experiment".to_string(), route.clone()), ("double".to_string(), route)]
-            .into_iter()
-            .collect(),
+        [
+            ("ab.experiment".to_string(), route.clone()),
+            ("double".to_string(), route),
+        ]
+        .into_iter()
+        .collect(),
     );
     m
 }
@@ -530,7 +533,13 @@ async fn experiment_routes_split_by_weight_with_the_route_header_over_grpc() {
             .model_infer(grpc_req(infer_msg("ab", x()), Some("ab.experiment")))
             .await
             .expect("routed");
-        let route = resp.metadata().get(ROUTE_HEADER).unwrap().to_str().unwrap().to_string();
+        let route = resp
+            .metadata()
+            .get(ROUTE_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         let r = resp.into_inner();
         assert_eq!(route, format!(":{}:", r.model_name));
         // Each answer is the picked model's own numbers.
@@ -539,7 +548,10 @@ async fn experiment_routes_split_by_weight_with_the_route_header_over_grpc() {
         *counts.entry(r.model_name).or_default() += 1;
     }
     let double = f64::from(counts["double_1"]) / 200.0;
-    assert!((double - 0.25).abs() < 5.5 * (0.25f64 * 0.75 / 200.0).sqrt(), "{counts:?}");
+    assert!(
+        (double - 0.25).abs() < 5.5 * (0.25f64 * 0.75 / 200.0).sqrt(),
+        "{counts:?}"
+    );
     // Mirrored at 100 %: every request was copied to the mirror, whose answers were discarded.
     assert_eq!(m.mirrored().get("triple"), Some(&200));
 }
@@ -553,6 +565,10 @@ async fn a_zero_mirror_percent_copies_nothing_and_the_default_model_route_is_spl
         assert_eq!(status, 200, "{v}");
         seen.insert(v["model_name"].as_str().unwrap().to_string());
     }
-    assert_eq!(seen.len(), 2, "the default model's route is the experiment's: {seen:?}");
+    assert_eq!(
+        seen.len(),
+        2,
+        "the default model's route is the experiment's: {seen:?}"
+    );
     assert!(m.mirrored().is_empty());
 }
