@@ -95,7 +95,7 @@ pub(crate) struct Ctx {
     /// When the current (or last) reconcile pass started.
     pub pass_started: std::time::Instant,
     /// Per Experiment uid, each generation's `(model, weight)` routes seen (the #5181 defect).
-    pub experiment_routes: HashMap<String, Vec<(i64, Vec<(String, u32)>)>>,
+    pub experiment_routes: HashMap<String, Vec<RoutedGeneration>>,
     /// The last network view and the store revision it was built at (`netview`).
     pub(crate) view_cache: Mutex<Option<(u64, Arc<NetworkView>)>>,
     next_ip: u32,
@@ -140,6 +140,9 @@ impl Ctx {
             .min()
     }
 }
+
+/// One generation of an Experiment and the `(model, weight)` clusters it routed.
+pub(crate) type RoutedGeneration = (i64, Vec<(String, u32)>);
 
 /// A model the inference endpoint of a namespace should serve.
 #[derive(Clone)]
