@@ -240,3 +240,24 @@ async fn an_invalid_experiment_is_refused_by_the_scheduler() {
         "rpc error: code = FailedPrecondition desc = default model/pipeline credit not found in experiment ab candidates"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_is_the_baseline_of_one_experiment_only() {
+    let (p, _addr) = experiment_before_models(Faults::default()).await;
+    let mut second = experiment(&[("credit", 50), ("credit-shadow", 50)]);
+    second["metadata"]["name"] = json!("cd");
+    second["spec"]["mirror"] = Value::Null;
+    p.create("Experiment", second);
+    let c = p
+        .wait("the second experiment refused", |p| {
+            condition(&p.get("Experiment", NS, "cd")?, "ModelReady")
+                .filter(|c| c["status"] == "False")
+        })
+        .await;
+    assert_eq!(
+        c["reason"],
+        "rpc error: code = FailedPrecondition desc = Resource credit already in experiment cd as a baseline. A model or pipeline can only appear in one experiment as a baseline"
+    );
+    // The first keeps its route and status.
+    experiment_condition(&p, "Ready", "True").await;
+}
