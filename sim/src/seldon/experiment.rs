@@ -45,10 +45,15 @@ pub(crate) fn reconcile(
     served: &HashMap<String, Vec<Served>>,
 ) -> (Routes, Vec<PendingStatus>) {
     let (mut list, _) = ctx.store.list(res("Experiment"), None);
-    // The scheduler met them in creation order: an earlier one keeps a contested baseline.
+    // The scheduler keeps the baseline with the Experiment it accepted first: those it already
+    // accepted (they carry `ExperimentReady`), then by creation.
     list.sort_by(|a, b| {
         let key = |o: &Value| {
+            let accepted = o["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "ExperimentReady"));
             (
+                !accepted,
                 o["metadata"]["creationTimestamp"]
                     .as_str()
                     .map(str::to_string),
