@@ -83,3 +83,29 @@ async fn an_experiment_whose_models_never_get_ready_is_named_with_its_condition(
         ],
     );
 }
+
+/// The candidates answer with different numbers (the challenger is another artifact), so an
+/// answer attributed to the wrong model fails on its values: with the two samples files swapped
+/// the check must fail on the first phase, naming the model and the sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_attributed_by_their_numbers_too() {
+    let mut s = scenario(EXP);
+    let check = s
+        .doc
+        .spec
+        .checks
+        .iter_mut()
+        .find(|c| c.name == REST)
+        .unwrap();
+    let harness::scenario::Expectation::Experiment(x) = &mut check.expect else {
+        panic!("{REST} is an experiment check")
+    };
+    let (a, b) = (x.samples[0].file.clone(), x.samples[1].file.clone());
+    x.samples[0].file = b;
+    x.samples[1].file = a;
+    let v = verdict_of(&s, REST, Default::default()).await;
+    assert_fail(
+        &v,
+        &["before the edit", "served by `credit-risk", "wrong answer"],
+    );
+}
