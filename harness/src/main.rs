@@ -239,7 +239,7 @@ struct RunArgs {
     /// dataflow-engine-ready-without-kafka, gateways-ready-without-kafka, disable-overrides-ignored,
     /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name, egress-policy-ignored,
     /// namespace-selector-ignored, policy-ignored-for-seldon-traffic, runtime-status-not-written,
-    /// policy-only-for-new-pods.
+    /// policy-only-for-new-pods, experiment-weights-ignored.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
     /// Embedded platform only: answer this share of API requests (e.g. `5%` or `0.05`) with

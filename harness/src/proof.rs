@@ -69,6 +69,8 @@ enum Behaviour {
     RuntimeStatus,
     /// A NetworkPolicy applies to the pods it selects that were already running (the canary's).
     PolicyOnRunningPods,
+    /// An edit of an Experiment's weights replaces the route's weights.
+    ExperimentWeights,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -103,6 +105,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::PolicyIgnoredForSeldonTraffic => Behaviour::SeldonTrafficPolicy,
         Defect::RuntimeStatusNotWritten => Behaviour::RuntimeStatus,
         Defect::PolicyOnlyForNewPods => Behaviour::PolicyOnRunningPods,
+        Defect::ExperimentWeightsIgnored => Behaviour::ExperimentWeights,
     }
 }
 
@@ -368,6 +371,28 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         E::SecretsApplied(s) | E::SealedSecretsUnsealed(s) => {
             out.push(Behaviour::PackagedSecrets);
             sealed_scopes(scenario, &s.namespace, &mut out);
+        }
+        E::Experiment(x) => {
+            // Every candidate and the mirror must be served for the Experiment to be Ready;
+            // answers through seldon-mesh; the edit of the weights.
+            let shape = scenario
+                .team(&x.namespace)
+                .and_then(|t| {
+                    t.experiments
+                        .iter()
+                        .find(|e| e["metadata"]["name"] == x.experiment.as_str())
+                })
+                .map(crate::scenario::experiment::ExperimentShape::of)
+                .unwrap_or_default();
+            for m in shape.candidates.iter().map(|(m, _)| m).chain(&shape.mirror) {
+                model_needs(scenario, &x.namespace, m, &mut out);
+            }
+            out.extend([Behaviour::InferenceOutput, Behaviour::ExperimentWeights]);
+            // Addressed by its default model, path and header name the same route; only the
+            // `.experiment` route exists in the `seldon-model` header alone.
+            if x.via == crate::scenario::ExperimentVia::Experiment {
+                out.push(Behaviour::ModelHeaderRouting);
+            }
         }
         E::SealedSecretScope(s) => {
             out.push(Behaviour::SealedSecretScope);

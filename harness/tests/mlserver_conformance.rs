@@ -28,6 +28,13 @@ fn model_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/models/credit-risk")
 }
 
+/// The experiments' second candidate: another artifact with the same runtime.
+const CHALLENGER: &str = "credit-risk-challenger";
+
+fn challenger_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/models/credit-risk-challenger")
+}
+
 /// MLServer serving a temp repository with the model and its tampered copy.
 fn start_mlserver(
     bin: &Path,
@@ -40,12 +47,13 @@ fn start_mlserver(
     let repo = dir.path().join("repo");
     copy_artifact(&model_dir(), &repo.join(MODEL), None)?;
     copy_artifact(&model_dir(), &repo.join(TAMPERED), Some(TAMPERED))?;
+    copy_artifact(&challenger_dir(), &repo.join(CHALLENGER), None)?;
     let server = MlServer::start(
         bin,
         rt,
         &repo,
         &dir.path().join("mlserver.log"),
-        &[MODEL, TAMPERED],
+        &[MODEL, TAMPERED, CHALLENGER],
     )?;
     Ok((server, dir))
 }
@@ -273,6 +281,24 @@ fn embedded_data_plane_agrees_with_mlserver(ctx: &Ctx) -> Result<(), Failed> {
     }
 }
 
+/// MLServer answers the challenger's samples (its own numbers, not credit-risk's) over both
+/// transports, so the experiments' numeric attribution holds on a real server too.
+fn challenger_answers_its_samples(ctx: &Ctx) -> Result<(), Failed> {
+    let set = SampleSet::load(&challenger_dir().join("samples.json"))
+        .map_err(|e| Failed::from(e.to_string()))?;
+    let mut failures = Vec::new();
+    for transport in [Transport::Rest, Transport::Grpc] {
+        let (_, client) = ctx.client(transport)?;
+        let found = ctx.rt.block_on(check_samples(&client, CHALLENGER, &set));
+        failures.extend(found.iter().map(|f| format!("{transport}: {f}")));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n  ").into())
+    }
+}
+
 fn main() {
     let args = Arguments::from_args();
     let located = locate_mlserver();
@@ -283,7 +309,7 @@ fn main() {
     };
 
     type Check = fn(&Ctx) -> Result<(), Failed>;
-    let checks: [(&str, Check); 5] = [
+    let checks: [(&str, Check); 6] = [
         ("mlserver::rest_conformance", |c| {
             conformance(c, Transport::Rest)
         }),
@@ -298,6 +324,10 @@ fn main() {
         (
             "mlserver::embedded_data_plane_agrees_with_mlserver",
             embedded_data_plane_agrees_with_mlserver,
+        ),
+        (
+            "mlserver::challenger_answers_its_samples",
+            challenger_answers_its_samples,
         ),
     ];
 

@@ -210,6 +210,44 @@ fn the_schema_checks_catch_mistakes() {
     }
 }
 
+/// Experiments are applied after the Models they split (and so deleted before them), and
+/// validate against the published Experiment CRD, which refuses a malformed one.
+#[test]
+fn experiments_follow_their_models_and_pass_the_experiment_crd() {
+    if !kubectl_available() {
+        eprintln!("SKIPPED: kubectl is not installed");
+        return;
+    }
+    let s = Scenario::load(&workspace().join("scenarios/experiments.yaml")).unwrap();
+    let objects = render::render(&s, &RunLabels::new("experiments", "r-render")).unwrap();
+    let names: Vec<String> = objects.iter().map(|o| name(&o.object)).collect();
+    let last_model = names.iter().rposition(|n| n.starts_with("Model ")).unwrap();
+    let first_experiment = names
+        .iter()
+        .position(|n| n.starts_with("Experiment "))
+        .expect("the scenario's Experiments are rendered");
+    assert!(last_model < first_experiment, "{names:?}");
+    assert_eq!(
+        names[first_experiment..],
+        [
+            "Experiment financial-ml/credit-risk-ab",
+            "Experiment financial-ml/challenger-rollout"
+        ]
+    );
+    let Some((_, schemas)) = crd_schemas() else {
+        eprintln!("SKIPPED (CRD part): no Seldon CRDs to validate against");
+        return;
+    };
+    let v = jsonschema::validator_for(&schemas["Experiment"]).unwrap();
+    for o in objects.iter().filter(|o| o.object["kind"] == "Experiment") {
+        let errors: Vec<String> = v.iter_errors(&o.object).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", name(&o.object));
+    }
+    let bad = serde_json::json!({"apiVersion": "mlops.seldon.io/v1alpha1", "kind": "Experiment",
+        "metadata": {"name": "x"}, "spec": {"candidates": [{"name": "a", "weight": "fifty"}]}});
+    assert!(v.iter_errors(&bad).count() > 0);
+}
+
 #[test]
 fn render_follows_the_apply_order_labels_objects_and_redacts_secrets() {
     if !kubectl_available() {

@@ -16,7 +16,11 @@
 //!   envoy's local reply [`UPSTREAM_TIMEOUT`], gRPC `UNAVAILABLE` (docs/seldon-behaviour.md §17).
 //! - Inputs whose name, datatype or shape do not fit the model signature: REST 400, gRPC
 //!   `INVALID_ARGUMENT`, naming the input. Responses name the model `<model>_<version>` and
-//!   carry `model_version`.
+//!   carry `model_version` and the `x-seldon-route` header (`:<model>_<version>:`).
+//! - Experiments ([`ExperimentRoute`], docs/seldon-behaviour.md §E): a route named
+//!   `<experiment>.experiment` (and one named after the default model) picks a candidate by
+//!   weight per request; an `x-seldon-route` header sent back picks that candidate (sticky);
+//!   a plain model's route matches only without that header; a mirror gets a copy (counted).
 //!
 //! # Defects ([`MeshFlags`])
 //! - `ignores_model_header`: REST routes by path only; gRPC ignores the metadata and routes by
@@ -31,6 +35,7 @@
 mod grpc;
 mod model;
 mod rest;
+mod routes;
 mod shared;
 
 use std::collections::BTreeMap;
@@ -42,6 +47,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use model::{ModelSignature, Predictor, ServedModel, TensorSpec, UPSTREAM_TIMEOUT, Upstream};
+pub use routes::{ExperimentRoute, ROUTE_HEADER, route_value};
 use shared::Shared;
 pub use shared::{MODEL_HEADER, MeshFlags};
 
@@ -95,6 +101,8 @@ impl Mesh {
             namespace: namespace.to_string(),
             flags,
             models: RwLock::new(BTreeMap::new()),
+            routes: RwLock::new(BTreeMap::new()),
+            mirrored: std::sync::Mutex::new(BTreeMap::new()),
         });
         let router = rest::router(shared.clone()).route_service(
             &format!("/{}/{{*rpc}}", grpc::SERVICE_NAME),
@@ -133,6 +141,20 @@ impl Mesh {
     pub fn set_models(&self, models: Vec<ServedModel>) {
         let map = models.into_iter().map(|m| (m.name.clone(), m)).collect();
         *self.shared.models.write().expect("model table lock") = map;
+    }
+
+    /// Replaces, at once, the namespace's Experiment routes (by route name).
+    pub fn set_routes(&self, routes: BTreeMap<String, ExperimentRoute>) {
+        *self.shared.routes.write().expect("route table lock") = routes;
+    }
+
+    /// Requests copied to each mirror model so far.
+    pub fn mirrored(&self) -> BTreeMap<String, u64> {
+        self.shared
+            .mirrored
+            .lock()
+            .expect("mirror counter lock")
+            .clone()
     }
 
     /// Names of the models currently served.

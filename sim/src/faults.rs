@@ -78,11 +78,14 @@ pub enum Defect {
     /// The CNI applies a NetworkPolicy only to pods started after it: pods already running when
     /// a policy is created keep their old rules until they restart.
     PolicyOnlyForNewPods,
+    /// Edited Experiment weights are appended to the route's earlier ones instead of replacing
+    /// them (upstream #5181), so a candidate set to 0 keeps its earlier share of traffic.
+    ExperimentWeightsIgnored,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 30] = [
+    pub const ALL: [Defect; 31] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -113,6 +116,7 @@ impl Defect {
         Defect::PolicyIgnoredForSeldonTraffic,
         Defect::RuntimeStatusNotWritten,
         Defect::PolicyOnlyForNewPods,
+        Defect::ExperimentWeightsIgnored,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -148,6 +152,7 @@ impl Defect {
             Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
             Defect::RuntimeStatusNotWritten => "runtime-status-not-written",
             Defect::PolicyOnlyForNewPods => "policy-only-for-new-pods",
+            Defect::ExperimentWeightsIgnored => "experiment-weights-ignored",
         }
     }
 

@@ -16,6 +16,7 @@ mod agent;
 mod components;
 pub mod defaults;
 mod endpoint;
+mod experiment;
 mod install;
 mod kafka;
 mod model;
@@ -53,7 +54,7 @@ pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
 /// One reconcile pass of the Seldon control plane.
 pub(crate) async fn reconcile(ctx: &mut Ctx) {
     let Some(ctl) = controller(ctx) else {
-        endpoint::sync(ctx, &HashMap::new(), &BTreeMap::new());
+        endpoint::sync(ctx, &HashMap::new(), &HashMap::new(), &BTreeMap::new());
         return;
     };
     let mut runtimes: BTreeMap<String, RuntimeView> = BTreeMap::new();
@@ -99,8 +100,10 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             }
         }
     }
-    endpoint::sync(ctx, &served, &runtimes);
+    let (routes, experiment_statuses) = experiment::reconcile(ctx, &ctl, &runtimes, &served);
+    endpoint::sync(ctx, &served, &routes, &runtimes);
     model::publish(ctx, model_statuses);
+    experiment::publish(ctx, experiment_statuses);
 }
 
 #[cfg(test)]

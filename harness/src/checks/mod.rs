@@ -5,6 +5,7 @@
 pub mod access;
 pub mod connectivity;
 pub mod context;
+pub mod experiment;
 pub mod inference;
 pub mod inference_rejected;
 pub mod model_not_served;
@@ -81,5 +82,6 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await
         }
+        Expectation::Experiment(x) => experiment::experiment(ctx, x, deadline).await,
     }
 }

@@ -148,6 +148,9 @@ pub struct Team {
     /// `Model` objects.
     #[serde(default)]
     pub models: Vec<Value>,
+    /// `Experiment` objects (applied after the models, deleted before them).
+    #[serde(default)]
+    pub experiments: Vec<Value>,
 }
 
 /// A secret package: a dated tar.gz of kustomize overlays, or the folder it is packed from.
@@ -245,6 +248,68 @@ pub enum Expectation {
     SealedSecretsUnsealed(SecretsApplied),
     /// A team's SealedSecrets applied in another team's namespace are refused: no Secret appears.
     SealedSecretScope(SealedSecretScope),
+    /// An Experiment splits traffic by its weights, each answer right for the model that served
+    /// it, and an edit of the weights takes effect (`scenario::experiment`).
+    Experiment(ExperimentCheck),
+}
+
+/// Traffic through an Experiment (docs/seldon-behaviour.md §E): `requests` requests over
+/// `protocol` before and after its candidates' weights are edited to `reweight`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExperimentCheck {
+    /// The Experiment's namespace (requests go through its `seldon-mesh`).
+    pub namespace: String,
+    /// The Experiment's name.
+    pub experiment: String,
+    /// REST or gRPC.
+    pub protocol: Protocol,
+    /// How requests name it: `experiment` (`seldon-model: <name>.experiment`, the default) or
+    /// `default` (`seldon-model: <its default model>`, whose route the Experiment takes over).
+    #[serde(default)]
+    pub via: ExperimentVia,
+    /// Requests per phase (before and after the edit).
+    #[serde(default = "default_experiment_requests")]
+    pub requests: u32,
+    /// The samples file of every candidate (its inputs are sent, its outputs expected).
+    pub samples: Vec<ModelSamples>,
+    /// The candidates' weights after the edit, as in the Experiment: `[{name, weight}]`.
+    pub reweight: Vec<CandidateWeight>,
+}
+
+fn default_experiment_requests() -> u32 {
+    400
+}
+
+/// How an `experiment` check addresses the Experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExperimentVia {
+    /// `seldon-model: <experiment>.experiment`.
+    #[default]
+    Experiment,
+    /// `seldon-model: <default model>`.
+    Default,
+}
+
+/// A model and its samples file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelSamples {
+    /// The Model's name.
+    pub model: String,
+    /// Its samples file, relative to the scenario file.
+    pub file: PathBuf,
+}
+
+/// A candidate's weight, as in an Experiment's `spec.candidates`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CandidateWeight {
+    /// The candidate Model.
+    pub name: String,
+    /// Its weight (share = weight / sum of weights).
+    pub weight: u32,
 }
 
 /// A namespace, for checks about a whole team.
@@ -512,6 +577,7 @@ impl Expectation {
             Expectation::SecretsApplied(_) => "secretsApplied",
             Expectation::SealedSecretsUnsealed(_) => "sealedSecretsUnsealed",
             Expectation::SealedSecretScope(_) => "sealedSecretScope",
+            Expectation::Experiment(_) => "experiment",
         }
     }
 

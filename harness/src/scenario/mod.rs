@@ -8,6 +8,7 @@
 mod builtin;
 mod copies;
 pub mod diagnostic;
+pub mod experiment;
 pub mod format;
 mod load;
 mod objects;

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::diagnostic::{Ctx, Diagnostic, ScenarioErrors, Severity};
+use super::experiment::{check_experiment, check_experiment_expectation};
 use super::format::*;
 use super::objects::*;
 use super::yaml;
@@ -235,6 +236,23 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
                         format!("Model `{name}` is declared twice in namespace `{ns}`"),
                     );
                 }
+            }
+        }
+        let team_models = models
+            .keys()
+            .filter(|(n, _)| *n == ns)
+            .map(|(_, m)| m.clone())
+            .collect();
+        let mut names = BTreeSet::new();
+        for (j, x) in team.experiments.iter().enumerate() {
+            let p = format!("{tp}.experiments[{j}]");
+            if let Some(name) = check_experiment(ctx, &p, x, ns, &team_models)
+                && !names.insert(name.clone())
+            {
+                ctx.error(
+                    &format!("{p}.metadata.name"),
+                    format!("Experiment `{name}` is declared twice in namespace `{ns}`"),
+                );
             }
         }
     }
@@ -479,6 +497,12 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
             }
         }
         Expectation::InferenceRejected(r) => model(ctx, &r.namespace, &r.model),
+        Expectation::Experiment(x) => {
+            let team = team_ns(ctx, "namespace", &x.namespace)
+                .then(|| w.team(&x.namespace))
+                .flatten();
+            check_experiment_expectation(ctx, p, x, team, base);
+        }
         Expectation::Connectivity(c) => {
             known_ns(ctx, "from", &c.from);
             known_ns(ctx, "to.namespace", &c.to.namespace);

@@ -7,6 +7,7 @@
 pub mod client;
 mod compare;
 mod negative;
+pub mod routed;
 pub mod samples;
 
 pub use client::*;

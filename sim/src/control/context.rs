@@ -94,6 +94,8 @@ pub(crate) struct Ctx {
     pub loaded: HashMap<PathBuf, Arc<dyn Predictor>>,
     /// When the current (or last) reconcile pass started.
     pub pass_started: std::time::Instant,
+    /// Per Experiment uid, each generation's `(model, weight)` routes seen (the #5181 defect).
+    pub experiment_routes: HashMap<String, Vec<RoutedGeneration>>,
     /// The last network view and the store revision it was built at (`netview`).
     pub(crate) view_cache: Mutex<Option<(u64, Arc<NetworkView>)>>,
     next_ip: u32,
@@ -109,6 +111,7 @@ impl Ctx {
             state,
             failed: HashMap::new(),
             loaded: HashMap::new(),
+            experiment_routes: HashMap::new(),
             pass_started: std::time::Instant::now(),
             view_cache: Mutex::new(None),
             next_ip: 256,
@@ -137,6 +140,9 @@ impl Ctx {
             .min()
     }
 }
+
+/// One generation of an Experiment and the `(model, weight)` clusters it routed.
+pub(crate) type RoutedGeneration = (i64, Vec<(String, u32)>);
 
 /// A model the inference endpoint of a namespace should serve.
 #[derive(Clone)]
@@ -168,4 +174,6 @@ pub(crate) struct MeshSlot {
     pub mesh: Mesh,
     /// What the endpoint was last told to serve, to skip unchanged updates.
     pub models: Vec<Served>,
+    /// The Experiment routes it was last given.
+    pub routes: std::collections::BTreeMap<String, crate::dataplane::ExperimentRoute>,
 }

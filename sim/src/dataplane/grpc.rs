@@ -1,7 +1,8 @@
 //! The V2 gRPC front: routing by `seldon-model` metadata only, like Seldon's envoy.
 
 use super::model::{ServedModel, UPSTREAM_TIMEOUT};
-use super::shared::{InferError, MODEL_HEADER, Shared};
+use super::routes::ROUTE_HEADER;
+use super::shared::{InferError, MODEL_HEADER, Routed, Shared};
 use oip::NamedTensor;
 use oip::grpc::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use oip::grpc::{
@@ -26,7 +27,8 @@ struct Front(Arc<Shared>);
 
 /// Where a call goes: a ready model, or (UnknownModelAnswered200) a name answered anyway.
 enum Target {
-    Model(ServedModel),
+    /// A model, and the `x-seldon-route` value envoy adds to its answers.
+    Model(ServedModel, String),
     Pretend(String),
 }
 
@@ -48,17 +50,19 @@ impl Front {
                 shared.namespace
             )));
         };
-        match shared.lookup(name) {
-            Some(m) if m.upstream.grpc.is_some() => {
+        let sticky = metadata.get(ROUTE_HEADER).and_then(|v| v.to_str().ok());
+        match shared.resolve(name, sticky) {
+            Routed::Model(m, _) if m.upstream.grpc.is_some() => {
                 let why = m.upstream.grpc.as_deref().unwrap_or_default();
                 tracing::warn!(namespace = %shared.namespace, model = name, "envoy cannot reach the server: {why}");
                 Err(Status::unavailable(UPSTREAM_TIMEOUT))
             }
-            Some(m) => Ok(Target::Model(m)),
-            None if shared.flags.unknown_model_answered_200 => {
+            Routed::Model(m, route) => Ok(Target::Model(m, route)),
+            Routed::NoRoute(why) => Err(Status::unimplemented(why)),
+            Routed::Unknown if shared.flags.unknown_model_answered_200 => {
                 Ok(Target::Pretend(name.to_string()))
             }
-            None => Err(Status::not_found(shared.not_found(name))),
+            Routed::Unknown => Err(Status::not_found(shared.not_found(name))),
         }
     }
 }
@@ -69,36 +73,46 @@ impl GrpcInferenceService for Front {
         &self,
         request: Request<ServerLiveRequest>,
     ) -> Result<Response<ServerLiveResponse>, Status> {
-        self.target(request.metadata(), "")?;
-        Ok(Response::new(ServerLiveResponse { live: true }))
+        let target = self.target(request.metadata(), "")?;
+        Ok(routed(
+            Response::new(ServerLiveResponse { live: true }),
+            &target,
+        ))
     }
 
     async fn server_ready(
         &self,
         request: Request<ServerReadyRequest>,
     ) -> Result<Response<ServerReadyResponse>, Status> {
-        self.target(request.metadata(), "")?;
-        Ok(Response::new(ServerReadyResponse { ready: true }))
+        let target = self.target(request.metadata(), "")?;
+        Ok(routed(
+            Response::new(ServerReadyResponse { ready: true }),
+            &target,
+        ))
     }
 
     async fn model_ready(
         &self,
         request: Request<ModelReadyRequest>,
     ) -> Result<Response<ModelReadyResponse>, Status> {
-        self.target(request.metadata(), &request.get_ref().name)?;
-        Ok(Response::new(ModelReadyResponse { ready: true }))
+        let target = self.target(request.metadata(), &request.get_ref().name)?;
+        Ok(routed(
+            Response::new(ModelReadyResponse { ready: true }),
+            &target,
+        ))
     }
 
     async fn server_metadata(
         &self,
         request: Request<ServerMetadataRequest>,
     ) -> Result<Response<ServerMetadataResponse>, Status> {
-        self.target(request.metadata(), "")?;
-        Ok(Response::new(ServerMetadataResponse {
+        let target = self.target(request.metadata(), "")?;
+        let msg = ServerMetadataResponse {
             name: "sim-dataplane".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             extensions: Vec::new(),
-        }))
+        };
+        Ok(routed(Response::new(msg), &target))
     }
 
     async fn model_metadata(
@@ -106,8 +120,9 @@ impl GrpcInferenceService for Front {
         request: Request<ModelMetadataRequest>,
     ) -> Result<Response<ModelMetadataResponse>, Status> {
         let target = self.target(request.metadata(), &request.get_ref().name)?;
+        let route = route_of(&target);
         let (name, versions, sig) = match target {
-            Target::Model(m) => (
+            Target::Model(m, _) => (
                 m.qualified_name(),
                 vec![m.version.clone()],
                 m.predictor.signature(),
@@ -132,14 +147,15 @@ impl GrpcInferenceService for Front {
                 })
                 .collect()
         };
-        Ok(Response::new(ModelMetadataResponse {
+        let msg = ModelMetadataResponse {
             name,
             versions,
             platform: sig.platform,
             inputs: tensors(sig.inputs),
             outputs: tensors(sig.outputs),
             parameters: Default::default(),
-        }))
+        };
+        Ok(with_route(Response::new(msg), route))
     }
 
     async fn model_infer(
@@ -150,8 +166,9 @@ impl GrpcInferenceService for Front {
         let req = request.into_inner();
         let inputs = oip::tensor::inputs_from_grpc(&req)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let route = route_of(&target);
         let model = match target {
-            Target::Model(m) => m,
+            Target::Model(m, _) => m,
             Target::Pretend(name) => {
                 return Ok(Response::new(ModelInferResponse {
                     model_name: name,
@@ -177,13 +194,34 @@ impl GrpcInferenceService for Front {
                     Status::internal(format!("model {} failed: {msg}", model.name))
                 }
             })?;
-        Ok(Response::new(ModelInferResponse {
+        let msg = ModelInferResponse {
             model_name: model.qualified_name(),
             model_version: model.version.clone(),
             id: req.id,
             parameters: Default::default(),
             outputs: outputs.iter().map(NamedTensor::to_grpc_output).collect(),
             raw_output_contents: Vec::new(),
-        }))
+        };
+        Ok(with_route(Response::new(msg), route))
     }
+}
+
+/// The `x-seldon-route` value of a routed target.
+fn route_of(target: &Target) -> Option<String> {
+    match target {
+        Target::Model(_, route) => Some(route.clone()),
+        Target::Pretend(_) => None,
+    }
+}
+
+/// Envoy's response header on a routed answer, as gRPC response metadata.
+fn routed<T>(response: Response<T>, target: &Target) -> Response<T> {
+    with_route(response, route_of(target))
+}
+
+fn with_route<T>(mut response: Response<T>, route: Option<String>) -> Response<T> {
+    if let Some(v) = route.and_then(|r| r.parse().ok()) {
+        response.metadata_mut().insert(ROUTE_HEADER, v);
+    }
+    response
 }

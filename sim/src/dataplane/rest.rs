@@ -1,7 +1,8 @@
 //! The V2 REST front: envoy-style routing by `seldon-model` header or path, then the model.
 
 use super::model::{ServedModel, UPSTREAM_TIMEOUT};
-use super::shared::{InferError, MODEL_HEADER, Shared};
+use super::routes::ROUTE_HEADER;
+use super::shared::{InferError, MODEL_HEADER, Routed, Shared};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -80,7 +81,12 @@ async fn handle(
             ),
         );
     };
-    let model = shared.lookup(target);
+    let sticky = headers.get(ROUTE_HEADER).and_then(|v| v.to_str().ok());
+    let (model, route) = match shared.resolve(target, sticky) {
+        Routed::Model(m, route) => (Some(m), Some(route)),
+        Routed::NoRoute(why) => return error(StatusCode::NOT_FOUND, why),
+        Routed::Unknown => (None, None),
+    };
     if model.is_none() && !shared.flags.unknown_model_answered_200 {
         return error(StatusCode::NOT_FOUND, shared.not_found(target));
     }
@@ -88,7 +94,7 @@ async fn handle(
         tracing::warn!(namespace = %shared.namespace, model = target, "envoy cannot reach the server: {why}");
         return (StatusCode::SERVICE_UNAVAILABLE, UPSTREAM_TIMEOUT).into_response();
     }
-    match endpoint {
+    let mut response = match endpoint {
         Endpoint::Live | Endpoint::Ready | Endpoint::ModelReady(_) => {
             StatusCode::OK.into_response()
         }
@@ -104,7 +110,12 @@ async fn handle(
             StatusCode::NOT_FOUND,
             format!("{method} {path} is not a V2 endpoint"),
         ),
+    };
+    // Envoy's weighted cluster adds the route header to every answer it routed.
+    if let Some(value) = route.and_then(|r| axum::http::HeaderValue::from_str(&r).ok()) {
+        response.headers_mut().insert(ROUTE_HEADER, value);
     }
+    response
 }
 
 fn metadata(shared: &Shared, target: &str, model: Option<&ServedModel>) -> Response {

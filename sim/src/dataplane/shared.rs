@@ -1,12 +1,13 @@
 //! The model table and inference path the REST and gRPC fronts share, with the dataplane defects.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use oip::NamedTensor;
 use oip::tensor::TensorData;
 
 use super::model::{ModelSignature, ServedModel};
+use super::routes::{ExperimentRoute, route_value};
 use crate::faults::{Defect, Faults};
 
 /// Header / gRPC metadata key naming the model, as in Seldon.
@@ -45,6 +46,21 @@ pub(super) struct Shared {
     pub(super) flags: MeshFlags,
     /// Models Ready in the namespace, by name; replaced whole by `Mesh::set_models`.
     pub(super) models: RwLock<BTreeMap<String, ServedModel>>,
+    /// Experiment routes by route name (`<experiment>.experiment`, a default model's name).
+    pub(super) routes: RwLock<BTreeMap<String, ExperimentRoute>>,
+    /// Requests copied to each mirror model.
+    pub(super) mirrored: Mutex<BTreeMap<String, u64>>,
+}
+
+/// Where envoy sends a request for a route name (docs/seldon-behaviour.md §E).
+pub(super) enum Routed {
+    /// This model answers; the `x-seldon-route` value envoy adds to the response.
+    Model(ServedModel, String),
+    /// No route matches (a sticky header naming no candidate, a plain model asked with one,
+    /// every weight 0): envoy's 404 / gRPC UNIMPLEMENTED.
+    NoRoute(String),
+    /// Nothing of that name is served.
+    Unknown,
 }
 
 /// Why an inference failed.
@@ -63,6 +79,68 @@ impl Shared {
             .expect("model table lock")
             .get(name)
             .cloned()
+    }
+
+    /// Envoy's route choice for `name` (the `seldon-model` header or the REST path): an
+    /// Experiment's weighted clusters (or the sticky candidate the `x-seldon-route` header
+    /// names), else the model itself, whose route requires the header to be absent.
+    pub(super) fn resolve(&self, name: &str, sticky: Option<&str>) -> Routed {
+        use rand::Rng;
+        let route = self
+            .routes
+            .read()
+            .expect("route table lock")
+            .get(name)
+            .cloned();
+        let no_route = |why: &str| {
+            Routed::NoRoute(format!(
+                "no route for `{name}` in namespace {}: {why}",
+                self.namespace
+            ))
+        };
+        let chosen = match (route, sticky) {
+            (Some(r), Some(h)) => {
+                let hit = r.clusters.iter().find(|(m, _)| {
+                    self.lookup(m)
+                        .is_some_and(|s| h.contains(&route_value(m, &s.version)))
+                });
+                match hit {
+                    Some((m, _)) => m.clone(),
+                    None => return no_route("the x-seldon-route header names no candidate"),
+                }
+            }
+            (Some(r), None) => {
+                let total = r.total();
+                let picked = (total > 0)
+                    .then(|| rand::thread_rng().gen_range(0..total))
+                    .and_then(|x| r.pick(x).map(str::to_string));
+                let Some(m) = picked else {
+                    return no_route("every weight is 0");
+                };
+                if let Some((mirror, percent)) = &r.mirror
+                    && rand::thread_rng().gen_range(0..100) < *percent
+                {
+                    *self
+                        .mirrored
+                        .lock()
+                        .expect("mirror counter lock")
+                        .entry(mirror.clone())
+                        .or_default() += 1;
+                }
+                m
+            }
+            (None, Some(_)) if self.lookup(name).is_some() => {
+                return no_route("a model's route matches only without x-seldon-route");
+            }
+            (None, _) => name.to_string(),
+        };
+        match self.lookup(&chosen) {
+            Some(m) => {
+                let value = route_value(&m.name, &m.version);
+                Routed::Model(m, value)
+            }
+            None => Routed::Unknown,
+        }
     }
 
     /// The model borrowed for answering unknown models under the UnknownModelAnswered200 defect.

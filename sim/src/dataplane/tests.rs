@@ -504,3 +504,71 @@ async fn defect_invalid_input_answered_200() {
         "{v}"
     );
 }
+
+/// A 25/75 route over the two models named `ab.experiment` and `double`, mirrored to `triple`.
+fn experiment_mesh(mirror_percent: u32) -> Mesh {
+    let m = mesh(MeshFlags::default());
+    let route = ExperimentRoute {
+        clusters: vec![("double".into(), 25), ("triple".into(), 75)],
+        mirror: Some(("triple".into(), mirror_percent)),
+    };
+    m.set_routes(
+        [
+            ("ab.experiment".to_string(), route.clone()),
+            ("double".to_string(), route),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    m
+}
+
+#[tokio::test]
+async fn experiment_routes_split_by_weight_with_the_route_header_over_grpc() {
+    let m = experiment_mesh(100);
+    let mut c = client(&m).await;
+    let mut counts = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..200 {
+        let resp = c
+            .model_infer(grpc_req(infer_msg("ab", x()), Some("ab.experiment")))
+            .await
+            .expect("routed");
+        let route = resp
+            .metadata()
+            .get(ROUTE_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let r = resp.into_inner();
+        assert_eq!(route, format!(":{}:", r.model_name));
+        // Each answer is the picked model's own numbers.
+        let factor = if r.model_name == "double_1" { 2.0 } else { 3.0 };
+        assert_eq!(grpc_y(&r), vec![factor, 2.0 * factor]);
+        *counts.entry(r.model_name).or_default() += 1;
+    }
+    let double = f64::from(counts["double_1"]) / 200.0;
+    assert!(
+        (double - 0.25).abs() < 5.5 * (0.25f64 * 0.75 / 200.0).sqrt(),
+        "{counts:?}"
+    );
+    // Mirrored at 100 %: every request was copied to the mirror, whose answers were discarded.
+    assert_eq!(m.mirrored().get("triple"), Some(&200));
+}
+
+#[tokio::test]
+async fn a_zero_mirror_percent_copies_nothing_and_the_default_model_route_is_split_too() {
+    let m = experiment_mesh(0);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        let (status, v) = post(&m, "/v2/models/double/infer", Some("double"), &good_body()).await;
+        assert_eq!(status, 200, "{v}");
+        seen.insert(v["model_name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        seen.len(),
+        2,
+        "the default model's route is the experiment's: {seen:?}"
+    );
+    assert!(m.mirrored().is_empty());
+}

@@ -1,10 +1,11 @@
 //! Inference endpoint wiring: one `dataplane::Mesh` per namespace whose envoy has a Ready pod
 //! behind `seldon-mesh` and got its configuration from the scheduler (xDS, docs/seldon-behaviour.md
-//! §17), serving that namespace's Ready models; its address is published in
+//! §17), serving that namespace's Ready models and Experiment routes; its address is published in
 //! `PlatformState::mesh_addrs` and removed when the runtime goes.
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::experiment::Routes;
 use super::runtime::RuntimeView;
 use crate::control::context::{Ctx, MeshSlot, Served};
 use crate::dataplane::{Mesh, MeshFlags, ServedModel};
@@ -13,6 +14,7 @@ use crate::dataplane::{Mesh, MeshFlags, ServedModel};
 pub(crate) fn sync(
     ctx: &mut Ctx,
     served: &HashMap<String, Vec<Served>>,
+    routes: &Routes,
     runtimes: &BTreeMap<String, RuntimeView>,
 ) {
     let mut meshes = ctx.state.meshes.lock().unwrap_or_else(|e| e.into_inner());
@@ -38,6 +40,7 @@ pub(crate) fn sync(
                         MeshSlot {
                             mesh,
                             models: Vec::new(),
+                            routes: BTreeMap::new(),
                         },
                     );
                 }
@@ -61,6 +64,12 @@ pub(crate) fn sync(
                     .collect(),
             );
             slot.models = want;
+            changed = true;
+        }
+        let want = routes.get(ns).cloned().unwrap_or_default();
+        if slot.routes != want {
+            slot.mesh.set_routes(want.clone());
+            slot.routes = want;
             changed = true;
         }
     }

@@ -291,7 +291,7 @@ fn controller_unconnected(
 }
 
 /// The gRPC error the operator gets when it cannot reach `seldon-scheduler.<ns>:9004`.
-fn scheduler_error(ctx: &Ctx, ns: &str) -> String {
+pub(super) fn scheduler_error(ctx: &Ctx, ns: &str) -> String {
     match ctx
         .store
         .get(res("Service"), Some(ns), "seldon-scheduler")

@@ -351,7 +351,7 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         true
     ),
-    // Served (the setup chart installs its CRD) but not reconciled: no experiment behaviour is modelled.
+    // Model Experiments are reconciled (`seldon/experiment.rs`, docs/seldon-behaviour.md §E).
     rt!(
         "mlops.seldon.io",
         "v1alpha1",
