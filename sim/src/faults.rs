@@ -72,11 +72,14 @@ pub enum Defect {
     /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
     /// NetworkPolicy, while other pods (the harness's probes) obey it.
     PolicyIgnoredForSeldonTraffic,
+    /// An in-place upgrade makes existing Models invalid: the new Model CRD requires
+    /// `status.selector`, which Models written by the old version lack (Seldon 2.8.4, #5985).
+    UpgradeBreaksExistingModels,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 28] = [
+    pub const ALL: [Defect; 29] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -105,6 +108,7 @@ impl Defect {
         Defect::EgressPolicyIgnored,
         Defect::NamespaceSelectorIgnored,
         Defect::PolicyIgnoredForSeldonTraffic,
+        Defect::UpgradeBreaksExistingModels,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -138,6 +142,7 @@ impl Defect {
             Defect::EgressPolicyIgnored => "egress-policy-ignored",
             Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
             Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
+            Defect::UpgradeBreaksExistingModels => "upgrade-breaks-existing-models",
         }
     }
 
