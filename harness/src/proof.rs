@@ -65,6 +65,8 @@ enum Behaviour {
     NamespaceSelectors,
     /// Seldon's own connections (agent, envoy, controller, rclone) obey NetworkPolicy.
     SeldonTrafficPolicy,
+    /// Existing objects stay valid across an in-place upgrade (the new CRDs accept them).
+    ExistingObjectsSurviveUpgrade,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -97,6 +99,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::EgressPolicyIgnored => Behaviour::EgressPolicy,
         Defect::NamespaceSelectorIgnored => Behaviour::NamespaceSelectors,
         Defect::PolicyIgnoredForSeldonTraffic => Behaviour::SeldonTrafficPolicy,
+        Defect::UpgradeBreaksExistingModels => Behaviour::ExistingObjectsSurviveUpgrade,
     }
 }
 
@@ -368,6 +371,14 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
 /// `harness run` reports it as what each check is proven to catch.
 pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &Check) -> bool {
     relies_on(scenario, check).contains(&broken_by(defect))
+}
+
+/// Whether the upgrade flow (`run::upgrade`: its server-side dry-run of every existing Seldon
+/// object against the new CRDs, before the components are upgraded) must refuse the upgrade
+/// under a defect; no check relies on it, since none upgrades. `suites/tests/mutations.rs`
+/// proves it.
+pub fn upgrade_refused_under(defect: Defect) -> bool {
+    broken_by(defect) == Behaviour::ExistingObjectsSurviveUpgrade
 }
 
 /// The defects a check is proven to catch, by name (for reports).
