@@ -227,6 +227,11 @@ fn existing_cluster_upgrade_uses_the_allowed_context_and_the_same_order() {
 #[test]
 fn an_object_the_new_crds_reject_stops_the_upgrade_before_the_setup_chart() {
     let run = Run::new();
+    // After the rollback the CRDs release is back on the installed version.
+    run.recorder.respond(
+        "helm status seldon-core-v2-crds",
+        status_json("seldon-core-v2-crds", "default", "2.9.0"),
+    );
     let dry_run = DryRun {
         checked: 2,
         rejected: vec![Rejection {
@@ -245,17 +250,22 @@ fn an_object_the_new_crds_reject_stops_the_upgrade_before_the_setup_chart() {
         "{text}"
     );
     assert!(
-        text.contains("components were left on the old version"),
+        text.contains("CRDs were put back")
+            && text.contains("components were left on the old version"),
         "{text}"
     );
     let t = run.transcript();
+    assert!(
+        position(&t, "server-side dry-run") < position(&t, "helm rollback seldon-core-v2-crds"),
+        "{t:#?}"
+    );
     assert!(
         !t.iter().any(|l| l.contains("seldon-core-v2-setup")),
         "the setup chart must not be upgraded: {t:#?}"
     );
     assert_golden(
         "upgrade-in-place-refused",
-        "in-place upgrade refused: the new CRDs reject an existing Model, so the setup chart is not upgraded",
+        "in-place upgrade refused: the new CRDs reject an existing Model, so they are rolled back and the setup chart is not upgraded",
         &t,
     );
 }

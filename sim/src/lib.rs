@@ -182,6 +182,12 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("applying the new Seldon CRDs failed: {e}"))
     }
 
+    /// Puts the installed version's Seldon CRDs back (a rollback of the CRDs chart).
+    pub fn restore_seldon_crds(&self) -> anyhow::Result<()> {
+        seldon::restore_crds(&self.store)
+            .map_err(|e| anyhow::anyhow!("putting the Seldon CRDs back failed: {e}"))
+    }
+
     /// The second half of an in-place upgrade (the setup chart): the controller on `version` and
     /// every Seldon component and Server pod recreated. Returns how many pods were deleted.
     pub fn roll_seldon(&self, controller_namespace: &str, version: &str) -> anyhow::Result<usize> {

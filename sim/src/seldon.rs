@@ -50,7 +50,7 @@ pub(crate) use kafka::{bootstrap_servers, unreachable as kafka_unreachable};
 pub use podspec::merge_pod_spec;
 pub(crate) use traffic::agent_unconnected;
 pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
-pub use upgrade::{roll_components, upgrade_crds};
+pub use upgrade::{restore_crds, roll_components, upgrade_crds};
 
 /// One reconcile pass of the Seldon control plane.
 pub(crate) async fn reconcile(ctx: &mut Ctx) {

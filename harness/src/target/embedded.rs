@@ -203,6 +203,10 @@ impl UpgradeSteps for EmbeddedSteps {
         self.platform.upgrade_seldon_crds().map(|_| ())
     }
 
+    async fn restore_crds(&self) -> anyhow::Result<()> {
+        self.platform.restore_seldon_crds()
+    }
+
     async fn upgrade_components(&self, version: &str) -> anyhow::Result<()> {
         use super::kind::helm::ControllerReadiness;
         self.platform

@@ -23,6 +23,8 @@ pub trait UpgradeSteps: Sync {
     /// Installs `version`'s CRDs (Helm never upgrades a chart's `crds/`; Seldon's CRDs chart keeps
     /// them in `templates/`, so its `helm upgrade` does).
     fn apply_crds(&self, version: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Puts back the installed version's CRDs (after the new ones rejected existing objects).
+    fn restore_crds(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Upgrades everything else to `version` and waits for the controller.
     fn upgrade_components(&self, version: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
@@ -102,17 +104,29 @@ impl Findings {
     }
 }
 
-/// The error of an upgrade refused because existing objects would break, naming each.
-pub fn rejected_error(version: &str, rejected: &[Rejection]) -> anyhow::Error {
+/// The error of an upgrade refused because existing objects would break, naming each; `restored`
+/// says whether the installed CRDs were put back.
+pub fn rejected_error(
+    version: &str,
+    rejected: &[Rejection],
+    restored: &anyhow::Result<()>,
+) -> anyhow::Error {
     let lines: Vec<String> = rejected
         .iter()
         .map(|r| format!("  {}: {}", r.object, r.message))
         .collect();
     anyhow::anyhow!(
-        "not upgrading the Seldon components to {version}: its CRDs reject {} existing object(s) on their next write (a server-side dry-run of each):\n{}\n\
-         Fix the objects (or the new CRDs) first: the controller could no longer update them and `kubectl apply` of them would fail. The new CRDs are installed; the components were left on the old version.",
+        "not upgrading to {version}: its CRDs reject {} existing object(s) on their next write (a server-side dry-run of each):\n{}\n\
+         Fix the objects (or the new CRDs) first: with these CRDs no write to them passes (status updates by the controller, `kubectl apply`, \
+         even removing a finalizer to delete them). {}; the components were left on the old version.",
         rejected.len(),
-        lines.join("\n")
+        lines.join("\n"),
+        match restored {
+            Ok(()) => "The installed version's CRDs were put back".to_string(),
+            Err(e) => format!(
+                "Putting the installed version's CRDs back failed ({e:#}): the new CRDs are still installed, roll them back by hand (`helm rollback seldon-core-v2-crds -n default`)"
+            ),
+        }
     )
 }
 
@@ -140,7 +154,12 @@ pub async fn upgrade_sequence<S: UpgradeSteps, C: UpgradeCluster>(
     }
     findings.dry_run = cluster.dry_run_objects().await?;
     if !findings.dry_run.rejected.is_empty() {
-        return Err(rejected_error(version, &findings.dry_run.rejected));
+        let restored = steps.restore_crds().await;
+        return Err(rejected_error(
+            version,
+            &findings.dry_run.rejected,
+            &restored,
+        ));
     }
     for line in findings.lines(version) {
         eprintln!("{line}");

@@ -47,6 +47,20 @@ fn schema(kind: &str, faults: &Faults) -> Value {
 /// Applies the new version's CRDs (the CRDs chart's upgrade): every Seldon CRD's schema is
 /// replaced; stored objects stay as they are. Returns the CRDs whose spec changed.
 pub fn upgrade_crds(store: &Store, faults: &Faults) -> Result<Vec<String>, ApiError> {
+    set_schemas(store, |kind| schema(kind, faults))
+}
+
+/// Puts back the installed version's CRDs (`install`'s schema, which requires nothing).
+pub fn restore_crds(store: &Store) -> Result<(), ApiError> {
+    set_schemas(
+        store,
+        |_| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    )
+    .map(|_| ())
+}
+
+/// Sets every Seldon CRD's schema to `schema(kind)`; returns the CRDs that changed.
+fn set_schemas(store: &Store, schema: impl Fn(&str) -> Value) -> Result<Vec<String>, ApiError> {
     let crd_rt = res("CustomResourceDefinition");
     let mut changed = Vec::new();
     for rt in RESOURCES.iter().filter(|r| r.group == "mlops.seldon.io") {
@@ -55,7 +69,7 @@ pub fn upgrade_crds(store: &Store, faults: &Faults) -> Result<Vec<String>, ApiEr
         };
         let before = crd["spec"].clone();
         for v in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
-            v["schema"]["openAPIV3Schema"] = schema(rt.kind, faults);
+            v["schema"]["openAPIV3Schema"] = schema(rt.kind);
         }
         if crd["spec"] != before {
             crd["metadata"]

@@ -488,6 +488,23 @@ impl Installer {
         Ok(())
     }
 
+    /// `helm rollback` a release to its previous revision, with `--wait`.
+    pub async fn rollback(
+        &self,
+        release: &str,
+        namespace: &str,
+        timeout: u64,
+    ) -> Result<(), InstallError> {
+        let cmd = Command::new(&HELM)
+            .args(["rollback", release, "--namespace", namespace])
+            .args(self.target.helm_flags())
+            .args(["--wait", "--timeout"])
+            .arg(format!("{timeout}s"))
+            .timeout(Duration::from_secs(timeout + 60));
+        self.helm_ok(cmd).await?;
+        Ok(())
+    }
+
     /// Reads a release's status.
     pub async fn status(
         &self,

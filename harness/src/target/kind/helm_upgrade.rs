@@ -47,6 +47,16 @@ impl<R: ControllerReadiness + Send> UpgradeSteps for HelmSteps<R> {
         Ok(())
     }
 
+    async fn restore_crds(&self) -> anyhow::Result<()> {
+        self.installer
+            .rollback(CRDS_RELEASE, CRDS_NAMESPACE, self.settings.timeout_seconds)
+            .await?;
+        self.installer
+            .verify_release(CRDS_RELEASE, CRDS_NAMESPACE, &self.settings.chart_version)
+            .await?;
+        Ok(())
+    }
+
     async fn upgrade_components(&self, version: &str) -> anyhow::Result<()> {
         let to = self.at(version)?;
         self.installer.install_setup_chart(&to).await?;
