@@ -58,10 +58,20 @@ impl UpgradeCluster for NotedCluster {
         Ok(self.dry_run.clone())
     }
 
-    async fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+    async fn serving(&self) -> anyhow::Result<Vec<String>> {
+        self.notes
+            .note("list the SeldonRuntimes and Servers that are Ready");
+        Ok(vec![
+            "SeldonRuntime team/seldon".into(),
+            "Server team/mlserver".into(),
+        ])
+    }
+
+    async fn wait_serving(&self, serving: &[String], timeout: Duration) -> anyhow::Result<()> {
         self.notes.note(format!(
-            "wait {}s: every SeldonRuntime and Server Ready",
-            timeout.as_secs()
+            "wait {}s: Ready again: {}",
+            timeout.as_secs(),
+            serving.join(", ")
         ));
         Ok(())
     }
@@ -191,7 +201,10 @@ fn kind_upgrade_applies_the_crds_chart_then_dry_runs_then_the_setup_chart() {
     let crds = position(&t, "helm upgrade --install seldon-core-v2-crds");
     let dry = position(&t, "server-side dry-run");
     let setup = position(&t, "helm upgrade --install seldon-core-v2-setup");
-    let serving = position(&t, "every SeldonRuntime and Server Ready");
+    let serving = position(
+        &t,
+        "Ready again: SeldonRuntime team/seldon, Server team/mlserver",
+    );
     assert!(crds < dry && dry < setup && setup < serving, "{t:#?}");
     assert!(t[crds].contains("--version 2.9.1"), "{}", t[crds]);
     assert_golden(

@@ -56,8 +56,14 @@ pub trait UpgradeCluster: Sync {
     -> impl Future<Output = anyhow::Result<BTreeMap<String, i64>>> + Send;
     /// Server-side dry-runs (`dryRun=All`) an update of every existing Seldon object.
     fn dry_run_objects(&self) -> impl Future<Output = anyhow::Result<DryRun>> + Send;
-    /// Waits until every SeldonRuntime and Server is Ready again.
-    fn wait_serving(&self, timeout: Duration) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// The SeldonRuntimes and Servers that are Ready now (`SeldonRuntime team/seldon`).
+    fn serving(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
+    /// Waits until each of `serving` (from [`UpgradeCluster::serving`]) is Ready again.
+    fn wait_serving(
+        &self,
+        serving: &[String],
+        timeout: Duration,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// What an upgrade found on its way, for the log and the report.
@@ -132,7 +138,8 @@ pub fn rejected_error(
 
 /// The upgrade sequence: CRDs, verified; dry-run of every existing Seldon object against them
 /// (any rejection stops here, before the components change); single-replica Servers warned
-/// about; the components; every runtime and Server Ready again within `timeout`.
+/// about; the components; every runtime and Server that was Ready before Ready again within
+/// `timeout`.
 pub async fn upgrade_sequence<S: UpgradeSteps, C: UpgradeCluster>(
     steps: &S,
     cluster: &C,
@@ -164,7 +171,8 @@ pub async fn upgrade_sequence<S: UpgradeSteps, C: UpgradeCluster>(
     for line in findings.lines(version) {
         eprintln!("{line}");
     }
+    let serving = cluster.serving().await?;
     steps.upgrade_components(version).await?;
-    cluster.wait_serving(timeout).await?;
+    cluster.wait_serving(&serving, timeout).await?;
     Ok(findings)
 }

@@ -143,10 +143,27 @@ impl UpgradeCluster for KubeUpgradeCluster {
         Ok(report)
     }
 
-    async fn wait_serving(&self, timeout: Duration) -> anyhow::Result<()> {
+    async fn serving(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .seldon_objects()
+            .await?
+            .iter()
+            .filter(|(ar, o)| {
+                (ar.kind == "SeldonRuntime" || ar.kind == "Server")
+                    && o.data["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+            .map(|(ar, o)| describe(ar, o))
+            .collect())
+    }
+
+    async fn wait_serving(&self, serving: &[String], timeout: Duration) -> anyhow::Result<()> {
         let deadline = Deadline::after(timeout);
         for (ar, obj) in self.seldon_objects().await? {
-            if ar.kind != "SeldonRuntime" && ar.kind != "Server" {
+            if !serving.contains(&describe(&ar, &obj)) {
                 continue;
             }
             let object = ObjectRef::new(
