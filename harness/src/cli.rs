@@ -30,7 +30,7 @@ pub struct RunArgs {
     pub kind_config: PathBuf,
     /// Overrides every scenario's chart version.
     pub chart_version: Option<String>,
-    /// After the scenarios pass, upgrade to this chart version and run them again.
+    /// Upgrade in place to this chart version between two rounds of checks on the same objects.
     pub upgrade_to: Option<String>,
     /// `non-disruptive` or `disruptive` (`None`: the target's default).
     pub mode: Option<String>,
