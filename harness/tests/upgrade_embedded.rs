@@ -146,3 +146,56 @@ fn non_disruptive_mode_skips_exactly_the_disruptive_checks_with_the_reason() {
         "skips by mode are not failures: {report:#?}"
     );
 }
+
+/// An "upgrade" that re-creates one of the scenario's objects (same content, new UID).
+struct Recreates {
+    client: kube::Client,
+}
+
+impl harness::target::upgrade::InPlaceUpgrade for Recreates {
+    fn upgrade_in_place<'a>(
+        &'a self,
+        _version: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            use k8s_openapi::api::core::v1::Secret;
+            let api: kube::Api<Secret> = kube::Api::namespaced(self.client.clone(), "financial-ml");
+            let mut secret = api.get("harness-models-s3").await?;
+            api.delete("harness-models-s3", &Default::default()).await?;
+            secret.metadata.uid = None;
+            secret.metadata.resource_version = None;
+            secret.metadata.managed_fields = None;
+            secret.metadata.creation_timestamp = None;
+            api.create(&Default::default(), &secret).await?;
+            Ok(())
+        })
+    }
+}
+
+#[test]
+fn an_object_re_created_by_the_upgrade_fails_the_kept_objects_check() {
+    let s = scenario("shared-scheduler");
+    let o = opts(Faults::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let reports = rt.block_on(async {
+        let target = harness::target::Target::start(&o, &s).await.unwrap();
+        let upgrade = std::sync::Arc::new(Recreates {
+            client: target.client(),
+        });
+        let r =
+            harness::run::upgrade::run_one(&target, &s, &Selection::default(), &o, Some(upgrade))
+                .await;
+        target.finish(false).await;
+        r
+    });
+    assert_eq!(reports.len(), 2, "{reports:#?}");
+    let kept = &reports[1].checks[0];
+    assert_eq!(kept.name, KEPT_CHECK);
+    assert!(!kept.verdict.passed(), "{kept:?}");
+    assert!(
+        kept.verdict
+            .message()
+            .contains("Secret financial-ml/harness-models-s3 was re-created (uid"),
+        "{kept:?}"
+    );
+}

@@ -233,6 +233,19 @@ async fn one(
     reports
 }
 
+/// One scenario through the flow on a started `target`, upgraded with `upgrade` to
+/// `opts.upgrade_to` (tests pass their own upgrade).
+pub async fn run_one(
+    target: &Target,
+    scenario: &Scenario,
+    selection: &Selection,
+    opts: &TargetOptions,
+    upgrade: Option<Arc<dyn InPlaceUpgrade>>,
+) -> Vec<ScenarioReport> {
+    let gate = Gate::new(1, upgrade, opts.upgrade_to.as_deref().unwrap_or_default());
+    one(target, scenario, selection, opts, &gate).await
+}
+
 /// Scenarios sharing a namespace cannot all be set up at once, which keeping every scenario's
 /// objects across one upgrade needs.
 fn shared_namespaces(scenarios: &[&Scenario]) -> Option<String> {
