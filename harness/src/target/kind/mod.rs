@@ -171,7 +171,10 @@ impl Provider for Kind {
     }
 
     fn in_place_upgrade(&self) -> Option<Arc<dyn super::upgrade::InPlaceUpgrade>> {
-        helm_upgrade::in_place(self.helm.as_ref()?, &self.client)
+        Some(Arc::new(ForgetsFingerprint {
+            inner: helm_upgrade::in_place(self.helm.as_ref()?, &self.client)?,
+            client: self.client.clone(),
+        }))
     }
 
     fn model_store(&self) -> Option<std::net::SocketAddrV4> {
@@ -204,6 +207,37 @@ impl Provider for Kind {
             if let Some(logs) = teardown.logs {
                 eprintln!("kind logs exported to {}", logs.display());
             }
+        })
+    }
+}
+
+/// An upgrade of a kind cluster: its recorded fingerprint names the install it no longer runs, so
+/// it is deleted first and the next run recreates the cluster instead of reusing it as the old
+/// version.
+struct ForgetsFingerprint {
+    inner: Arc<dyn super::upgrade::InPlaceUpgrade>,
+    client: kube::Client,
+}
+
+impl super::upgrade::InPlaceUpgrade for ForgetsFingerprint {
+    fn upgrade_in_place<'a>(
+        &'a self,
+        version: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                kube::Api::namespaced(self.client.clone(), fingerprint::FINGERPRINT_NAMESPACE);
+            match api
+                .delete(fingerprint::FINGERPRINT_CONFIGMAP, &Default::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => anyhow::bail!(
+                    "deleting the cluster's fingerprint before upgrading it (so no later run reuses it as the old version): {e}"
+                ),
+            }
+            self.inner.upgrade_in_place(version).await
         })
     }
 }
