@@ -30,8 +30,10 @@ pub struct RunArgs {
     pub kind_config: PathBuf,
     /// Overrides every scenario's chart version.
     pub chart_version: Option<String>,
-    /// After the scenarios pass, upgrade to this chart version and run them again.
+    /// Upgrade in place to this chart version between two rounds of checks on the same objects.
     pub upgrade_to: Option<String>,
+    /// `non-disruptive` or `disruptive` (`None`: the target's default).
+    pub mode: Option<String>,
     /// Embedded platform defects, by name.
     pub defects: Vec<String>,
     /// Only checks carrying one of these tags.
@@ -278,11 +280,24 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mode = match args
+        .mode
+        .as_deref()
+        .map(crate::run::Mode::parse)
+        .transpose()
+    {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: --mode: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let selection = crate::run::Selection {
         check: args.check.clone(),
         tags: args.tags.clone(),
         rerun,
         setup_only: args.setup_only,
+        mode,
     };
     if !args.setup_only && scenarios.iter().all(|s| selection.checks(s).is_empty()) {
         eprintln!(
@@ -331,7 +346,11 @@ pub fn run(args: RunArgs) -> ExitCode {
     let reports = rt.block_on(async {
         // Before anything is created: from here a signal means "clean up and stop".
         crate::run::listen_for_signals();
-        crate::run::run_all_jobs(&opts, &scenarios, &selection, args.jobs).await
+        if opts.upgrade_to.is_some() {
+            crate::run::upgrade::run_all(&opts, &scenarios, &selection, args.jobs).await
+        } else {
+            crate::run::run_all_jobs(&opts, &scenarios, &selection, args.jobs).await
+        }
     });
     let text = crate::report::terminal(&reports);
     print!("{text}");

@@ -211,10 +211,19 @@ struct RunArgs {
     /// Override every scenario's Seldon chart version.
     #[arg(long, env = "HARNESS_CHART_VERSION")]
     chart_version: Option<String>,
-    /// kind (or existing with --manage-install): once the scenarios pass, `helm upgrade` Seldon to
-    /// this chart version and run them again.
+    /// Upgrade Seldon in place to this chart version between two rounds of checks on the same
+    /// objects: set up once, check, install the new CRDs (verified changed), dry-run every
+    /// existing Seldon object against them (a rejection stops the upgrade, naming the object and
+    /// field), warn about single-replica Servers, upgrade the components, check again (objects
+    /// must keep their UIDs), clean up once. kind, existing with --manage-install, and the
+    /// embedded platform (its own in-place upgrade). No upgrade when a check fails before it.
     #[arg(long, env = "HARNESS_UPGRADE_TO", value_name = "VERSION")]
     upgrade_to: Option<String>,
+    /// `non-disruptive` skips checks that disrupt serving (restarts, rollouts), reporting them
+    /// skipped with the reason; `disruptive` runs them. Default: non-disruptive on `existing`,
+    /// disruptive on the embedded platform and kind.
+    #[arg(long, env = "HARNESS_MODE", value_name = "MODE")]
+    mode: Option<String>,
     /// kind: the cluster config.
     #[arg(long, default_value = "kind-config.yaml")]
     kind_config: PathBuf,
@@ -239,7 +248,8 @@ struct RunArgs {
     /// dataflow-engine-ready-without-kafka, gateways-ready-without-kafka, disable-overrides-ignored,
     /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name, egress-policy-ignored,
     /// namespace-selector-ignored, policy-ignored-for-seldon-traffic, runtime-status-not-written,
-    /// policy-only-for-new-pods, experiment-weights-ignored.
+    /// policy-only-for-new-pods, experiment-weights-ignored, upgrade-breaks-existing-models
+    /// (with --upgrade-to).
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
     /// Embedded platform only: answer this share of API requests (e.g. `5%` or `0.05`) with
@@ -269,6 +279,7 @@ impl From<RunArgs> for cli::RunArgs {
             kind_config: a.kind_config,
             chart_version: a.chart_version,
             upgrade_to: a.upgrade_to,
+            mode: a.mode,
             defects: a.defects,
             tags: a.tags,
             rerun_failed: a.rerun_failed,

@@ -71,6 +71,8 @@ enum Behaviour {
     PolicyOnRunningPods,
     /// An edit of an Experiment's weights replaces the route's weights.
     ExperimentWeights,
+    /// Existing objects stay valid across an in-place upgrade (the new CRDs accept them).
+    ExistingObjectsSurviveUpgrade,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -106,6 +108,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::RuntimeStatusNotWritten => Behaviour::RuntimeStatus,
         Defect::PolicyOnlyForNewPods => Behaviour::PolicyOnRunningPods,
         Defect::ExperimentWeightsIgnored => Behaviour::ExperimentWeights,
+        Defect::UpgradeBreaksExistingModels => Behaviour::ExistingObjectsSurviveUpgrade,
     }
 }
 
@@ -408,6 +411,14 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
 /// `harness run` reports it as what each check is proven to catch.
 pub fn meant_to_catch(defect: Defect, scenario: &Scenario, check: &Check) -> bool {
     relies_on(scenario, check).contains(&broken_by(defect))
+}
+
+/// Whether the upgrade flow (`run::upgrade`: its server-side dry-run of every existing Seldon
+/// object against the new CRDs, before the components are upgraded) must refuse the upgrade
+/// under a defect; no check relies on it, since none upgrades. `suites/tests/mutations.rs`
+/// proves it.
+pub fn upgrade_refused_under(defect: Defect) -> bool {
+    broken_by(defect) == Behaviour::ExistingObjectsSurviveUpgrade
 }
 
 /// The defects a check is proven to catch, by name (for reports).

@@ -2,6 +2,10 @@
 
 pub mod attempts;
 pub mod diagnostics;
+pub mod mode;
+pub mod upgrade;
+
+pub use mode::Mode;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -14,7 +18,6 @@ use crate::kube::run_lease::RunLease;
 use crate::kube::{Applier, RunLabels};
 use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
 use crate::setup::{CleanupError, CleanupGuard, CleanupReport, RunContext, setup_recorded};
-use crate::target::kind::helm::UpgradePhase;
 use crate::target::{Keep, Target, TargetOptions, fresh_per_scenario};
 
 /// Loads a scenario file: its format (`Scenario::load`), then the flow analysis (unknown flow
@@ -40,6 +43,8 @@ pub struct CheckResult {
     pub tags: Vec<String>,
     /// Extra attempts after infrastructure errors, each with its reason (see `run::attempts`).
     pub retries: Vec<String>,
+    /// Skipped by `--mode` (a disruptive check in non-disruptive mode): not a failure.
+    pub skipped_by_mode: bool,
 }
 
 /// Everything one scenario run produced.
@@ -69,7 +74,11 @@ impl ScenarioReport {
     /// Whether every check passed and setup worked.
     pub fn succeeded(&self) -> bool {
         self.not_applicable.is_some()
-            || (self.setup_error.is_none() && self.checks.iter().all(|c| c.verdict.passed()))
+            || (self.setup_error.is_none()
+                && self
+                    .checks
+                    .iter()
+                    .all(|c| c.verdict.passed() || c.skipped_by_mode))
     }
 }
 
@@ -100,6 +109,37 @@ pub struct Selection {
     pub rerun: Option<std::collections::BTreeSet<(String, String)>>,
     /// Setup and cleanup only (`--setup-only`): no check is run.
     pub setup_only: bool,
+    /// Whether disruptive checks run (`--mode`); `None`: the target's default ([`Mode::default_for`]).
+    pub mode: Option<Mode>,
+}
+
+/// What a scenario run does between its checks and its cleanup, on the same objects (the upgrade
+/// flow, `run::upgrade`).
+pub trait Interlude: Sync {
+    /// The in-place upgrade checks may perform (`CheckContext::upgrade`).
+    fn upgrade(&self) -> Option<std::sync::Arc<dyn crate::target::upgrade::InPlaceUpgrade>>;
+    /// Runs once setup and the checks are done (setup failed: `stage.report.setup_error`), and
+    /// returns the reports of what it ran.
+    fn between<'a>(
+        &'a self,
+        stage: Stage<'a>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<ScenarioReport>> + 'a>>;
+}
+
+/// A scenario run between its checks and its cleanup.
+pub struct Stage<'a> {
+    /// The target.
+    pub target: &'a Target,
+    /// The scenario.
+    pub scenario: &'a Scenario,
+    /// Which checks run.
+    pub selection: &'a Selection,
+    /// The checks' context.
+    pub ctx: &'a CheckContext<'a>,
+    /// The report so far (setup and the checks).
+    pub report: &'a ScenarioReport,
+    /// What setup applied.
+    pub applied: crate::setup::Applied,
 }
 
 impl Selection {
@@ -240,6 +280,74 @@ pub async fn run_scenario_selected(
     selection: &Selection,
     keep: Keep,
 ) -> ScenarioReport {
+    let mut reports = run_scenario_with(target, scenario, selection, keep, None).await;
+    reports.remove(0)
+}
+
+/// Runs the selected checks of a scenario that is set up, concurrently (a disruptive check
+/// outside disruptive mode is skipped with the reason).
+pub async fn run_checks(
+    target: &Target,
+    scenario: &Scenario,
+    selection: &Selection,
+    ctx: &CheckContext<'_>,
+) -> Vec<CheckResult> {
+    let cap = target.timeout_cap();
+    let mode = selection
+        .mode
+        .unwrap_or_else(|| Mode::default_for(target.kind()));
+    let futures = selection.checks(scenario).into_iter().map(|check| async move {
+        let mut check = check.clone();
+        if mode == Mode::NonDisruptive && check.expect.disruptive() {
+            return CheckResult {
+                name: check.name.clone(),
+                kind: check.expect.kind(),
+                tags: check.tags.clone(),
+                verdict: Verdict::skip(format!(
+                    "not run: `{}` checks disrupt serving and this run is non-disruptive (the default on an existing cluster); run with `--mode disruptive` to include it",
+                    check.expect.kind()
+                )),
+                retries: Vec::new(),
+                duration: Duration::ZERO,
+                proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
+                skipped_by_mode: true,
+            };
+        }
+        if let Some(cap) = cap {
+            let t = check
+                .timeout
+                .unwrap_or_else(|| check.expect.default_timeout());
+            check.timeout = Some(t.min(cap));
+        }
+        let started = Instant::now();
+        let attempted = attempts::attempt_check(
+            || checks::run_classified(ctx, &check),
+            attempts::detect_flaky_from_env(),
+        )
+        .await;
+        CheckResult {
+            name: check.name.clone(),
+            kind: check.expect.kind(),
+            tags: check.tags.clone(),
+            verdict: attempted.verdict,
+            retries: attempted.retries,
+            duration: started.elapsed(),
+            proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
+            skipped_by_mode: false,
+        }
+    });
+    futures::future::join_all(futures).await
+}
+
+/// [`run_scenario_selected`] with an [`Interlude`] between the checks and cleanup: the first
+/// report is the scenario's, then the interlude's.
+pub async fn run_scenario_with(
+    target: &Target,
+    scenario: &Scenario,
+    selection: &Selection,
+    keep: Keep,
+    interlude: Option<&dyn Interlude>,
+) -> Vec<ScenarioReport> {
     let run_id = run_id();
     let mut report = ScenarioReport {
         scenario: scenario.name().to_string(),
@@ -254,7 +362,7 @@ pub async fn run_scenario_selected(
     };
     if signals_received() > 0 {
         report.setup_error = Some("interrupted before it started".into());
-        return report;
+        return vec![report];
     }
     let client = target.client();
     report.kubernetes_version =
@@ -276,7 +384,7 @@ pub async fn run_scenario_selected(
         Ok(o) => run_ctx.package_overrides = o,
         Err(e) => {
             report.setup_error = Some(format!("{e:#}"));
-            return report;
+            return vec![report];
         }
     }
     // The run's Lease tells other runs this one is live (and later kept, or crashed).
@@ -294,10 +402,8 @@ pub async fn run_scenario_selected(
     // Ctrl-C, a panic) can still delete exactly what the run created.
     let guard = CleanupGuard::new(client.clone(), &run_ctx);
     let recorder = guard.recorder();
+    let mut extra = Vec::new();
     let work = async {
-        if let Err(e) = setup_recorded(&client, scenario, &run_ctx, &recorder).await {
-            return (Some(e.to_string()), Vec::new());
-        }
         let ctx = CheckContext {
             client: client.clone(),
             scenario,
@@ -306,41 +412,37 @@ pub async fn run_scenario_selected(
             model_store: target.model_store(),
             recorder: Some(recorder.clone()),
             settle: target.settle_window(),
+            upgrade: interlude.and_then(Interlude::upgrade),
         };
-        let cap = target.timeout_cap();
-        let futures = selection.checks(scenario).into_iter().map(|check| {
-            let ctx = &ctx;
-            async move {
-                let mut check = check.clone();
-                if let Some(cap) = cap {
-                    let t = check
-                        .timeout
-                        .unwrap_or_else(|| check.expect.default_timeout());
-                    check.timeout = Some(t.min(cap));
-                }
-                let started = Instant::now();
-                let attempted = attempts::attempt_check(
-                    || checks::run_classified(ctx, &check),
-                    attempts::detect_flaky_from_env(),
-                )
-                .await;
-                CheckResult {
-                    name: check.name.clone(),
-                    kind: check.expect.kind(),
-                    tags: check.tags.clone(),
-                    verdict: attempted.verdict,
-                    retries: attempted.retries,
-                    duration: started.elapsed(),
-                    proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
-                }
-            }
-        });
-        (None, futures::future::join_all(futures).await)
+        let (setup_error, checks) =
+            match setup_recorded(&client, scenario, &run_ctx, &recorder).await {
+                Err(e) => (Some(e.to_string()), Vec::new()),
+                Ok(_) => (None, run_checks(target, scenario, selection, &ctx).await),
+            };
+        let mut extra = Vec::new();
+        if let Some(interlude) = interlude {
+            let so_far = ScenarioReport {
+                setup_error: setup_error.clone(),
+                checks: checks.clone(),
+                ..report.clone()
+            };
+            let stage = Stage {
+                target,
+                scenario,
+                selection,
+                ctx: &ctx,
+                report: &so_far,
+                applied: recorder.snapshot(),
+            };
+            extra = interlude.between(stage).await;
+        }
+        (setup_error, checks, extra)
     };
     let interrupted = tokio::select! {
-        (setup_error, checks) = work => {
+        (setup_error, checks, more) = work => {
             report.setup_error = setup_error;
             report.checks = checks;
+            extra = more;
             false
         }
         _ = signalled(1) => {
@@ -349,9 +451,14 @@ pub async fn run_scenario_selected(
             true
         }
     };
-    if !report.succeeded() && !interrupted {
+    let failed = std::iter::once(&report)
+        .chain(&extra)
+        .find(|r| !r.succeeded());
+    if let Some(failed) = failed
+        && !interrupted
+    {
         // Before cleanup, while the objects exist; a signal meanwhile stops it and counts below.
-        write_diagnostics(target, scenario, &report, &recorder).await;
+        write_diagnostics(target, scenario, failed, &recorder).await;
     }
     // A signal that arrived as the work finished still means: clean up, keep nothing.
     let interrupted_now = interrupted_now(interrupted);
@@ -359,7 +466,8 @@ pub async fn run_scenario_selected(
         report.setup_error = Some("interrupted (SIGINT/SIGTERM) as the checks finished".into());
     }
     let interrupted = interrupted_now;
-    let kept = keep.keeps(!report.succeeded()) && !interrupted;
+    let all_ok = report.succeeded() && extra.iter().all(ScenarioReport::succeeded);
+    let kept = keep.keeps(!all_ok) && !interrupted;
     if kept {
         // keep() prints how to inspect and remove what was kept.
         let _ = guard.keep();
@@ -399,7 +507,7 @@ pub async fn run_scenario_selected(
         Some(l) => l.release().await,
         None => {}
     }
-    report
+    std::iter::once(report).chain(extra).collect()
 }
 
 /// `--setup-only`: after cleanup, sweeps the run's label over every kind setup applies; anything
@@ -544,7 +652,7 @@ pub async fn run_on_fresh_target_selected(
 }
 
 /// What went wrong for a scenario that could not even start (target or setup), as a report.
-fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioReport {
+pub fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioReport {
     ScenarioReport {
         setup_only: None,
         scenario: scenario.name().to_string(),
@@ -577,16 +685,13 @@ pub async fn run_all_selected(
     run_all_jobs(opts, scenarios, selection, 1).await
 }
 
-/// [`run_all_selected`] running up to `jobs` scenarios at once ([`crate::jobs::run_bounded`]):
-/// each on a fresh embedded platform, or on the one cluster with no namespace shared by two
-/// scenarios running together. Reports come in the order of `scenarios`.
-pub async fn run_all_jobs(
-    opts: &TargetOptions,
-    scenarios: &[Scenario],
+/// The scenarios to run on `kind` (those with a selected check), and reports for those that do
+/// not run there.
+pub fn partition<'a>(
+    kind: TargetKind,
+    scenarios: &'a [Scenario],
     selection: &Selection,
-    jobs: usize,
-) -> Vec<ScenarioReport> {
-    let kind = opts.kind.unwrap_or(TargetKind::Sim);
+) -> (Vec<ScenarioReport>, Vec<&'a Scenario>) {
     let mut reports = Vec::new();
     let mut applicable = Vec::new();
     for scenario in scenarios {
@@ -613,6 +718,20 @@ pub async fn run_all_jobs(
             });
         }
     }
+    (reports, applicable)
+}
+
+/// [`run_all_selected`] running up to `jobs` scenarios at once ([`crate::jobs::run_bounded`]):
+/// each on a fresh embedded platform, or on the one cluster with no namespace shared by two
+/// scenarios running together. Reports come in the order of `scenarios`.
+pub async fn run_all_jobs(
+    opts: &TargetOptions,
+    scenarios: &[Scenario],
+    selection: &Selection,
+    jobs: usize,
+) -> Vec<ScenarioReport> {
+    let kind = opts.kind.unwrap_or(TargetKind::Sim);
+    let (mut reports, applicable) = partition(kind, scenarios, selection);
     if fresh_per_scenario(kind) {
         // Embedded platforms running at once share the CPU: each check's time budget grows with
         // them, so a busy machine does not turn a slow platform into a failed check.
@@ -651,77 +770,17 @@ pub async fn run_all_jobs(
             return reports;
         }
     };
-    let run_every = |suffix: String| {
-        let (target, applicable) = (&target, &applicable);
+    // `--upgrade-to` runs `run::upgrade::run_all` instead.
+    let done = crate::jobs::run_bounded(&applicable, jobs, true, |scenario| {
+        let target = &target;
         async move {
-            crate::jobs::run_bounded(applicable, jobs, true, |scenario| {
-                let suffix = &suffix;
-                async move {
-                    let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
-                    r.chart_version = Some(opts.install_settings(scenario).chart_version);
-                    r.scenario.push_str(suffix);
-                    r
-                }
-            })
-            .await
+            let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
+            r.chart_version = Some(opts.install_settings(scenario).chart_version);
+            r
         }
-    };
-    match &opts.upgrade_to {
-        None => reports.extend(run_every(String::new()).await),
-        Some(version) => {
-            // The one upgrade sequence (also golden-tested): baseline install, scenarios, upgrade,
-            // scenarios again; no upgrade when the baseline already fails.
-            let collected = std::sync::Mutex::new(Vec::new());
-            let outcome = target
-                .validate_upgrade(version, |phase| {
-                    let (collected, run_every) = (&collected, &run_every);
-                    async move {
-                        let (suffix, installed) = match phase {
-                            UpgradePhase::Before { version } => {
-                                (format!(" (on {version}, before the upgrade)"), version)
-                            }
-                            UpgradePhase::After { version } => {
-                                (format!(" (after the upgrade to {version})"), version)
-                            }
-                        };
-                        let mut phase_reports = run_every(suffix).await;
-                        for r in &mut phase_reports {
-                            r.chart_version = Some(installed.to_string());
-                        }
-                        let ok = all_succeeded(&phase_reports);
-                        collected
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .extend(phase_reports);
-                        if ok {
-                            Ok(())
-                        } else {
-                            anyhow::bail!("scenarios failed")
-                        }
-                    }
-                })
-                .await;
-            reports.extend(collected.into_inner().unwrap_or_else(|e| e.into_inner()));
-            match outcome {
-                Ok(u) if u.after.is_none() => eprintln!(
-                    "not upgraded {} -> {}: the scenarios fail before the upgrade, so the upgrade would prove nothing",
-                    u.from, u.to
-                ),
-                Ok(_) => {}
-                Err(e) => reports.push(ScenarioReport {
-                    scenario: format!("upgrade to {version}"),
-                    target: kind.name(),
-                    run_id: String::new(),
-                    setup_error: Some(format!("{e:#}")),
-                    not_applicable: None,
-                    setup_only: None,
-                    checks: Vec::new(),
-                    kubernetes_version: None,
-                    chart_version: None,
-                }),
-            }
-        }
-    }
+    })
+    .await;
+    reports.extend(done);
     target.finish(!all_succeeded(&reports)).await;
     reports
 }

@@ -1,5 +1,6 @@
 //! Golden command sequences for kind provisioning (fresh, reuse, recreate, keep policies,
-//! teardown), the helm install and the upgrade validation, driven by the recording runner.
+//! teardown) and the helm install, driven by the recording runner (the in-place upgrade:
+//! `targets_upgrade_golden.rs`).
 //! `UPDATE_GOLDEN=1` rewrites `tests/golden/*.txt`; review the diff before committing.
 
 // `std::env::set_var` is unsafe in edition 2024; this test sets a variable before any thread reads it.
@@ -13,7 +14,7 @@ use std::time::Duration;
 use harness::target::kind::addons;
 use harness::target::kind::helm::{
     self as install, ControllerReadiness, InstallError, InstallSettings, Installer, KubeTarget,
-    SetString, UpgradePhase,
+    SetString,
 };
 use harness::target::kind::provision::{
     self, KeepPolicy, KindProvisioner, KindSettings, Provisioned,
@@ -478,89 +479,6 @@ fn a_release_left_failed_is_reported() {
         .block_on(installer.install(&settings, &NotedReadiness(f.recorder.clone())))
         .unwrap_err();
     assert!(err.to_string().contains("status is \"failed\""), "{err}");
-}
-
-#[test]
-fn upgrade_installs_n_runs_the_scenario_upgrades_and_runs_it_again() {
-    let f = Fixture::new();
-    f.recorder
-        .respond(
-            "helm status seldon-core-v2-crds",
-            status_json("seldon-core-v2-crds", "default", "2.9.0"),
-        )
-        .respond(
-            "helm status seldon-core-v2-crds",
-            status_json("seldon-core-v2-crds", "default", "2.9.1"),
-        )
-        .respond(
-            "helm status seldon-core-v2-setup",
-            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.0"),
-        )
-        .respond(
-            "helm status seldon-core-v2-setup",
-            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.1"),
-        );
-    let (installer, mut settings) = install_fixture(&f);
-    settings.chart_version = "2.9.0".into();
-    let notes = f.recorder.clone();
-    let report = rt()
-        .block_on(installer.validate_upgrade(
-            &settings,
-            "2.9.1",
-            &NotedReadiness(f.recorder.clone()),
-            |phase| {
-                let notes = notes.clone();
-                async move {
-                    notes.note(format!("scenario {phase:?}"));
-                    anyhow::Ok(())
-                }
-            },
-        ))
-        .unwrap();
-    assert!(report.passed(), "{report:?}");
-    assert_golden(
-        "upgrade",
-        "upgrade validation: install 2.9.0, scenario, helm upgrade to 2.9.1, scenario again",
-        &f.transcript(),
-    );
-}
-
-#[test]
-fn upgrade_stops_when_the_baseline_fails() {
-    let f = Fixture::new();
-    f.recorder
-        .respond(
-            "helm status seldon-core-v2-crds",
-            status_json("seldon-core-v2-crds", "default", "2.9.0"),
-        )
-        .respond(
-            "helm status seldon-core-v2-setup",
-            status_json("seldon-core-v2-setup", "seldon-mesh", "2.9.0"),
-        );
-    let (installer, mut settings) = install_fixture(&f);
-    settings.chart_version = "2.9.0".into();
-    let report = rt()
-        .block_on(installer.validate_upgrade(
-            &settings,
-            "2.9.1",
-            &NotedReadiness(f.recorder.clone()),
-            |phase| async move {
-                match phase {
-                    UpgradePhase::Before { .. } => anyhow::bail!("model iris never became Ready"),
-                    UpgradePhase::After { .. } => panic!("must not run after a failed baseline"),
-                }
-            },
-        ))
-        .unwrap();
-    assert!(!report.passed());
-    assert_eq!(report.after, None);
-    assert!(report.before.unwrap_err().contains("iris"));
-    let upgrades = f
-        .transcript()
-        .iter()
-        .filter(|l| l.starts_with("helm upgrade --install seldon-core-v2-setup"))
-        .count();
-    assert_eq!(upgrades, 1, "no upgrade after a failed baseline");
 }
 
 #[test]

@@ -10,6 +10,7 @@
 
 mod pods;
 pub mod quantity;
+mod schema;
 pub mod storage;
 mod validation;
 
@@ -67,6 +68,7 @@ pub fn chain(faults: &Faults) -> Vec<Box<dyn Admission>> {
     chain.push(Box::new(pods::ServiceAccountAdmission));
     chain.push(Box::new(storage::DefaultStorageClass));
     chain.push(Box::new(validation::FieldValidation));
+    chain.push(Box::new(schema::CustomResourceSchema));
     if limit_ranges {
         chain.push(Box::new(pods::LimitRangeValidation));
     }

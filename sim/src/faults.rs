@@ -81,11 +81,14 @@ pub enum Defect {
     /// Edited Experiment weights are appended to the route's earlier ones instead of replacing
     /// them (upstream #5181), so a candidate set to 0 keeps its earlier share of traffic.
     ExperimentWeightsIgnored,
+    /// An in-place upgrade makes existing Models invalid: the new Model CRD requires
+    /// `status.selector`, which Models written by the old version lack (Seldon 2.8.4, #5985).
+    UpgradeBreaksExistingModels,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 31] = [
+    pub const ALL: [Defect; 32] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -117,6 +120,7 @@ impl Defect {
         Defect::RuntimeStatusNotWritten,
         Defect::PolicyOnlyForNewPods,
         Defect::ExperimentWeightsIgnored,
+        Defect::UpgradeBreaksExistingModels,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -153,6 +157,7 @@ impl Defect {
             Defect::RuntimeStatusNotWritten => "runtime-status-not-written",
             Defect::PolicyOnlyForNewPods => "policy-only-for-new-pods",
             Defect::ExperimentWeightsIgnored => "experiment-weights-ignored",
+            Defect::UpgradeBreaksExistingModels => "upgrade-breaks-existing-models",
         }
     }
 

@@ -175,6 +175,26 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("installing the controller failed: {e}"))
     }
 
+    /// The first half of an in-place upgrade (the CRDs chart): the new version's Seldon CRDs;
+    /// stored objects stay unvalidated until their next write. Returns the CRDs that changed.
+    pub fn upgrade_seldon_crds(&self) -> anyhow::Result<Vec<String>> {
+        seldon::upgrade_crds(&self.store, &self.faults)
+            .map_err(|e| anyhow::anyhow!("applying the new Seldon CRDs failed: {e}"))
+    }
+
+    /// Puts the installed version's Seldon CRDs back (a rollback of the CRDs chart).
+    pub fn restore_seldon_crds(&self) -> anyhow::Result<()> {
+        seldon::restore_crds(&self.store)
+            .map_err(|e| anyhow::anyhow!("putting the Seldon CRDs back failed: {e}"))
+    }
+
+    /// The second half of an in-place upgrade (the setup chart): the controller on `version` and
+    /// every Seldon component and Server pod recreated. Returns how many pods were deleted.
+    pub fn roll_seldon(&self, controller_namespace: &str, version: &str) -> anyhow::Result<usize> {
+        seldon::roll_components(&self.store, controller_namespace, version)
+            .map_err(|e| anyhow::anyhow!("restarting the Seldon components failed: {e}"))
+    }
+
     /// Creates StorageClass `standard` as kind ships it (the default class, local-path
     /// provisioner, `WaitForFirstConsumer`), so claims bind once a pod uses them, as on kind.
     /// Without it claims stay Pending, as on a cluster without a default StorageClass.

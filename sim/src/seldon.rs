@@ -26,6 +26,7 @@ mod scope;
 mod server;
 pub mod storage;
 mod traffic;
+mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -50,6 +51,7 @@ pub(crate) use kafka::{bootstrap_servers, unreachable as kafka_unreachable};
 pub use podspec::merge_pod_spec;
 pub(crate) use traffic::agent_unconnected;
 pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
+pub use upgrade::{restore_crds, roll_components, upgrade_crds};
 
 /// One reconcile pass of the Seldon control plane.
 pub(crate) async fn reconcile(ctx: &mut Ctx) {

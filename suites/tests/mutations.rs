@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use harness::checks::Verdict;
-use harness::proof::meant_to_catch;
+use harness::proof::{meant_to_catch, upgrade_refused_under};
 use harness::run::{ScenarioReport, run_on_fresh_target};
 use harness::scenario::{self, Scenario, TargetKind};
 use harness::target::{Defect, EmbeddedOptions, Faults, Keep, TargetOptions};
@@ -30,6 +30,64 @@ fn run(scenario: &Scenario, faults: Faults) -> Result<ScenarioReport, Failed> {
     };
     rt.block_on(run_on_fresh_target(&opts, scenario, None))
         .map_err(|e| Failed::from(format!("{e:#}")))
+}
+
+/// `harness run --upgrade-to` on the embedded platform: every check must pass before the upgrade
+/// and, after a clean upgrade, again on the same objects; under a defect the upgrade flow is meant
+/// to catch, the upgrade must be refused naming each Model and the field its new CRD requires.
+fn check_upgrade(scenario: &Scenario, defect: Option<Defect>) -> Result<(), Failed> {
+    let rt =
+        tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
+    let opts = TargetOptions {
+        kind: Some(TargetKind::Sim),
+        embedded: EmbeddedOptions::with_faults(defect.map(Faults::defect).unwrap_or_default()),
+        keep: Keep::Never,
+        upgrade_to: Some("2.10.3".into()),
+        ..Default::default()
+    };
+    let selection = harness::run::Selection::default();
+    let reports = rt.block_on(harness::run::upgrade::run_all(
+        &opts,
+        std::slice::from_ref(scenario),
+        &selection,
+        1,
+    ));
+    if let [before] = &reports[..]
+        && !before.succeeded()
+    {
+        return Err(Failed::from(format!(
+            "checks failed before the upgrade (so it did not happen): {:?} {:?}",
+            failing(before),
+            before.setup_error
+        )));
+    }
+    let [before, after] = &reports[..] else {
+        return Err(Failed::from(format!(
+            "expected a report before and one after the upgrade: {reports:#?}"
+        )));
+    };
+    if !before.succeeded() {
+        return Err(Failed::from(format!(
+            "checks failed before the upgrade: {:?}",
+            failing(before)
+        )));
+    }
+    let models = scenario.doc.spec.teams.iter().any(|t| !t.models.is_empty());
+    let refused = defect.is_some_and(upgrade_refused_under) && models;
+    match (&after.setup_error, refused) {
+        (Some(e), true)
+            if e.contains("Model ") && e.contains("status.selector: Required value") =>
+        {
+            Ok(())
+        }
+        (Some(e), _) => Err(Failed::from(format!("the upgrade failed: {e}"))),
+        (None, true) => Err(Failed::from("the upgrade must be refused by its dry-run")),
+        (None, false) if after.succeeded() => Ok(()),
+        (None, false) => Err(Failed::from(format!(
+            "checks failed after the upgrade: {:?}",
+            failing(after)
+        ))),
+    }
 }
 
 fn failing(report: &ScenarioReport) -> BTreeSet<String> {
@@ -151,8 +209,11 @@ fn main() {
         let uncaught: Vec<&str> = Defect::ALL
             .into_iter()
             .filter(|d| {
-                !all.iter()
-                    .any(|s| s.doc.spec.checks.iter().any(|c| meant_to_catch(*d, s, c)))
+                // The upgrade flow's dry-run catches what breaks only across an upgrade.
+                !upgrade_refused_under(*d)
+                    && !all
+                        .iter()
+                        .any(|s| s.doc.spec.checks.iter().any(|c| meant_to_catch(*d, s, c)))
             })
             .map(Defect::name)
             .collect();
@@ -188,6 +249,21 @@ fn main() {
             trials.push(
                 Trial::test(format!("{}::{}", s.name(), defect.name()), move || {
                     check_defect(&scenario, defect)
+                })
+                .with_kind("mutation"),
+            );
+        }
+        for defect in std::iter::once(None).chain(
+            Defect::ALL
+                .into_iter()
+                .filter(|d| upgrade_refused_under(*d))
+                .map(Some),
+        ) {
+            let scenario = s.clone();
+            let name = defect.map_or("clean", Defect::name);
+            trials.push(
+                Trial::test(format!("{}::upgrade::{name}", s.name()), move || {
+                    check_upgrade(&scenario, defect)
                 })
                 .with_kind("mutation"),
             );

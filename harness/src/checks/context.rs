@@ -27,6 +27,8 @@ pub struct CheckContext<'a> {
     pub recorder: Option<Recorder>,
     /// The target's own settle window (`None`: read it from the platform; `kube::settle`).
     pub settle: Option<Duration>,
+    /// The target's in-place upgrade, when the run was given `--upgrade-to` (`None` otherwise).
+    pub upgrade: Option<std::sync::Arc<dyn crate::target::upgrade::InPlaceUpgrade>>,
 }
 
 impl CheckContext<'_> {

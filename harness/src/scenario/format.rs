@@ -581,6 +581,30 @@ impl Expectation {
         }
     }
 
+    /// Whether the check disrupts serving (restarts, rollouts, upgrades): `--mode non-disruptive`
+    /// skips it. Creating objects of its own (probe pods, canary namespaces, quota test pods)
+    /// disrupts no one's serving, so no existing kind is disruptive.
+    pub fn disruptive(&self) -> bool {
+        match self {
+            Expectation::RuntimeReady(_)
+            | Expectation::RuntimeNotReady(_)
+            | Expectation::ServerReady(_)
+            | Expectation::ModelReady(_)
+            | Expectation::ScheduleFailed(_)
+            | Expectation::ModelNotServed(_)
+            | Expectation::Inference(_)
+            | Expectation::InferenceRejected(_)
+            | Expectation::NetworkPolicyEnforced(_)
+            | Expectation::Connectivity(_)
+            | Expectation::Access(_)
+            | Expectation::QuotaRejects(_)
+            | Expectation::RequiredFlows(_)
+            | Expectation::SecretsApplied(_)
+            | Expectation::SealedSecretsUnsealed(_)
+            | Expectation::SealedSecretScope(_) => false,
+        }
+    }
+
     /// How long the check waits unless the scenario says otherwise.
     pub fn default_timeout(&self) -> Duration {
         match self {

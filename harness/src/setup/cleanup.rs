@@ -135,7 +135,11 @@ pub async fn cleanup_with_timeouts(
                     model_unload.as_secs_f32(),
                     t.object.namespace.as_deref().unwrap_or_default()
                 )),
-                Err(e) => Some(format!("removing its finalizer {MODEL_FINALIZER} failed: {e}")),
+                // Refused (e.g. the Model no longer validates against its CRD): waiting cannot help.
+                Err(e) => {
+                    let why = format!("removing its finalizer {MODEL_FINALIZER} failed: {e}");
+                    return (t, first, Some(why));
+                }
             };
             if let Some(why) = &removed {
                 tracing::warn!("{}: {why}", t.object);

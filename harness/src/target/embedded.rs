@@ -8,6 +8,8 @@ use anyhow::Context;
 
 use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
 use super::provider::{PackageOverrides, Provider};
+use super::upgrade::{InPlaceUpgrade, UpgradeSteps};
+use super::upgrader::Upgrader;
 use crate::package::store::{Credentials, rclone_secret, store_packages};
 use crate::scenario::seldon::{InstallSettings, Kafka};
 use crate::scenario::{Scenario, TargetKind};
@@ -36,7 +38,9 @@ impl EmbeddedOptions {
 
 /// The embedded platform, running in this process.
 struct Embedded {
-    platform: Option<sim::Platform>,
+    platform: Option<std::sync::Arc<sim::Platform>>,
+    /// Where the controller runs (for an in-place upgrade).
+    controller_namespace: String,
     client: kube::Client,
     timeout_cap: Duration,
     /// The keys its model store accepts (random per run, as kind's MinIO store).
@@ -85,7 +89,8 @@ pub async fn start(
     let client = crate::kube::retry::client(config)
         .context("building a client for the embedded platform")?;
     Ok(Box::new(Embedded {
-        platform: Some(platform),
+        platform: Some(std::sync::Arc::new(platform)),
+        controller_namespace: install.controller_namespace.clone(),
         client,
         timeout_cap: options.timeout_cap.unwrap_or_else(embedded_timeout_cap),
         credentials,
@@ -125,11 +130,24 @@ impl Provider for Embedded {
     }
 
     fn api_requests(&self) -> Option<std::collections::BTreeMap<String, u64>> {
-        self.platform.as_ref().map(sim::Platform::api_requests)
+        self.platform.as_deref().map(sim::Platform::api_requests)
     }
 
     fn settle_window(&self) -> Option<Duration> {
         Some(EMBEDDED_SETTLE)
+    }
+
+    fn in_place_upgrade(&self) -> Option<std::sync::Arc<dyn InPlaceUpgrade>> {
+        let steps = EmbeddedSteps {
+            platform: self.platform.clone()?,
+            controller_namespace: self.controller_namespace.clone(),
+            readiness: super::kind::helm::KubeReadiness::new(self.client.clone()),
+        };
+        Some(std::sync::Arc::new(Upgrader::new(
+            steps,
+            self.client.clone(),
+            self.timeout_cap * 4,
+        )))
     }
 
     /// The store's rclone Secret, delivered as kind delivers its MinIO keys.
@@ -160,10 +178,43 @@ impl Provider for Embedded {
     }
 
     fn finish(mut self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {
-        if let Some(mut p) = self.platform.take() {
+        // An upgrade handed out may still hold the platform: it stops when that is dropped.
+        if let Some(mut p) = self
+            .platform
+            .take()
+            .and_then(|p| std::sync::Arc::try_unwrap(p).ok())
+        {
             p.shutdown();
         }
         Box::pin(async {})
+    }
+}
+
+/// The embedded platform's in-place upgrade: its new CRDs, then its components recreated
+/// (docs/seldon-behaviour.md §U1).
+struct EmbeddedSteps {
+    platform: std::sync::Arc<sim::Platform>,
+    controller_namespace: String,
+    readiness: super::kind::helm::KubeReadiness,
+}
+
+impl UpgradeSteps for EmbeddedSteps {
+    async fn apply_crds(&self, _version: &str) -> anyhow::Result<()> {
+        self.platform.upgrade_seldon_crds().map(|_| ())
+    }
+
+    async fn restore_crds(&self) -> anyhow::Result<()> {
+        self.platform.restore_seldon_crds()
+    }
+
+    async fn upgrade_components(&self, version: &str) -> anyhow::Result<()> {
+        use super::kind::helm::ControllerReadiness;
+        self.platform
+            .roll_seldon(&self.controller_namespace, version)?;
+        self.readiness
+            .wait_ready(&self.controller_namespace, Duration::from_secs(30))
+            .await?;
+        Ok(())
     }
 }
 

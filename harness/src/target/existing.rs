@@ -184,7 +184,7 @@ struct Existing {
     client: kube::Client,
     kubeconfig: Option<PathBuf>,
     mesh: ClusterMesh,
-    helm: Option<(helm::Installer, InstallSettings)>,
+    helm: Option<(Arc<helm::Installer>, InstallSettings)>,
 }
 
 /// Connects to an existing cluster through an allowed context; installs Seldon only with
@@ -225,7 +225,7 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
             kubeconfig: settings.kubeconfig.clone(),
             context,
         };
-        let installer = helm::Installer::new(runner, target, opts.state_dir());
+        let installer = Arc::new(helm::Installer::new(runner, target, opts.state_dir()));
         installer.install(&install, &readiness).await?;
         // Kafka for `kafka: installed`, as on kind; the sealed-secrets controller is not installed
         // here: a shared cluster may run its own in kube-system, which the harness must not touch.
@@ -345,8 +345,8 @@ impl Provider for Existing {
         self.kubeconfig.as_deref()
     }
 
-    fn helm(&self) -> Option<(&helm::Installer, &InstallSettings)> {
-        self.helm.as_ref().map(|(i, s)| (i, s))
+    fn in_place_upgrade(&self) -> Option<Arc<dyn super::upgrade::InPlaceUpgrade>> {
+        super::kind::helm_upgrade::in_place(self.helm.as_ref()?, &self.client)
     }
 
     fn finish(self: Box<Self>, _run_failed: bool) -> BoxFuture<'static, ()> {

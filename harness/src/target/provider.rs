@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::kind::helm::Installer;
+use std::sync::Arc;
+
 use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
-use crate::scenario::seldon::InstallSettings;
+use super::upgrade::InPlaceUpgrade;
 use crate::scenario::{Scenario, TargetKind};
 
 /// Secret packages a target supplies instead of the scenario's, by (namespace, Secret).
@@ -46,8 +47,9 @@ pub trait Provider: Send + Sync {
         None
     }
 
-    /// How Seldon was installed with Helm, when this target installed it (for upgrades).
-    fn helm(&self) -> Option<(&Installer, &InstallSettings)> {
+    /// How to upgrade this target's Seldon install in place (`None`: the target did not install
+    /// it, e.g. an existing cluster without `--manage-install`).
+    fn in_place_upgrade(&self) -> Option<Arc<dyn InPlaceUpgrade>> {
         None
     }
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use super::kind::helm::{KubeReadiness, UpgradePhase, UpgradeReport};
 use super::mesh::{BoxFuture, MeshAccess, MeshEndpoint};
 use super::options::{TargetOptions, work_dir};
 use super::provider::{PackageOverrides, Provider};
@@ -70,27 +69,9 @@ impl Target {
         self.provider.client()
     }
 
-    /// Validates an upgrade with the installer's one sequence: the baseline install, `scenarios`,
-    /// `helm upgrade` to `version`, `scenarios` again (kind, or an existing cluster with
-    /// `--manage-install`).
-    pub async fn validate_upgrade<F, Fut>(
-        &self,
-        version: &str,
-        scenarios: F,
-    ) -> anyhow::Result<UpgradeReport>
-    where
-        F: FnMut(UpgradePhase) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<()>>,
-    {
-        let Some((installer, settings)) = self.provider.helm() else {
-            bail!(
-                "this target did not install Seldon with Helm, so it cannot upgrade it (existing clusters need --manage-install)"
-            );
-        };
-        let readiness = KubeReadiness::new(self.client());
-        Ok(installer
-            .validate_upgrade(settings, version, &readiness, scenarios)
-            .await?)
+    /// How to upgrade this target's Seldon install in place, when it can be.
+    pub fn in_place_upgrade(&self) -> Option<std::sync::Arc<dyn super::upgrade::InPlaceUpgrade>> {
+        self.provider.in_place_upgrade()
     }
 
     /// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).

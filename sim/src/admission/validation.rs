@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::store::{Admission, ApiError, Operation, Reader, ResourceType};
 
 /// One field error: `field.Error` of apimachinery.
-struct FieldError {
+pub(super) struct FieldError {
     /// `FieldValueInvalid`, `FieldValueRequired`, `FieldValueNotSupported`.
     reason: &'static str,
     field: String,
@@ -21,6 +21,24 @@ struct FieldError {
 }
 
 impl FieldError {
+    /// `<field>: Required value`, as CRD schema validation reports a missing property.
+    pub(super) fn required_plain(field: String) -> FieldError {
+        FieldError {
+            reason: "FieldValueRequired",
+            field,
+            detail: "Required value".into(),
+        }
+    }
+    /// A value of the wrong type, as kube-openapi reports it for a CRD schema.
+    pub(super) fn type_invalid(field: String, got: &str, want: &str) -> FieldError {
+        FieldError {
+            reason: "FieldValueTypeInvalid",
+            detail: format!(
+                "Invalid value: \"{got}\": {field} in body must be of type {want}: \"{got}\""
+            ),
+            field,
+        }
+    }
     fn invalid(field: String, value: &Value, why: &str) -> FieldError {
         FieldError {
             reason: "FieldValueInvalid",
@@ -58,7 +76,7 @@ fn go_value(v: &Value) -> String {
 }
 
 /// The 422 for `errors`: `<Kind>[.<group>] "<name>" is invalid: <one>` or `...: [<a>, <b>]`.
-fn invalid(rt: &ResourceType, name: &str, errors: Vec<FieldError>) -> ApiError {
+pub(super) fn invalid(rt: &ResourceType, name: &str, errors: Vec<FieldError>) -> ApiError {
     let qualified = if rt.group.is_empty() {
         rt.kind.to_string()
     } else {

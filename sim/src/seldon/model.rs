@@ -217,6 +217,14 @@ pub(crate) fn reconcile(
                 json!({"replicas": replicas, "availableReplicas": replicas, "selector": format!("server={server}")}),
             ),
         };
+        let mut extra = extra;
+        if ctx.faults.has(Defect::UpgradeBreaksExistingModels) {
+            // Seldon before 2.8.4 wrote no `status.selector` (added by PR #5932); the upgrade's
+            // Model CRD then requires it (docs/seldon-behaviour.md §U1).
+            if let Some(o) = extra.as_object_mut() {
+                o.remove("selector");
+            }
+        }
         if let (
             Outcome::Available {
                 server_ns,

@@ -140,14 +140,12 @@ pub(super) fn reconcile_server(
     } else {
         "StatefulSet replicas does not match desired replicas"
     };
-    let mut status = json!({
+    // Every field `ServerStatus` marks without omitempty is written (operator/apis/mlops/v1alpha1/server_types.go).
+    let status = json!({
         "observedGeneration": server["metadata"]["generation"], "replicas": replicas, "selector": format!("{SERVER_LABEL}={sname}"),
         "loadedModels": server["status"]["loadedModels"].as_i64().unwrap_or(0),
         "conditions": [condition(prev, "Ready", ready, reason, ""), condition(prev, "StatefulSetOrDeploymentReady", ready, reason, "")],
     });
-    if status["replicas"] == 0 {
-        status.as_object_mut().expect("object").remove("replicas");
-    }
     set_status(&ctx.store, res("Server"), server, status);
     let connected = if scheduler_up {
         ready_pods.max(0) as usize

@@ -414,14 +414,29 @@ impl Installer {
 
     /// `helm upgrade --install` the CRDs chart then the setup chart at `settings.chart_version`.
     pub async fn install_charts(&self, settings: &InstallSettings) -> Result<(), InstallError> {
-        let version = settings.chart_version.as_str();
+        self.install_crds_chart(settings).await?;
+        self.install_setup_chart(settings).await
+    }
+
+    /// `helm upgrade --install` the CRDs chart at `settings.chart_version`: its CRDs are in
+    /// `templates/`, so an upgrade replaces them (docs/seldon-behaviour.md §U1).
+    pub async fn install_crds_chart(&self, settings: &InstallSettings) -> Result<(), InstallError> {
         let t = settings.timeout_seconds;
         let crds = self
-            .upgrade_install(CRDS_RELEASE, CRDS_NAMESPACE, version, t)
+            .upgrade_install(CRDS_RELEASE, CRDS_NAMESPACE, &settings.chart_version, t)
             .args(["--wait", "--timeout"])
             .arg(format!("{t}s"));
         self.helm_ok(crds).await?;
+        Ok(())
+    }
 
+    /// `helm upgrade --install` the setup chart (controller, SeldonConfig, ServerConfigs).
+    pub async fn install_setup_chart(
+        &self,
+        settings: &InstallSettings,
+    ) -> Result<(), InstallError> {
+        let version = settings.chart_version.as_str();
+        let t = settings.timeout_seconds;
         let values = self.write_values(settings)?;
         let mut setup = self
             .upgrade_install(SETUP_RELEASE, &settings.controller_namespace, version, t)
@@ -470,6 +485,23 @@ impl Installer {
         }
         let setup = setup.args(["--wait", "--timeout"]).arg(format!("{t}s"));
         self.helm_ok(setup).await?;
+        Ok(())
+    }
+
+    /// `helm rollback` a release to its previous revision, with `--wait`.
+    pub async fn rollback(
+        &self,
+        release: &str,
+        namespace: &str,
+        timeout: u64,
+    ) -> Result<(), InstallError> {
+        let cmd = Command::new(&HELM)
+            .args(["rollback", release, "--namespace", namespace])
+            .args(self.target.helm_flags())
+            .args(["--wait", "--timeout"])
+            .arg(format!("{timeout}s"))
+            .timeout(Duration::from_secs(timeout + 60));
+        self.helm_ok(cmd).await?;
         Ok(())
     }
 
@@ -563,95 +595,6 @@ impl Installer {
             )
             .await?;
         Ok(warnings)
-    }
-
-    /// Installs `settings.chart_version`, runs `scenario`, upgrades to `to_version`, runs it again.
-    ///
-    /// The scenario is not re-run after the upgrade when it failed before it: a broken baseline says
-    /// nothing about the upgrade.
-    pub async fn validate_upgrade<R, F, Fut>(
-        &self,
-        settings: &InstallSettings,
-        to_version: &str,
-        readiness: &R,
-        mut scenario: F,
-    ) -> Result<UpgradeReport, InstallError>
-    where
-        R: ControllerReadiness,
-        F: FnMut(UpgradePhase) -> Fut,
-        Fut: Future<Output = anyhow::Result<()>>,
-    {
-        let mut to = settings.clone();
-        to.chart_version = to_version.to_string();
-        validate(&to)?;
-        self.install(settings, readiness).await?;
-        let before = scenario(UpgradePhase::Before {
-            version: settings.chart_version.clone(),
-        })
-        .await
-        .map_err(|e| format!("{e:#}"));
-        if before.is_err() {
-            return Ok(UpgradeReport {
-                from: settings.chart_version.clone(),
-                to: to_version.to_string(),
-                before,
-                after: None,
-            });
-        }
-        let started = Instant::now();
-        self.install(&to, readiness).await?;
-        tracing::info!(
-            from = %settings.chart_version,
-            to = %to_version,
-            secs = started.elapsed().as_secs(),
-            "upgraded"
-        );
-        let after = scenario(UpgradePhase::After {
-            version: to_version.to_string(),
-        })
-        .await
-        .map_err(|e| format!("{e:#}"));
-        Ok(UpgradeReport {
-            from: settings.chart_version.clone(),
-            to: to_version.to_string(),
-            before,
-            after: Some(after),
-        })
-    }
-}
-
-/// When the scenario runs during an upgrade validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UpgradePhase {
-    /// On the old version, before upgrading.
-    Before {
-        /// Chart version installed.
-        version: String,
-    },
-    /// On the new version, after upgrading.
-    After {
-        /// Chart version installed.
-        version: String,
-    },
-}
-
-/// The outcome of an upgrade validation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UpgradeReport {
-    /// Old chart version.
-    pub from: String,
-    /// New chart version.
-    pub to: String,
-    /// Scenario result on the old version (error text on failure).
-    pub before: Result<(), String>,
-    /// Scenario result on the new version; `None` when not reached.
-    pub after: Option<Result<(), String>>,
-}
-
-impl UpgradeReport {
-    /// Whether both runs passed.
-    pub fn passed(&self) -> bool {
-        self.before.is_ok() && matches!(self.after, Some(Ok(())))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod addons;
 pub mod fingerprint;
 pub mod helm;
 pub mod helm_output;
+pub mod helm_upgrade;
 pub mod minio;
 pub mod provision;
 pub mod settings;
@@ -32,7 +33,7 @@ struct Kind {
     client: kube::Client,
     cluster: Option<KindCluster>,
     mesh: ClusterMesh,
-    helm: Option<(helm::Installer, InstallSettings)>,
+    helm: Option<(Arc<helm::Installer>, InstallSettings)>,
     /// The MinIO model store holding the harness's sample models, started on first need.
     model_store: tokio::sync::OnceCell<ModelStore>,
     /// Kubeconfigs, generated packages and other state.
@@ -69,7 +70,7 @@ pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<
     .await?;
     cluster.load_images(&settings.images_to_load).await?;
     let client = cluster.client().await?;
-    let installer = helm::Installer::new(runner, cluster.kube_target(), &state);
+    let installer = Arc::new(helm::Installer::new(runner, cluster.kube_target(), &state));
     let readiness = helm::KubeReadiness::new(client.clone());
     addons::install_platform(&installer, &install, &readiness).await?;
     let helm = Some((installer, install.clone()));
@@ -169,8 +170,11 @@ impl Provider for Kind {
         self.cluster.as_ref().map(|c| c.kubeconfig())
     }
 
-    fn helm(&self) -> Option<(&helm::Installer, &InstallSettings)> {
-        self.helm.as_ref().map(|(i, s)| (i, s))
+    fn in_place_upgrade(&self) -> Option<Arc<dyn super::upgrade::InPlaceUpgrade>> {
+        Some(Arc::new(ForgetsFingerprint {
+            inner: helm_upgrade::in_place(self.helm.as_ref()?, &self.client)?,
+            client: self.client.clone(),
+        }))
     }
 
     fn model_store(&self) -> Option<std::net::SocketAddrV4> {
@@ -203,6 +207,37 @@ impl Provider for Kind {
             if let Some(logs) = teardown.logs {
                 eprintln!("kind logs exported to {}", logs.display());
             }
+        })
+    }
+}
+
+/// An upgrade of a kind cluster: its recorded fingerprint names the install it no longer runs, so
+/// it is deleted first and the next run recreates the cluster instead of reusing it as the old
+/// version.
+struct ForgetsFingerprint {
+    inner: Arc<dyn super::upgrade::InPlaceUpgrade>,
+    client: kube::Client,
+}
+
+impl super::upgrade::InPlaceUpgrade for ForgetsFingerprint {
+    fn upgrade_in_place<'a>(
+        &'a self,
+        version: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+        Box::pin(async move {
+            let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+                kube::Api::namespaced(self.client.clone(), fingerprint::FINGERPRINT_NAMESPACE);
+            match api
+                .delete(fingerprint::FINGERPRINT_CONFIGMAP, &Default::default())
+                .await
+            {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => anyhow::bail!(
+                    "deleting the cluster's fingerprint before upgrading it (so no later run reuses it as the old version): {e}"
+                ),
+            }
+            self.inner.upgrade_in_place(version).await
         })
     }
 }
