@@ -601,7 +601,9 @@ impl Expectation {
             | Expectation::RequiredFlows(_)
             | Expectation::SecretsApplied(_)
             | Expectation::SealedSecretsUnsealed(_)
-            | Expectation::SealedSecretScope(_) => false,
+            | Expectation::SealedSecretScope(_)
+            // Edits only the weights of the scenario's own Experiment.
+            | Expectation::Experiment(_) => false,
         }
     }
 
