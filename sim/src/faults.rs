@@ -72,11 +72,17 @@ pub enum Defect {
     /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
     /// NetworkPolicy, while other pods (the harness's probes) obey it.
     PolicyIgnoredForSeldonTraffic,
+    /// The scheduler ignores a Model's `memory`: every replica passes the memory filter.
+    MemoryNotAccounted,
+    /// A cluster-wide controller ignores `--watch-namespaces` and reconciles every namespace.
+    WatchNamespacesIgnored,
+    /// A failed model download is never reported: the Model stays `ModelProgressing` without a reason.
+    StorageErrorsHidden,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 28] = [
+    pub const ALL: [Defect; 31] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -105,6 +111,9 @@ impl Defect {
         Defect::EgressPolicyIgnored,
         Defect::NamespaceSelectorIgnored,
         Defect::PolicyIgnoredForSeldonTraffic,
+        Defect::MemoryNotAccounted,
+        Defect::WatchNamespacesIgnored,
+        Defect::StorageErrorsHidden,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -138,6 +147,9 @@ impl Defect {
             Defect::EgressPolicyIgnored => "egress-policy-ignored",
             Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
             Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
+            Defect::MemoryNotAccounted => "memory-not-accounted",
+            Defect::WatchNamespacesIgnored => "watch-namespaces-ignored",
+            Defect::StorageErrorsHidden => "storage-errors-hidden",
         }
     }
 

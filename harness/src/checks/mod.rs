@@ -7,9 +7,12 @@ pub mod connectivity;
 pub mod context;
 pub mod inference;
 pub mod inference_rejected;
+pub mod model_load_fails;
 pub mod model_not_served;
+pub mod models_fit;
 pub mod quota;
 pub mod required_flows;
+pub mod runtime_ignored;
 pub mod runtime_not_ready;
 pub mod scheduling;
 pub mod sealed_scope;
@@ -81,5 +84,8 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await
         }
+        Expectation::ModelLoadFails(s) => model_load_fails::model_load_fails(ctx, s, deadline).await,
+        Expectation::ModelsFit(f) => models_fit::models_fit(ctx, f, deadline).await,
+        Expectation::RuntimeIgnored(r) => runtime_ignored::runtime_ignored(ctx, r, deadline).await,
     }
 }
