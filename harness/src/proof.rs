@@ -319,7 +319,10 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
             server_needs(scenario, &f.namespace, &mut out);
             out.push(Behaviour::LoadFailuresReported);
             let spec = model_spec(scenario, &f.namespace, &f.model);
-            if spec["requirements"].as_array().is_some_and(|r| !r.is_empty()) {
+            if spec["requirements"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
                 out.push(Behaviour::ServerCapabilities);
             }
             // A Secret a package delivers: dropped, the load fails for another reason.

@@ -84,7 +84,9 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await
         }
-        Expectation::ModelLoadFails(s) => model_load_fails::model_load_fails(ctx, s, deadline).await,
+        Expectation::ModelLoadFails(s) => {
+            model_load_fails::model_load_fails(ctx, s, deadline).await
+        }
         Expectation::ModelsFit(f) => models_fit::models_fit(ctx, f, deadline).await,
         Expectation::RuntimeIgnored(r) => runtime_ignored::runtime_ignored(ctx, r, deadline).await,
     }

@@ -25,16 +25,22 @@ pub async fn model_load_fails(
     match model_decision(&ctx.client, ns, name, &ctx.settling(), deadline).await {
         Ok(ModelDecision::Ready(Some(o))) => Verdict::fail(format!(
             "Model {ns}/{name} became Ready (status.selector {}), but its download must fail with `{}`: the platform loaded an artifact its storage configuration cannot reach",
-            o.data["status"]["selector"].as_str().unwrap_or("not reported"),
+            o.data["status"]["selector"]
+                .as_str()
+                .unwrap_or("not reported"),
             s.reason
         )),
         Ok(ModelDecision::Ready(None)) => Verdict::fail(format!("Model {ns}/{name} vanished")),
-        Ok(ModelDecision::Final { condition: c, proof })
-            if c.message == LOAD_FAILED_STATE && c.reason.contains(&s.reason) =>
-        {
-            Verdict::pass(format!("Model {ns}/{name} {}; {proof}", describe_condition(&c)))
-        }
-        Ok(ModelDecision::Final { condition: c, proof }) => Verdict::fail(format!(
+        Ok(ModelDecision::Final {
+            condition: c,
+            proof,
+        }) if c.message == LOAD_FAILED_STATE && c.reason.contains(&s.reason) => Verdict::pass(
+            format!("Model {ns}/{name} {}; {proof}", describe_condition(&c)),
+        ),
+        Ok(ModelDecision::Final {
+            condition: c,
+            proof,
+        }) => Verdict::fail(format!(
             "Model {ns}/{name} did not fail to load with `{}`: it is {}; {proof}",
             s.reason,
             describe_condition(&c)

@@ -280,8 +280,7 @@ async fn available_replicas(
     match wait::wait_for(&ctx.client, &target, &cond, deadline.remaining()).await {
         Ok(Some(o)) => Verdict::pass(format!(
             "Model {ns}/{name} Ready with availableReplicas {n} of spec.replicas {} (status.replicas {})",
-            o.data["spec"]["replicas"],
-            o.data["status"]["replicas"]
+            o.data["spec"]["replicas"], o.data["status"]["replicas"]
         )),
         Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
         Err(e) => Verdict::fail(format!(

@@ -102,7 +102,14 @@ mod tests {
         assert!(!scope("false", "team-a").watches("team-a"));
         assert!(scope("false", "").watches("seldon-mesh"));
         let why = scope("true", "team-a").explain("team-b");
-        assert!(why.contains("controller.watchNamespaces") && why.contains("team-b"), "{why}");
-        assert!(scope("false", "").explain("team-b").contains("controller.clusterwide=true"));
+        assert!(
+            why.contains("controller.watchNamespaces") && why.contains("team-b"),
+            "{why}"
+        );
+        assert!(
+            scope("false", "")
+                .explain("team-b")
+                .contains("controller.clusterwide=true")
+        );
     }
 }

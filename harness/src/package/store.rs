@@ -140,7 +140,8 @@ pub fn rclone_secret(
 }
 
 /// The packages a target with its own model store supplies instead of the scenario's, by
-/// (namespace, Secret): for every team whose Models read one of the scenario's artifacts, each
+/// (namespace, Secret): for every team whose Models read one of the scenario's artifacts (except
+/// Models a `modelLoadFails` check expects to fail: their Secrets stay as packaged), each
 /// Secret its packages provide that those Models (`spec.secretName`) or its runtime
 /// (`config.agentConfig.rclone.config_secrets`) name is delivered from a package generated with
 /// `secret_for(name, namespace)`, written under `dir`.
@@ -165,6 +166,11 @@ pub fn store_packages(
                 m["spec"]["storageUri"]
                     .as_str()
                     .is_some_and(|u| uris.contains(u))
+                    // Broken on purpose: delivered as the package has it.
+                    && !scenario.expects_load_failure(
+                        &team.namespace,
+                        m["metadata"]["name"].as_str().unwrap_or_default(),
+                    )
             })
             .collect();
         if models.is_empty() {
