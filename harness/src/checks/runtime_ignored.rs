@@ -80,8 +80,8 @@ async fn judge(
             .map(|c| format!("{}={}", c.type_, c.status))
             .collect();
         return Err(format!(
-            "SeldonRuntime {ns}/{ignored_name} was reconciled (conditions {seen:?}) although {}: the controller does not honour controller.watchNamespaces, so a team outside the list is still run by it",
-            scope.explain(ns)
+            "SeldonRuntime {ns}/{ignored_name} was reconciled (conditions {seen:?}) although {}, which leaves {ns} out: the controller does not honour controller.watchNamespaces, so a team outside the list is still run by it",
+            scope.flags()
         ));
     }
     let sts: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
@@ -91,8 +91,8 @@ async fn judge(
             window.as_millis()
         )),
         Ok(Some(_)) => Err(format!(
-            "StatefulSet {ns}/seldon-scheduler exists although {}: something reconciled the runtime",
-            scope.explain(ns)
+            "StatefulSet {ns}/seldon-scheduler exists although {}, which leaves {ns} out: something reconciled the runtime",
+            scope.flags()
         )),
         Err(e) => Err(format!("cannot read StatefulSets in {ns}: {e}")),
     }

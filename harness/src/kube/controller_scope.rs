@@ -34,12 +34,17 @@ impl ControllerScope {
             || (self.clusterwide == "true" && (listed.is_empty() || listed.contains(&ns)))
     }
 
-    /// Why `ns` is (not) reconciled, naming the Helm values that decide it.
-    pub fn explain(&self, ns: &str) -> String {
-        let flags = format!(
+    /// The controller and its flags, for messages.
+    pub fn flags(&self) -> String {
+        format!(
             "the controller {}/{CONTROLLER_DEPLOYMENT} runs with CLUSTERWIDE={:?} WATCH_NAMESPACES={:?}",
             self.namespace, self.clusterwide, self.watch_namespaces
-        );
+        )
+    }
+
+    /// Why `ns` is (not) reconciled, naming the Helm values that decide it.
+    pub fn explain(&self, ns: &str) -> String {
+        let flags = self.flags();
         match (self.watches(ns), self.clusterwide == "true") {
             (true, _) => format!("{flags}, which includes namespace {ns}"),
             (false, false) => format!(
