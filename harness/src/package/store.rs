@@ -243,6 +243,29 @@ mod tests {
     }
 
     #[test]
+    fn secrets_broken_on_purpose_are_delivered_as_packaged() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/storage-failures.yaml");
+        let scenario = crate::scenario::Scenario::load(&file).unwrap();
+        let creds = Credentials::random().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = store_packages(&scenario, dir.path(), |name, ns| {
+            rclone_secret(name, ns, "http://172.18.0.5:9000", &creds)
+        })
+        .unwrap();
+        // Only the working Secret gets the target's store; minio-remote and wrong-keys-s3 stay
+        // as the scenario wrote them, or their failures would not show.
+        let keys: Vec<(String, String)> = out.into_keys().collect();
+        assert_eq!(
+            keys,
+            vec![(
+                "storage-failures".to_string(),
+                "harness-models-s3".to_string()
+            )]
+        );
+    }
+
+    #[test]
     fn rclone_secret_has_exactly_one_key_in_seldons_shape() {
         let creds = Credentials::random().unwrap();
         let s = rclone_secret("models-s3", "team-a", "http://172.18.0.5:9000", &creds);
