@@ -90,36 +90,6 @@ pub enum Decision {
     },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::cluster_for_install;
-    use crate::target::kind::helm::InstallSettings;
-
-    #[test]
-    fn a_narrowed_controller_gets_a_cluster_of_its_own() {
-        let all = InstallSettings::new("2.10.2");
-        assert_eq!(
-            cluster_for_install("seldon-harness", &all),
-            "seldon-harness"
-        );
-        let mut narrowed = all.clone();
-        narrowed.watch_namespaces = vec!["scope-watched".into()];
-        let name = cluster_for_install("seldon-harness", &narrowed);
-        assert!(
-            name.starts_with("seldon-harness-scope-") && name.len() == 29,
-            "{name}"
-        );
-        assert_eq!(
-            name,
-            cluster_for_install("seldon-harness", &narrowed),
-            "stable"
-        );
-        let mut other = narrowed.clone();
-        other.watch_namespaces = vec!["team-b".into()];
-        assert_ne!(name, cluster_for_install("seldon-harness", &other));
-    }
-}
-
 /// Decides from whether the cluster exists and what fingerprint it carries.
 pub fn decide(
     exists: bool,
@@ -238,4 +208,34 @@ pub fn fingerprint_configmap(fp: &Fingerprint) -> String {
         "data": {"fingerprint": fp.digest, "inputs": fp.inputs},
     });
     serde_json::to_string_pretty(&cm).expect("JSON serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_for_install;
+    use crate::target::kind::helm::InstallSettings;
+
+    #[test]
+    fn a_narrowed_controller_gets_a_cluster_of_its_own() {
+        let all = InstallSettings::new("2.10.2");
+        assert_eq!(
+            cluster_for_install("seldon-harness", &all),
+            "seldon-harness"
+        );
+        let mut narrowed = all.clone();
+        narrowed.watch_namespaces = vec!["scope-watched".into()];
+        let name = cluster_for_install("seldon-harness", &narrowed);
+        assert!(
+            name.starts_with("seldon-harness-scope-") && name.len() == 29,
+            "{name}"
+        );
+        assert_eq!(
+            name,
+            cluster_for_install("seldon-harness", &narrowed),
+            "stable"
+        );
+        let mut other = narrowed.clone();
+        other.watch_namespaces = vec!["team-b".into()];
+        assert_ne!(name, cluster_for_install("seldon-harness", &other));
+    }
 }
