@@ -63,7 +63,7 @@ impl Scenario {
     /// never requires or replaces it.
     pub fn expects_load_failure(&self, namespace: &str, model: &str) -> bool {
         self.doc.spec.checks.iter().any(|c| {
-            matches!(&c.expect, super::Expectation::ModelLoadFails(f) if f.namespace == namespace && f.model == model)
+            matches!(&c.expect, super::format::Expectation::ModelLoadFails(f) if f.namespace == namespace && f.model == model)
         })
     }
 
