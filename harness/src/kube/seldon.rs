@@ -115,6 +115,10 @@ pub async fn runtime_name(
 /// Why nothing reconciles a runtime in `ns`: the controller's scope, from its Deployment.
 pub async fn controller_scope(client: &Client, controller_ns: &str, ns: &str) -> String {
     match super::controller_scope::read(client, controller_ns).await {
+        Ok(scope) if scope.watches(ns) => format!(
+            "{}, which should include namespace {ns}, yet nothing reconciles it: the controller does not act on its flags as a cluster-wide one does (check that controller.clusterwide=true took effect, and its logs)",
+            scope.flags()
+        ),
         Ok(scope) => scope.explain(ns),
         Err(e) => e,
     }
