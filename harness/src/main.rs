@@ -248,7 +248,8 @@ struct RunArgs {
     /// dataflow-engine-ready-without-kafka, gateways-ready-without-kafka, disable-overrides-ignored,
     /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name, egress-policy-ignored,
     /// namespace-selector-ignored, policy-ignored-for-seldon-traffic, runtime-status-not-written,
-    /// policy-only-for-new-pods, experiment-weights-ignored, upgrade-breaks-existing-models
+    /// policy-only-for-new-pods, experiment-weights-ignored, memory-not-accounted,
+    /// watch-namespaces-ignored, storage-errors-hidden, upgrade-breaks-existing-models
     /// (with --upgrade-to).
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,

@@ -73,6 +73,12 @@ enum Behaviour {
     ExperimentWeights,
     /// Existing objects stay valid across an in-place upgrade (the new CRDs accept them).
     ExistingObjectsSurviveUpgrade,
+    /// The scheduler counts the memory Models use against a replica's (overcommitted) memory.
+    MemoryAccounted,
+    /// `controller.watchNamespaces` narrows a cluster-wide controller.
+    WatchNamespaces,
+    /// A failed model download reaches the Model as `ModelFailed` with the agent's reason.
+    LoadFailuresReported,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -109,6 +115,9 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::PolicyOnlyForNewPods => Behaviour::PolicyOnRunningPods,
         Defect::ExperimentWeightsIgnored => Behaviour::ExperimentWeights,
         Defect::UpgradeBreaksExistingModels => Behaviour::ExistingObjectsSurviveUpgrade,
+        Defect::MemoryNotAccounted => Behaviour::MemoryAccounted,
+        Defect::WatchNamespacesIgnored => Behaviour::WatchNamespaces,
+        Defect::StorageErrorsHidden => Behaviour::LoadFailuresReported,
     }
 }
 
@@ -187,6 +196,28 @@ fn model_needs(scenario: &Scenario, ns: &str, model: &str, out: &mut Vec<Behavio
     if spec["secretName"].is_string() {
         out.push(Behaviour::PackagedSecrets);
     }
+}
+
+/// A Model's spec as the scenario declares it (null when it does not).
+fn model_spec(scenario: &Scenario, ns: &str, model: &str) -> serde_json::Value {
+    scenario
+        .team(ns)
+        .and_then(|t| t.models.iter().find(|m| m["metadata"]["name"] == model))
+        .map(|m| m["spec"].clone())
+        .unwrap_or_default()
+}
+
+/// Whether a `ScheduleFailed` Model fails for its memory: it declares `memory` and asks for no
+/// more replicas than a Server of its namespace has (else the replica count decides alone).
+fn memory_decides(scenario: &Scenario, ns: &str, spec: &serde_json::Value) -> bool {
+    let most = scenario
+        .team(ns)
+        .into_iter()
+        .flat_map(|t| &t.servers)
+        .map(|s| s["spec"]["replicas"].as_i64().unwrap_or(1))
+        .max()
+        .unwrap_or(0);
+    spec["memory"].is_string() && spec["replicas"].as_i64().unwrap_or(1) <= most
 }
 
 /// The two partial-enforcement behaviours, with the "what if" each defect asks of the policies.
@@ -295,6 +326,43 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
             if fits {
                 out.push(Behaviour::NoImplicitServers);
             }
+            if memory_decides(scenario, &f.namespace, &spec) {
+                out.push(Behaviour::MemoryAccounted);
+            }
+        }
+        E::ModelLoadFails(f) => {
+            namespace_needs(scenario, &f.namespace, &mut out);
+            server_needs(scenario, &f.namespace, &mut out);
+            out.push(Behaviour::LoadFailuresReported);
+            let spec = model_spec(scenario, &f.namespace, &f.model);
+            if spec["requirements"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+            {
+                out.push(Behaviour::ServerCapabilities);
+            }
+            // A Secret a package delivers: dropped, the load fails for another reason.
+            let packaged = scenario.team(&f.namespace).is_some_and(|t| {
+                t.secret_packages
+                    .iter()
+                    .any(|p| p.provides.iter().any(|s| spec["secretName"] == s.as_str()))
+            });
+            if packaged {
+                out.push(Behaviour::PackagedSecrets);
+            }
+        }
+        E::ModelsFit(f) => {
+            for m in &f.models {
+                model_needs(scenario, &f.namespace, m, &mut out);
+            }
+            out.extend([Behaviour::MemoryAccounted, Behaviour::ScheduleReason]);
+        }
+        E::RuntimeIgnored(r) => {
+            // The watched runtime must be reconciled first; any status counts, Ready or not.
+            if r.watched != scenario.doc.spec.seldon.controller_namespace {
+                out.push(Behaviour::ClusterWideController);
+            }
+            out.push(Behaviour::WatchNamespaces);
         }
         E::Inference(i) => {
             model_needs(scenario, &i.namespace, &i.model, &mut out);

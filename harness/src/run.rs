@@ -6,6 +6,7 @@ pub mod mode;
 pub mod upgrade;
 
 pub use mode::Mode;
+pub mod groups;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -759,14 +760,68 @@ pub async fn run_all_jobs(
         reports.extend(done);
         return reports;
     }
-    // A cluster: one target for every scenario.
+    // A cluster: one target per group of scenarios with the same Seldon install.
+    let groups = groups::install_groups(opts, &applicable);
+    if groups.len() > 1 {
+        eprintln!(
+            "these scenarios need {} different Seldon installs; running them one install after another: {}",
+            groups.len(),
+            groups
+                .iter()
+                .map(|g| g.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    let mut on_cluster = Vec::new();
+    for group in &groups {
+        if signals_received() > 0 {
+            on_cluster.extend(
+                group
+                    .iter()
+                    .map(|s| broken(s, kind.name(), "interrupted before it started".into())),
+            );
+            continue;
+        }
+        on_cluster.extend(run_on_cluster(opts, group, selection, jobs).await);
+    }
+    if opts.upgrade_to.is_none() {
+        // Back in the scenarios' order (groups ran one after another).
+        let at = |r: &ScenarioReport| {
+            applicable
+                .iter()
+                .position(|s| s.name() == r.scenario)
+                .unwrap_or(usize::MAX)
+        };
+        on_cluster.sort_by_key(at);
+    }
+    reports.extend(on_cluster);
+    reports
+}
+
+/// Runs scenarios that share one Seldon install on one cluster target (and the upgrade sequence
+/// when asked), then finishes the target.
+async fn run_on_cluster(
+    opts: &TargetOptions,
+    applicable: &[&Scenario],
+    selection: &Selection,
+    jobs: usize,
+) -> Vec<ScenarioReport> {
+    let kind = opts.kind.unwrap_or(TargetKind::Sim);
+    let mut reports = Vec::new();
     let Some(first) = applicable.first() else {
         return reports;
     };
     let target = match Target::start(opts, first).await {
         Ok(t) => t,
         Err(e) => {
-            reports.push(broken(first, kind.name(), format!("{e:#}")));
+            // Every scenario of the group needed that install.
+            let why = format!("{e:#}");
+            reports.extend(
+                applicable
+                    .iter()
+                    .map(|s| broken(s, kind.name(), why.clone())),
+            );
             return reports;
         }
     };

@@ -291,3 +291,38 @@ fn malformed_files_are_rejected_with_position_and_field(
     }
     assert!(err.contains(message), "expected `{message}` in:\n{err}");
 }
+
+#[test]
+fn capacity_scope_and_storage_checks_are_validated() {
+    let check = "        modelReady: {namespace: team-a, model: iris}\n";
+    let with = |expect: &str| BASE.replacen(check, expect, 1);
+    // A runtimeIgnored the install cannot show: the controller watches every namespace.
+    let err = load(&with(
+        "        runtimeIgnored: {namespace: team-a, watched: team-a}\n",
+    ))
+    .expect_err("an install watching every namespace cannot ignore one");
+    assert!(
+        err.contains("spec.checks[0].expect.runtimeIgnored") && err.contains("watchNamespaces"),
+        "{err}"
+    );
+    // modelsFit: `fit` must leave some Model out.
+    let err = load(&with(
+        "        modelsFit: {namespace: team-a, models: [iris], fit: 1, reason: enough suitable replicas}\n",
+    ))
+    .expect_err("all fitting is not a capacity check");
+    assert!(err.contains("spec.checks[0].expect.modelsFit"), "{err}");
+    // A Secret nobody delivers is an error, unless a modelLoadFails check expects exactly that.
+    let absent = BASE.replacen(
+        "            memory: 100Ki\n",
+        "            memory: 100Ki\n            secretName: not-delivered\n",
+        1,
+    );
+    let err = load(&absent).expect_err("an undelivered Secret is a mistake");
+    assert!(err.contains("no secret package"), "{err}");
+    let expected = absent.replacen(
+        check,
+        "        modelLoadFails: {namespace: team-a, model: iris, reason: 'secrets \"not-delivered\" not found'}\n",
+        1,
+    );
+    load(&expected).expect("a modelLoadFails check may expect a missing Secret");
+}

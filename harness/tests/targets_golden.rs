@@ -445,6 +445,39 @@ fn install_runs_the_documented_helm_sequence() {
 }
 
 #[test]
+fn watch_namespaces_reach_the_setup_chart_as_a_helm_list() {
+    // scenarios/controller-scope.yaml's install: cluster-wide, narrowed to one namespace.
+    let file = repo_dir().join("scenarios/controller-scope.yaml");
+    let scenario = harness::scenario::Scenario::load(&file).unwrap();
+    let f = Fixture::new();
+    f.recorder
+        .respond(
+            "helm status seldon-core-v2-crds",
+            status_json("seldon-core-v2-crds", "default", "2.10.2"),
+        )
+        .respond(
+            "helm status seldon-core-v2-setup",
+            status_json("seldon-core-v2-setup", "seldon-mesh", "2.10.2"),
+        );
+    let (installer, _) = install_fixture(&f);
+    let settings = scenario.doc.spec.seldon.clone();
+    rt().block_on(installer.install(&settings, &NotedReadiness(f.recorder.clone())))
+        .unwrap();
+    let setup = f
+        .transcript()
+        .into_iter()
+        .find(|l| l.contains("helm upgrade --install seldon-core-v2-setup"))
+        .expect("the setup chart is installed");
+    // The chart joins the list into WATCH_NAMESPACES (`_components-deployments.tpl`), which the
+    // operator reads only with --clusterwide=true (`operator/main.go`).
+    assert!(
+        setup.contains("--set controller.clusterwide=true")
+            && setup.contains("--set 'controller.watchNamespaces={scope-watched}'"),
+        "{setup}"
+    );
+}
+
+#[test]
 fn an_unpublished_chart_version_fails_clearly_before_the_setup_chart() {
     let f = Fixture::new();
     f.recorder.respond(

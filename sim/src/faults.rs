@@ -84,11 +84,17 @@ pub enum Defect {
     /// An in-place upgrade makes existing Models invalid: the new Model CRD requires
     /// `status.selector`, which Models written by the old version lack (Seldon 2.8.4, #5985).
     UpgradeBreaksExistingModels,
+    /// The scheduler ignores a Model's `memory`: every replica passes the memory filter.
+    MemoryNotAccounted,
+    /// A cluster-wide controller ignores `--watch-namespaces` and reconciles every namespace.
+    WatchNamespacesIgnored,
+    /// A failed model download is never reported: the Model stays `ModelProgressing` without a reason.
+    StorageErrorsHidden,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 32] = [
+    pub const ALL: [Defect; 35] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -121,6 +127,9 @@ impl Defect {
         Defect::PolicyOnlyForNewPods,
         Defect::ExperimentWeightsIgnored,
         Defect::UpgradeBreaksExistingModels,
+        Defect::MemoryNotAccounted,
+        Defect::WatchNamespacesIgnored,
+        Defect::StorageErrorsHidden,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -158,6 +167,9 @@ impl Defect {
             Defect::PolicyOnlyForNewPods => "policy-only-for-new-pods",
             Defect::ExperimentWeightsIgnored => "experiment-weights-ignored",
             Defect::UpgradeBreaksExistingModels => "upgrade-breaks-existing-models",
+            Defect::MemoryNotAccounted => "memory-not-accounted",
+            Defect::WatchNamespacesIgnored => "watch-namespaces-ignored",
+            Defect::StorageErrorsHidden => "storage-errors-hidden",
         }
     }
 

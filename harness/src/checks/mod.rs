@@ -8,9 +8,12 @@ pub mod context;
 pub mod experiment;
 pub mod inference;
 pub mod inference_rejected;
+pub mod model_load_fails;
 pub mod model_not_served;
+pub mod models_fit;
 pub mod quota;
 pub mod required_flows;
+pub mod runtime_ignored;
 pub mod runtime_not_ready;
 pub mod scheduling;
 pub mod sealed_scope;
@@ -83,5 +86,10 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
             inference_rejected::inference_rejected(ctx, i, deadline).await
         }
         Expectation::Experiment(x) => experiment::experiment(ctx, x, deadline).await,
+        Expectation::ModelLoadFails(s) => {
+            model_load_fails::model_load_fails(ctx, s, deadline).await
+        }
+        Expectation::ModelsFit(f) => models_fit::models_fit(ctx, f, deadline).await,
+        Expectation::RuntimeIgnored(r) => runtime_ignored::runtime_ignored(ctx, r, deadline).await,
     }
 }

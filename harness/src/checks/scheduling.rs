@@ -210,13 +210,16 @@ async fn capability_canary(
 pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadline) -> Verdict {
     let (ns, name) = (m.namespace.as_str(), m.model.as_str());
     match model_decision(&ctx.client, ns, name, &ctx.settling(), deadline).await {
-        Ok(ModelDecision::Ready(Some(o))) => Verdict::pass(format!(
-            "Model {ns}/{name} {}; availableReplicas {}",
-            current_condition(&o, "ModelReady")
-                .map(|c| describe_condition(&c))
-                .unwrap_or_default(),
-            o.data["status"]["availableReplicas"].as_i64().unwrap_or(0)
-        )),
+        Ok(ModelDecision::Ready(Some(o))) => match m.available_replicas {
+            Some(n) => available_replicas(ctx, ns, name, n, deadline).await,
+            None => Verdict::pass(format!(
+                "Model {ns}/{name} {}; availableReplicas {}",
+                current_condition(&o, "ModelReady")
+                    .map(|c| describe_condition(&c))
+                    .unwrap_or_default(),
+                o.data["status"]["availableReplicas"].as_i64().unwrap_or(0)
+            )),
+        },
         Ok(ModelDecision::Ready(None)) => Verdict::fail(format!("Model {ns}/{name} vanished")),
         Ok(ModelDecision::Final { condition, proof }) => Verdict::fail(format!(
             "Model {ns}/{name} is not Ready: {}; {proof}",
@@ -252,6 +255,37 @@ pub async fn model_ready(ctx: &CheckContext<'_>, m: &ModelRef, deadline: Deadlin
             }
             Verdict::fail(text)
         }
+    }
+}
+
+/// A Ready Model reaches `status.availableReplicas` = `n` (replicas load one by one, so the first
+/// Ready may report fewer): with `minReplicas` the scheduler places what fits and reports it.
+async fn available_replicas(
+    ctx: &CheckContext<'_>,
+    ns: &str,
+    name: &str,
+    n: i64,
+    deadline: Deadline,
+) -> Verdict {
+    let target = Watched::seldon("Model", ns, name);
+    let cond = Condition::new(
+        format!("ModelReady=True with status.availableReplicas {n}"),
+        move |o| {
+            o.is_some_and(|o| {
+                current_condition(o, "ModelReady").is_some_and(|c| c.status == "True")
+                    && o.data["status"]["availableReplicas"].as_i64() == Some(n)
+            })
+        },
+    );
+    match wait::wait_for(&ctx.client, &target, &cond, deadline.remaining()).await {
+        Ok(Some(o)) => Verdict::pass(format!(
+            "Model {ns}/{name} Ready with availableReplicas {n} of spec.replicas {} (status.replicas {})",
+            o.data["spec"]["replicas"], o.data["status"]["replicas"]
+        )),
+        Ok(None) => Verdict::fail(format!("Model {ns}/{name} vanished")),
+        Err(e) => Verdict::fail(format!(
+            "Model {ns}/{name} is Ready but does not report availableReplicas {n}\n{e}"
+        )),
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod clock;
 pub mod condition;
+pub mod controller_scope;
 pub mod diagnose;
 pub mod incident;
 pub mod lease;

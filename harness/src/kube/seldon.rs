@@ -112,33 +112,16 @@ pub async fn runtime_name(
             format!("namespace {ns} has no SeldonRuntime (the scenario gives its team none)")
         })
 }
-/// Why nothing reconciles a runtime: the controller's scope, from its Deployment.
-pub async fn controller_scope(client: &Client, ns: &str) -> String {
-    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), ns);
-    let dep = match api.get_opt("seldon-v2-controller-manager").await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            return format!(
-                "there is no Deployment {ns}/seldon-v2-controller-manager: the Seldon controller is not installed there"
-            );
-        }
-        Err(e) => return format!("the controller Deployment could not be read: {e}"),
-    };
-    let env = |key: &str| {
-        dep.spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|s| s.containers.iter().find(|c| c.name == "manager"))
-            .and_then(|c| c.env.as_ref())
-            .and_then(|e| e.iter().find(|v| v.name == key))
-            .and_then(|v| v.value.clone())
-            .unwrap_or_default()
-    };
-    format!(
-        "the controller {ns}/seldon-v2-controller-manager runs with CLUSTERWIDE={:?} WATCH_NAMESPACES={:?}; a controller that only watches its own namespace never reconciles runtimes elsewhere (install with controller.clusterwide=true)",
-        env("CLUSTERWIDE"),
-        env("WATCH_NAMESPACES")
-    )
+/// Why nothing reconciles a runtime in `ns`: the controller's scope, from its Deployment.
+pub async fn controller_scope(client: &Client, controller_ns: &str, ns: &str) -> String {
+    match super::controller_scope::read(client, controller_ns).await {
+        Ok(scope) if scope.watches(ns) => format!(
+            "{}, which should include namespace {ns}, yet nothing reconciles it: the controller does not act on its flags as a cluster-wide one does (check that controller.clusterwide=true took effect, and its logs)",
+            scope.flags()
+        ),
+        Ok(scope) => scope.explain(ns),
+        Err(e) => e,
+    }
 }
 /// The SeldonRuntime `ns/name` is Ready for its current generation and every enabled component
 /// has all its desired pods Ready: `Ok` says what was observed, `Err` names the components that
@@ -317,7 +300,7 @@ async fn runtime_not_ready(
     if last.conditions.is_empty() {
         return format!(
             "SeldonRuntime {ns}/{name} has no status at all: no Seldon controller reconciles namespace {ns}; {}\n{err}",
-            controller_scope(client, controller_ns).await
+            controller_scope(client, controller_ns, ns).await
         );
     }
     let mut lines = Vec::new();

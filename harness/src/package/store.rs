@@ -140,7 +140,8 @@ pub fn rclone_secret(
 }
 
 /// The packages a target with its own model store supplies instead of the scenario's, by
-/// (namespace, Secret): for every team whose Models read one of the scenario's artifacts, each
+/// (namespace, Secret): for every team whose Models read one of the scenario's artifacts (except
+/// Models a `modelLoadFails` check expects to fail: their Secrets stay as packaged), each
 /// Secret its packages provide that those Models (`spec.secretName`) or its runtime
 /// (`config.agentConfig.rclone.config_secrets`) name is delivered from a package generated with
 /// `secret_for(name, namespace)`, written under `dir`.
@@ -165,6 +166,11 @@ pub fn store_packages(
                 m["spec"]["storageUri"]
                     .as_str()
                     .is_some_and(|u| uris.contains(u))
+                    // Broken on purpose: delivered as the package has it.
+                    && !scenario.expects_load_failure(
+                        &team.namespace,
+                        m["metadata"]["name"].as_str().unwrap_or_default(),
+                    )
             })
             .collect();
         if models.is_empty() {
@@ -234,6 +240,29 @@ mod tests {
         let refs = crate::setup::secrets::object_refs(&rendered);
         assert_eq!(refs.len(), 1, "{refs:?}");
         assert_eq!(refs[0].to_string(), "Secret team-a/harness-models-s3");
+    }
+
+    #[test]
+    fn secrets_broken_on_purpose_are_delivered_as_packaged() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios/storage-failures.yaml");
+        let scenario = crate::scenario::Scenario::load(&file).unwrap();
+        let creds = Credentials::random().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = store_packages(&scenario, dir.path(), |name, ns| {
+            rclone_secret(name, ns, "http://172.18.0.5:9000", &creds)
+        })
+        .unwrap();
+        // Only the working Secret gets the target's store; minio-remote and wrong-keys-s3 stay
+        // as the scenario wrote them, or their failures would not show.
+        let keys: Vec<(String, String)> = out.into_keys().collect();
+        assert_eq!(
+            keys,
+            vec![(
+                "storage-failures".to_string(),
+                "harness-models-s3".to_string()
+            )]
+        );
     }
 
     #[test]

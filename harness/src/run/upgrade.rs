@@ -317,6 +317,24 @@ pub async fn run_all(
         reports.push(broken(first, kind.name(), clash));
         return reports;
     }
+    // One cluster is upgraded once: every scenario must want the same install.
+    let groups = super::groups::install_groups(opts, &applicable);
+    if groups.len() > 1 {
+        let names: Vec<String> = groups
+            .iter()
+            .map(|g| g.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "))
+            .collect();
+        reports.push(broken(
+            first,
+            kind.name(),
+            format!(
+                "these scenarios need {} different Seldon installs ({}), and one cluster is upgraded once: run --upgrade-to with the scenarios of one install at a time",
+                groups.len(),
+                names.join(" | ")
+            ),
+        ));
+        return reports;
+    }
     let target = match Target::start(opts, first).await {
         Ok(t) => t,
         Err(e) => {

@@ -251,6 +251,14 @@ pub enum Expectation {
     /// An Experiment splits traffic by its weights, each answer right for the model that served
     /// it, and an edit of the weights takes effect (`scenario::experiment`).
     Experiment(ExperimentCheck),
+    /// A Model's download fails: `ModelReady` False, `ModelFailed`, the agent's reason; never Ready.
+    ModelLoadFails(ScheduleFailed),
+    /// Of Models competing for one Server's memory, exactly `fit` become Ready and the rest are
+    /// `ScheduleFailed` with `reason`, whatever order the scheduler takes them in.
+    ModelsFit(ModelsFit),
+    /// A runtime in a namespace the controller does not watch (`watchNamespaces`) is never
+    /// reconciled, while the runtime of a watched namespace is.
+    RuntimeIgnored(RuntimeIgnored),
 }
 
 /// Traffic through an Experiment (docs/seldon-behaviour.md §E): `requests` requests over
@@ -312,6 +320,30 @@ pub struct CandidateWeight {
     pub weight: u32,
 }
 
+/// Models sharing a Server's memory: how many of them fit.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelsFit {
+    /// The Models' namespace.
+    pub namespace: String,
+    /// The Models, by name.
+    pub models: Vec<String>,
+    /// How many of them must become Ready.
+    pub fit: usize,
+    /// A substring of the others' `ScheduleFailed` reason.
+    pub reason: String,
+}
+
+/// A runtime the controller must ignore, and one it must reconcile meanwhile.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeIgnored {
+    /// The namespace left out of `watchNamespaces`.
+    pub namespace: String,
+    /// A watched namespace whose runtime must be reconciled first (the controller is alive).
+    pub watched: String,
+}
+
 /// A namespace, for checks about a whole team.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -351,6 +383,10 @@ pub struct ModelRef {
     pub namespace: String,
     /// The Model's name.
     pub model: String,
+    /// `status.availableReplicas` the Ready Model must report (e.g. fewer than `replicas` when
+    /// scheduled with `minReplicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i64>,
 }
 
 /// A Model that must fail to schedule, for a documented reason.
@@ -578,6 +614,9 @@ impl Expectation {
             Expectation::SealedSecretsUnsealed(_) => "sealedSecretsUnsealed",
             Expectation::SealedSecretScope(_) => "sealedSecretScope",
             Expectation::Experiment(_) => "experiment",
+            Expectation::ModelLoadFails(_) => "modelLoadFails",
+            Expectation::ModelsFit(_) => "modelsFit",
+            Expectation::RuntimeIgnored(_) => "runtimeIgnored",
         }
     }
 
@@ -604,6 +643,10 @@ impl Expectation {
             | Expectation::SealedSecretScope(_)
             // Edits only the weights of the scenario's own Experiment.
             | Expectation::Experiment(_) => false,
+            // Observe or break only the scenario's own objects.
+            Expectation::ModelLoadFails(_)
+            | Expectation::ModelsFit(_)
+            | Expectation::RuntimeIgnored(_) => false,
         }
     }
 
@@ -613,7 +656,10 @@ impl Expectation {
             Expectation::RuntimeReady(_) | Expectation::ServerReady(_) => Duration::from_secs(300),
             Expectation::ModelReady(_)
             | Expectation::ScheduleFailed(_)
-            | Expectation::ModelNotServed(_) => Duration::from_secs(180),
+            | Expectation::ModelNotServed(_)
+            | Expectation::ModelLoadFails(_)
+            | Expectation::ModelsFit(_) => Duration::from_secs(180),
+            Expectation::RuntimeIgnored(_) => Duration::from_secs(300),
             Expectation::Connectivity(_) | Expectation::NetworkPolicyEnforced(_) => {
                 Duration::from_secs(120)
             }

@@ -58,6 +58,15 @@ impl Scenario {
             .find(|t| t.namespace == namespace)
     }
 
+    /// Whether a `modelLoadFails` check names this Model: its storage Secret is broken on purpose
+    /// (missing, or a remote name that is not the scheme), so setup delivers it as written and
+    /// never requires or replaces it.
+    pub fn expects_load_failure(&self, namespace: &str, model: &str) -> bool {
+        self.doc.spec.checks.iter().any(|c| {
+            matches!(&c.expect, super::format::Expectation::ModelLoadFails(f) if f.namespace == namespace && f.model == model)
+        })
+    }
+
     /// A check by name.
     pub fn check(&self, name: &str) -> Option<&Check> {
         self.doc.spec.checks.iter().find(|c| c.name == name)

@@ -223,9 +223,22 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
                 servers.insert((ns, name), caps);
             }
         }
+        // A Secret a `modelLoadFails` check expects to be missing needs no package.
+        let mut may_miss = provided[ns].clone();
+        for c in &spec.checks {
+            if let Expectation::ModelLoadFails(f) = &c.expect
+                && f.namespace == ns
+                && let Some(m) = team
+                    .models
+                    .iter()
+                    .find(|m| m["metadata"]["name"] == f.model.as_str())
+            {
+                may_miss.extend(m["spec"]["secretName"].as_str());
+            }
+        }
         for (j, m) in team.models.iter().enumerate() {
             let p = format!("{tp}.models[{j}]");
-            if check_model(ctx, &p, m, ns, &provided[ns], &artifact_uris) {
+            if check_model(ctx, &p, m, ns, &may_miss, &artifact_uris) {
                 let name = m["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()
@@ -285,6 +298,20 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
             provided: &provided,
         };
         check_expectation(ctx, &ep, &c.expect, &world, base);
+        if let Expectation::RuntimeIgnored(r) = &c.expect {
+            // Upstream's operator (docs/seldon-behaviour.md §1): the list narrows only a
+            // cluster-wide controller, which always watches its own namespace too.
+            let s = &spec.seldon;
+            let watched = |ns: &str| {
+                ns == s.controller_namespace
+                    || (s.clusterwide
+                        && (s.watch_namespaces.is_empty()
+                            || s.watch_namespaces.iter().any(|w| w == ns)))
+            };
+            if watched(&r.namespace) || !watched(&r.watched) {
+                ctx.error_hint(&ep, format!("with this install (clusterwide {}, watchNamespaces {:?}) `{}` must be unwatched and `{}` watched", s.clusterwide, s.watch_namespaces, r.namespace, r.watched), "set `spec.seldon.clusterwide: true` and list `watched`, but not `namespace`, under `spec.seldon.watchNamespaces`");
+            }
+        }
         if let Expectation::ScheduleFailed(s) = &c.expect {
             expected_failures.insert((s.namespace.clone(), s.model.clone()));
         }
@@ -444,7 +471,7 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
             }
         }
         Expectation::ModelReady(m) => model(ctx, &m.namespace, &m.model),
-        Expectation::ScheduleFailed(s) => {
+        Expectation::ScheduleFailed(s) | Expectation::ModelLoadFails(s) => {
             model(ctx, &s.namespace, &s.model);
             if s.reason.trim().is_empty() {
                 ctx.error(&format!("{p}.reason"), "reason must not be empty");
@@ -502,6 +529,27 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
                 .then(|| w.team(&x.namespace))
                 .flatten();
             check_experiment_expectation(ctx, p, x, team, base);
+        }
+        Expectation::ModelsFit(f) => {
+            f.models.iter().for_each(|m| model(ctx, &f.namespace, m));
+            if f.fit >= f.models.len() || f.reason.trim().is_empty() {
+                ctx.error_hint(
+                    p,
+                    "modelsFit needs a non-empty `reason` and `fit` below the number of `models`",
+                    "list the Models competing for one Server and how many of them fit",
+                );
+            }
+        }
+        Expectation::RuntimeIgnored(r) => {
+            for (field, ns) in [("namespace", &r.namespace), ("watched", &r.watched)] {
+                if team_ns(ctx, field, ns) && w.team(ns).is_some_and(|t| t.runtime.is_none()) {
+                    ctx.error_hint(
+                        &format!("{p}.{field}"),
+                        format!("team `{ns}` has no runtime"),
+                        "add a SeldonRuntime under the team's `runtime`",
+                    );
+                }
+            }
         }
         Expectation::Connectivity(c) => {
             known_ns(ctx, "from", &c.from);

@@ -116,6 +116,7 @@ pub(crate) fn reconcile(
             ))
     });
     let cross = ctx.faults.has(Defect::CrossNamespaceScheduling);
+    let memory_ignored = ctx.faults.has(Defect::MemoryNotAccounted);
     let unpoliced = ctx.faults.seldon_traffic_unpoliced();
     let controllers = ready_pods(
         &ctx.store,
@@ -140,7 +141,7 @@ pub(crate) fn reconcile(
         } else if let Some(e) = controller_cut {
             Outcome::NoScheduler(e)
         } else {
-            match schedule(m, servers, cross) {
+            match schedule(m, servers, cross, memory_ignored) {
                 Err(why) => Outcome::ScheduleFailed(why),
                 Ok((idx, placed)) => {
                     let pods = ready_pods(
@@ -162,7 +163,7 @@ pub(crate) fn reconcile(
                         unpoliced,
                     ) {
                         Err(why) => {
-                            release(m, &mut servers[idx], &placed);
+                            release(m, &mut servers[idx], &placed, memory_ignored);
                             Outcome::Failed(why)
                         }
                         Ok((artifact, predictor)) => Outcome::Available {
@@ -199,6 +200,13 @@ pub(crate) fn reconcile(
                 false,
                 "ScheduleFailed",
                 why.to_string(),
+                json!({"replicas": 0}),
+            ),
+            // Defect StorageErrorsHidden: the agent's LOAD_FAILED never reaches the Model.
+            Outcome::Failed(_) if ctx.faults.has(Defect::StorageErrorsHidden) => (
+                false,
+                "ModelProgressing",
+                String::new(),
                 json!({"replicas": 0}),
             ),
             Outcome::Failed(why) => (false, "ModelFailed", why.clone(), json!({"replicas": 0})),
@@ -332,17 +340,24 @@ fn model_memory(m: &Value) -> i128 {
 }
 
 /// Picks a server and reserves memory on its replicas; returns (server index, replicas placed).
+///
+/// As `scheduleToServer` (docs/seldon-behaviour.md §C capacity): every candidate Server is tried
+/// for the desired replicas first; only when none has enough suitable replicas, and
+/// `minReplicas` > 0, every candidate again for at least `minReplicas`, taking as many suitable
+/// replicas as it has (at most the desired count).
 fn schedule(
     m: &Value,
     servers: &mut [ServerInfo],
     cross: bool,
+    memory_ignored: bool,
 ) -> Result<(usize, Vec<usize>), &'static str> {
     let ns = namespace(m);
     let requirements = strings(&m["spec"]["requirements"]);
     let wanted_server = m["spec"]["server"].as_str();
     let replicas = m["spec"]["replicas"].as_i64().unwrap_or(1).max(1) as usize;
     let min_replicas = m["spec"]["minReplicas"].as_i64().unwrap_or(0).max(0) as usize;
-    let memory = model_memory(m);
+    // Defect MemoryNotAccounted: the replica memory filter lets every replica through.
+    let memory = if memory_ignored { 0 } else { model_memory(m) };
     let mut candidates: Vec<usize> = (0..servers.len())
         .filter(|&i| {
             let s = &servers[i];
@@ -359,34 +374,37 @@ fn schedule(
     }
     // Own namespace first, then by name, for a stable choice.
     candidates.sort_by_key(|&i| (servers[i].namespace != ns, servers[i].name.clone()));
-    for i in candidates {
-        let s = &mut servers[i];
-        // The agent announces its memory plus the overcommit share (agent `state_manager.go`
-        // GetAvailableMemoryBytesWithOverCommit); AvailableMemoryReplicaFilter compares with it.
-        let capacity = s.memory_bytes + s.memory_bytes * s.overcommit_percent / 100;
-        let suitable: Vec<usize> = (0..s.connected_replicas)
-            .filter(|&r| capacity - s.used_bytes[r] >= memory)
-            .collect();
-        let place = if suitable.len() >= replicas {
-            replicas
-        } else if min_replicas > 0 && suitable.len() >= min_replicas {
-            suitable.len()
-        } else {
-            continue;
-        };
-        let placed: Vec<usize> = suitable.into_iter().take(place).collect();
-        for &r in &placed {
-            s.used_bytes[r] += memory;
+    let passes = if min_replicas > 0 && min_replicas < replicas {
+        vec![replicas, min_replicas]
+    } else {
+        vec![replicas]
+    };
+    for needed in passes {
+        for &i in &candidates {
+            let s = &mut servers[i];
+            // The agent announces its memory plus the overcommit share (agent `state_manager.go`
+            // GetAvailableMemoryBytesWithOverCommit); AvailableMemoryReplicaFilter compares with it.
+            let capacity = s.memory_bytes + s.memory_bytes * s.overcommit_percent / 100;
+            let suitable: Vec<usize> = (0..s.connected_replicas)
+                .filter(|&r| capacity - s.used_bytes[r] >= memory)
+                .collect();
+            if suitable.len() < needed {
+                continue;
+            }
+            let placed: Vec<usize> = suitable.into_iter().take(replicas).collect();
+            for &r in &placed {
+                s.used_bytes[r] += memory;
+            }
+            s.loaded_models += 1;
+            return Ok((i, placed));
         }
-        s.loaded_models += 1;
-        return Ok((i, placed));
     }
     Err(NOT_ENOUGH_REPLICAS)
 }
 
 /// Gives back what [`schedule`] reserved for a model that then failed to load.
-fn release(m: &Value, s: &mut ServerInfo, placed: &[usize]) {
-    let memory = model_memory(m);
+fn release(m: &Value, s: &mut ServerInfo, placed: &[usize], memory_ignored: bool) {
+    let memory = if memory_ignored { 0 } else { model_memory(m) };
     for &r in placed {
         s.used_bytes[r] -= memory;
     }

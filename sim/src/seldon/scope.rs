@@ -48,9 +48,13 @@ pub(super) fn controller(ctx: &Ctx) -> Option<Controller> {
         .clone();
     let clusterwide = env_value(&manager, "CLUSTERWIDE").as_deref() == Some("true")
         && !ctx.faults.has(Defect::ControllerNotClusterWide);
+    // Upstream (`operator/main.go` getWatchNamespaceConfig): the list narrows a cluster-wide
+    // controller to those namespaces plus its own; the defect drops it.
     let watch = env_value(&manager, "WATCH_NAMESPACES")
+        .filter(|_| !ctx.faults.has(Defect::WatchNamespacesIgnored))
         .unwrap_or_default()
         .split(',')
+        .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();

@@ -48,6 +48,22 @@ pub fn fingerprint(
     }
 }
 
+/// The kind cluster for an install: `base` for a controller that watches every namespace, else
+/// `<base>-scope-<8 hex>` of its scope (clusterwide, watchNamespaces). Scenarios narrowing the
+/// controller (docs/seldon-behaviour.md §C controller scope) thus get a cluster of their own
+/// instead of recreating the shared one under test processes that still use it.
+pub fn cluster_for_install(base: &str, install: &InstallSettings) -> String {
+    if install.clusterwide && install.watch_namespaces.is_empty() {
+        return base.to_string();
+    }
+    let scope = serde_json::json!({
+        "clusterwide": install.clusterwide,
+        "watchNamespaces": install.watch_namespaces,
+    });
+    let digest = sha256_hex(scope.to_string().as_bytes());
+    format!("{base}-scope-{}", &digest[..8])
+}
+
 /// Reads the kind config file and computes the fingerprint.
 pub fn fingerprint_from_files(
     kind: &KindSettings,
@@ -192,4 +208,34 @@ pub fn fingerprint_configmap(fp: &Fingerprint) -> String {
         "data": {"fingerprint": fp.digest, "inputs": fp.inputs},
     });
     serde_json::to_string_pretty(&cm).expect("JSON serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_for_install;
+    use crate::target::kind::helm::InstallSettings;
+
+    #[test]
+    fn a_narrowed_controller_gets_a_cluster_of_its_own() {
+        let all = InstallSettings::new("2.10.2");
+        assert_eq!(
+            cluster_for_install("seldon-harness", &all),
+            "seldon-harness"
+        );
+        let mut narrowed = all.clone();
+        narrowed.watch_namespaces = vec!["scope-watched".into()];
+        let name = cluster_for_install("seldon-harness", &narrowed);
+        assert!(
+            name.starts_with("seldon-harness-scope-") && name.len() == 29,
+            "{name}"
+        );
+        assert_eq!(
+            name,
+            cluster_for_install("seldon-harness", &narrowed),
+            "stable"
+        );
+        let mut other = narrowed.clone();
+        other.watch_namespaces = vec!["team-b".into()];
+        assert_ne!(name, cluster_for_install("seldon-harness", &other));
+    }
 }

@@ -45,17 +45,17 @@ struct Kind {
 /// Provisions (or reuses) the kind cluster and installs Seldon with Helm.
 pub async fn start(opts: &TargetOptions, scenario: &Scenario) -> anyhow::Result<Box<dyn Provider>> {
     let runner: tools::SharedRunner = Arc::new(tools::DuctRunner);
-    let mut settings = KindSettings::new(
-        opts.kind_cluster
-            .clone()
-            .unwrap_or_else(|| "seldon-harness".into()),
-    );
+    let install = opts.install_settings(scenario);
+    let base = opts
+        .kind_cluster
+        .clone()
+        .unwrap_or_else(|| "seldon-harness".into());
+    let mut settings = KindSettings::new(fingerprint::cluster_for_install(&base, &install));
     if let Some(c) = &opts.kind_config {
         settings.config_path = c.clone();
     }
     settings.images_to_load = scenario.doc.spec.images.clone();
     settings.keep = opts.keep;
-    let install = opts.install_settings(scenario);
     let fp = fingerprint_from_files(&settings, &install)?;
     let state = opts.state_dir();
     // Parallel test processes share one cluster: provisioning is serialised by a lock file.
