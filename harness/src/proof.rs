@@ -65,6 +65,8 @@ enum Behaviour {
     NamespaceSelectors,
     /// Seldon's own connections (agent, envoy, controller, rclone) obey NetworkPolicy.
     SeldonTrafficPolicy,
+    /// A pipeline runs every step (the answer is the output steps', not the first step's).
+    PipelineSteps,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -97,6 +99,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::EgressPolicyIgnored => Behaviour::EgressPolicy,
         Defect::NamespaceSelectorIgnored => Behaviour::NamespaceSelectors,
         Defect::PolicyIgnoredForSeldonTraffic => Behaviour::SeldonTrafficPolicy,
+        Defect::PipelineStepSkipped => Behaviour::PipelineSteps,
     }
 }
 
@@ -175,6 +178,32 @@ fn model_needs(scenario: &Scenario, ns: &str, model: &str, out: &mut Vec<Behavio
     if spec["secretName"].is_string() {
         out.push(Behaviour::PackagedSecrets);
     }
+}
+
+/// The step (Model) names of a scenario's Pipeline.
+fn pipeline_steps(scenario: &Scenario, ns: &str, name: &str) -> Vec<String> {
+    scenario
+        .team(ns)
+        .and_then(|t| t.pipelines.iter().find(|p| p["metadata"]["name"] == name))
+        .and_then(|p| p["spec"]["steps"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether the team's runtime runs `component` (not disabled by an override).
+fn runs(scenario: &Scenario, ns: &str, component: &str) -> bool {
+    scenario
+        .team(ns)
+        .and_then(|t| t.runtime.as_ref())
+        .is_some_and(|rt| {
+            !rt["spec"]["overrides"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o["name"] == component && o["disable"] == true)
+        })
 }
 
 /// The two partial-enforcement behaviours, with the "what if" each defect asks of the policies.
@@ -353,6 +382,34 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         E::SecretsApplied(s) | E::SealedSecretsUnsealed(s) => {
             out.push(Behaviour::PackagedSecrets);
             sealed_scopes(scenario, &s.namespace, &mut out);
+        }
+        E::Pipeline(p) => {
+            for step in pipeline_steps(scenario, &p.namespace, &p.pipeline) {
+                model_needs(scenario, &p.namespace, &step, &mut out);
+            }
+            out.extend([Behaviour::InferenceOutput, Behaviour::PipelineSteps]);
+        }
+        E::PipelineNotReady(p) => {
+            // The reason is the scheduler's: its runtime must run; a dataflow engine Ready
+            // without Kafka would take the pipeline and drop "no dataflow engines" from it.
+            namespace_needs(scenario, &p.namespace, &mut out);
+            let reason = p.reason.to_lowercase();
+            for (component, phrase, needs) in [
+                (
+                    "seldon-dataflow-engine",
+                    "dataflow engine",
+                    Behaviour::DataflowEngineNeedsKafka,
+                ),
+                (
+                    "seldon-pipelinegateway",
+                    "pipeline gateway",
+                    Behaviour::GatewaysNeedKafka,
+                ),
+            ] {
+                if reason.contains(phrase) && runs(scenario, &p.namespace, component) {
+                    out.extend([Behaviour::KafkaRequired, needs]);
+                }
+            }
         }
         E::SealedSecretScope(s) => {
             out.push(Behaviour::SealedSecretScope);

@@ -27,9 +27,15 @@
 //! - `unknown_model_answered_200`: an unknown model is answered as if it existed: readiness
 //!   true, metadata and zero-filled outputs borrowed from the first Ready model (by name; no
 //!   outputs when none is Ready), variable dimensions set to 1.
+//! - `pipeline_step_skipped`: a pipeline answers with its first step's outputs.
+//!
+//! # Pipelines
+//! `seldon-model: <name>.pipeline` addresses a Ready pipeline instead of a model (envoy routes it to
+//! the pipeline gateway); see [`pipeline`]. Unknown pipelines: REST 404, gRPC `NOT_FOUND`.
 
 mod grpc;
 mod model;
+mod pipeline;
 mod rest;
 mod shared;
 
@@ -42,6 +48,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use model::{ModelSignature, Predictor, ServedModel, TensorSpec, UPSTREAM_TIMEOUT, Upstream};
+pub use pipeline::{PIPELINE_SUFFIX, PipelineStep, ServedPipeline, addressed_pipeline};
 use shared::Shared;
 pub use shared::{MODEL_HEADER, MeshFlags};
 
@@ -95,6 +102,7 @@ impl Mesh {
             namespace: namespace.to_string(),
             flags,
             models: RwLock::new(BTreeMap::new()),
+            pipelines: RwLock::new(BTreeMap::new()),
         });
         let router = rest::router(shared.clone()).route_service(
             &format!("/{}/{{*rpc}}", grpc::SERVICE_NAME),
@@ -133,6 +141,12 @@ impl Mesh {
     pub fn set_models(&self, models: Vec<ServedModel>) {
         let map = models.into_iter().map(|m| (m.name.clone(), m)).collect();
         *self.shared.models.write().expect("model table lock") = map;
+    }
+
+    /// Replaces, at once, the set of pipelines Ready in the namespace.
+    pub fn set_pipelines(&self, pipelines: Vec<ServedPipeline>) {
+        let map = pipelines.into_iter().map(|p| (p.name.clone(), p)).collect();
+        *self.shared.pipelines.write().expect("pipeline table lock") = map;
     }
 
     /// Names of the models currently served.

@@ -72,11 +72,14 @@ pub enum Defect {
     /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
     /// NetworkPolicy, while other pods (the harness's probes) obey it.
     PolicyIgnoredForSeldonTraffic,
+    /// The dataflow engine skips a pipeline's later steps: the pipeline answers with its first
+    /// step's outputs (docs/seldon-behaviour.md §P).
+    PipelineStepSkipped,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 28] = [
+    pub const ALL: [Defect; 29] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -105,6 +108,7 @@ impl Defect {
         Defect::EgressPolicyIgnored,
         Defect::NamespaceSelectorIgnored,
         Defect::PolicyIgnoredForSeldonTraffic,
+        Defect::PipelineStepSkipped,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -138,6 +142,7 @@ impl Defect {
             Defect::EgressPolicyIgnored => "egress-policy-ignored",
             Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
             Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
+            Defect::PipelineStepSkipped => "pipeline-step-skipped",
         }
     }
 

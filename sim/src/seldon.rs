@@ -19,6 +19,7 @@ mod endpoint;
 mod install;
 mod kafka;
 mod model;
+mod pipeline;
 mod podspec;
 mod runtime;
 mod scope;
@@ -46,6 +47,7 @@ pub use components::{
 pub use install::{InstallOptions, Kafka, install};
 pub use kafka::{KAFKA_BOOTSTRAP_SERVICE, KAFKA_COMPONENTS, KAFKA_PORT};
 pub(crate) use kafka::{bootstrap_servers, unreachable as kafka_unreachable};
+pub use pipeline::{NO_DATAFLOW_ENGINE, NO_PIPELINE_GATEWAY};
 pub use podspec::merge_pod_spec;
 pub(crate) use traffic::agent_unconnected;
 pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
@@ -53,7 +55,7 @@ pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
 /// One reconcile pass of the Seldon control plane.
 pub(crate) async fn reconcile(ctx: &mut Ctx) {
     let Some(ctl) = controller(ctx) else {
-        endpoint::sync(ctx, &HashMap::new(), &BTreeMap::new());
+        endpoint::sync(ctx, &HashMap::new(), &HashMap::new(), &BTreeMap::new());
         return;
     };
     let mut runtimes: BTreeMap<String, RuntimeView> = BTreeMap::new();
@@ -99,8 +101,10 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             }
         }
     }
-    endpoint::sync(ctx, &served, &runtimes);
+    let (pipelines, pipeline_statuses) = pipeline::reconcile(ctx, &ctl, &runtimes, &model_statuses);
+    endpoint::sync(ctx, &served, &pipelines, &runtimes);
     model::publish(ctx, model_statuses);
+    pipeline::publish(ctx, pipeline_statuses);
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ pub mod context;
 pub mod inference;
 pub mod inference_rejected;
 pub mod model_not_served;
+pub mod pipeline;
+pub mod pipeline_not_ready;
 pub mod quota;
 pub mod required_flows;
 pub mod runtime_not_ready;
@@ -80,6 +82,10 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::Inference(i) => inference::inference(ctx, i, deadline).await,
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await
+        }
+        Expectation::Pipeline(p) => pipeline::pipeline(ctx, p, deadline).await,
+        Expectation::PipelineNotReady(p) => {
+            pipeline_not_ready::pipeline_not_ready(ctx, p, deadline).await
         }
     }
 }

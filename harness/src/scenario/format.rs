@@ -148,6 +148,9 @@ pub struct Team {
     /// `Model` objects.
     #[serde(default)]
     pub models: Vec<Value>,
+    /// `Pipeline` objects (they need Kafka: docs/seldon-behaviour.md §P).
+    #[serde(default)]
+    pub pipelines: Vec<Value>,
 }
 
 /// A secret package: a dated tar.gz of kustomize overlays, or the folder it is packed from.
@@ -245,6 +248,38 @@ pub enum Expectation {
     SealedSecretsUnsealed(SecretsApplied),
     /// A team's SealedSecrets applied in another team's namespace are refused: no Secret appears.
     SealedSecretScope(SealedSecretScope),
+    /// A Pipeline is Ready (with its conditions) and answers its samples through `seldon-mesh` as
+    /// `<name>.pipeline` (needs Kafka).
+    Pipeline(PipelineCheck),
+    /// A Pipeline reports not ready with a clear reason within the deadline (e.g. without Kafka).
+    PipelineNotReady(PipelineNotReady),
+}
+
+/// A Pipeline that must be Ready and answer with the composed outputs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineCheck {
+    /// The Pipeline's namespace (requests go through that namespace's `seldon-mesh`).
+    pub namespace: String,
+    /// The Pipeline's name (sent as `seldon-model: <name>.pipeline`).
+    pub pipeline: String,
+    /// REST or gRPC.
+    pub protocol: Protocol,
+    /// A samples file (requests with the pipeline's expected outputs), relative to the scenario file.
+    pub samples: PathBuf,
+}
+
+/// A Pipeline that must report why it is not Ready.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineNotReady {
+    /// The Pipeline's namespace.
+    pub namespace: String,
+    /// The Pipeline's name.
+    pub pipeline: String,
+    /// A substring of the message of `PipelineReady` (dataflow engine) or `PipelineGwReady`
+    /// (pipeline gateway) while False, e.g. `no dataflow engines available to handle pipeline`.
+    pub reason: String,
 }
 
 /// A namespace, for checks about a whole team.
@@ -512,6 +547,8 @@ impl Expectation {
             Expectation::SecretsApplied(_) => "secretsApplied",
             Expectation::SealedSecretsUnsealed(_) => "sealedSecretsUnsealed",
             Expectation::SealedSecretScope(_) => "sealedSecretScope",
+            Expectation::Pipeline(_) => "pipeline",
+            Expectation::PipelineNotReady(_) => "pipelineNotReady",
         }
     }
 
@@ -521,7 +558,8 @@ impl Expectation {
             Expectation::RuntimeReady(_) | Expectation::ServerReady(_) => Duration::from_secs(300),
             Expectation::ModelReady(_)
             | Expectation::ScheduleFailed(_)
-            | Expectation::ModelNotServed(_) => Duration::from_secs(180),
+            | Expectation::ModelNotServed(_)
+            | Expectation::Pipeline(_) => Duration::from_secs(180),
             Expectation::Connectivity(_) | Expectation::NetworkPolicyEnforced(_) => {
                 Duration::from_secs(120)
             }

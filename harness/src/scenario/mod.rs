@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod format;
 mod load;
 mod objects;
+mod pipelines;
 pub mod seldon;
 mod validate;
 pub mod yaml;

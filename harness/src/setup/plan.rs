@@ -1,7 +1,7 @@
 //! What a scenario applies, in order: namespaces (labelled `name: <namespace>` unless given: the
 //! seed's NetworkPolicy selects on it), ResourceQuotas, LimitRanges, ServiceAccounts/Roles/
 //! RoleBindings, NetworkPolicies, secret packages, each team's SeldonRuntime, its Servers (Seldon
-//! does not create them from the runtime), then Models.
+//! does not create them from the runtime), then Models and Pipelines.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +31,7 @@ pub enum Phase {
     Runtime,
     /// Servers.
     Servers,
-    /// Models.
+    /// Models, then Pipelines (whose steps are Models).
     Models,
     /// Objects the checks create (canary namespaces, probe pods), recorded before each is created
     /// and deleted first.
@@ -75,7 +75,10 @@ impl Phase {
                 ("v1", "Secret"),
             ],
             Phase::Servers => &[("mlops.seldon.io/v1alpha1", "Server")],
-            Phase::Models => &[("mlops.seldon.io/v1alpha1", "Model")],
+            Phase::Models => &[
+                ("mlops.seldon.io/v1alpha1", "Model"),
+                ("mlops.seldon.io/v1alpha1", "Pipeline"),
+            ],
             // Canary namespaces are found with the namespaces, canary policies with the policies.
             Phase::Checks => &[("v1", "Pod")],
         }
@@ -204,7 +207,7 @@ pub fn plan(scenario: &Scenario) -> Vec<Step> {
                     t.runtime.iter().collect()
                 }
                 Phase::Servers => t.servers.iter().collect(),
-                Phase::Models => t.models.iter().collect(),
+                Phase::Models => t.models.iter().chain(&t.pipelines).collect(),
                 Phase::Namespaces | Phase::Checks => Vec::new(),
             };
             for o in objects {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::dataplane::{Mesh, Predictor, Upstream};
+use crate::dataplane::{Mesh, Predictor, ServedPipeline, Upstream};
 use crate::faults::Faults;
 use crate::network::NetworkView;
 use crate::store::Store;
@@ -168,4 +168,6 @@ pub(crate) struct MeshSlot {
     pub mesh: Mesh,
     /// What the endpoint was last told to serve, to skip unchanged updates.
     pub models: Vec<Served>,
+    /// The pipelines the endpoint was last given.
+    pub pipelines: Vec<ServedPipeline>,
 }

@@ -1,6 +1,7 @@
 //! The V2 gRPC front: routing by `seldon-model` metadata only, like Seldon's envoy.
 
 use super::model::{ServedModel, UPSTREAM_TIMEOUT};
+use super::pipeline::{ServedPipeline, addressed_pipeline, run};
 use super::shared::{InferError, MODEL_HEADER, Shared};
 use oip::NamedTensor;
 use oip::grpc::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
@@ -28,6 +29,8 @@ struct Front(Arc<Shared>);
 enum Target {
     Model(ServedModel),
     Pretend(String),
+    /// `<name>.pipeline`: routed to the pipeline gateway.
+    Pipeline(ServedPipeline),
 }
 
 impl Front {
@@ -48,6 +51,15 @@ impl Front {
                 shared.namespace
             )));
         };
+        if let Some(p) = addressed_pipeline(name) {
+            return match shared.lookup_pipeline(p) {
+                Some(p) => Ok(Target::Pipeline(p)),
+                None => Err(Status::not_found(format!(
+                    "pipeline `{p}` is not ready in namespace {}",
+                    shared.namespace
+                ))),
+            };
+        }
         match shared.lookup(name) {
             Some(m) if m.upstream.grpc.is_some() => {
                 let why = m.upstream.grpc.as_deref().unwrap_or_default();
@@ -112,6 +124,12 @@ impl GrpcInferenceService for Front {
                 vec![m.version.clone()],
                 m.predictor.signature(),
             ),
+            Target::Pipeline(p) => {
+                return Err(Status::not_found(format!(
+                    "pipeline `{}`: only readiness and inference are modelled for pipelines",
+                    p.name
+                )));
+            }
             Target::Pretend(name) => (
                 name,
                 Vec::new(),
@@ -152,6 +170,17 @@ impl GrpcInferenceService for Front {
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let model = match target {
             Target::Model(m) => m,
+            Target::Pipeline(p) => {
+                let outputs = run(&self.0, &p, &inputs).map_err(|e| match e {
+                    InferError::BadInput(msg) => Status::invalid_argument(msg),
+                    InferError::Model(msg) => Status::internal(msg),
+                })?;
+                return Ok(Response::new(ModelInferResponse {
+                    id: req.id,
+                    outputs: outputs.iter().map(NamedTensor::to_grpc_output).collect(),
+                    ..ModelInferResponse::default()
+                }));
+            }
             Target::Pretend(name) => {
                 return Ok(Response::new(ModelInferResponse {
                     model_name: name,

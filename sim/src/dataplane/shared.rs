@@ -7,6 +7,7 @@ use oip::NamedTensor;
 use oip::tensor::TensorData;
 
 use super::model::{ModelSignature, ServedModel};
+use super::pipeline::ServedPipeline;
 use crate::faults::{Defect, Faults};
 
 /// Header / gRPC metadata key naming the model, as in Seldon.
@@ -23,6 +24,8 @@ pub struct MeshFlags {
     pub unknown_model_answered_200: bool,
     /// Answer inputs that do not fit the model with 200 and zero outputs (defect InvalidInputAnswered200).
     pub invalid_input_answered_200: bool,
+    /// Pipelines answer with their first step's outputs (defect PipelineStepSkipped).
+    pub pipeline_step_skipped: bool,
 }
 
 impl MeshFlags {
@@ -33,6 +36,7 @@ impl MeshFlags {
             wrong_output: faults.has(Defect::WrongInferenceOutput),
             unknown_model_answered_200: faults.has(Defect::UnknownModelAnswered200),
             invalid_input_answered_200: faults.has(Defect::InvalidInputAnswered200),
+            pipeline_step_skipped: faults.has(Defect::PipelineStepSkipped),
         }
     }
 }
@@ -45,6 +49,8 @@ pub(super) struct Shared {
     pub(super) flags: MeshFlags,
     /// Models Ready in the namespace, by name; replaced whole by `Mesh::set_models`.
     pub(super) models: RwLock<BTreeMap<String, ServedModel>>,
+    /// Pipelines Ready in the namespace, by name; replaced whole by `Mesh::set_pipelines`.
+    pub(super) pipelines: RwLock<BTreeMap<String, ServedPipeline>>,
 }
 
 /// Why an inference failed.
@@ -61,6 +67,15 @@ impl Shared {
         self.models
             .read()
             .expect("model table lock")
+            .get(name)
+            .cloned()
+    }
+
+    /// A pipeline Ready in the namespace, by name.
+    pub(super) fn lookup_pipeline(&self, name: &str) -> Option<ServedPipeline> {
+        self.pipelines
+            .read()
+            .expect("pipeline table lock")
             .get(name)
             .cloned()
     }

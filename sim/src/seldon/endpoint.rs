@@ -1,18 +1,19 @@
 //! Inference endpoint wiring: one `dataplane::Mesh` per namespace whose envoy has a Ready pod
 //! behind `seldon-mesh` and got its configuration from the scheduler (xDS, docs/seldon-behaviour.md
-//! §17), serving that namespace's Ready models; its address is published in
+//! §17), serving that namespace's Ready models and pipelines; its address is published in
 //! `PlatformState::mesh_addrs` and removed when the runtime goes.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::runtime::RuntimeView;
 use crate::control::context::{Ctx, MeshSlot, Served};
-use crate::dataplane::{Mesh, MeshFlags, ServedModel};
+use crate::dataplane::{Mesh, MeshFlags, ServedModel, ServedPipeline};
 
 /// Starts/stops endpoints and keeps their model sets equal to the Ready models.
 pub(crate) fn sync(
     ctx: &mut Ctx,
     served: &HashMap<String, Vec<Served>>,
+    pipelines: &HashMap<String, Vec<ServedPipeline>>,
     runtimes: &BTreeMap<String, RuntimeView>,
 ) {
     let mut meshes = ctx.state.meshes.lock().unwrap_or_else(|e| e.into_inner());
@@ -38,6 +39,7 @@ pub(crate) fn sync(
                         MeshSlot {
                             mesh,
                             models: Vec::new(),
+                            pipelines: Vec::new(),
                         },
                     );
                 }
@@ -61,6 +63,12 @@ pub(crate) fn sync(
                     .collect(),
             );
             slot.models = want;
+            changed = true;
+        }
+        let want = pipelines.get(ns).cloned().unwrap_or_default();
+        if slot.pipelines != want {
+            slot.mesh.set_pipelines(want.clone());
+            slot.pipelines = want;
             changed = true;
         }
     }

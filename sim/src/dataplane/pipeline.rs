@@ -1,0 +1,158 @@
+//! Pipelines on the endpoint: what Seldon's pipeline gateway and dataflow engine do with a request
+//! addressed `seldon-model: <name>.pipeline` (docs/seldon-behaviour.md §P). Each step is the Model
+//! of its name; a step without `inputs` gets the pipeline's inputs; an input reference is
+//! `<step>[.outputs|.inputs[.<tensor>]]` (a bare step name means its outputs, the pipeline's name
+//! its inputs); `tensorMap` renames `<step>.<outputs|inputs>.<tensor>` to the name the step
+//! receives; the answer is the `output.steps` tensors (default: the last step's), renamed by the
+//! output's `tensorMap`. Defect `pipeline_step_skipped`: only the first step runs and its
+//! outputs are the answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use oip::NamedTensor;
+
+use super::shared::{InferError, Shared};
+
+/// What the `seldon-model` header ends with to address a pipeline instead of a model.
+pub const PIPELINE_SUFFIX: &str = ".pipeline";
+
+/// One step: the Model it calls (its name), where its inputs come from and how they are renamed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PipelineStep {
+    /// The step's name, which is the Model it calls.
+    pub name: String,
+    /// Input references; empty means the pipeline's inputs.
+    pub inputs: Vec<String>,
+    /// `<step>.<outputs|inputs>.<tensor>` → the tensor name the step receives.
+    pub tensor_map: BTreeMap<String, String>,
+}
+
+/// A pipeline Ready in the namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServedPipeline {
+    /// The Pipeline object's name.
+    pub name: String,
+    /// Steps in spec order.
+    pub steps: Vec<PipelineStep>,
+    /// `spec.output.steps` references; empty means the last step's outputs.
+    pub output_steps: Vec<String>,
+    /// `spec.output.tensorMap`.
+    pub output_tensor_map: BTreeMap<String, String>,
+}
+
+/// The pipeline a `seldon-model` value addresses, if it addresses one.
+pub fn addressed_pipeline(target: &str) -> Option<&str> {
+    target
+        .strip_suffix(PIPELINE_SUFFIX)
+        .filter(|n| !n.is_empty())
+}
+
+/// A reference split into (step or pipeline, `inputs`/`outputs`, optional tensor).
+fn split_ref<'a>(pipeline: &str, r: &'a str) -> (&'a str, &'a str, Option<&'a str>) {
+    let mut parts = r.splitn(3, '.');
+    let step = parts.next().unwrap_or_default();
+    let default_kind = if step == pipeline {
+        "inputs"
+    } else {
+        "outputs"
+    };
+    let kind = parts.next().unwrap_or(default_kind);
+    (step, kind, parts.next())
+}
+
+/// Runs `p` on `inputs` through the endpoint's models.
+pub(super) fn run(
+    shared: &Shared,
+    p: &ServedPipeline,
+    inputs: &[NamedTensor],
+) -> Result<Vec<NamedTensor>, InferError> {
+    let mut step_inputs: HashMap<&str, Vec<NamedTensor>> = HashMap::new();
+    let mut step_outputs: HashMap<&str, Vec<NamedTensor>> = HashMap::new();
+    let gather = |refs: &[String],
+                  map: &BTreeMap<String, String>,
+                  step_inputs: &HashMap<&str, Vec<NamedTensor>>,
+                  step_outputs: &HashMap<&str, Vec<NamedTensor>>|
+     -> Option<Vec<NamedTensor>> {
+        let mut out = Vec::new();
+        for r in refs {
+            let (step, kind, tensor) = split_ref(&p.name, r);
+            let source = if step == p.name {
+                inputs
+            } else if kind == "inputs" {
+                step_inputs.get(step)?
+            } else {
+                step_outputs.get(step)?
+            };
+            for t in source.iter().filter(|t| tensor.is_none_or(|n| n == t.name)) {
+                let mut t = t.clone();
+                if let Some(to) = map.get(&format!("{step}.{kind}.{}", t.name)) {
+                    t.name = to.clone();
+                }
+                out.push(t);
+            }
+        }
+        Some(out)
+    };
+    let pipeline_inputs = vec![format!("{}.inputs", p.name)];
+    // Steps run once all they read from has run (the dataflow engine joins on their topics).
+    let mut pending: Vec<&PipelineStep> = p.steps.iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut i = 0;
+        while i < pending.len() {
+            let step = pending[i];
+            let refs = if step.inputs.is_empty() {
+                &pipeline_inputs
+            } else {
+                &step.inputs
+            };
+            let Some(received) = gather(refs, &step.tensor_map, &step_inputs, &step_outputs) else {
+                i += 1;
+                continue;
+            };
+            let model = shared.lookup(&step.name).ok_or_else(|| {
+                InferError::Model(format!(
+                    "step {} of pipeline {}: {}",
+                    step.name,
+                    p.name,
+                    shared.not_found(&step.name)
+                ))
+            })?;
+            let produced = shared.infer(&model, &received, None).map_err(|e| match e {
+                InferError::BadInput(m) => {
+                    InferError::BadInput(format!("step {} of pipeline {}: {m}", step.name, p.name))
+                }
+                other => other,
+            })?;
+            if shared.flags.pipeline_step_skipped {
+                return Ok(produced);
+            }
+            step_inputs.insert(&step.name, received);
+            step_outputs.insert(&step.name, produced);
+            pending.remove(i);
+        }
+        if pending.len() == before {
+            let names: Vec<&str> = pending.iter().map(|s| s.name.as_str()).collect();
+            return Err(InferError::Model(format!(
+                "pipeline {}: steps {names:?} read from steps that never run",
+                p.name
+            )));
+        }
+    }
+    let last = p
+        .steps
+        .last()
+        .map(|s| vec![s.name.clone()])
+        .unwrap_or_default();
+    let refs = if p.output_steps.is_empty() {
+        &last
+    } else {
+        &p.output_steps
+    };
+    gather(refs, &p.output_tensor_map, &step_inputs, &step_outputs).ok_or_else(|| {
+        InferError::Model(format!(
+            "pipeline {}: output steps {refs:?} did not run",
+            p.name
+        ))
+    })
+}
