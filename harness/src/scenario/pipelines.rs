@@ -76,9 +76,6 @@ pub(super) fn check_pipelines(ctx: &mut Ctx<'_>, doc: &ScenarioFile, base: &Path
             if !check_seldon_header(ctx, &p, obj, "Pipeline", ns) {
                 continue;
             }
-            let Some(pipe) = typed::<Object>(ctx, &p, "Pipeline", obj) else {
-                continue;
-            };
             let name = obj["metadata"]["name"].as_str().unwrap_or_default();
             if !declared.insert((ns, name)) {
                 ctx.error(
@@ -86,7 +83,10 @@ pub(super) fn check_pipelines(ctx: &mut Ctx<'_>, doc: &ScenarioFile, base: &Path
                     format!("Pipeline `{name}` is declared twice in namespace `{ns}`"),
                 );
             }
-            check_steps(ctx, &p, name, &pipe.spec, &models);
+            // A misshapen Pipeline is reported once, at its field; checks naming it still find it.
+            if let Some(pipe) = typed::<Object>(ctx, &p, "Pipeline", obj) {
+                check_steps(ctx, &p, name, &pipe.spec, &models);
+            }
         }
     }
     let no_kafka = doc.spec.seldon.kafka == Kafka::None;
