@@ -1,7 +1,7 @@
 //! The loan-decision sample model (`scenarios/models/loan-decision/`): a threshold policy over
 //! credit-risk's `default_probability` [-1, 1] FP32, answering `decision` [-1, 1] INT32 (0 approve,
 //! 1 refer, 2 decline) with the thresholds of `model-settings.json`'s `parameters.extra`. The
-//! arithmetic matches its MLServer `runtime.py` (float64 comparison over the float32 input).
+//! arithmetic matches its MLServer `loan_decision_runtime.py` (float64 comparison over the float32 input).
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use crate::artifact::{ArtifactError, InvalidInput};
 use crate::dataplane::{ModelSignature, Predictor, TensorSpec};
 
 /// The MLServer implementation whose arithmetic this module reproduces.
-pub const DECISION_IMPLEMENTATION: &str = "runtime.LoanDecisionRuntime";
+pub const DECISION_IMPLEMENTATION: &str = "loan_decision_runtime.LoanDecisionRuntime";
 const INPUT: &str = "default_probability";
 const OUTPUT: &str = "decision";
 
@@ -79,7 +79,7 @@ impl LoanDecision {
         })())
     }
 
-    /// The decisions for `inputs`, refusing what `runtime.py` refuses.
+    /// The decisions for `inputs`, refusing what `loan_decision_runtime.py` refuses.
     pub fn predict(&self, inputs: &[NamedTensor]) -> Result<Vec<NamedTensor>, InvalidInput> {
         let names: Vec<&str> = inputs.iter().map(|t| t.name.as_str()).collect();
         let [t] = inputs else {

@@ -7,7 +7,7 @@ Writes two files from model-settings.json (the thresholds) and ../credit-risk/sa
 - pipeline-samples.json: the two-step pipeline credit-risk -> loan-decision, fed credit-risk's own
   sample inputs; each expected decision is this policy applied to credit-risk's expected
   `default_probability`, so the file is derived, never hand-written.
-The comparison is float64 over the float32 input, as runtime.py and the embedded data plane do.
+The comparison is float64 over the float32 input, as loan_decision_runtime.py and the embedded data plane do.
 A composed sample whose probability lies within MARGIN of a threshold is refused: credit-risk's
 answers agree only to about one float32 ulp, and the pipeline must not hinge on that last bit.
 """

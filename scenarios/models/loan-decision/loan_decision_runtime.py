@@ -1,7 +1,9 @@
 """MLServer runtime for the loan-decision model: a threshold policy over credit-risk's output.
 
 Ships in the artifact folder next to model-settings.json so MLServer's standard image
-(seldonio/mlserver, which has numpy) serves it on any Seldon Core v2 cluster. It takes
+(seldonio/mlserver, which has numpy) serves it on any Seldon Core v2 cluster. The module has its
+own name, not `runtime.py`: one MLServer process serves every model of a Seldon Server, and a second
+module called `runtime` would be the first model's (Python caches modules by name). It takes
 `default_probability` [N, 1] FP32 (what credit-risk answers) and returns `decision` [N, 1] INT32:
 0 = approve (p < approve_below), 1 = refer to an underwriter, 2 = decline (p >= decline_from).
 The thresholds are `parameters.extra` of model-settings.json. The comparison is made in float64
