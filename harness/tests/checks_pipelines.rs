@@ -47,10 +47,11 @@ async fn a_pipeline_whose_models_never_get_ready_fails_naming_the_conditions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_kafka_the_pipeline_names_its_reason_and_a_platform_hiding_it_fails() {
-    let d = assert_pass(&healthy(WITHOUT_KAFKA, "pipeline-not-ready-without-kafka").await)
-        .to_string();
+    let d =
+        assert_pass(&healthy(WITHOUT_KAFKA, "pipeline-not-ready-without-kafka").await).to_string();
     assert!(
-        d.contains("no dataflow engines available to handle pipeline") && d.contains("PipelineCreate"),
+        d.contains("no dataflow engines available to handle pipeline")
+            && d.contains("PipelineCreate"),
         "{d}"
     );
     // A dataflow engine Ready without Kafka takes the pipeline: the reason is gone.

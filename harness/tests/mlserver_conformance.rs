@@ -295,7 +295,8 @@ fn loan_decision_and_the_composed_pipeline(ctx: &Ctx) -> Result<(), Failed> {
     let composed = SampleSet::load(&decision_dir().join("pipeline-samples.json"))
         .map_err(|e| e.to_string())?;
     let settings: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(decision_dir().join("model-settings.json")).map_err(|e| e.to_string())?,
+        &std::fs::read_to_string(decision_dir().join("model-settings.json"))
+            .map_err(|e| e.to_string())?,
     )
     .map_err(|e| e.to_string())?;
     let declared = |key: &str| -> Vec<oip::rest::MetadataTensor> {
@@ -309,17 +310,24 @@ fn loan_decision_and_the_composed_pipeline(ctx: &Ctx) -> Result<(), Failed> {
         .ok_or("loan-decision does not declare loan_decision_runtime.LoanDecisionRuntime")?
         .map_err(|e| e.to_string())?;
     let credit = sim::artifact::ModelArtifact::load(&model_dir()).map_err(|e| e.to_string())?;
-    let served = |name: &str, predictor: Arc<dyn sim::dataplane::Predictor>| sim::dataplane::ServedModel {
-        name: name.into(),
-        version: "1".into(),
-        predictor,
-        upstream: Default::default(),
-    };
-    mesh.set_models(vec![served(MODEL, Arc::new(credit)), served(DECISION, Arc::new(decision))]);
+    let served =
+        |name: &str, predictor: Arc<dyn sim::dataplane::Predictor>| sim::dataplane::ServedModel {
+            name: name.into(),
+            version: "1".into(),
+            predictor,
+            upstream: Default::default(),
+        };
+    mesh.set_models(vec![
+        served(MODEL, Arc::new(credit)),
+        served(DECISION, Arc::new(decision)),
+    ]);
     mesh.set_pipelines(vec![sim::dataplane::ServedPipeline {
         name: "credit-decision".into(),
         steps: vec![
-            sim::dataplane::PipelineStep { name: MODEL.into(), ..Default::default() },
+            sim::dataplane::PipelineStep {
+                name: MODEL.into(),
+                ..Default::default()
+            },
             sim::dataplane::PipelineStep {
                 name: DECISION.into(),
                 inputs: vec![format!("{MODEL}.outputs")],
@@ -347,7 +355,9 @@ fn loan_decision_and_the_composed_pipeline(ctx: &Ctx) -> Result<(), Failed> {
                 }
                 match client.model_metadata(DECISION).await {
                     Ok(m) => {
-                        if let Err(d) = check_signature(&m, &declared("inputs"), &declared("outputs")) {
+                        if let Err(d) =
+                            check_signature(&m, &declared("inputs"), &declared("outputs"))
+                        {
                             failures.push(format!("{transport}: {who} metadata: {}", d.join("; ")));
                         }
                     }
@@ -358,16 +368,25 @@ fn loan_decision_and_the_composed_pipeline(ctx: &Ctx) -> Result<(), Failed> {
             for sample in &composed.samples {
                 let step = real.infer(MODEL, &sample.request()).await;
                 let answer = match step {
-                    Ok(p) => real.infer(DECISION, &harness::v2::InferenceRequest::new(p.outputs)).await,
+                    Ok(p) => {
+                        real.infer(DECISION, &harness::v2::InferenceRequest::new(p.outputs))
+                            .await
+                    }
                     Err(e) => Err(e),
                 };
                 match answer {
                     Ok(a) => {
                         if let Err(m) = sample.check(&a.outputs, composed.tolerance) {
-                            failures.push(format!("{transport}: MLServer composed, sample `{}`: {m}", sample.name));
+                            failures.push(format!(
+                                "{transport}: MLServer composed, sample `{}`: {m}",
+                                sample.name
+                            ));
                         }
                     }
-                    Err(e) => failures.push(format!("{transport}: MLServer composed, sample `{}`: {e}", sample.name)),
+                    Err(e) => failures.push(format!(
+                        "{transport}: MLServer composed, sample `{}`: {e}",
+                        sample.name
+                    )),
                 }
             }
             for f in check_samples(&embedded, "credit-decision.pipeline", &composed).await {

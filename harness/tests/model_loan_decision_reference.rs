@@ -97,5 +97,9 @@ fn the_pipeline_samples_are_credit_risk_through_the_policy() {
             classes.extend(d.iter().copied());
         }
     }
-    assert_eq!(classes, BTreeSet::from([0, 1, 2]), "approve, refer and decline all occur");
+    assert_eq!(
+        classes,
+        BTreeSet::from([0, 1, 2]),
+        "approve, refer and decline all occur"
+    );
 }

@@ -159,7 +159,13 @@ fn malformed_pipelines_are_rejected_with_position_and_field(
     let err = load(&text).expect_err("the malformed file must be rejected");
     let first = err.lines().next().unwrap_or_default().to_string();
     let expected = format!("pipelines-base.yaml:{position}: error: ");
-    assert!(first.contains(&expected), "expected `{expected}…`, got:\n{err}");
-    assert!(first.contains(&format!("`{path}`")), "expected `{path}` in:\n{err}");
+    assert!(
+        first.contains(&expected),
+        "expected `{expected}…`, got:\n{err}"
+    );
+    assert!(
+        first.contains(&format!("`{path}`")),
+        "expected `{path}` in:\n{err}"
+    );
     assert!(err.contains(message), "expected `{message}` in:\n{err}");
 }

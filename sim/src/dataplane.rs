@@ -47,8 +47,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use model::{ModelSignature, Predictor, ServedModel, TensorSpec, UPSTREAM_TIMEOUT, Upstream};
-pub use pipeline::{PIPELINE_SUFFIX, PipelineStep, ServedPipeline, addressed_pipeline};
+pub use model::{
+    ModelSignature, PipelineStep, Predictor, ServedModel, ServedPipeline, TensorSpec,
+    UPSTREAM_TIMEOUT, Upstream,
+};
+pub use pipeline::{PIPELINE_SUFFIX, addressed_pipeline};
 use shared::Shared;
 pub use shared::{MODEL_HEADER, MeshFlags};
 

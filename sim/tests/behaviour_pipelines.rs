@@ -37,7 +37,10 @@ fn models(p: &Platform) {
             .lock()
             .unwrap()
             .insert(uri.clone(), models_dir().join(m));
-        p.create("Model", model(NS, m, &uri, json!({"requirements": ["mlserver"]})));
+        p.create(
+            "Model",
+            model(NS, m, &uri, json!({"requirements": ["mlserver"]})),
+        );
     }
 }
 
@@ -57,8 +60,8 @@ async fn ask(p: &Platform, name: &str) -> (u16, Value, Value) {
             p.state.mesh_addrs.lock().unwrap().get(NS).copied()
         })
         .await;
-    let text = std::fs::read_to_string(models_dir().join("loan-decision/pipeline-samples.json"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(models_dir().join("loan-decision/pipeline-samples.json")).unwrap();
     let samples: Value = serde_json::from_str(&text).unwrap();
     // The batch of four: approve, approve, approve, refer.
     let sample = &samples["samples"][4];
@@ -71,7 +74,11 @@ async fn ask(p: &Platform, name: &str) -> (u16, Value, Value) {
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap(), sample["outputs"].clone())
+    (
+        status,
+        resp.json().await.unwrap(),
+        sample["outputs"].clone(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +93,11 @@ async fn a_pipeline_created_before_its_models_becomes_ready_with_them_and_answer
     assert_eq!(models_ready["message"], "Some models are not available");
     for t in ["PipelineGwReady", "PipelineReady"] {
         let c = condition(&o, t).unwrap();
-        assert_eq!((&c["status"], &c["reason"]), (&json!("True"), &json!("PipelineReady")), "{t}");
+        assert_eq!(
+            (&c["status"], &c["reason"]),
+            (&json!("True"), &json!("PipelineReady")),
+            "{t}"
+        );
         assert_eq!(c["message"], "Empty reason | Empty reason", "{t}");
     }
     let ready = condition(&o, "Ready").unwrap();
@@ -101,7 +112,10 @@ async fn a_pipeline_created_before_its_models_becomes_ready_with_them_and_answer
     for t in ["PipelineGwReady", "PipelineReady", "ModelsReady"] {
         assert!(is_true(&o, t), "{t}: {o}");
     }
-    assert_eq!(condition(&o, "ModelsReady").unwrap()["message"], "Models all available");
+    assert_eq!(
+        condition(&o, "ModelsReady").unwrap()["message"],
+        "Models all available"
+    );
     let (status, body, expected) = ask(&p, "credit-decision.pipeline").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["outputs"][0]["name"], "decision", "{body}");
@@ -123,7 +137,13 @@ async fn without_kafka_a_pipeline_says_no_gateway_and_no_dataflow_engine_and_is_
     let o = pipeline_with(&p, "PipelineReady", "False").await;
     let c = condition(&o, "PipelineReady").unwrap();
     assert_eq!(c["message"], "PipelineCreating", "{o}");
-    assert!(c["reason"].as_str().unwrap().contains("rpc error: code = Unavailable"), "{o}");
+    assert!(
+        c["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rpc error: code = Unavailable"),
+        "{o}"
+    );
 
     gs_public_secret(&p, NS);
     p.create("SeldonRuntime", seed_runtime(NS));
@@ -159,7 +179,10 @@ async fn defect_pipeline_step_skipped_answers_with_the_first_steps_outputs() {
     models(&p);
     p.create("Pipeline", pipeline());
     let o = pipeline_with(&p, "Ready", "True").await;
-    assert!(is_true(&o, "ModelsReady"), "the status is not what the defect breaks");
+    assert!(
+        is_true(&o, "ModelsReady"),
+        "the status is not what the defect breaks"
+    );
     let (status, body, _) = ask(&p, "credit-decision.pipeline").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["outputs"][0]["name"], "default_probability", "{body}");

@@ -1,7 +1,7 @@
 //! The V2 gRPC front: routing by `seldon-model` metadata only, like Seldon's envoy.
 
-use super::model::{ServedModel, UPSTREAM_TIMEOUT};
-use super::pipeline::{ServedPipeline, addressed_pipeline, run};
+use super::model::{ServedModel, ServedPipeline, UPSTREAM_TIMEOUT};
+use super::pipeline::{addressed_pipeline, run};
 use super::shared::{InferError, MODEL_HEADER, Shared};
 use oip::NamedTensor;
 use oip::grpc::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};

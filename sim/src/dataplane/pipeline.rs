@@ -11,34 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use oip::NamedTensor;
 
+use super::model::{PipelineStep, ServedPipeline};
 use super::shared::{InferError, Shared};
 
 /// What the `seldon-model` header ends with to address a pipeline instead of a model.
 pub const PIPELINE_SUFFIX: &str = ".pipeline";
-
-/// One step: the Model it calls (its name), where its inputs come from and how they are renamed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PipelineStep {
-    /// The step's name, which is the Model it calls.
-    pub name: String,
-    /// Input references; empty means the pipeline's inputs.
-    pub inputs: Vec<String>,
-    /// `<step>.<outputs|inputs>.<tensor>` → the tensor name the step receives.
-    pub tensor_map: BTreeMap<String, String>,
-}
-
-/// A pipeline Ready in the namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ServedPipeline {
-    /// The Pipeline object's name.
-    pub name: String,
-    /// Steps in spec order.
-    pub steps: Vec<PipelineStep>,
-    /// `spec.output.steps` references; empty means the last step's outputs.
-    pub output_steps: Vec<String>,
-    /// `spec.output.tensorMap`.
-    pub output_tensor_map: BTreeMap<String, String>,
-}
 
 /// The pipeline a `seldon-model` value addresses, if it addresses one.
 pub fn addressed_pipeline(target: &str) -> Option<&str> {

@@ -6,8 +6,7 @@ use std::sync::RwLock;
 use oip::NamedTensor;
 use oip::tensor::TensorData;
 
-use super::model::{ModelSignature, ServedModel};
-use super::pipeline::ServedPipeline;
+use super::model::{ModelSignature, ServedModel, ServedPipeline};
 use crate::faults::{Defect, Faults};
 
 /// Header / gRPC metadata key naming the model, as in Seldon.
