@@ -169,3 +169,20 @@ fn malformed_pipelines_are_rejected_with_position_and_field(
     );
     assert!(err.contains(message), "expected `{message}` in:\n{err}");
 }
+
+#[test]
+fn a_pipeline_without_output_steps_is_warned_about() {
+    let text = BASE.replacen(
+        "            output:\n              steps: [loan-decision]\n",
+        "",
+        1,
+    );
+    let s = load(&text).expect("a warning, not an error");
+    let w: Vec<String> = s.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("`spec.teams[0].pipelines[0].spec`")
+                && w.contains("no `output.steps`")),
+        "{w:?}"
+    );
+}

@@ -126,6 +126,25 @@ async fn a_pipeline_created_before_its_models_becomes_ready_with_them_and_answer
     // A pipeline nobody declared is not found; without `.pipeline` the name is a model's.
     assert_eq!(ask(&p, "other.pipeline").await.0, 404);
     assert_eq!(ask(&p, "credit-decision").await.0, 404);
+    // Without `output` nothing writes the output topic: never an answer.
+    let mut silent = pipeline();
+    silent["metadata"]["name"] = json!("no-output");
+    silent["spec"].as_object_mut().unwrap().remove("output");
+    p.create("Pipeline", silent);
+    p.wait("Pipeline no-output Ready", |p| {
+        p.get("Pipeline", NS, "no-output")
+            .filter(|o| is_true(o, "Ready"))
+    })
+    .await;
+    let (status, body, _) = ask(&p, "no-output.pipeline").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no `output.steps`"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,13 @@ fn check_steps(
             check_ref(ctx, &format!("{sp}.inputs[{l}]"), r, pipeline, &steps);
         }
     }
+    if spec.output.as_ref().is_none_or(|o| o.steps.is_empty()) {
+        ctx.warn(
+            &format!("{p}.spec"),
+            "this Pipeline has no `output.steps`: nothing writes its output topic, so requests to it are never answered",
+            "add `output: {steps: [<last step>]}` (docs/seldon-behaviour.md §P)",
+        );
+    }
     for (l, r) in spec.output.iter().flat_map(|o| o.steps.iter()).enumerate() {
         check_ref(
             ctx,

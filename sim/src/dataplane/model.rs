@@ -88,7 +88,7 @@ pub struct ServedPipeline {
     pub name: String,
     /// Steps in spec order.
     pub steps: Vec<PipelineStep>,
-    /// `spec.output.steps` references; empty means the last step's outputs.
+    /// `spec.output.steps` references; empty: the pipeline never answers.
     pub output_steps: Vec<String>,
     /// `spec.output.tensorMap`.
     pub output_tensor_map: BTreeMap<String, String>,

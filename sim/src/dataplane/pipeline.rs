@@ -3,8 +3,9 @@
 //! of its name; a step without `inputs` gets the pipeline's inputs; an input reference is
 //! `<step>[.outputs|.inputs[.<tensor>]]` (a bare step name means its outputs, the pipeline's name
 //! its inputs); `tensorMap` renames `<step>.<outputs|inputs>.<tensor>` to the name the step
-//! receives; the answer is the `output.steps` tensors (default: the last step's), renamed by the
-//! output's `tensorMap`. Defect `pipeline_step_skipped`: only the first step runs and its
+//! receives; the answer is the `output.steps` tensors, renamed by the output's `tensorMap`. Without
+//! `output` nothing writes the pipeline's output topic (`createPipelineCreationMessage`), so the
+//! gateway never gets an answer: refused here with a 500 naming it. Defect `pipeline_step_skipped`: only the first step runs and its
 //! outputs are the answer.
 
 use std::collections::{BTreeMap, HashMap};
@@ -116,16 +117,13 @@ pub(super) fn run(
             )));
         }
     }
-    let last = p
-        .steps
-        .last()
-        .map(|s| vec![s.name.clone()])
-        .unwrap_or_default();
-    let refs = if p.output_steps.is_empty() {
-        &last
-    } else {
-        &p.output_steps
-    };
+    if p.output_steps.is_empty() {
+        return Err(InferError::Model(format!(
+            "pipeline {} has no `output.steps`: nothing writes its output topic, so the pipeline gateway never gets an answer",
+            p.name
+        )));
+    }
+    let refs = &p.output_steps;
     gather(refs, &p.output_tensor_map, &step_inputs, &step_outputs).ok_or_else(|| {
         InferError::Model(format!(
             "pipeline {}: output steps {refs:?} did not run",
