@@ -131,3 +131,129 @@ pub(super) fn run(
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, RwLock};
+
+    use oip::{NamedTensor, TensorData};
+
+    use super::super::model::{
+        ModelSignature, PipelineStep, Predictor, ServedModel, ServedPipeline, TensorSpec,
+    };
+    use super::super::shared::{MeshFlags, Shared};
+    use super::run;
+
+    /// `y` = 2 × `x`, FP32 `[-1, 1]`.
+    struct Doubler;
+
+    impl Predictor for Doubler {
+        fn signature(&self) -> ModelSignature {
+            let spec = |n: &str| TensorSpec {
+                name: n.into(),
+                datatype: "FP32".into(),
+                shape: vec![-1, 1],
+            };
+            ModelSignature {
+                platform: String::new(),
+                inputs: vec![spec("x")],
+                outputs: vec![spec("y")],
+            }
+        }
+        fn infer(&self, inputs: &[NamedTensor]) -> Result<Vec<NamedTensor>, String> {
+            let TensorData::F32(v) = &inputs[0].data else {
+                return Err("FP32".into());
+            };
+            let y = v.iter().map(|x| x * 2.0).collect();
+            Ok(vec![NamedTensor::new(
+                "y",
+                inputs[0].shape.clone(),
+                TensorData::F32(y),
+            )])
+        }
+    }
+
+    fn shared(flags: MeshFlags) -> Shared {
+        let models = ["a", "b"]
+            .map(|n| {
+                let m = ServedModel {
+                    name: n.into(),
+                    version: "1".into(),
+                    predictor: Arc::new(Doubler),
+                    upstream: Default::default(),
+                };
+                (n.to_string(), m)
+            })
+            .into_iter()
+            .collect();
+        Shared {
+            namespace: "ns".into(),
+            flags,
+            models: RwLock::new(models),
+            pipelines: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// `p.inputs.in` → a (as `x`) → `a.outputs.y` → b (as `x`) → `b.outputs.y` as `result`.
+    fn chained() -> ServedPipeline {
+        ServedPipeline {
+            name: "p".into(),
+            steps: vec![
+                PipelineStep {
+                    name: "b".into(),
+                    inputs: vec!["a.outputs.y".into()],
+                    tensor_map: map(&[("a.outputs.y", "x")]),
+                },
+                PipelineStep {
+                    name: "a".into(),
+                    inputs: vec![],
+                    tensor_map: map(&[("p.inputs.in", "x")]),
+                },
+            ],
+            output_steps: vec!["b.outputs.y".into()],
+            output_tensor_map: map(&[("b.outputs.y", "result")]),
+        }
+    }
+
+    fn input() -> Vec<NamedTensor> {
+        vec![NamedTensor::new(
+            "in",
+            vec![2, 1],
+            TensorData::F32(vec![1.0, 3.0]),
+        )]
+    }
+
+    #[test]
+    fn steps_run_in_dependency_order_with_references_and_tensor_maps() {
+        let out = run(&shared(MeshFlags::default()), &chained(), &input())
+            .unwrap_or_else(|_| panic!("the pipeline runs"));
+        assert_eq!(
+            out,
+            vec![NamedTensor::new(
+                "result",
+                vec![2, 1],
+                TensorData::F32(vec![4.0, 12.0])
+            )]
+        );
+    }
+
+    #[test]
+    fn the_step_skipped_defect_answers_with_the_first_step_run() {
+        let flags = MeshFlags {
+            pipeline_step_skipped: true,
+            ..MeshFlags::default()
+        };
+        let out = run(&shared(flags), &chained(), &input())
+            .unwrap_or_else(|_| panic!("the pipeline runs"));
+        assert_eq!(out[0].name, "y");
+        assert_eq!(out[0].data, TensorData::F32(vec![2.0, 6.0]));
+    }
+}
