@@ -249,8 +249,8 @@ struct RunArgs {
     /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name, egress-policy-ignored,
     /// namespace-selector-ignored, policy-ignored-for-seldon-traffic, runtime-status-not-written,
     /// policy-only-for-new-pods, experiment-weights-ignored, memory-not-accounted,
-    /// watch-namespaces-ignored, storage-errors-hidden, upgrade-breaks-existing-models
-    /// (with --upgrade-to).
+    /// watch-namespaces-ignored, storage-errors-hidden, pipeline-step-skipped,
+    /// upgrade-breaks-existing-models (with --upgrade-to).
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
     /// Embedded platform only: answer this share of API requests (e.g. `5%` or `0.05`) with

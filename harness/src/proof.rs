@@ -79,6 +79,8 @@ enum Behaviour {
     WatchNamespaces,
     /// A failed model download reaches the Model as `ModelFailed` with the agent's reason.
     LoadFailuresReported,
+    /// A pipeline runs every step (the answer is the output steps', not the first step's).
+    PipelineSteps,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -118,6 +120,7 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::MemoryNotAccounted => Behaviour::MemoryAccounted,
         Defect::WatchNamespacesIgnored => Behaviour::WatchNamespaces,
         Defect::StorageErrorsHidden => Behaviour::LoadFailuresReported,
+        Defect::PipelineStepSkipped => Behaviour::PipelineSteps,
     }
 }
 
@@ -218,6 +221,32 @@ fn memory_decides(scenario: &Scenario, ns: &str, spec: &serde_json::Value) -> bo
         .max()
         .unwrap_or(0);
     spec["memory"].is_string() && spec["replicas"].as_i64().unwrap_or(1) <= most
+}
+
+/// The step (Model) names of a scenario's Pipeline.
+fn pipeline_steps(scenario: &Scenario, ns: &str, name: &str) -> Vec<String> {
+    scenario
+        .team(ns)
+        .and_then(|t| t.pipelines.iter().find(|p| p["metadata"]["name"] == name))
+        .and_then(|p| p["spec"]["steps"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether the team's runtime runs `component` (not disabled by an override).
+fn runs(scenario: &Scenario, ns: &str, component: &str) -> bool {
+    scenario
+        .team(ns)
+        .and_then(|t| t.runtime.as_ref())
+        .is_some_and(|rt| {
+            !rt["spec"]["overrides"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o["name"] == component && o["disable"] == true)
+        })
 }
 
 /// The two partial-enforcement behaviours, with the "what if" each defect asks of the policies.
@@ -463,6 +492,34 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
             // `.experiment` route exists in the `seldon-model` header alone.
             if x.via == crate::scenario::ExperimentVia::Experiment {
                 out.push(Behaviour::ModelHeaderRouting);
+            }
+        }
+        E::Pipeline(p) => {
+            for step in pipeline_steps(scenario, &p.namespace, &p.pipeline) {
+                model_needs(scenario, &p.namespace, &step, &mut out);
+            }
+            out.extend([Behaviour::InferenceOutput, Behaviour::PipelineSteps]);
+        }
+        E::PipelineNotReady(p) => {
+            // The reason is the scheduler's: its runtime must run; a dataflow engine Ready
+            // without Kafka would take the pipeline and drop "no dataflow engines" from it.
+            namespace_needs(scenario, &p.namespace, &mut out);
+            let reason = p.reason.to_lowercase();
+            for (component, phrase, needs) in [
+                (
+                    "seldon-dataflow-engine",
+                    "dataflow engine",
+                    Behaviour::DataflowEngineNeedsKafka,
+                ),
+                (
+                    "seldon-pipelinegateway",
+                    "pipeline gateway",
+                    Behaviour::GatewaysNeedKafka,
+                ),
+            ] {
+                if reason.contains(phrase) && runs(scenario, &p.namespace, component) {
+                    out.extend([Behaviour::KafkaRequired, needs]);
+                }
             }
         }
         E::SealedSecretScope(s) => {

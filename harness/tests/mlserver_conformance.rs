@@ -1,5 +1,7 @@
 //! `harness::inference` against a REAL MLServer (the V2 server Seldon ships) serving the
-//! credit-risk sample: health, metadata, numeric outputs and refusals, over REST and gRPC.
+//! credit-risk sample: health, metadata, numeric outputs and refusals, over REST and gRPC; and the
+//! loan-decision sample, alone and composed after credit-risk as the `pipelines` scenario's
+//! Pipeline runs them, against the embedded platform's data plane and pipeline endpoint.
 //!
 //! MLServer comes from `HARNESS_MLSERVER` (path of the `mlserver` binary, as printed by
 //! `ci/mlserver-venv.sh`) or the script's default venv. Without it every trial is reported
@@ -21,6 +23,8 @@ use std::sync::Arc;
 /// The model under test and a copy with one weight changed, which every numeric check must catch.
 const MODEL: &str = "credit-risk";
 const TAMPERED: &str = "credit-risk-tampered";
+/// The second sample model, the pipeline's second step.
+const DECISION: &str = "loan-decision";
 /// What goes into MLServer's model repository: the artifact, not the generator or samples.
 const ARTIFACT_FILES: [&str; 3] = ["model-settings.json", "runtime.py", "model.safetensors"];
 
@@ -33,6 +37,10 @@ const CHALLENGER: &str = "credit-risk-challenger";
 
 fn challenger_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/models/credit-risk-challenger")
+}
+
+fn decision_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/models/loan-decision")
 }
 
 /// MLServer serving a temp repository with the model and its tampered copy.
@@ -48,12 +56,18 @@ fn start_mlserver(
     copy_artifact(&model_dir(), &repo.join(MODEL), None)?;
     copy_artifact(&model_dir(), &repo.join(TAMPERED), Some(TAMPERED))?;
     copy_artifact(&challenger_dir(), &repo.join(CHALLENGER), None)?;
+    let decision = repo.join(DECISION);
+    std::fs::create_dir_all(&decision).map_err(|e| format!("{}: {e}", decision.display()))?;
+    for f in ["model-settings.json", "loan_decision_runtime.py"] {
+        std::fs::copy(decision_dir().join(f), decision.join(f))
+            .map_err(|e| format!("copy {f}: {e}"))?;
+    }
     let server = MlServer::start(
         bin,
         rt,
         &repo,
         &dir.path().join("mlserver.log"),
-        &[MODEL, TAMPERED, CHALLENGER],
+        &[MODEL, TAMPERED, CHALLENGER, DECISION],
     )?;
     Ok((server, dir))
 }
@@ -299,6 +313,121 @@ fn challenger_answers_its_samples(ctx: &Ctx) -> Result<(), Failed> {
     }
 }
 
+/// loan-decision on MLServer: its samples (threshold edges included) and its declared signature;
+/// credit-risk then loan-decision on MLServer gives `pipeline-samples.json`; the embedded data
+/// plane answers the same, for the model and for the Pipeline addressed as `<name>.pipeline`.
+fn loan_decision_and_the_composed_pipeline(ctx: &Ctx) -> Result<(), Failed> {
+    let own = SampleSet::load(&decision_dir().join("samples.json")).map_err(|e| e.to_string())?;
+    let composed = SampleSet::load(&decision_dir().join("pipeline-samples.json"))
+        .map_err(|e| e.to_string())?;
+    let settings: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(decision_dir().join("model-settings.json"))
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let declared = |key: &str| -> Vec<oip::rest::MetadataTensor> {
+        serde_json::from_value(settings[key].clone()).expect("model-settings.json tensors")
+    };
+    let mesh = {
+        let _guard = ctx.rt.enter();
+        sim::dataplane::Mesh::start("lending", Default::default()).map_err(|e| e.to_string())?
+    };
+    let decision = sim::decision::LoanDecision::load_if_declared(&decision_dir())
+        .ok_or("loan-decision does not declare loan_decision_runtime.LoanDecisionRuntime")?
+        .map_err(|e| e.to_string())?;
+    let credit = sim::artifact::ModelArtifact::load(&model_dir()).map_err(|e| e.to_string())?;
+    let served =
+        |name: &str, predictor: Arc<dyn sim::dataplane::Predictor>| sim::dataplane::ServedModel {
+            name: name.into(),
+            version: "1".into(),
+            predictor,
+            upstream: Default::default(),
+        };
+    mesh.set_models(vec![
+        served(MODEL, Arc::new(credit)),
+        served(DECISION, Arc::new(decision)),
+    ]);
+    mesh.set_pipelines(vec![sim::dataplane::ServedPipeline {
+        name: "credit-decision".into(),
+        steps: vec![
+            sim::dataplane::PipelineStep {
+                name: MODEL.into(),
+                ..Default::default()
+            },
+            sim::dataplane::PipelineStep {
+                name: DECISION.into(),
+                inputs: vec![format!("{MODEL}.outputs")],
+                ..Default::default()
+            },
+        ],
+        output_steps: vec![DECISION.into()],
+        ..Default::default()
+    }]);
+    let mut failures = Vec::new();
+    for transport in [Transport::Rest, Transport::Grpc] {
+        let (_, real) = ctx.client(transport)?;
+        let embedded = {
+            let _guard = ctx.rt.enter();
+            match transport {
+                Transport::Rest => InferenceClient::rest(&format!("http://{}", mesh.addr())),
+                Transport::Grpc => InferenceClient::grpc(&mesh.addr().to_string()),
+            }
+            .map_err(|e| e.to_string())?
+        };
+        ctx.rt.block_on(async {
+            for (who, client) in [("MLServer", &real), ("embedded", &embedded)] {
+                for f in check_samples(client, DECISION, &own).await {
+                    failures.push(format!("{transport}: {who}: {f}"));
+                }
+                match client.model_metadata(DECISION).await {
+                    Ok(m) => {
+                        if let Err(d) =
+                            check_signature(&m, &declared("inputs"), &declared("outputs"))
+                        {
+                            failures.push(format!("{transport}: {who} metadata: {}", d.join("; ")));
+                        }
+                    }
+                    Err(e) => failures.push(format!("{transport}: {who} metadata: {e}")),
+                }
+            }
+            // The composition on MLServer, step by step, as the dataflow engine chains them.
+            for sample in &composed.samples {
+                let step = real.infer(MODEL, &sample.request()).await;
+                let answer = match step {
+                    Ok(p) => {
+                        real.infer(DECISION, &harness::v2::InferenceRequest::new(p.outputs))
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(a) => {
+                        if let Err(m) = sample.check(&a.outputs, composed.tolerance) {
+                            failures.push(format!(
+                                "{transport}: MLServer composed, sample `{}`: {m}",
+                                sample.name
+                            ));
+                        }
+                    }
+                    Err(e) => failures.push(format!(
+                        "{transport}: MLServer composed, sample `{}`: {e}",
+                        sample.name
+                    )),
+                }
+            }
+            for f in check_samples(&embedded, "credit-decision.pipeline", &composed).await {
+                failures.push(format!("{transport}: embedded pipeline: {f}"));
+            }
+        });
+    }
+    drop(mesh);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("\n  ").into())
+    }
+}
+
 fn main() {
     let args = Arguments::from_args();
     let located = locate_mlserver();
@@ -309,7 +438,7 @@ fn main() {
     };
 
     type Check = fn(&Ctx) -> Result<(), Failed>;
-    let checks: [(&str, Check); 6] = [
+    let checks: [(&str, Check); 7] = [
         ("mlserver::rest_conformance", |c| {
             conformance(c, Transport::Rest)
         }),
@@ -328,6 +457,10 @@ fn main() {
         (
             "mlserver::challenger_answers_its_samples",
             challenger_answers_its_samples,
+        ),
+        (
+            "mlserver::loan_decision_and_the_composed_pipeline",
+            loan_decision_and_the_composed_pipeline,
         ),
     ];
 

@@ -20,8 +20,8 @@ fn every_sample_file_loads() {
         }
     }
     assert!(
-        found >= 2,
-        "expected credit-risk and mnist-pytorch sample files, found {found}"
+        found >= 3,
+        "expected credit-risk, loan-decision and mnist-pytorch sample files, found {found}"
     );
 }
 

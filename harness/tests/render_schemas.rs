@@ -159,6 +159,7 @@ fn every_rendered_object_passes_the_published_schemas() {
         .collect();
     let mut problems = Vec::new();
     let mut seldon_checked = 0;
+    let mut kinds_checked = std::collections::BTreeSet::new();
     for s in scenarios() {
         let objects = render::render(&s, &RunLabels::new(s.name(), "render"))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -174,6 +175,7 @@ fn every_rendered_object_passes_the_published_schemas() {
                     continue;
                 };
                 seldon_checked += 1;
+                kinds_checked.insert(obj["kind"].as_str().unwrap_or_default().to_string());
                 for e in v.iter_errors(obj) {
                     problems.push(format!("{who}: {} at {}", e, e.instance_path()));
                 }
@@ -189,6 +191,10 @@ fn every_rendered_object_passes_the_published_schemas() {
     );
     if crds.is_some() {
         assert!(seldon_checked > 0, "no Seldon object was validated");
+        // Every kind the scenarios apply, Pipelines included (scenarios/pipelines.yaml).
+        for kind in ["SeldonRuntime", "Server", "Model", "Pipeline"] {
+            assert!(kinds_checked.contains(kind), "no {kind} was validated");
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl ModelArtifact {
             return Err(err(
                 &settings_path,
                 format!(
-                    "implementation `{}` is not supported; the embedded data plane computes only `{SUPPORTED_IMPLEMENTATION}`",
+                    "implementation `{}` is not supported; the embedded data plane computes only `{SUPPORTED_IMPLEMENTATION}` and `loan_decision_runtime.LoanDecisionRuntime` (sim::decision)",
                     s.implementation
                 ),
             ));

@@ -31,9 +31,15 @@
 //! - `unknown_model_answered_200`: an unknown model is answered as if it existed: readiness
 //!   true, metadata and zero-filled outputs borrowed from the first Ready model (by name; no
 //!   outputs when none is Ready), variable dimensions set to 1.
+//! - `pipeline_step_skipped`: a pipeline answers with its first step's outputs.
+//!
+//! # Pipelines
+//! `seldon-model: <name>.pipeline` addresses a Ready pipeline instead of a model (envoy routes it to
+//! the pipeline gateway); see [`pipeline`]. Unknown pipelines: REST 404, gRPC `NOT_FOUND`.
 
 mod grpc;
 mod model;
+mod pipeline;
 mod rest;
 mod routes;
 mod shared;
@@ -46,7 +52,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use model::{ModelSignature, Predictor, ServedModel, TensorSpec, UPSTREAM_TIMEOUT, Upstream};
+pub use model::{
+    ModelSignature, PipelineStep, Predictor, ServedModel, ServedPipeline, TensorSpec,
+    UPSTREAM_TIMEOUT, Upstream,
+};
+pub use pipeline::{PIPELINE_SUFFIX, addressed_pipeline};
 pub use routes::{ExperimentRoute, ROUTE_HEADER, route_value};
 use shared::Shared;
 pub use shared::{MODEL_HEADER, MeshFlags};
@@ -103,6 +113,7 @@ impl Mesh {
             models: RwLock::new(BTreeMap::new()),
             routes: RwLock::new(BTreeMap::new()),
             mirrored: std::sync::Mutex::new(BTreeMap::new()),
+            pipelines: RwLock::new(BTreeMap::new()),
         });
         let router = rest::router(shared.clone()).route_service(
             &format!("/{}/{{*rpc}}", grpc::SERVICE_NAME),
@@ -155,6 +166,12 @@ impl Mesh {
             .lock()
             .expect("mirror counter lock")
             .clone()
+    }
+
+    /// Replaces, at once, the set of pipelines Ready in the namespace.
+    pub fn set_pipelines(&self, pipelines: Vec<ServedPipeline>) {
+        let map = pipelines.into_iter().map(|p| (p.name.clone(), p)).collect();
+        *self.shared.pipelines.write().expect("pipeline table lock") = map;
     }
 
     /// Names of the models currently served.

@@ -90,11 +90,14 @@ pub enum Defect {
     WatchNamespacesIgnored,
     /// A failed model download is never reported: the Model stays `ModelProgressing` without a reason.
     StorageErrorsHidden,
+    /// The dataflow engine skips a pipeline's later steps: the pipeline answers with its first
+    /// step's outputs (docs/seldon-behaviour.md §P).
+    PipelineStepSkipped,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 35] = [
+    pub const ALL: [Defect; 36] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -130,6 +133,7 @@ impl Defect {
         Defect::MemoryNotAccounted,
         Defect::WatchNamespacesIgnored,
         Defect::StorageErrorsHidden,
+        Defect::PipelineStepSkipped,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -170,6 +174,7 @@ impl Defect {
             Defect::MemoryNotAccounted => "memory-not-accounted",
             Defect::WatchNamespacesIgnored => "watch-namespaces-ignored",
             Defect::StorageErrorsHidden => "storage-errors-hidden",
+            Defect::PipelineStepSkipped => "pipeline-step-skipped",
         }
     }
 

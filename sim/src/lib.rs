@@ -10,6 +10,7 @@ pub mod artifact;
 pub mod control;
 pub mod controllers;
 pub mod dataplane;
+pub mod decision;
 pub mod faults;
 pub mod model_store;
 pub mod names;

@@ -20,6 +20,7 @@ mod experiment;
 mod install;
 mod kafka;
 mod model;
+mod pipeline;
 mod podspec;
 mod runtime;
 mod scope;
@@ -48,6 +49,7 @@ pub use components::{
 pub use install::{InstallOptions, Kafka, install};
 pub use kafka::{KAFKA_BOOTSTRAP_SERVICE, KAFKA_COMPONENTS, KAFKA_PORT};
 pub(crate) use kafka::{bootstrap_servers, unreachable as kafka_unreachable};
+pub use pipeline::{NO_DATAFLOW_ENGINE, NO_PIPELINE_GATEWAY};
 pub use podspec::merge_pod_spec;
 pub(crate) use traffic::agent_unconnected;
 pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
@@ -56,7 +58,13 @@ pub use upgrade::{restore_crds, roll_components, upgrade_crds};
 /// One reconcile pass of the Seldon control plane.
 pub(crate) async fn reconcile(ctx: &mut Ctx) {
     let Some(ctl) = controller(ctx) else {
-        endpoint::sync(ctx, &HashMap::new(), &HashMap::new(), &BTreeMap::new());
+        endpoint::sync(
+            ctx,
+            &HashMap::new(),
+            &HashMap::new(),
+            &HashMap::new(),
+            &BTreeMap::new(),
+        );
         return;
     };
     let mut runtimes: BTreeMap<String, RuntimeView> = BTreeMap::new();
@@ -103,9 +111,11 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
         }
     }
     let (routes, experiment_statuses) = experiment::reconcile(ctx, &ctl, &runtimes, &served);
-    endpoint::sync(ctx, &served, &routes, &runtimes);
+    let (pipelines, pipeline_statuses) = pipeline::reconcile(ctx, &ctl, &runtimes, &model_statuses);
+    endpoint::sync(ctx, &served, &routes, &pipelines, &runtimes);
     model::publish(ctx, model_statuses);
     experiment::publish(ctx, experiment_statuses);
+    pipeline::publish(ctx, pipeline_statuses);
 }
 
 #[cfg(test)]

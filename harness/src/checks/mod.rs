@@ -11,6 +11,8 @@ pub mod inference_rejected;
 pub mod model_load_fails;
 pub mod model_not_served;
 pub mod models_fit;
+pub mod pipeline;
+pub mod pipeline_not_ready;
 pub mod quota;
 pub mod required_flows;
 pub mod runtime_ignored;
@@ -91,5 +93,9 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         }
         Expectation::ModelsFit(f) => models_fit::models_fit(ctx, f, deadline).await,
         Expectation::RuntimeIgnored(r) => runtime_ignored::runtime_ignored(ctx, r, deadline).await,
+        Expectation::Pipeline(p) => pipeline::pipeline(ctx, p, deadline).await,
+        Expectation::PipelineNotReady(p) => {
+            pipeline_not_ready::pipeline_not_ready(ctx, p, deadline).await
+        }
     }
 }

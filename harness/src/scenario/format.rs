@@ -151,6 +151,9 @@ pub struct Team {
     /// `Experiment` objects (applied after the models, deleted before them).
     #[serde(default)]
     pub experiments: Vec<Value>,
+    /// `Pipeline` objects (they need Kafka: docs/seldon-behaviour.md §P).
+    #[serde(default)]
+    pub pipelines: Vec<Value>,
 }
 
 /// A secret package: a dated tar.gz of kustomize overlays, or the folder it is packed from.
@@ -259,6 +262,11 @@ pub enum Expectation {
     /// A runtime in a namespace the controller does not watch (`watchNamespaces`) is never
     /// reconciled, while the runtime of a watched namespace is.
     RuntimeIgnored(RuntimeIgnored),
+    /// A Pipeline is Ready (with its conditions) and answers its samples through `seldon-mesh` as
+    /// `<name>.pipeline` (needs Kafka).
+    Pipeline(PipelineCheck),
+    /// A Pipeline reports not ready with a clear reason within the deadline (e.g. without Kafka).
+    PipelineNotReady(PipelineNotReady),
 }
 
 /// Traffic through an Experiment (docs/seldon-behaviour.md §E): `requests` requests over
@@ -342,6 +350,33 @@ pub struct RuntimeIgnored {
     pub namespace: String,
     /// A watched namespace whose runtime must be reconciled first (the controller is alive).
     pub watched: String,
+}
+
+/// A Pipeline that must be Ready and answer with the composed outputs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineCheck {
+    /// The Pipeline's namespace (requests go through that namespace's `seldon-mesh`).
+    pub namespace: String,
+    /// The Pipeline's name (sent as `seldon-model: <name>.pipeline`).
+    pub pipeline: String,
+    /// REST or gRPC.
+    pub protocol: Protocol,
+    /// A samples file (requests with the pipeline's expected outputs), relative to the scenario file.
+    pub samples: PathBuf,
+}
+
+/// A Pipeline that must report why it is not Ready.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PipelineNotReady {
+    /// The Pipeline's namespace.
+    pub namespace: String,
+    /// The Pipeline's name.
+    pub pipeline: String,
+    /// A substring of the message of `PipelineReady` (dataflow engine) or `PipelineGwReady`
+    /// (pipeline gateway) while False, e.g. `no dataflow engines available to handle pipeline`.
+    pub reason: String,
 }
 
 /// A namespace, for checks about a whole team.
@@ -617,6 +652,8 @@ impl Expectation {
             Expectation::ModelLoadFails(_) => "modelLoadFails",
             Expectation::ModelsFit(_) => "modelsFit",
             Expectation::RuntimeIgnored(_) => "runtimeIgnored",
+            Expectation::Pipeline(_) => "pipeline",
+            Expectation::PipelineNotReady(_) => "pipelineNotReady",
         }
     }
 
@@ -646,7 +683,9 @@ impl Expectation {
             // Observe or break only the scenario's own objects.
             Expectation::ModelLoadFails(_)
             | Expectation::ModelsFit(_)
-            | Expectation::RuntimeIgnored(_) => false,
+            | Expectation::RuntimeIgnored(_)
+            | Expectation::Pipeline(_)
+            | Expectation::PipelineNotReady(_) => false,
         }
     }
 
@@ -658,7 +697,8 @@ impl Expectation {
             | Expectation::ScheduleFailed(_)
             | Expectation::ModelNotServed(_)
             | Expectation::ModelLoadFails(_)
-            | Expectation::ModelsFit(_) => Duration::from_secs(180),
+            | Expectation::ModelsFit(_)
+            | Expectation::Pipeline(_) => Duration::from_secs(180),
             Expectation::RuntimeIgnored(_) => Duration::from_secs(300),
             Expectation::Connectivity(_) | Expectation::NetworkPolicyEnforced(_) => {
                 Duration::from_secs(120)

@@ -12,6 +12,7 @@ pub mod experiment;
 pub mod format;
 mod load;
 mod objects;
+mod pipelines;
 pub mod seldon;
 mod validate;
 pub mod yaml;

@@ -83,6 +83,7 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
     let spec = &doc.spec;
     check_install(ctx, &spec.seldon);
     check_kafka(ctx, doc);
+    super::pipelines::check_pipelines(ctx, doc, file.parent().unwrap_or(Path::new(".")));
 
     // Namespaces: extra ones and teams share one name space.
     let mut namespaces: BTreeSet<&str> = BTreeSet::new();
@@ -551,6 +552,8 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
                 }
             }
         }
+        // Checked with the Pipelines they name (`pipelines`).
+        Expectation::Pipeline(_) | Expectation::PipelineNotReady(_) => {}
         Expectation::Connectivity(c) => {
             known_ns(ctx, "from", &c.from);
             known_ns(ctx, "to.namespace", &c.to.namespace);

@@ -53,7 +53,7 @@ impl fmt::Display for CleanupError {
         }
         write!(
             f,
-            "\n  find them with: kubectl get namespaces,experiments,models,servers,seldonruntimes,secrets -A -l {}={}",
+            "\n  find them with: kubectl get namespaces,experiments,pipelines,models,servers,seldonruntimes,secrets -A -l {}={}",
             crate::kube::RUN_LABEL,
             self.run_id
         )
@@ -346,9 +346,9 @@ pub fn inspect_hint(ctx: &RunContext) -> String {
     format!(
         "kept everything from run {id} (scenario {s}); inspect it with:\n  \
          kubectl{kc} get namespaces -l {sel}\n  \
-         kubectl{kc} get seldonruntimes,servers,models,experiments,secrets,resourcequotas,networkpolicies -A -l {sel}\n\
+         kubectl{kc} get seldonruntimes,servers,models,experiments,pipelines,secrets,resourcequotas,networkpolicies -A -l {sel}\n\
          remove it later with:\n  \
-         kubectl{kc} delete experiments,models,servers,seldonruntimes -A -l {sel} && kubectl{kc} delete namespaces -l {sel}",
+         kubectl{kc} delete experiments,pipelines,models,servers,seldonruntimes -A -l {sel} && kubectl{kc} delete namespaces -l {sel}",
         id = ctx.labels.run_id,
         s = ctx.labels.scenario,
     )

@@ -1,7 +1,7 @@
 //! What a scenario applies, in order: namespaces (labelled `name: <namespace>` unless given: the
 //! seed's NetworkPolicy selects on it), ResourceQuotas, LimitRanges, ServiceAccounts/Roles/
 //! RoleBindings, NetworkPolicies, secret packages, each team's SeldonRuntime, its Servers (Seldon
-//! does not create them from the runtime), then Models and Experiments.
+//! does not create them from the runtime), then Models, Experiments and Pipelines.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,7 +31,7 @@ pub enum Phase {
     Runtime,
     /// Servers.
     Servers,
-    /// Models, then Experiments.
+    /// Models, then Experiments and Pipelines (whose candidates and steps are Models).
     Models,
     /// Objects the checks create (canary namespaces, probe pods), recorded before each is created
     /// and deleted first.
@@ -78,6 +78,7 @@ impl Phase {
             Phase::Models => &[
                 ("mlops.seldon.io/v1alpha1", "Model"),
                 ("mlops.seldon.io/v1alpha1", "Experiment"),
+                ("mlops.seldon.io/v1alpha1", "Pipeline"),
             ],
             // Canary namespaces are found with the namespaces, canary policies with the policies.
             Phase::Checks => &[("v1", "Pod")],
@@ -208,7 +209,12 @@ pub fn plan(scenario: &Scenario) -> Vec<Step> {
                 }
                 Phase::Servers => t.servers.iter().collect(),
                 // Experiments after their models, so cleanup (in reverse) deletes them first.
-                Phase::Models => t.models.iter().chain(&t.experiments).collect(),
+                Phase::Models => t
+                    .models
+                    .iter()
+                    .chain(&t.experiments)
+                    .chain(&t.pipelines)
+                    .collect(),
                 Phase::Namespaces | Phase::Checks => Vec::new(),
             };
             for o in objects {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::dataplane::{Mesh, Predictor, Upstream};
+use crate::dataplane::{Mesh, Predictor, ServedPipeline, Upstream};
 use crate::faults::Faults;
 use crate::network::NetworkView;
 use crate::store::Store;
@@ -176,4 +176,6 @@ pub(crate) struct MeshSlot {
     pub models: Vec<Served>,
     /// The Experiment routes it was last given.
     pub routes: std::collections::BTreeMap<String, crate::dataplane::ExperimentRoute>,
+    /// The pipelines the endpoint was last given.
+    pub pipelines: Vec<ServedPipeline>,
 }

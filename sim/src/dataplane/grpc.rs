@@ -1,6 +1,7 @@
 //! The V2 gRPC front: routing by `seldon-model` metadata only, like Seldon's envoy.
 
-use super::model::{ServedModel, UPSTREAM_TIMEOUT};
+use super::model::{ServedModel, ServedPipeline, UPSTREAM_TIMEOUT};
+use super::pipeline::{addressed_pipeline, run};
 use super::routes::ROUTE_HEADER;
 use super::shared::{InferError, MODEL_HEADER, Routed, Shared};
 use oip::NamedTensor;
@@ -30,6 +31,8 @@ enum Target {
     /// A model, and the `x-seldon-route` value envoy adds to its answers.
     Model(ServedModel, String),
     Pretend(String),
+    /// `<name>.pipeline`: routed to the pipeline gateway.
+    Pipeline(ServedPipeline),
 }
 
 impl Front {
@@ -50,6 +53,15 @@ impl Front {
                 shared.namespace
             )));
         };
+        if let Some(p) = addressed_pipeline(name) {
+            return match shared.lookup_pipeline(p) {
+                Some(p) => Ok(Target::Pipeline(p)),
+                None => Err(Status::not_found(format!(
+                    "pipeline `{p}` is not ready in namespace {}",
+                    shared.namespace
+                ))),
+            };
+        }
         let sticky = metadata.get(ROUTE_HEADER).and_then(|v| v.to_str().ok());
         match shared.resolve(name, sticky) {
             Routed::Model(m, _) if m.upstream.grpc.is_some() => {
@@ -127,6 +139,12 @@ impl GrpcInferenceService for Front {
                 vec![m.version.clone()],
                 m.predictor.signature(),
             ),
+            Target::Pipeline(p) => {
+                return Err(Status::not_found(format!(
+                    "pipeline `{}`: only readiness and inference are modelled for pipelines",
+                    p.name
+                )));
+            }
             Target::Pretend(name) => (
                 name,
                 Vec::new(),
@@ -169,6 +187,17 @@ impl GrpcInferenceService for Front {
         let route = route_of(&target);
         let model = match target {
             Target::Model(m, _) => m,
+            Target::Pipeline(p) => {
+                let outputs = run(&self.0, &p, &inputs).map_err(|e| match e {
+                    InferError::BadInput(msg) => Status::invalid_argument(msg),
+                    InferError::Model(msg) => Status::internal(msg),
+                })?;
+                return Ok(Response::new(ModelInferResponse {
+                    id: req.id,
+                    outputs: outputs.iter().map(NamedTensor::to_grpc_output).collect(),
+                    ..ModelInferResponse::default()
+                }));
+            }
             Target::Pretend(name) => {
                 return Ok(Response::new(ModelInferResponse {
                     model_name: name,
@@ -210,7 +239,7 @@ impl GrpcInferenceService for Front {
 fn route_of(target: &Target) -> Option<String> {
     match target {
         Target::Model(_, route) => Some(route.clone()),
-        Target::Pretend(_) => None,
+        Target::Pretend(_) | Target::Pipeline(_) => None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! What an endpoint serves: model signatures, model implementations, models Ready in a namespace.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use oip::NamedTensor;
@@ -67,4 +68,28 @@ impl ServedModel {
     pub fn qualified_name(&self) -> String {
         format!("{}_{}", self.name, self.version)
     }
+}
+
+/// One step: the Model it calls (its name), where its inputs come from and how they are renamed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PipelineStep {
+    /// The step's name, which is the Model it calls.
+    pub name: String,
+    /// Input references; empty means the pipeline's inputs.
+    pub inputs: Vec<String>,
+    /// `<step>.<outputs|inputs>.<tensor>` → the tensor name the step receives.
+    pub tensor_map: BTreeMap<String, String>,
+}
+
+/// A pipeline Ready in the namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServedPipeline {
+    /// The Pipeline object's name.
+    pub name: String,
+    /// Steps in spec order.
+    pub steps: Vec<PipelineStep>,
+    /// `spec.output.steps` references; empty: the pipeline never answers.
+    pub output_steps: Vec<String>,
+    /// `spec.output.tensorMap`.
+    pub output_tensor_map: BTreeMap<String, String>,
 }

@@ -1,6 +1,7 @@
 //! The V2 REST front: envoy-style routing by `seldon-model` header or path, then the model.
 
 use super::model::{ServedModel, UPSTREAM_TIMEOUT};
+use super::pipeline::{addressed_pipeline, run};
 use super::routes::ROUTE_HEADER;
 use super::shared::{InferError, MODEL_HEADER, Routed, Shared};
 use axum::Json;
@@ -81,6 +82,9 @@ async fn handle(
             ),
         );
     };
+    if let Some(pipeline) = addressed_pipeline(target) {
+        return pipeline_endpoint(&shared, pipeline, endpoint, &body);
+    }
     let sticky = headers.get(ROUTE_HEADER).and_then(|v| v.to_str().ok());
     let (model, route) = match shared.resolve(target, sticky) {
         Routed::Model(m, route) => (Some(m), Some(route)),
@@ -195,6 +199,61 @@ fn infer(shared: &Shared, target: &str, model: Option<&ServedModel>, body: &[u8]
         Err(InferError::Model(msg)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("model {} failed: {msg}", model.name),
+        ),
+    }
+}
+
+/// A request envoy routes to the pipeline gateway: readiness and inference of a Ready pipeline.
+fn pipeline_endpoint(shared: &Shared, name: &str, endpoint: Endpoint<'_>, body: &[u8]) -> Response {
+    let Some(pipeline) = shared.lookup_pipeline(name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "pipeline `{name}` is not ready in namespace {}",
+                shared.namespace
+            ),
+        );
+    };
+    match endpoint {
+        Endpoint::Live | Endpoint::Ready | Endpoint::ModelReady(_) => {
+            StatusCode::OK.into_response()
+        }
+        Endpoint::Infer(_) => {
+            let req: InferenceRequest = match serde_json::from_slice(body) {
+                Ok(r) => r,
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("invalid inference request body: {e}"),
+                    );
+                }
+            };
+            let inputs: Result<Vec<NamedTensor>, _> = req
+                .inputs
+                .iter()
+                .map(NamedTensor::from_rest_input)
+                .collect();
+            let inputs = match inputs {
+                Ok(i) => i,
+                Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+            };
+            match run(shared, &pipeline, &inputs) {
+                // The pipeline gateway leaves `model_name` empty (docs-gb/examples/pipeline-examples.md).
+                Ok(outputs) => Json(InferenceResponse {
+                    model_name: String::new(),
+                    model_version: None,
+                    id: req.id,
+                    parameters: None,
+                    outputs: outputs.iter().map(NamedTensor::to_rest_output).collect(),
+                })
+                .into_response(),
+                Err(InferError::BadInput(msg)) => error(StatusCode::BAD_REQUEST, msg),
+                Err(InferError::Model(msg)) => error(StatusCode::INTERNAL_SERVER_ERROR, msg),
+            }
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            format!("pipeline `{name}`: only readiness and inference are modelled for pipelines"),
         ),
     }
 }

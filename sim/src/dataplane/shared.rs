@@ -6,7 +6,7 @@ use std::sync::{Mutex, RwLock};
 use oip::NamedTensor;
 use oip::tensor::TensorData;
 
-use super::model::{ModelSignature, ServedModel};
+use super::model::{ModelSignature, ServedModel, ServedPipeline};
 use super::routes::{ExperimentRoute, route_value};
 use crate::faults::{Defect, Faults};
 
@@ -24,6 +24,8 @@ pub struct MeshFlags {
     pub unknown_model_answered_200: bool,
     /// Answer inputs that do not fit the model with 200 and zero outputs (defect InvalidInputAnswered200).
     pub invalid_input_answered_200: bool,
+    /// Pipelines answer with their first step's outputs (defect PipelineStepSkipped).
+    pub pipeline_step_skipped: bool,
 }
 
 impl MeshFlags {
@@ -34,6 +36,7 @@ impl MeshFlags {
             wrong_output: faults.has(Defect::WrongInferenceOutput),
             unknown_model_answered_200: faults.has(Defect::UnknownModelAnswered200),
             invalid_input_answered_200: faults.has(Defect::InvalidInputAnswered200),
+            pipeline_step_skipped: faults.has(Defect::PipelineStepSkipped),
         }
     }
 }
@@ -50,6 +53,8 @@ pub(super) struct Shared {
     pub(super) routes: RwLock<BTreeMap<String, ExperimentRoute>>,
     /// Requests copied to each mirror model.
     pub(super) mirrored: Mutex<BTreeMap<String, u64>>,
+    /// Pipelines Ready in the namespace, by name; replaced whole by `Mesh::set_pipelines`.
+    pub(super) pipelines: RwLock<BTreeMap<String, ServedPipeline>>,
 }
 
 /// Where envoy sends a request for a route name (docs/seldon-behaviour.md §E).
@@ -141,6 +146,15 @@ impl Shared {
             }
             None => Routed::Unknown,
         }
+    }
+
+    /// A pipeline Ready in the namespace, by name.
+    pub(super) fn lookup_pipeline(&self, name: &str) -> Option<ServedPipeline> {
+        self.pipelines
+            .read()
+            .expect("pipeline table lock")
+            .get(name)
+            .cloned()
     }
 
     /// The model borrowed for answering unknown models under the UnknownModelAnswered200 defect.

@@ -1,6 +1,6 @@
 //! Inference endpoint wiring: one `dataplane::Mesh` per namespace whose envoy has a Ready pod
 //! behind `seldon-mesh` and got its configuration from the scheduler (xDS, docs/seldon-behaviour.md
-//! §17), serving that namespace's Ready models and Experiment routes; its address is published in
+//! §17), serving that namespace's Ready models, Experiment routes and pipelines; its address is published in
 //! `PlatformState::mesh_addrs` and removed when the runtime goes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, HashMap};
 use super::experiment::Routes;
 use super::runtime::RuntimeView;
 use crate::control::context::{Ctx, MeshSlot, Served};
-use crate::dataplane::{Mesh, MeshFlags, ServedModel};
+use crate::dataplane::{Mesh, MeshFlags, ServedModel, ServedPipeline};
 
 /// Starts/stops endpoints and keeps their model sets equal to the Ready models.
 pub(crate) fn sync(
     ctx: &mut Ctx,
     served: &HashMap<String, Vec<Served>>,
     routes: &Routes,
+    pipelines: &HashMap<String, Vec<ServedPipeline>>,
     runtimes: &BTreeMap<String, RuntimeView>,
 ) {
     let mut meshes = ctx.state.meshes.lock().unwrap_or_else(|e| e.into_inner());
@@ -41,6 +42,7 @@ pub(crate) fn sync(
                             mesh,
                             models: Vec::new(),
                             routes: BTreeMap::new(),
+                            pipelines: Vec::new(),
                         },
                     );
                 }
@@ -70,6 +72,12 @@ pub(crate) fn sync(
         if slot.routes != want {
             slot.mesh.set_routes(want.clone());
             slot.routes = want;
+            changed = true;
+        }
+        let want = pipelines.get(ns).cloned().unwrap_or_default();
+        if slot.pipelines != want {
+            slot.mesh.set_pipelines(want.clone());
+            slot.pipelines = want;
             changed = true;
         }
     }

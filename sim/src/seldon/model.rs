@@ -30,6 +30,7 @@ use crate::artifact::ModelArtifact;
 use crate::control::context::{Ctx, Served};
 use crate::control::objects::{condition, deleting, name, namespace, res, set_status};
 use crate::dataplane::{Predictor, Upstream};
+use crate::decision::LoanDecision;
 use crate::faults::Defect;
 use crate::network::NetworkView;
 
@@ -460,9 +461,12 @@ fn load(
             if let Some(a) = ctx.loaded.get(&p) {
                 return Ok((p, a.clone()));
             }
-            let a: Arc<dyn Predictor> = Arc::new(
-                ModelArtifact::load(&p).map_err(|e| format!("failed to load model {uri}: {e}"))?,
-            );
+            let failed =
+                |e: crate::artifact::ArtifactError| format!("failed to load model {uri}: {e}");
+            let a: Arc<dyn Predictor> = match LoanDecision::load_if_declared(&p) {
+                Some(d) => Arc::new(d.map_err(failed)?),
+                None => Arc::new(ModelArtifact::load(&p).map_err(failed)?),
+            };
             ctx.loaded.insert(p.clone(), a.clone());
             Ok((p, a))
         }

@@ -48,20 +48,24 @@ pub fn fingerprint(
     }
 }
 
-/// The kind cluster for an install: `base` for a controller that watches every namespace, else
-/// `<base>-scope-<8 hex>` of its scope (clusterwide, watchNamespaces). Scenarios narrowing the
-/// controller (docs/seldon-behaviour.md §C controller scope) thus get a cluster of their own
-/// instead of recreating the shared one under test processes that still use it.
+/// The kind cluster for an install: `base` for the default platform shape (a cluster-wide
+/// controller watching every namespace, no Kafka), else `<base>-<8 hex>` of its shape
+/// (clusterwide, watchNamespaces, kafka). Scenarios needing another shape (a narrowed controller,
+/// docs/seldon-behaviour.md §C; Kafka installed or external, §14) thus get a cluster of their own
+/// instead of recreating the shared one under test processes that still use it, and a scenario
+/// that needs Kafka absent never runs where another installed it.
 pub fn cluster_for_install(base: &str, install: &InstallSettings) -> String {
-    if install.clusterwide && install.watch_namespaces.is_empty() {
+    use crate::scenario::seldon::Kafka;
+    if install.clusterwide && install.watch_namespaces.is_empty() && install.kafka == Kafka::None {
         return base.to_string();
     }
-    let scope = serde_json::json!({
+    let shape = serde_json::json!({
         "clusterwide": install.clusterwide,
         "watchNamespaces": install.watch_namespaces,
+        "kafka": install.kafka,
     });
-    let digest = sha256_hex(scope.to_string().as_bytes());
-    format!("{base}-scope-{}", &digest[..8])
+    let digest = sha256_hex(shape.to_string().as_bytes());
+    format!("{base}-{}", &digest[..8])
 }
 
 /// Reads the kind config file and computes the fingerprint.
@@ -216,7 +220,7 @@ mod tests {
     use crate::target::kind::helm::InstallSettings;
 
     #[test]
-    fn a_narrowed_controller_gets_a_cluster_of_its_own() {
+    fn another_platform_shape_gets_a_cluster_of_its_own() {
         let all = InstallSettings::new("2.10.2");
         assert_eq!(
             cluster_for_install("seldon-harness", &all),
@@ -226,7 +230,7 @@ mod tests {
         narrowed.watch_namespaces = vec!["scope-watched".into()];
         let name = cluster_for_install("seldon-harness", &narrowed);
         assert!(
-            name.starts_with("seldon-harness-scope-") && name.len() == 29,
+            name.starts_with("seldon-harness-") && name.len() == "seldon-harness".len() + 9,
             "{name}"
         );
         assert_eq!(
@@ -237,5 +241,12 @@ mod tests {
         let mut other = narrowed.clone();
         other.watch_namespaces = vec!["team-b".into()];
         assert_ne!(name, cluster_for_install("seldon-harness", &other));
+        // Kafka installed (financial-ml) and Kafka absent (kafka-missing) never share a cluster.
+        let mut kafka = all.clone();
+        kafka.kafka = crate::scenario::seldon::Kafka::Installed;
+        let with_kafka = cluster_for_install("seldon-harness", &kafka);
+        assert!(with_kafka.starts_with("seldon-harness-"), "{with_kafka}");
+        assert_ne!(with_kafka, name);
+        assert_ne!(with_kafka, cluster_for_install("seldon-harness", &all));
     }
 }
