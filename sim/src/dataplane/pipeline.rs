@@ -191,6 +191,8 @@ mod tests {
             namespace: "ns".into(),
             flags,
             models: RwLock::new(models),
+            routes: RwLock::new(BTreeMap::new()),
+            mirrored: std::sync::Mutex::new(BTreeMap::new()),
             pipelines: RwLock::new(BTreeMap::new()),
         }
     }
