@@ -826,7 +826,7 @@ async fn run_on_cluster(
         }
     };
     // `--upgrade-to` runs `run::upgrade::run_all` instead.
-    let done = crate::jobs::run_bounded(&applicable, jobs, true, |scenario| {
+    let done = crate::jobs::run_bounded(applicable, jobs, true, |scenario| {
         let target = &target;
         async move {
             let mut r = run_scenario_selected(target, scenario, selection, opts.keep).await;
