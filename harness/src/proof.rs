@@ -65,6 +65,10 @@ enum Behaviour {
     NamespaceSelectors,
     /// Seldon's own connections (agent, envoy, controller, rclone) obey NetworkPolicy.
     SeldonTrafficPolicy,
+    /// A restarted scheduler learns the Models again (controller re-sends them on reconnect).
+    SchedulerRelearnsModels,
+    /// Envoy keeps routing to a model's loaded replicas while its Server rolls out.
+    RoutesKeptDuringRollout,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -97,6 +101,8 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::EgressPolicyIgnored => Behaviour::EgressPolicy,
         Defect::NamespaceSelectorIgnored => Behaviour::NamespaceSelectors,
         Defect::PolicyIgnoredForSeldonTraffic => Behaviour::SeldonTrafficPolicy,
+        Defect::SchedulerForgetsModelsOnRestart => Behaviour::SchedulerRelearnsModels,
+        Defect::EnvoyDropsDuringRollout => Behaviour::RoutesKeptDuringRollout,
     }
 }
 
@@ -353,6 +359,18 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
         E::SecretsApplied(s) | E::SealedSecretsUnsealed(s) => {
             out.push(Behaviour::PackagedSecrets);
             sealed_scopes(scenario, &s.namespace, &mut out);
+        }
+        E::Continuity(c) => {
+            use crate::scenario::Action;
+            for m in &c.models {
+                model_needs(scenario, &c.namespace, &m.model, &mut out);
+            }
+            out.push(Behaviour::InferenceOutput);
+            match c.action {
+                Action::DeleteTogether(_) => out.push(Behaviour::SchedulerRelearnsModels),
+                Action::Rollout(_) => out.push(Behaviour::RoutesKeptDuringRollout),
+                _ => {}
+            }
         }
         E::SealedSecretScope(s) => {
             out.push(Behaviour::SealedSecretScope);

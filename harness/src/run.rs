@@ -40,6 +40,8 @@ pub struct CheckResult {
     pub tags: Vec<String>,
     /// Extra attempts after infrastructure errors, each with its reason (see `run::attempts`).
     pub retries: Vec<String>,
+    /// Per-second traffic figures (continuity checks; empty for the others).
+    pub timeline: Vec<crate::v2::traffic::Second>,
 }
 
 /// Everything one scenario run produced.
@@ -306,10 +308,14 @@ pub async fn run_scenario_selected(
             model_store: target.model_store(),
             recorder: Some(recorder.clone()),
             settle: target.settle_window(),
+            upgrade: None,
+            upgrade_to: None,
+            figures: Default::default(),
         };
         let cap = target.timeout_cap();
-        let futures = selection.checks(scenario).into_iter().map(|check| {
+        let run_one = |check: &Check| {
             let ctx = &ctx;
+            let check = check.clone();
             async move {
                 let mut check = check.clone();
                 if let Some(cap) = cap {
@@ -332,10 +338,34 @@ pub async fn run_scenario_selected(
                     retries: attempted.retries,
                     duration: started.elapsed(),
                     proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
+                    timeline: ctx
+                        .figures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&check.name)
+                        .unwrap_or_default(),
                 }
             }
-        });
-        (None, futures::future::join_all(futures).await)
+        };
+        // Disruptive checks (restarts, rollouts, upgrades) run one at a time after the others,
+        // so no other check sees the platform mid-transition.
+        let (disruptive, steady): (Vec<&Check>, Vec<&Check>) = selection
+            .checks(scenario)
+            .into_iter()
+            .partition(|c| c.expect.disruptive());
+        let mut results = futures::future::join_all(steady.into_iter().map(run_one)).await;
+        for check in disruptive {
+            results.push(run_one(check).await);
+        }
+        let order: Vec<&str> = scenario
+            .doc
+            .spec
+            .checks
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        results.sort_by_key(|r| order.iter().position(|n| *n == r.name));
+        (None, results)
     };
     let interrupted = tokio::select! {
         (setup_error, checks) = work => {

@@ -72,11 +72,17 @@ pub enum Defect {
     /// Seldon's own traffic (agents, envoy, controller, rclone, Kafka clients) ignores
     /// NetworkPolicy, while other pods (the harness's probes) obey it.
     PolicyIgnoredForSeldonTraffic,
+    /// A restarted scheduler does not learn the Models its agents no longer report (the controller
+    /// does not re-send them on reconnect): they stay Ready, unloaded (upstream #5032).
+    SchedulerForgetsModelsOnRestart,
+    /// Envoy drops a model's routes while any pod of its Server rolls out, though replicas that
+    /// still hold the model are Ready.
+    EnvoyDropsDuringRollout,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 28] = [
+    pub const ALL: [Defect; 30] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -105,6 +111,8 @@ impl Defect {
         Defect::EgressPolicyIgnored,
         Defect::NamespaceSelectorIgnored,
         Defect::PolicyIgnoredForSeldonTraffic,
+        Defect::SchedulerForgetsModelsOnRestart,
+        Defect::EnvoyDropsDuringRollout,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -138,6 +146,8 @@ impl Defect {
             Defect::EgressPolicyIgnored => "egress-policy-ignored",
             Defect::NamespaceSelectorIgnored => "namespace-selector-ignored",
             Defect::PolicyIgnoredForSeldonTraffic => "policy-ignored-for-seldon-traffic",
+            Defect::SchedulerForgetsModelsOnRestart => "scheduler-forgets-models-on-restart",
+            Defect::EnvoyDropsDuringRollout => "envoy-drops-during-rollout",
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod connectivity;
 pub mod context;
+pub mod continuity;
 pub mod inference;
 pub mod inference_rejected;
 pub mod model_not_served;
@@ -40,7 +41,8 @@ pub async fn run_classified(ctx: &CheckContext<'_>, check: &Check) -> (Verdict, 
 async fn run_within_deadline(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
     let timeout = check
         .timeout
-        .unwrap_or_else(|| check.expect.default_timeout());
+        .unwrap_or_else(|| check.expect.default_timeout())
+        + check.expect.traffic_time();
     let deadline = Deadline::after(timeout);
     // Transient API errors are retried for as long as the check's deadline allows.
     Box::pin(crate::kube::retry::within(
@@ -81,5 +83,6 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await
         }
+        Expectation::Continuity(c) => continuity::continuity(ctx, check, c, deadline).await,
     }
 }

@@ -245,6 +245,9 @@ pub enum Expectation {
     SealedSecretsUnsealed(SecretsApplied),
     /// A team's SealedSecrets applied in another team's namespace are refused: no Secret appears.
     SealedSecretScope(SealedSecretScope),
+    /// V2 traffic keeps being answered correctly, within a budget, while an action disrupts the
+    /// platform; afterwards every object is as before (disruptive: see [`Expectation::disruptive`]).
+    Continuity(Continuity),
 }
 
 /// A namespace, for checks about a whole team.
@@ -314,15 +317,8 @@ pub struct ModelNotServed {
     pub reason: String,
 }
 
-/// The V2 protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// HTTP/JSON.
-    Rest,
-    /// gRPC.
-    Grpc,
-}
+pub use super::continuity::*;
+pub use super::protocol::Protocol;
 
 /// An inference request and what must come back.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -512,6 +508,22 @@ impl Expectation {
             Expectation::SecretsApplied(_) => "secretsApplied",
             Expectation::SealedSecretsUnsealed(_) => "sealedSecretsUnsealed",
             Expectation::SealedSecretScope(_) => "sealedSecretScope",
+            Expectation::Continuity(_) => "continuity",
+        }
+    }
+
+    /// Whether the check disrupts the platform (restarts, rollouts, upgrades): such checks run
+    /// one at a time after the others, and `--mode non-disruptive` skips them.
+    pub fn disruptive(&self) -> bool {
+        matches!(self, Expectation::Continuity(_))
+    }
+
+    /// Time a check spends beyond its waits (a continuity check's traffic window), added to its
+    /// timeout so a timeout cap never cuts the traffic short.
+    pub fn traffic_time(&self) -> Duration {
+        match self {
+            Expectation::Continuity(c) => c.traffic.window(),
+            _ => Duration::ZERO,
         }
     }
 

@@ -6,13 +6,16 @@
 //! depends on no other harness module but `names`.
 
 mod builtin;
+pub mod continuity;
 mod copies;
 pub mod diagnostic;
 pub mod format;
 mod load;
 mod objects;
+pub mod protocol;
 pub mod seldon;
 mod validate;
+mod validate_continuity;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, ScenarioErrors, Severity};

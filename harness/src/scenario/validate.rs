@@ -479,6 +479,13 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
             }
         }
         Expectation::InferenceRejected(r) => model(ctx, &r.namespace, &r.model),
+        Expectation::Continuity(c) => {
+            for (field, what, hint) in
+                super::validate_continuity::problems(c, w.team(&c.namespace), base)
+            {
+                ctx.error_hint(&format!("{p}.{field}"), what, hint);
+            }
+        }
         Expectation::Connectivity(c) => {
             known_ns(ctx, "from", &c.from);
             known_ns(ctx, "to.namespace", &c.to.namespace);

@@ -11,6 +11,7 @@ pub mod options;
 pub mod portforward;
 pub mod provider;
 pub mod started;
+pub mod upgrade;
 
 pub use embedded::{Defect, EmbeddedOptions, Faults, TransportFaults, platform_up};
 pub use mesh::{BoxFuture, MeshAccess, MeshEndpoint, v2_client};

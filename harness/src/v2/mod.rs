@@ -8,6 +8,7 @@ pub mod client;
 mod compare;
 mod negative;
 pub mod samples;
+pub mod traffic;
 
 pub use client::*;
 pub use compare::{Difference, Mismatch, Tolerance, compare_outputs};
