@@ -508,6 +508,20 @@ async fn after(
             "after the action the answers differ from before: {why}"
         ));
     }
+    // The check's own Model goes before the counts are compared.
+    if let Action::KillAgentDuringLoad(k) = &c.action {
+        let target = Watched::seldon("Model", ns, &k.model);
+        let deleted = match target.api(&ctx.client).delete(&k.model, &DeleteParams::default()).await {
+            Ok(_) => wait_for(&ctx.client, &target, &crate::kube::gone(), settle.remaining())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = deleted {
+            out.push(format!("the check's Model {ns}/{} could not be deleted: {e}", k.model));
+        }
+    }
     // Per-Server model counts restored.
     for (server, want) in &before.loaded {
         let want = *want;
@@ -525,12 +539,6 @@ async fn after(
             out.push(format!(
                 "Server {ns}/{server} did not get its model count back: {e}"
             ));
-        }
-    }
-    if let Action::KillAgentDuringLoad(k) = &c.action {
-        let api = Watched::seldon("Model", ns, &k.model).api(&ctx.client);
-        if let Err(e) = api.delete(&k.model, &DeleteParams::default()).await {
-            out.push(format!("deleting the check's Model {ns}/{}: {e}", k.model));
         }
     }
     out
