@@ -511,15 +511,27 @@ async fn after(
     // The check's own Model goes before the counts are compared.
     if let Action::KillAgentDuringLoad(k) = &c.action {
         let target = Watched::seldon("Model", ns, &k.model);
-        let deleted = match target.api(&ctx.client).delete(&k.model, &DeleteParams::default()).await {
-            Ok(_) => wait_for(&ctx.client, &target, &crate::kube::gone(), settle.remaining())
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+        let deleted = match target
+            .api(&ctx.client)
+            .delete(&k.model, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => wait_for(
+                &ctx.client,
+                &target,
+                &crate::kube::gone(),
+                settle.remaining(),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = deleted {
-            out.push(format!("the check's Model {ns}/{} could not be deleted: {e}", k.model));
+            out.push(format!(
+                "the check's Model {ns}/{} could not be deleted: {e}",
+                k.model
+            ));
         }
     }
     // Per-Server model counts restored.

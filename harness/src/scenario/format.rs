@@ -518,6 +518,12 @@ impl Expectation {
         matches!(self, Expectation::Continuity(_))
     }
 
+    /// Whether the check needs `harness run --upgrade-to` (a `helmUpgrade` action): without it
+    /// the check cannot run, and the test suites leave it out.
+    pub fn needs_upgrade(&self) -> bool {
+        matches!(self, Expectation::Continuity(c) if matches!(c.action, Action::HelmUpgrade(_)))
+    }
+
     /// Time a check spends beyond its waits (a continuity check's traffic window), added to its
     /// timeout so a timeout cap never cuts the traffic short.
     pub fn traffic_time(&self) -> Duration {

@@ -103,7 +103,10 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
 /// `POD_RESTART` from when the kubelet first sees them (image present, container start, first
 /// readiness probe; docs/seldon-behaviour.md §T). A workload's first pods start at once.
 fn starting(ctx: &mut Ctx, pod: &Value, first: &mut Vec<String>) -> bool {
-    let Some(owner) = pod["metadata"]["ownerReferences"].as_array().and_then(|o| o.first()) else {
+    let Some(owner) = pod["metadata"]["ownerReferences"]
+        .as_array()
+        .and_then(|o| o.first())
+    else {
         return false;
     };
     let mut owner_name = owner["name"].as_str().unwrap_or_default().to_string();
@@ -115,7 +118,10 @@ fn starting(ctx: &mut Ctx, pod: &Value, first: &mut Vec<String>) -> bool {
             .to_string();
     }
     let key = format!("{}/{}", namespace(pod), owner_name);
-    let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let memory = &mut ctx.memory;
     if !memory.started.contains(&key) {
         first.push(key);

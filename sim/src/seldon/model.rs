@@ -19,8 +19,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::agent;
-use super::placement;
 use super::components::SERVER_LABEL;
+use super::placement;
 use super::runtime::RuntimeView;
 use super::scope::Controller;
 use super::server::ServerInfo;

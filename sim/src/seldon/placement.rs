@@ -21,7 +21,10 @@ use crate::dataplane::Predictor;
 use crate::faults::Defect;
 
 fn uid(o: &Value) -> String {
-    o["metadata"]["uid"].as_str().unwrap_or_default().to_string()
+    o["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn generation(m: &Value) -> i64 {
@@ -157,7 +160,12 @@ pub(super) fn place(
             (name(pod).to_string(), (uid(pod), at))
         })
         .collect();
-    if let Some(next) = pods.values().map(|(_, at)| *at).filter(|at| *at > now).min() {
+    if let Some(next) = pods
+        .values()
+        .map(|(_, at)| *at)
+        .filter(|at| *at > now)
+        .min()
+    {
         ctx.memory.wake_at(next);
     }
     let loaded: Vec<Value> = chosen
