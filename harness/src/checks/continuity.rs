@@ -93,7 +93,8 @@ pub async fn continuity(
         Some(Err(why)) => return Verdict::fail(format!("the action failed: {why}")),
         None => return Verdict::fail("the action did not run"),
     };
-    let mut problems = judge(c, &figures, &streams);
+    let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
+    let mut problems = judge(c, &figures, &names);
     let settle = Deadline::after(
         c.settle
             .min(deadline.remaining().max(Duration::from_secs(1))),
@@ -131,7 +132,7 @@ fn protocol_name(p: Protocol) -> &'static str {
 }
 
 /// The budget: success ratio, p95 latency, longest outage, and no wrong answer at all.
-fn judge(c: &Continuity, f: &Figures, streams: &[Stream<'_>]) -> Vec<String> {
+fn judge(c: &Continuity, f: &Figures, streams: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     if f.sent == 0 {
         out.push("no request was sent: the traffic window was empty".into());
@@ -165,7 +166,7 @@ fn judge(c: &Continuity, f: &Figures, streams: &[Stream<'_>]) -> Vec<String> {
     {
         out.push(format!(
             "{} got no correct answer for {} ms, above the budget's {} ms; failures: {}",
-            streams[s].name,
+            streams[s],
             outage.as_millis(),
             max.as_millis(),
             f.failure_examples.join("; ")
@@ -568,5 +569,55 @@ async fn served(
         Ok(true) => Ok(()),
         Ok(false) => Err("its V2 readiness endpoint says not ready".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v2::traffic::{Outcome, Request};
+
+    fn continuity(text: &str) -> Continuity {
+        serde_json::from_str(text).expect("continuity")
+    }
+
+    fn requests(n: usize, bad: &[(usize, Outcome)]) -> Vec<Request> {
+        (0..n)
+            .map(|i| Request {
+                stream: 0,
+                at: Duration::from_millis(50 * i as u64),
+                latency: Duration::from_millis(3),
+                outcome: bad
+                    .iter()
+                    .find(|(j, _)| *j == i)
+                    .map_or(Outcome::Correct, |(_, o)| o.clone()),
+            })
+            .collect()
+    }
+
+    const C: &str = r#"{"namespace": "t", "models": [{"model": "m", "samples": "s.json"}],
+        "action": {"restart": {"component": "scheduler"}},
+        "budget": {"successRatio": 0.9, "maxOutage": "120ms"}}"#;
+
+    #[test]
+    fn a_wrong_answer_fails_even_inside_the_budget() {
+        let f = Figures::of(&requests(200, &[(7, Outcome::Wrong("sample `a`: 0.1 != 0.2".into()))]), 1);
+        assert!(f.success_ratio() > 0.99);
+        let problems = judge(&continuity(C), &f, &["m/REST"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("1 answers had wrong numbers"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_budget_judges_success_ratio_and_the_longest_outage() {
+        let down = |i| (i, Outcome::Failed("HTTP 503".into()));
+        let f = Figures::of(&requests(20, &[down(3), down(4), down(5)]), 1);
+        let problems = judge(&continuity(C), &f, &["m/REST"]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("m/REST got no correct answer for 150 ms"), "{problems:?}");
+        let f = Figures::of(&requests(20, &[down(3), down(9), down(15)]), 1);
+        let problems = judge(&continuity(C), &f, &["m/REST"]);
+        assert!(problems[0].contains("success ratio 85.00 % is below the budget's 90.00 %"), "{problems:?}");
+        assert!(judge(&continuity(C), &Figures::of(&requests(20, &[]), 1), &["m/REST"]).is_empty());
     }
 }
