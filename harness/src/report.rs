@@ -390,12 +390,18 @@ pub fn write_all(
     ];
     let mut paths = Vec::new();
     let figures = reports.iter().flat_map(|r| {
-        r.checks
-            .iter()
-            .filter(|c| !c.timeline.is_empty())
-            .map(|c| (figures_file(&r.scenario, &c.name), crate::v2::traffic::csv(&c.timeline)))
+        r.checks.iter().filter(|c| !c.timeline.is_empty()).map(|c| {
+            (
+                figures_file(&r.scenario, &c.name),
+                crate::v2::traffic::csv(&c.timeline),
+            )
+        })
     });
-    for (name, body) in files.into_iter().map(|(n, b)| (n.to_string(), b)).chain(figures) {
+    for (name, body) in files
+        .into_iter()
+        .map(|(n, b)| (n.to_string(), b))
+        .chain(figures)
+    {
         let path = dir.join(&name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)

@@ -51,7 +51,10 @@ async fn a_scheduler_that_forgets_models_leaves_them_ready_but_not_served() {
 async fn envoy_dropping_routes_during_a_rollout_breaks_the_budget() {
     let v = broken(FILE, "server-rollout", Defect::EnvoyDropsDuringRollout).await;
     let reason = fail_reason(&v);
-    assert!(reason.contains("rolled out Server financial-ml/mlserver"), "{reason}");
+    assert!(
+        reason.contains("rolled out Server financial-ml/mlserver"),
+        "{reason}"
+    );
     assert!(reason.contains("is below the budget's 99.00 %"), "{reason}");
     assert!(reason.contains("got no correct answer for"), "{reason}");
 }
@@ -93,8 +96,12 @@ impl InPlaceUpgrade for FakeUpgrade {
                 }
                 What::StrandModel => {
                     let patch = json!({"spec": {"requirements": ["no-server-has-this"]}});
-                    api.patch("credit-risk", &PatchParams::default(), &Patch::Merge(&patch))
-                        .await?;
+                    api.patch(
+                        "credit-risk",
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await?;
                 }
             }
             Ok(())
@@ -103,7 +110,10 @@ impl InPlaceUpgrade for FakeUpgrade {
 }
 
 /// Runs the scenario's helmUpgrade check (short settle) with `upgrade`; returns its verdict.
-async fn helm_upgrade_check(what: Option<What>, skip_without_upgrade: bool) -> (Verdict, Vec<String>) {
+async fn helm_upgrade_check(
+    what: Option<What>,
+    skip_without_upgrade: bool,
+) -> (Verdict, Vec<String>) {
     let s = scenario(FILE);
     let work = tempfile::tempdir().unwrap();
     let opts = TargetOptions {
@@ -154,7 +164,9 @@ async fn helm_upgrade_check(what: Option<What>, skip_without_upgrade: bool) -> (
     h.skip_without_upgrade = skip_without_upgrade;
     let verdict = checks::run(&check_ctx, &check).await;
     let _ = guard.finish().await;
-    let seen = fake.map(|f| f.seen.lock().unwrap().clone()).unwrap_or_default();
+    let seen = fake
+        .map(|f| f.seen.lock().unwrap().clone())
+        .unwrap_or_default();
     (verdict, seen)
 }
 
@@ -164,7 +176,10 @@ async fn helm_upgrade_is_dispatched_to_the_target_with_the_requested_version() {
     assert_eq!(seen, vec!["9.9.9".to_string()]);
     match &v {
         Verdict::Pass { detail } => {
-            assert!(detail.contains("upgraded Seldon in place to 9.9.9"), "{detail}");
+            assert!(
+                detail.contains("upgraded Seldon in place to 9.9.9"),
+                "{detail}"
+            );
             assert!(detail.contains("every object kept its UID"), "{detail}");
         }
         other => panic!("expected a pass, got {other:?}"),
@@ -186,7 +201,10 @@ async fn helm_upgrade_without_upgrade_to_is_skipped_or_failed_as_the_scenario_sa
 async fn an_upgrade_that_recreates_a_model_fails_on_its_uid() {
     let (v, _) = helm_upgrade_check(Some(What::RecreateModel), true).await;
     let reason = fail_reason(&v);
-    assert!(reason.contains("Model/credit-risk was re-created (UID"), "{reason}");
+    assert!(
+        reason.contains("Model/credit-risk was re-created (UID"),
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

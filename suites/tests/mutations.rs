@@ -262,11 +262,7 @@ fn main() {
         trials.push(Trial::test(
             format!("{}::every-check-is-caught", s.name()),
             move || {
-                let uncaught: Vec<&str> = scenario
-                    .doc
-                    .spec
-                    .checks
-                    .iter()
+                let uncaught: Vec<&str> = checks(&scenario)
                     .filter(|c| !Defect::ALL.iter().any(|d| meant_to_catch(*d, &scenario, c)))
                     .map(|c| c.name.as_str())
                     .collect();

@@ -78,11 +78,17 @@ pub async fn continuity(
     let started = Instant::now();
     let stop = async {
         tokio::time::sleep(lead).await;
-        acted = Some(act(ctx, c, &before, deadline).await);
+        acted = Some(Box::pin(act(ctx, c, &before, deadline)).await);
         let end = (started + c.traffic.duration).max(Instant::now() + lead);
         tokio::time::sleep_until(end.into()).await;
     };
-    let requests = traffic::run(&streams, c.traffic.rate, Duration::from_secs(2), stop).await;
+    let requests = Box::pin(traffic::run(
+        &streams,
+        c.traffic.rate,
+        Duration::from_secs(2),
+        stop,
+    ))
+    .await;
     let figures = Figures::of(&requests, streams.len());
     ctx.figures
         .lock()
@@ -336,9 +342,10 @@ async fn act(
                 .as_i64()
                 .unwrap_or(30);
             server["spec"]["podSpec"]["terminationGracePeriodSeconds"] = json!(grace + 1);
-            apply(ctx, &server).await?;
             let w = Workload::stateful_set(ns, &s.server);
-            transition::wait_rolled_out(client, &w, deadline).await?;
+            let before = transition::update_revision(client, &w).await?;
+            apply(ctx, &server).await?;
+            transition::wait_rolled_out(client, &w, &before, deadline).await?;
             Ok(format!(
                 "rolled out Server {ns}/{} (podSpec.terminationGracePeriodSeconds {grace} → {})",
                 s.server,
@@ -601,11 +608,17 @@ mod tests {
 
     #[test]
     fn a_wrong_answer_fails_even_inside_the_budget() {
-        let f = Figures::of(&requests(200, &[(7, Outcome::Wrong("sample `a`: 0.1 != 0.2".into()))]), 1);
+        let f = Figures::of(
+            &requests(200, &[(7, Outcome::Wrong("sample `a`: 0.1 != 0.2".into()))]),
+            1,
+        );
         assert!(f.success_ratio() > 0.99);
         let problems = judge(&continuity(C), &f, &["m/REST"]);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("1 answers had wrong numbers"), "{problems:?}");
+        assert!(
+            problems[0].contains("1 answers had wrong numbers"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -614,10 +627,23 @@ mod tests {
         let f = Figures::of(&requests(20, &[down(3), down(4), down(5)]), 1);
         let problems = judge(&continuity(C), &f, &["m/REST"]);
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("m/REST got no correct answer for 150 ms"), "{problems:?}");
+        assert!(
+            problems[0].contains("m/REST got no correct answer for 150 ms"),
+            "{problems:?}"
+        );
         let f = Figures::of(&requests(20, &[down(3), down(9), down(15)]), 1);
         let problems = judge(&continuity(C), &f, &["m/REST"]);
-        assert!(problems[0].contains("success ratio 85.00 % is below the budget's 90.00 %"), "{problems:?}");
-        assert!(judge(&continuity(C), &Figures::of(&requests(20, &[]), 1), &["m/REST"]).is_empty());
+        assert!(
+            problems[0].contains("success ratio 85.00 % is below the budget's 90.00 %"),
+            "{problems:?}"
+        );
+        assert!(
+            judge(
+                &continuity(C),
+                &Figures::of(&requests(20, &[]), 1),
+                &["m/REST"]
+            )
+            .is_empty()
+        );
     }
 }

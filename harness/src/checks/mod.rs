@@ -83,6 +83,8 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::InferenceRejected(i) => {
             inference_rejected::inference_rejected(ctx, i, deadline).await
         }
-        Expectation::Continuity(c) => continuity::continuity(ctx, check, c, deadline).await,
+        Expectation::Continuity(c) => {
+            Box::pin(continuity::continuity(ctx, check, c, deadline)).await
+        }
     }
 }

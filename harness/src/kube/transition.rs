@@ -8,7 +8,7 @@ use kube::api::{Api, DeleteParams, ListParams};
 use super::condition::Condition;
 use super::object::Watched;
 use super::wait::{Deadline, wait_for};
-use super::workload::{Workload, WorkloadKind, all_pods_ready, describe};
+use super::workload::{Workload, all_pods_ready, describe};
 
 /// A pod as it was before a transition (a replacement keeps the name of a StatefulSet pod, never
 /// its UID).
@@ -131,20 +131,44 @@ pub async fn wait_ready(client: &Client, w: &Workload, deadline: Deadline) -> Re
     }
 }
 
-/// Waits until a StatefulSet's rollout is done: every ordinal's pod runs the update revision and
-/// is Ready. (A Deployment is done when every desired pod is Ready and updated.)
+/// A StatefulSet's `status.updateRevision` (empty when it has none yet).
+pub async fn update_revision(client: &Client, w: &Workload) -> Result<String, String> {
+    let obj = w
+        .target()
+        .api(client)
+        .get_opt(&w.name)
+        .await
+        .map_err(|e| format!("reading {w}: {e}"))?
+        .ok_or_else(|| format!("{w} does not exist"))?;
+    Ok(obj.data["status"]["updateRevision"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Waits until a StatefulSet's rollout away from revision `before` is done: its controller took
+/// the new template (another update revision), and every ordinal's pod runs it and is Ready.
 pub async fn wait_rolled_out(
     client: &Client,
     w: &Workload,
+    before: &str,
     deadline: Deadline,
 ) -> Result<(), String> {
-    let sts = wait_for(client, &w.target(), &all_pods_ready(), deadline.remaining())
+    let old = before.to_string();
+    let new_template = Condition::new(
+        format!("status.updateRevision other than {before}"),
+        move |o| {
+            o.is_some_and(|o| {
+                o.data["status"]["updateRevision"]
+                    .as_str()
+                    .is_some_and(|r| !r.is_empty() && r != old)
+            })
+        },
+    );
+    let sts = wait_for(client, &w.target(), &new_template, deadline.remaining())
         .await
-        .map_err(|e| format!("{w} did not observe its new template: {e}"))?
+        .map_err(|e| format!("{w} did not take the new template: {e}"))?
         .ok_or_else(|| format!("{w} is gone"))?;
-    if w.kind == WorkloadKind::Deployment {
-        return Ok(());
-    }
     let revision = sts.data["status"]["updateRevision"]
         .as_str()
         .unwrap_or_default()

@@ -215,7 +215,7 @@ impl Figures {
             }
         }
         let mut failure_examples: Vec<(&str, usize)> = failures.into_iter().collect();
-        failure_examples.sort_by(|a, b| b.1.cmp(&a.1));
+        failure_examples.sort_by_key(|f| std::cmp::Reverse(f.1));
         let end = requests
             .iter()
             .map(|r| r.at + r.latency)
