@@ -56,7 +56,10 @@ async fn envoy_dropping_routes_during_a_rollout_breaks_the_budget() {
         "{reason}"
     );
     assert!(reason.contains("is below the budget's 99.00 %"), "{reason}");
-    assert!(reason.contains("got no correct answer for"), "{reason}");
+    assert!(
+        reason.contains("model `credit-risk` is not ready"),
+        "{reason}"
+    );
 }
 
 /// A fake in-place upgrade: records the version, then does `what` to the platform.
@@ -65,6 +68,8 @@ struct FakeUpgrade {
     what: What,
     client: kube::Client,
     scenario: Scenario,
+    /// The run's labels: what the fake re-creates belongs to the run, as an upgrade keeps labels.
+    labels: RunLabels,
 }
 
 #[derive(Clone, Copy)]
@@ -90,7 +95,7 @@ impl InPlaceUpgrade for FakeUpgrade {
                     wait_for(&self.client, &target, &gone(), Duration::from_secs(10)).await?;
                     let mut m = self.scenario.team("financial-ml").unwrap().models[0].clone();
                     m["metadata"]["namespace"] = json!("financial-ml");
-                    Applier::new(self.client.clone(), RunLabels::new("upgrade", "fake"))
+                    Applier::new(self.client.clone(), self.labels.clone())
                         .apply(&m)
                         .await?;
                 }
@@ -125,7 +130,12 @@ async fn helm_upgrade_check(
     let target = Target::start(&opts, &s).await.expect("embedded platform");
     let client = target.client();
     let run_id = RunLabels::generate_run_id();
-    let ctx = RunContext::new(RunLabels::new(s.name(), &run_id)).with_work_dir(work.path());
+    let mut ctx = RunContext::new(RunLabels::new(s.name(), &run_id)).with_work_dir(work.path());
+    // The embedded store accepts only its own keys: the target supplies the package.
+    ctx.package_overrides = target
+        .package_overrides(&s)
+        .await
+        .expect("package overrides");
     let guard = CleanupGuard::new(client.clone(), &ctx);
     let recorder = guard.recorder();
     setup_recorded(&client, &s, &ctx, &recorder)
@@ -137,6 +147,7 @@ async fn helm_upgrade_check(
             what,
             client: client.clone(),
             scenario: s.clone(),
+            labels: RunLabels::new(s.name(), &run_id),
         })
     });
     let check_ctx = CheckContext {
@@ -215,4 +226,43 @@ async fn an_upgrade_that_strands_a_model_fails_as_stuck() {
         reason.contains("Model financial-ml/credit-risk is stuck after the action"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_carries_the_per_second_figures() {
+    let s = scenario(FILE);
+    let work = tempfile::tempdir().unwrap();
+    let opts = TargetOptions {
+        kind: Some(TargetKind::Sim),
+        keep: Keep::Never,
+        work_dir: Some(work.path().to_path_buf()),
+        ..Default::default()
+    };
+    let report = harness::run::run_on_fresh_target(&opts, &s, Some("scheduler-restart"))
+        .await
+        .unwrap();
+    let check = &report.checks[0];
+    assert!(check.verdict.passed(), "{:?}", check.verdict);
+    assert!(!check.timeline.is_empty(), "{:?}", check.timeline);
+    assert!(check.timeline.iter().map(|s| s.sent).sum::<u32>() >= 30);
+    let dir = work.path().join("report");
+    let meta = harness::report::RunMeta {
+        started_at: "2026-01-01T00:00:00Z".into(),
+        duration: Duration::from_secs(1),
+        target: "sim".into(),
+        interrupted: false,
+    };
+    harness::report::write_all(&dir, &[report], &meta).unwrap();
+    let csv = std::fs::read_to_string(dir.join("traffic/upgrade-continuity-scheduler-restart.csv"))
+        .unwrap();
+    assert!(
+        csv.starts_with("second,sent,ok,failed,wrong,p95_ms\n0,"),
+        "{csv}"
+    );
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("Traffic of `scheduler-restart` per second (correct/sent"),
+        "{summary}"
+    );
+    assert!(summary.contains("0s "), "{summary}");
 }

@@ -624,7 +624,7 @@ mod tests {
     #[test]
     fn the_budget_judges_success_ratio_and_the_longest_outage() {
         let down = |i| (i, Outcome::Failed("HTTP 503".into()));
-        let f = Figures::of(&requests(20, &[down(3), down(4), down(5)]), 1);
+        let f = Figures::of(&requests(40, &[down(3), down(4), down(5)]), 1);
         let problems = judge(&continuity(C), &f, &["m/REST"]);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(

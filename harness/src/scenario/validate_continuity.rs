@@ -133,3 +133,58 @@ pub(super) fn problems(c: &Continuity, team: Option<&Team>, base: &Path) -> Vec<
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team() -> Team {
+        serde_json::from_value(serde_json::json!({
+            "namespace": "t",
+            "servers": [{"metadata": {"name": "mlserver"}}],
+            "models": [{"metadata": {"name": "m"}}],
+        }))
+        .unwrap()
+    }
+
+    fn fields(c: serde_json::Value) -> Vec<String> {
+        let c: Continuity = serde_json::from_value(c).unwrap();
+        problems(&c, Some(&team()), Path::new("/nonexistent"))
+            .into_iter()
+            .map(|(f, _, _)| f)
+            .collect()
+    }
+
+    #[test]
+    fn names_every_wrong_field() {
+        let got = fields(serde_json::json!({
+            "namespace": "t",
+            "models": [{"model": "nope", "samples": "s.json"}],
+            "traffic": {"rate": 0},
+            "action": {"restart": {"component": "scheduler", "server": "mlserver"}},
+            "budget": {"successRatio": 1.5},
+        }));
+        assert_eq!(
+            got,
+            [
+                "models[0].model",
+                "models[0].samples",
+                "traffic.rate",
+                "budget.successRatio",
+                "action.restart"
+            ]
+        );
+        let got = fields(serde_json::json!({
+            "namespace": "t", "models": [],
+            "action": {"killAgentDuringLoad": {"copyOf": "x", "model": "m"}},
+        }));
+        assert_eq!(
+            got,
+            [
+                "models",
+                "action.killAgentDuringLoad.copyOf",
+                "action.killAgentDuringLoad.model"
+            ]
+        );
+    }
+}
