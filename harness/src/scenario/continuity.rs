@@ -228,16 +228,21 @@ mod duration_req {
 mod duration_opt {
     use std::time::Duration;
 
-    use serde::{Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
-            Some(d) => super::duration_req::serialize(d, s),
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
             None => s.serialize_none(),
         }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        super::duration_req::deserialize(d).map(Some)
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration like `500ms` or `10s`: {e}"
+            ))
+        })
     }
 }
