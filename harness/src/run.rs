@@ -42,6 +42,9 @@ pub struct CheckResult {
     pub retries: Vec<String>,
     /// Per-second traffic figures (continuity checks; empty for the others).
     pub timeline: Vec<crate::v2::traffic::Second>,
+    /// Skipped because the run did not ask for what the check needs (`--upgrade-to` for a
+    /// `helmUpgrade` action): reported, but not a failure of the run.
+    pub not_requested: bool,
 }
 
 /// Everything one scenario run produced.
@@ -71,7 +74,11 @@ impl ScenarioReport {
     /// Whether every check passed and setup worked.
     pub fn succeeded(&self) -> bool {
         self.not_applicable.is_some()
-            || (self.setup_error.is_none() && self.checks.iter().all(|c| c.verdict.passed()))
+            || (self.setup_error.is_none()
+                && self
+                    .checks
+                    .iter()
+                    .all(|c| c.verdict.passed() || c.not_requested))
     }
 }
 
@@ -330,7 +337,11 @@ pub async fn run_scenario_selected(
                     attempts::detect_flaky_from_env(),
                 )
                 .await;
+                let not_requested = check.expect.needs_upgrade()
+                    && ctx.upgrade.is_none()
+                    && matches!(attempted.verdict, Verdict::Skip { .. });
                 CheckResult {
+                    not_requested,
                     name: check.name.clone(),
                     kind: check.expect.kind(),
                     tags: check.tags.clone(),
