@@ -238,7 +238,8 @@ struct RunArgs {
     /// podspec-overrides-ignored, runtime-creates-servers, wrong-schedule-reason,
     /// dataflow-engine-ready-without-kafka, gateways-ready-without-kafka, disable-overrides-ignored,
     /// sealed-namespace-wide-unsupported, sealed-strict-label-without-name, egress-policy-ignored,
-    /// namespace-selector-ignored, policy-ignored-for-seldon-traffic.
+    /// namespace-selector-ignored, policy-ignored-for-seldon-traffic,
+    /// scheduler-forgets-models-on-restart, envoy-drops-during-rollout.
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,
     /// Embedded platform only: answer this share of API requests (e.g. `5%` or `0.05`) with

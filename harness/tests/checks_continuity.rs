@@ -244,7 +244,7 @@ async fn the_report_carries_the_per_second_figures() {
     let check = &report.checks[0];
     assert!(check.verdict.passed(), "{:?}", check.verdict);
     assert!(!check.timeline.is_empty(), "{:?}", check.timeline);
-    assert!(check.timeline.iter().map(|s| s.sent).sum::<u32>() >= 30);
+    assert!(check.timeline.iter().map(|s| s.sent).sum::<u32>() >= 10);
     let dir = work.path().join("report");
     let meta = harness::report::RunMeta {
         started_at: "2026-01-01T00:00:00Z".into(),

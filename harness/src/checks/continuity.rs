@@ -511,7 +511,11 @@ async fn after(
         }
     }
     // The same numbers as before.
-    if let Err(why) = answers(ctx, ns, sets, &c.traffic.protocols, settle).await {
+    let same = until(settle, || {
+        answers(ctx, ns, sets, &c.traffic.protocols, settle)
+    })
+    .await;
+    if let Err(why) = same {
         out.push(format!(
             "after the action the answers differ from before: {why}"
         ));
@@ -564,18 +568,40 @@ async fn after(
     out
 }
 
-/// Whether `seldon-mesh` serves the model: its V2 readiness endpoint answers ready over REST.
+/// Whether `seldon-mesh` serves the model: its V2 readiness endpoint answers ready over REST,
+/// asked again until `deadline` (routes reach envoy a moment after a transition).
 async fn served(
     ctx: &CheckContext<'_>,
     ns: &str,
     model: &str,
     deadline: Deadline,
 ) -> Result<(), String> {
-    let client = v2_client(ctx.mesh, ns, Protocol::Rest, deadline).await?;
-    match client.model_ready(model).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err("its V2 readiness endpoint says not ready".into()),
-        Err(e) => Err(e.to_string()),
+    until(deadline, || async {
+        let client = v2_client(ctx.mesh, ns, Protocol::Rest, deadline).await?;
+        match client.model_ready(model).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("its V2 readiness endpoint says not ready".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// Asks `probe` every 100 ms until it succeeds or `deadline` passes (the data plane is not an
+/// API object to watch); returns the last answer.
+async fn until<F, Fut>(deadline: Deadline, probe: F) -> Result<(), String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        match probe().await {
+            Ok(()) => return Ok(()),
+            Err(why) if deadline.remaining().is_zero() => return Err(why),
+            Err(_) => {}
+        }
     }
 }
 

@@ -103,9 +103,11 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
 /// `POD_RESTART` from when the kubelet first sees them (image present, container start, first
 /// readiness probe; docs/seldon-behaviour.md §T). A workload's first pods start at once.
 fn starting(ctx: &mut Ctx, pod: &Value, first: &mut Vec<String>) -> bool {
+    // Only workload controllers replace pods (probe pods and the like start at once).
     let Some(owner) = pod["metadata"]["ownerReferences"]
         .as_array()
         .and_then(|o| o.first())
+        .filter(|o| o["kind"] == "ReplicaSet" || o["kind"] == "StatefulSet")
     else {
         return false;
     };
