@@ -502,14 +502,17 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
     setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let model = Target::seldon("Model", "financial-ml", "credit-risk");
     let held = wait::Condition::new("carries seldon.model.finalizer", |o| {
         o.and_then(|o| o.metadata.finalizers.as_ref())
             .is_some_and(|f| f.iter().any(|f| f == setup::MODEL_FINALIZER))
     });
-    wait::wait_for(&client, &model, &held, Duration::from_secs(10))
-        .await
-        .unwrap();
+    // Both Models must carry the finalizer before cleanup starts, or one may go before it is held.
+    for name in ["credit-risk", "mnist-pytorch"] {
+        let model = Target::seldon("Model", "financial-ml", name);
+        wait::wait_for(&client, &model, &held, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
     let started = std::time::Instant::now();
     let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
     assert!(started.elapsed() < Duration::from_secs(20), "bounded");
