@@ -81,6 +81,10 @@ enum Behaviour {
     LoadFailuresReported,
     /// A pipeline runs every step (the answer is the output steps', not the first step's).
     PipelineSteps,
+    /// A restarted scheduler learns the Models again (controller re-sends them on reconnect).
+    SchedulerRelearnsModels,
+    /// Envoy keeps routing to a model's loaded replicas while its Server rolls out.
+    RoutesKeptDuringRollout,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -121,6 +125,8 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::WatchNamespacesIgnored => Behaviour::WatchNamespaces,
         Defect::StorageErrorsHidden => Behaviour::LoadFailuresReported,
         Defect::PipelineStepSkipped => Behaviour::PipelineSteps,
+        Defect::SchedulerForgetsModelsOnRestart => Behaviour::SchedulerRelearnsModels,
+        Defect::EnvoyDropsDuringRollout => Behaviour::RoutesKeptDuringRollout,
     }
 }
 
@@ -391,7 +397,8 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
             if r.watched != scenario.doc.spec.seldon.controller_namespace {
                 out.push(Behaviour::ClusterWideController);
             }
-            out.push(Behaviour::WatchNamespaces);
+            // "Reconciled" is read from the runtime's status conditions.
+            out.extend([Behaviour::WatchNamespaces, Behaviour::RuntimeStatus]);
         }
         E::Inference(i) => {
             model_needs(scenario, &i.namespace, &i.model, &mut out);
@@ -520,6 +527,20 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 if reason.contains(phrase) && runs(scenario, &p.namespace, component) {
                     out.extend([Behaviour::KafkaRequired, needs]);
                 }
+            }
+        }
+        // No defect of the embedded platform is proven against an upgrade (none runs there).
+        E::Continuity(_) if check.expect.needs_upgrade() => {}
+        E::Continuity(c) => {
+            use crate::scenario::Action;
+            for m in &c.models {
+                model_needs(scenario, &c.namespace, &m.model, &mut out);
+            }
+            out.push(Behaviour::InferenceOutput);
+            match c.action {
+                Action::DeleteTogether(_) => out.push(Behaviour::SchedulerRelearnsModels),
+                Action::Rollout(_) => out.push(Behaviour::RoutesKeptDuringRollout),
+                _ => {}
             }
         }
         E::SealedSecretScope(s) => {

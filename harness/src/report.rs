@@ -165,8 +165,22 @@ pub fn markdown(reports: &[ScenarioReport]) -> String {
             );
         }
         out.push('\n');
+        for c in r.checks.iter().filter(|c| !c.timeline.is_empty()) {
+            let _ = writeln!(
+                out,
+                "Traffic of `{}` per second (correct/sent, `!` = a wrong answer; CSV: `{}`): {}\n",
+                c.name,
+                figures_file(&r.scenario, &c.name),
+                crate::v2::traffic::timeline(&c.timeline)
+            );
+        }
     }
     out
+}
+
+/// Where a continuity check's per-second figures go, relative to the report folder.
+fn figures_file(scenario: &str, check: &str) -> String {
+    format!("traffic/{scenario}-{check}.csv")
 }
 
 /// Writes `summary.md` into `dir` (created if missing) and returns its path.
@@ -367,7 +381,8 @@ pub fn junit_xml(reports: &[ScenarioReport]) -> String {
     out
 }
 
-/// Writes `summary.md` (conformance statement first), `results.json` and `junit.xml` into `dir`;
+/// Writes `summary.md` (conformance statement first), `results.json`, `junit.xml` and each
+/// continuity check's per-second traffic figures (`traffic/<scenario>-<check>.csv`) into `dir`;
 /// returns their paths.
 pub fn write_all(
     dir: &Path,
@@ -384,8 +399,24 @@ pub fn write_all(
         ("junit.xml", junit_xml(reports)),
     ];
     let mut paths = Vec::new();
-    for (name, body) in files {
-        let path = dir.join(name);
+    let figures = reports.iter().flat_map(|r| {
+        r.checks.iter().filter(|c| !c.timeline.is_empty()).map(|c| {
+            (
+                figures_file(&r.scenario, &c.name),
+                crate::v2::traffic::csv(&c.timeline),
+            )
+        })
+    });
+    for (name, body) in files
+        .into_iter()
+        .map(|(n, b)| (n.to_string(), b))
+        .chain(figures)
+    {
+        let path = dir.join(&name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
         std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
         paths.push(path);
     }

@@ -2,19 +2,25 @@
 
 pub mod attempts;
 pub mod diagnostics;
+mod execute;
+mod results;
+mod signals;
+
+pub use execute::run_checks;
+pub use results::{CheckResult, Selection};
+use signals::signalled;
+pub use signals::{listen_for_signals, signals_received};
 pub mod mode;
 pub mod upgrade;
 
 pub use mode::Mode;
 pub mod groups;
 
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use tokio::sync::watch;
 
-use crate::checks::{self, CheckContext, Verdict};
+use crate::checks::CheckContext;
 use crate::kube::run_lease::RunLease;
 use crate::kube::{Applier, RunLabels};
 use crate::scenario::{Check, Scenario, ScenarioErrors, TargetKind};
@@ -25,27 +31,6 @@ use crate::target::{Keep, Target, TargetOptions, fresh_per_scenario};
 /// names are errors, required flows its policies block are warnings).
 pub fn load(file: &std::path::Path) -> Result<Scenario, ScenarioErrors> {
     crate::flows::analyse(Scenario::load(file)?)
-}
-
-/// The verdict of one check, with how long it took.
-#[derive(Debug, Clone)]
-pub struct CheckResult {
-    /// The check's name.
-    pub name: String,
-    /// The check's kind (`modelReady`, `inference`, ...).
-    pub kind: &'static str,
-    /// What happened.
-    pub verdict: Verdict,
-    /// Wall time of the check.
-    pub duration: Duration,
-    /// Defects of the embedded platform this check is proven (by the mutation suite) to catch.
-    pub proven_to_catch: Vec<&'static str>,
-    /// The check's tags from the scenario.
-    pub tags: Vec<String>,
-    /// Extra attempts after infrastructure errors, each with its reason (see `run::attempts`).
-    pub retries: Vec<String>,
-    /// Skipped by `--mode` (a disruptive check in non-disruptive mode): not a failure.
-    pub skipped_by_mode: bool,
 }
 
 /// Everything one scenario run produced.
@@ -79,7 +64,7 @@ impl ScenarioReport {
                 && self
                     .checks
                     .iter()
-                    .all(|c| c.verdict.passed() || c.skipped_by_mode))
+                    .all(|c| c.verdict.passed() || c.skipped_by_mode || c.not_requested))
     }
 }
 
@@ -97,28 +82,13 @@ pub fn select<'a>(scenario: &'a Scenario, only: Option<&str>) -> Vec<&'a Check> 
     Selection::only(only).checks(scenario)
 }
 
-/// Which checks to run: by name (`--check`), by tag (`--tag`, any of them), and only those that
-/// did not pass in an earlier run (`--rerun-failed results.json`). Empty means every check.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    /// Only the check of this name.
-    pub check: Option<String>,
-    /// Only checks carrying at least one of these tags.
-    pub tags: Vec<String>,
-    /// Only these (scenario, check) pairs (check `*`: all of the scenario's); a scenario absent
-    /// from it is not run at all.
-    pub rerun: Option<std::collections::BTreeSet<(String, String)>>,
-    /// Setup and cleanup only (`--setup-only`): no check is run.
-    pub setup_only: bool,
-    /// Whether disruptive checks run (`--mode`); `None`: the target's default ([`Mode::default_for`]).
-    pub mode: Option<Mode>,
-}
-
 /// What a scenario run does between its checks and its cleanup, on the same objects (the upgrade
 /// flow, `run::upgrade`).
 pub trait Interlude: Sync {
     /// The in-place upgrade checks may perform (`CheckContext::upgrade`).
     fn upgrade(&self) -> Option<std::sync::Arc<dyn crate::target::upgrade::InPlaceUpgrade>>;
+    /// The version that upgrade goes to (`CheckContext::upgrade_to`).
+    fn upgrade_to(&self) -> Option<String>;
     /// Runs once setup and the checks are done (setup failed: `stage.report.setup_error`), and
     /// returns the reports of what it ran.
     fn between<'a>(
@@ -141,104 +111,6 @@ pub struct Stage<'a> {
     pub report: &'a ScenarioReport,
     /// What setup applied.
     pub applied: crate::setup::Applied,
-}
-
-impl Selection {
-    /// Every check, or only the one named.
-    pub fn only(check: Option<&str>) -> Selection {
-        Selection {
-            check: check.map(str::to_string),
-            ..Selection::default()
-        }
-    }
-
-    /// Whether a check of a scenario is selected.
-    pub fn matches(&self, scenario: &Scenario, check: &Check) -> bool {
-        self.check.as_deref().is_none_or(|o| o == check.name)
-            && (self.tags.is_empty() || check.tags.iter().any(|t| self.tags.contains(t)))
-            && self.rerun.as_ref().is_none_or(|r| {
-                let name = scenario.name().to_string();
-                r.contains(&(name.clone(), check.name.clone())) || r.contains(&(name, "*".into()))
-            })
-    }
-
-    /// The selected checks of a scenario, in file order (none when setting up only).
-    pub fn checks<'a>(&self, scenario: &'a Scenario) -> Vec<&'a Check> {
-        if self.setup_only {
-            return Vec::new();
-        }
-        scenario
-            .doc
-            .spec
-            .checks
-            .iter()
-            .filter(|c| self.matches(scenario, c))
-            .collect()
-    }
-}
-
-/// How many interrupting signals (SIGINT, SIGTERM) the process has received, counted from the
-/// first call of [`listen_for_signals`].
-static SIGNALS: OnceLock<watch::Receiver<u32>> = OnceLock::new();
-
-/// Starts counting SIGINT and SIGTERM (once per process; later calls return the same counter).
-/// From then on a signal no longer kills the process: a run stops starting new work, cleans up
-/// and exits non-zero; a second signal abandons the cleanup. Call it before anything is created.
-pub fn listen_for_signals() -> watch::Receiver<u32> {
-    SIGNALS
-        .get_or_init(|| {
-            let (tx, rx) = watch::channel(0u32);
-            // Registered here, not in the task: a signal arriving before the task first runs
-            // must already be counted rather than kill the process mid-setup.
-            #[cfg(unix)]
-            let streams = {
-                use tokio::signal::unix::{SignalKind, signal};
-                (
-                    signal(SignalKind::interrupt()),
-                    signal(SignalKind::terminate()),
-                )
-            };
-            tokio::spawn(async move {
-                #[cfg(unix)]
-                {
-                    let (Ok(mut int), Ok(mut term)) = streams else {
-                        tracing::warn!("cannot listen for SIGINT/SIGTERM");
-                        return;
-                    };
-                    loop {
-                        let name = tokio::select! {
-                            _ = int.recv() => "SIGINT",
-                            _ = term.recv() => "SIGTERM",
-                        };
-                        tx.send_modify(|n| *n += 1);
-                        tracing::debug!("received {name}");
-                    }
-                }
-                #[cfg(not(unix))]
-                loop {
-                    if tokio::signal::ctrl_c().await.is_err() {
-                        return;
-                    }
-                    tx.send_modify(|n| *n += 1);
-                }
-            });
-            rx
-        })
-        .clone()
-}
-
-/// How many interrupting signals have been received so far.
-pub fn signals_received() -> u32 {
-    SIGNALS.get().map_or(0, |rx| *rx.borrow())
-}
-
-/// Resolves once `n` interrupting signals have been received (never, if nothing listens).
-async fn signalled(n: u32) {
-    let mut rx = listen_for_signals();
-    if rx.wait_for(|c| *c >= n).await.is_err() {
-        // The listener's runtime is gone (a test's runtime): no signal can be counted any more.
-        std::future::pending::<()>().await;
-    }
 }
 
 /// Prints what cleanup did (on interruption the user must see what is left).
@@ -283,61 +155,6 @@ pub async fn run_scenario_selected(
 ) -> ScenarioReport {
     let mut reports = run_scenario_with(target, scenario, selection, keep, None).await;
     reports.remove(0)
-}
-
-/// Runs the selected checks of a scenario that is set up, concurrently (a disruptive check
-/// outside disruptive mode is skipped with the reason).
-pub async fn run_checks(
-    target: &Target,
-    scenario: &Scenario,
-    selection: &Selection,
-    ctx: &CheckContext<'_>,
-) -> Vec<CheckResult> {
-    let cap = target.timeout_cap();
-    let mode = selection
-        .mode
-        .unwrap_or_else(|| Mode::default_for(target.kind()));
-    let futures = selection.checks(scenario).into_iter().map(|check| async move {
-        let mut check = check.clone();
-        if mode == Mode::NonDisruptive && check.expect.disruptive() {
-            return CheckResult {
-                name: check.name.clone(),
-                kind: check.expect.kind(),
-                tags: check.tags.clone(),
-                verdict: Verdict::skip(format!(
-                    "not run: `{}` checks disrupt serving and this run is non-disruptive (the default on an existing cluster); run with `--mode disruptive` to include it",
-                    check.expect.kind()
-                )),
-                retries: Vec::new(),
-                duration: Duration::ZERO,
-                proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
-                skipped_by_mode: true,
-            };
-        }
-        if let Some(cap) = cap {
-            let t = check
-                .timeout
-                .unwrap_or_else(|| check.expect.default_timeout());
-            check.timeout = Some(t.min(cap));
-        }
-        let started = Instant::now();
-        let attempted = attempts::attempt_check(
-            || checks::run_classified(ctx, &check),
-            attempts::detect_flaky_from_env(),
-        )
-        .await;
-        CheckResult {
-            name: check.name.clone(),
-            kind: check.expect.kind(),
-            tags: check.tags.clone(),
-            verdict: attempted.verdict,
-            retries: attempted.retries,
-            duration: started.elapsed(),
-            proven_to_catch: crate::proof::proven_to_catch(scenario, &check),
-            skipped_by_mode: false,
-        }
-    });
-    futures::future::join_all(futures).await
 }
 
 /// [`run_scenario_selected`] with an [`Interlude`] between the checks and cleanup: the first
@@ -414,6 +231,8 @@ pub async fn run_scenario_with(
             recorder: Some(recorder.clone()),
             settle: target.settle_window(),
             upgrade: interlude.and_then(Interlude::upgrade),
+            upgrade_to: interlude.and_then(Interlude::upgrade_to),
+            figures: Default::default(),
         };
         let (setup_error, checks) =
             match setup_recorded(&client, scenario, &run_ctx, &recorder).await {

@@ -1,5 +1,5 @@
 //! `pipeline` and `pipelineNotReady` on the embedded platform: pass when healthy, fail naming the
-//! cause under the defect meant to break them (docs/seldon-behaviour.md §P).
+//! cause under the defect meant to break them (docs/seldon-behaviour.md §24).
 
 mod checks_support;
 

@@ -45,6 +45,8 @@ async fn a_check_stopped_mid_canary_leaves_nothing_after_cleanup() {
         recorder: Some(recorder.clone()),
         settle: target.settle_window(),
         upgrade: None,
+        upgrade_to: None,
+        figures: Default::default(),
     };
     let check = s
         .check("networkpolicy-enforced")

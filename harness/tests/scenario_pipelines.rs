@@ -1,6 +1,6 @@
 //! Pipelines in scenario files: the `pipelines` of a team and the `pipeline` / `pipelineNotReady`
 //! checks are validated with `file:line:column`, the field path and a hint; a `pipeline` check on
-//! a platform declaring no Kafka is refused (docs/seldon-behaviour.md §P).
+//! a platform declaring no Kafka is refused (docs/seldon-behaviour.md §24).
 
 use std::path::PathBuf;
 

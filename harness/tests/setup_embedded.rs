@@ -506,7 +506,7 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
         o.and_then(|o| o.metadata.finalizers.as_ref())
             .is_some_and(|f| f.iter().any(|f| f == setup::MODEL_FINALIZER))
     });
-    // Both Models: on a loaded machine the controller may not have reached the second one yet.
+    // Both Models must carry the finalizer before cleanup starts, or one may go before it is held.
     for name in ["credit-risk", "mnist-pytorch"] {
         let model = Target::seldon("Model", "financial-ml", name);
         wait::wait_for(&client, &model, &held, Duration::from_secs(10))

@@ -3,6 +3,7 @@
 
 pub(crate) mod context;
 pub(crate) mod events;
+pub(crate) mod memory;
 pub(crate) mod netview;
 pub(crate) mod objects;
 

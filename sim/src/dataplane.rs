@@ -17,7 +17,7 @@
 //! - Inputs whose name, datatype or shape do not fit the model signature: REST 400, gRPC
 //!   `INVALID_ARGUMENT`, naming the input. Responses name the model `<model>_<version>` and
 //!   carry `model_version` and the `x-seldon-route` header (`:<model>_<version>:`).
-//! - Experiments ([`ExperimentRoute`], docs/seldon-behaviour.md §E): a route named
+//! - Experiments ([`ExperimentRoute`], docs/seldon-behaviour.md §19): a route named
 //!   `<experiment>.experiment` (and one named after the default model) picks a candidate by
 //!   weight per request; an `x-seldon-route` header sent back picks that candidate (sticky);
 //!   a plain model's route matches only without that header; a mirror gets a copy (counted).

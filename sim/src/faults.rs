@@ -91,13 +91,19 @@ pub enum Defect {
     /// A failed model download is never reported: the Model stays `ModelProgressing` without a reason.
     StorageErrorsHidden,
     /// The dataflow engine skips a pipeline's later steps: the pipeline answers with its first
-    /// step's outputs (docs/seldon-behaviour.md §P).
+    /// step's outputs (docs/seldon-behaviour.md §24).
     PipelineStepSkipped,
+    /// A restarted scheduler does not learn the Models its agents no longer report (the controller
+    /// does not re-send them on reconnect): they stay Ready, unloaded (upstream #5032).
+    SchedulerForgetsModelsOnRestart,
+    /// Envoy drops a model's routes while any pod of its Server rolls out, though replicas that
+    /// still hold the model are Ready.
+    EnvoyDropsDuringRollout,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 36] = [
+    pub const ALL: [Defect; 38] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -134,6 +140,8 @@ impl Defect {
         Defect::WatchNamespacesIgnored,
         Defect::StorageErrorsHidden,
         Defect::PipelineStepSkipped,
+        Defect::SchedulerForgetsModelsOnRestart,
+        Defect::EnvoyDropsDuringRollout,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -175,6 +183,8 @@ impl Defect {
             Defect::WatchNamespacesIgnored => "watch-namespaces-ignored",
             Defect::StorageErrorsHidden => "storage-errors-hidden",
             Defect::PipelineStepSkipped => "pipeline-step-skipped",
+            Defect::SchedulerForgetsModelsOnRestart => "scheduler-forgets-models-on-restart",
+            Defect::EnvoyDropsDuringRollout => "envoy-drops-during-rollout",
         }
     }
 

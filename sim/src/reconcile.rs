@@ -60,6 +60,7 @@ pub fn spawn(store: Store, faults: Faults, state: Arc<PlatformState>) -> Vec<Joi
 /// One reconcile pass over the whole store, in dependency order.
 async fn pass(ctx: &mut Ctx) {
     ctx.pass_started = std::time::Instant::now();
+    ctx.memory.wake.clear();
     crate::seldon::reconcile(ctx).await;
     crate::controllers::workloads(ctx);
     crate::controllers::volumes(ctx);

@@ -21,6 +21,7 @@ mod install;
 mod kafka;
 mod model;
 mod pipeline;
+mod placement;
 mod podspec;
 mod runtime;
 mod scope;
@@ -82,9 +83,22 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             namespace(rt),
             ctx.faults.seldon_traffic_unpoliced(),
         );
+        // Envoy keeps the configuration it got while the scheduler is away (docs/seldon-behaviour.md §25).
+        let envoys: Vec<String> =
+            traffic::ready_pods(&ctx.store, namespace(rt), NAME_LABEL, "seldon-envoy")
+                .iter()
+                .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+                .collect();
+        let configured = &mut ctx.memory.configured_envoys;
+        let xds_ok = if xds.is_ok() {
+            configured.extend(envoys);
+            true
+        } else {
+            envoys.iter().any(|u| configured.contains(u))
+        };
         runtimes.insert(
             namespace(rt).to_string(),
-            runtime_view(&ctx.store, namespace(rt), xds.is_ok()),
+            runtime_view(&ctx.store, namespace(rt), xds_ok),
         );
     }
     model::finalize(ctx, &ctl, &runtimes);

@@ -1,4 +1,4 @@
-//! Capacity, controller scope and load failures (docs/seldon-behaviour.md §C): the scheduler's
+//! Capacity, controller scope and load failures (docs/seldon-behaviour.md §21–§23): the scheduler's
 //! two passes (desired replicas, then minReplicas), and the defects breaking memory accounting,
 //! watchNamespaces and the report of a failed download.
 

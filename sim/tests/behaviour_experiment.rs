@@ -1,4 +1,4 @@
-//! Model Experiments (docs/seldon-behaviour.md §E): status as Seldon's operator writes it, routes
+//! Model Experiments (docs/seldon-behaviour.md §19): status as Seldon's operator writes it, routes
 //! by weight through the namespace's endpoint, edits applied, and the #5181 defect.
 
 mod behaviour_support;

@@ -1,4 +1,4 @@
-//! Pipelines (docs/seldon-behaviour.md §P): status as Seldon's operator writes it from the
+//! Pipelines (docs/seldon-behaviour.md §24): status as Seldon's operator writes it from the
 //! scheduler's state, Kafka needed for the pipeline gateway and dataflow engine, a Pipeline created
 //! before its Models becoming Ready once they are, the composed answer through the endpoint as
 //! `<name>.pipeline`, and the `pipeline-step-skipped` defect.

@@ -1,4 +1,4 @@
-//! An in-place upgrade's CRD half (docs/seldon-behaviour.md §U1): the new schema applies to
+//! An in-place upgrade's CRD half (docs/seldon-behaviour.md §20): the new schema applies to
 //! writes only, a dry-run update of a stored object validates it against the new schema, and
 //! defect `upgrade-breaks-existing-models` makes Models written before the upgrade invalid.
 

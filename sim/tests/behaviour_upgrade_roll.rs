@@ -1,4 +1,4 @@
-//! The components' half of an in-place upgrade (docs/seldon-behaviour.md §U1): the controller on
+//! The components' half of an in-place upgrade (docs/seldon-behaviour.md §20): the controller on
 //! the new version, every component and Server pod recreated by its controller, and the Models
 //! placed again once the agents are back.
 

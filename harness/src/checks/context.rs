@@ -27,8 +27,12 @@ pub struct CheckContext<'a> {
     pub recorder: Option<Recorder>,
     /// The target's own settle window (`None`: read it from the platform; `kube::settle`).
     pub settle: Option<Duration>,
-    /// The target's in-place upgrade, when the run was given `--upgrade-to` (`None` otherwise).
-    pub upgrade: Option<std::sync::Arc<dyn crate::target::upgrade::InPlaceUpgrade>>,
+    /// Upgrades the install in place for a `helmUpgrade` action (`None`: no `--upgrade-to`).
+    pub upgrade: Option<Arc<dyn crate::target::upgrade::InPlaceUpgrade>>,
+    /// The version `--upgrade-to` names, for the `helmUpgrade` action.
+    pub upgrade_to: Option<String>,
+    /// Per-second traffic figures of the continuity checks, by check name (for the report).
+    pub figures: crate::v2::traffic::FigureSink,
 }
 
 impl CheckContext<'_> {

@@ -1,6 +1,6 @@
 //! `experiment`: an Experiment splits traffic by its candidates' weights, each answer numerically
 //! right for the model that served it, and an edit of the weights takes effect — after it a 0 %
-//! candidate serves nothing (upstream #5181). docs/seldon-behaviour.md §E.
+//! candidate serves nothing (upstream #5181). docs/seldon-behaviour.md §19.
 //!
 //! Requests go through the namespace's `seldon-mesh` as Seldon documents them: the path names the
 //! Experiment (or its default model) and `seldon-model` the route, `<name>.experiment` or the

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod connectivity;
 pub mod context;
+pub mod continuity;
 pub mod experiment;
 pub mod inference;
 pub mod inference_rejected;
@@ -46,7 +47,8 @@ pub async fn run_classified(ctx: &CheckContext<'_>, check: &Check) -> (Verdict, 
 async fn run_within_deadline(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
     let timeout = check
         .timeout
-        .unwrap_or_else(|| check.expect.default_timeout());
+        .unwrap_or_else(|| check.expect.default_timeout())
+        + check.expect.traffic_time();
     let deadline = Deadline::after(timeout);
     // Transient API errors are retried for as long as the check's deadline allows.
     Box::pin(crate::kube::retry::within(
@@ -96,6 +98,9 @@ async fn dispatch(ctx: &CheckContext<'_>, check: &Check, deadline: Deadline) -> 
         Expectation::Pipeline(p) => pipeline::pipeline(ctx, p, deadline).await,
         Expectation::PipelineNotReady(p) => {
             pipeline_not_ready::pipeline_not_ready(ctx, p, deadline).await
+        }
+        Expectation::Continuity(c) => {
+            Box::pin(continuity::continuity(ctx, check, c, deadline)).await
         }
     }
 }

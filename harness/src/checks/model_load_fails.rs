@@ -1,7 +1,7 @@
 //! `modelLoadFails`: a Model whose artifact cannot be downloaded (wrong rclone remote name,
 //! missing Secret, wrong credentials) shows `ModelReady` False, message `ModelFailed`, with the
 //! agent's reason, within the check's deadline, and never becomes Ready
-//! (docs/seldon-behaviour.md §12, §C storage failures).
+//! (docs/seldon-behaviour.md §12, §23 storage failures).
 
 use super::context::CheckContext;
 use super::verdict::Verdict;

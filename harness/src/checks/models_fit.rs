@@ -1,6 +1,6 @@
 //! `modelsFit`: Models competing for one Server's memory. The scheduler takes them in an order
 //! the harness does not control, so the oracle is the count: exactly `fit` become Ready and every
-//! other one is `ScheduleFailed` with the memory reason (docs/seldon-behaviour.md §15, §C capacity).
+//! other one is `ScheduleFailed` with the memory reason (docs/seldon-behaviour.md §15, §21 capacity).
 
 use futures::future::join_all;
 

@@ -1,7 +1,7 @@
 //! `pipeline`: a Pipeline is Ready with its conditions (`PipelineGwReady`, `PipelineReady`,
 //! `ModelsReady`, `Ready`) and answers every sample through the namespace's `seldon-mesh`,
 //! addressed as Seldon does (`seldon-model: <name>.pipeline`), outputs compared numerically
-//! (docs/seldon-behaviour.md §P).
+//! (docs/seldon-behaviour.md §24).
 
 use kube::api::DynamicObject;
 

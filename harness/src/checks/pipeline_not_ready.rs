@@ -1,7 +1,7 @@
 //! `pipelineNotReady`: a Pipeline that cannot run (e.g. no Kafka, so no pipeline gateway and no
 //! dataflow engine) says so within the deadline: `PipelineReady` (the dataflow engine's) or
 //! `PipelineGwReady` (the pipeline gateway's) False with the scheduler's reason in its message, and
-//! `Ready` False (docs/seldon-behaviour.md §P). A platform that leaves the Pipeline without a
+//! `Ready` False (docs/seldon-behaviour.md §24). A platform that leaves the Pipeline without a
 //! status, or reports it Ready, fails.
 
 use kube::api::DynamicObject;

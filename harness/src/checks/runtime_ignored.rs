@@ -1,7 +1,7 @@
 //! `runtimeIgnored`: with the controller restricted by `controller.watchNamespaces`, a runtime in
 //! a namespace left out is never reconciled, while the runtime of a watched namespace is
 //! (upstream `operator/main.go` getWatchNamespaceConfig, PR #6434; docs/seldon-behaviour.md
-//! §C controller scope). The verdict names the controller's flags either way.
+//! §22 controller scope). The verdict names the controller's flags either way.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Which namespaces the installed Seldon controller reconciles, read from its Deployment's
 //! `CLUSTERWIDE` and `WATCH_NAMESPACES` as upstream's operator reads its flags
-//! (docs/seldon-behaviour.md §1, §C controller scope).
+//! (docs/seldon-behaviour.md §1, §22 controller scope).
 
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};

@@ -21,6 +21,7 @@ pub mod run_lease;
 pub mod sealed;
 pub mod seldon;
 pub mod settle;
+pub mod transition;
 pub mod version;
 pub mod wait;
 pub mod workload;

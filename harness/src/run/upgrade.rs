@@ -119,6 +119,10 @@ impl Interlude for UpgradeStage<'_> {
         self.gate.upgrade.clone()
     }
 
+    fn upgrade_to(&self) -> Option<String> {
+        Some(self.gate.version.clone())
+    }
+
     fn between<'a>(
         &'a self,
         stage: Stage<'a>,
@@ -197,6 +201,8 @@ async fn kept_objects(stage: &Stage<'_>, version: &str) -> CheckResult {
         tags: Vec::new(),
         retries: Vec::new(),
         skipped_by_mode: false,
+        timeline: Vec::new(),
+        not_requested: false,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Experiments in a scenario: the teams' Experiment objects (a typed mirror of Seldon's v2.10.2
 //! CRD, with the scheduler's own validation rules) and the `experiment` check's fields; and the
-//! binomial tolerance the check judges traffic shares by (docs/seldon-behaviour.md §E).
+//! binomial tolerance the check judges traffic shares by (docs/seldon-behaviour.md §19).
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -151,7 +151,7 @@ pub struct Team {
     /// `Experiment` objects (applied after the models, deleted before them).
     #[serde(default)]
     pub experiments: Vec<Value>,
-    /// `Pipeline` objects (they need Kafka: docs/seldon-behaviour.md §P).
+    /// `Pipeline` objects (they need Kafka: docs/seldon-behaviour.md §24).
     #[serde(default)]
     pub pipelines: Vec<Value>,
 }
@@ -267,9 +267,12 @@ pub enum Expectation {
     Pipeline(PipelineCheck),
     /// A Pipeline reports not ready with a clear reason within the deadline (e.g. without Kafka).
     PipelineNotReady(PipelineNotReady),
+    /// V2 traffic keeps being answered correctly, within a budget, while an action disrupts the
+    /// platform; afterwards every object is as before (disruptive: see [`Expectation::disruptive`]).
+    Continuity(Continuity),
 }
 
-/// Traffic through an Experiment (docs/seldon-behaviour.md §E): `requests` requests over
+/// Traffic through an Experiment (docs/seldon-behaviour.md §19): `requests` requests over
 /// `protocol` before and after its candidates' weights are edited to `reweight`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -450,15 +453,8 @@ pub struct ModelNotServed {
     pub reason: String,
 }
 
-/// The V2 protocols.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// HTTP/JSON.
-    Rest,
-    /// gRPC.
-    Grpc,
-}
+pub use super::continuity::*;
+pub use super::protocol::Protocol;
 
 /// An inference request and what must come back.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -654,6 +650,7 @@ impl Expectation {
             Expectation::RuntimeIgnored(_) => "runtimeIgnored",
             Expectation::Pipeline(_) => "pipeline",
             Expectation::PipelineNotReady(_) => "pipelineNotReady",
+            Expectation::Continuity(_) => "continuity",
         }
     }
 
@@ -686,6 +683,23 @@ impl Expectation {
             | Expectation::RuntimeIgnored(_)
             | Expectation::Pipeline(_)
             | Expectation::PipelineNotReady(_) => false,
+            // Restarts, rollouts, scaling and upgrades under traffic.
+            Expectation::Continuity(_) => true,
+        }
+    }
+
+    /// Whether the check needs `harness run --upgrade-to` (a `helmUpgrade` action): without it
+    /// the check cannot run, and the test suites leave it out.
+    pub fn needs_upgrade(&self) -> bool {
+        matches!(self, Expectation::Continuity(c) if matches!(c.action, Action::HelmUpgrade(_)))
+    }
+
+    /// Time a check spends beyond its waits (a continuity check's traffic window), added to its
+    /// timeout so a timeout cap never cuts the traffic short.
+    pub fn traffic_time(&self) -> Duration {
+        match self {
+            Expectation::Continuity(c) => c.traffic.window(),
+            _ => Duration::ZERO,
         }
     }
 

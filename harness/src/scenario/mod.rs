@@ -6,6 +6,7 @@
 //! depends on no other harness module but `names`.
 
 mod builtin;
+pub mod continuity;
 mod copies;
 pub mod diagnostic;
 pub mod experiment;
@@ -13,8 +14,11 @@ pub mod format;
 mod load;
 mod objects;
 mod pipelines;
+pub mod protocol;
 pub mod seldon;
 mod validate;
+mod validate_continuity;
+mod validate_install;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, ScenarioErrors, Severity};

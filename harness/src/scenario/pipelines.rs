@@ -1,7 +1,7 @@
 //! Validation of a scenario's Pipelines and of the checks about them: each Pipeline's shape
 //! (typed mirror of the v2.10.2 CRD), its steps naming Models of its team, and `pipeline` checks
 //! only where the platform has Kafka (without it no Pipeline is ever Ready:
-//! docs/seldon-behaviour.md §P).
+//! docs/seldon-behaviour.md §24).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -112,7 +112,7 @@ pub(super) fn check_pipelines(ctx: &mut Ctx<'_>, doc: &ScenarioFile, base: &Path
                     ctx.error_hint(
                         &p,
                         "a `pipeline` check needs Kafka, but `spec.seldon.kafka` is `none`: the Pipeline can never become Ready",
-                        "declare `spec.seldon.kafka: installed` (or `{external: {bootstrap: host:port}}`), or assert the failure with `pipelineNotReady` (docs/seldon-behaviour.md §P)",
+                        "declare `spec.seldon.kafka: installed` (or `{external: {bootstrap: host:port}}`), or assert the failure with `pipelineNotReady` (docs/seldon-behaviour.md §24)",
                     );
                 }
                 if !base.join(&x.samples).is_file() {
@@ -166,7 +166,7 @@ fn check_steps(
         ctx.warn(
             &format!("{p}.spec"),
             "this Pipeline has no `output.steps`: nothing writes its output topic, so requests to it are never answered",
-            "add `output: {steps: [<last step>]}` (docs/seldon-behaviour.md §P)",
+            "add `output: {steps: [<last step>]}` (docs/seldon-behaviour.md §24)",
         );
     }
     for (l, r) in spec.output.iter().flat_map(|o| o.steps.iter()).enumerate() {

@@ -10,6 +10,7 @@ use super::diagnostic::{Ctx, Diagnostic, ScenarioErrors, Severity};
 use super::experiment::{check_experiment, check_experiment_expectation};
 use super::format::*;
 use super::objects::*;
+use super::validate_install::{check_install, check_kafka, check_package};
 use super::yaml;
 
 pub(super) fn parse_and_validate(file: &Path, text: &str) -> Result<Scenario, ScenarioErrors> {
@@ -554,6 +555,13 @@ fn check_expectation(ctx: &mut Ctx<'_>, p: &str, e: &Expectation, w: &World<'_>,
         }
         // Checked with the Pipelines they name (`pipelines`).
         Expectation::Pipeline(_) | Expectation::PipelineNotReady(_) => {}
+        Expectation::Continuity(c) => {
+            for (field, what, hint) in
+                super::validate_continuity::problems(c, w.team(&c.namespace), base)
+            {
+                ctx.error_hint(&format!("{p}.{field}"), what, hint);
+            }
+        }
         Expectation::Connectivity(c) => {
             known_ns(ctx, "from", &c.from);
             known_ns(ctx, "to.namespace", &c.to.namespace);
@@ -702,123 +710,4 @@ fn sealed_scope(w: &World<'_>, ns: &str, secret: &str) -> Option<SealScope> {
         .iter()
         .filter(|p| p.provides.iter().any(|s| s == secret))
         .find_map(|p| p.seal)
-}
-
-/// Runtimes that enable the Kafka components on a platform declaring no Kafka: they crash-loop
-/// (docs/seldon-behaviour.md §14), so the runtime never becomes Ready.
-fn check_kafka(ctx: &mut Ctx<'_>, doc: &ScenarioFile) {
-    use super::seldon::{KAFKA_COMPONENTS, Kafka};
-    if doc.spec.seldon.kafka != Kafka::None {
-        return;
-    }
-    for (i, team) in doc.spec.teams.iter().enumerate() {
-        let Some(rt) = &team.runtime else { continue };
-        let enabled: Vec<&str> = KAFKA_COMPONENTS
-            .into_iter()
-            .filter(|c| {
-                !rt["spec"]["overrides"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|o| o["name"] == *c && o["disable"] == true)
-            })
-            .collect();
-        if !enabled.is_empty() {
-            ctx.warn(
-                &format!("spec.teams[{i}].runtime"),
-                format!(
-                    "the runtime in `{}` enables {} but `spec.seldon.kafka` is `none`: without Kafka they crash-loop and the runtime never becomes Ready",
-                    team.namespace,
-                    enabled.join(", ")
-                ),
-                "add `overrides: [{name: <component>, disable: true}]` for each, or declare `spec.seldon.kafka: installed` or `{external: {bootstrap: host:port}}` (docs/seldon-behaviour.md §14)",
-            );
-        }
-    }
-}
-
-fn check_install(ctx: &mut Ctx<'_>, s: &SeldonInstall) {
-    // The install module owns the rules for its settings; point its findings at the field.
-    if let Err(super::seldon::SettingsError { field, message }) = super::seldon::validate(s) {
-        let path = format!("spec.seldon.{field}");
-        ctx.error_hint(
-            &path,
-            format!("{field}: {message}"),
-            "see docs/targets.md for the install settings",
-        );
-    }
-    check_label_name(
-        ctx,
-        "spec.seldon.controllerNamespace",
-        &s.controller_namespace,
-        "namespace name",
-    );
-    if !s.clusterwide && !s.watch_namespaces.is_empty() {
-        ctx.error_hint("spec.seldon.watchNamespaces", "watchNamespaces only applies with `clusterwide: true`", "set `clusterwide: true` or remove `watchNamespaces` (Seldon's operator: `--watch-namespaces` is only used when --clusterwide is set; docs/seldon-behaviour.md §1)");
-    }
-    for (i, ns) in s.watch_namespaces.iter().enumerate() {
-        check_label_name(
-            ctx,
-            &format!("spec.seldon.watchNamespaces[{i}]"),
-            ns,
-            "namespace name",
-        );
-    }
-}
-
-fn check_package(ctx: &mut Ctx<'_>, p: &str, pkg: &SecretPackageRef, base: &Path, ns: &str) {
-    let full = base.join(&pkg.path);
-    let name = pkg
-        .path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    if name.ends_with(".tar.gz") {
-        if !full.is_file() {
-            ctx.error_hint(
-                &format!("{p}.path"),
-                format!("secret package `{}` does not exist", pkg.path.display()),
-                "paths are relative to the scenario file",
-            );
-        }
-        let prefix = format!("{ns}-");
-        let dated = name
-            .strip_suffix(".tar.gz")
-            .and_then(|s| s.rsplit_once("-secrets-"))
-            .is_some_and(|(head, date)| {
-                head.starts_with(&prefix)
-                    && head.len() > prefix.len()
-                    && date.len() == 8
-                    && date.chars().all(|c| c.is_ascii_digit())
-            });
-        if !dated {
-            ctx.error_hint(&format!("{p}.path"), format!("package `{name}` is not named `<namespace>-<purpose>-secrets-YYYYMMDD.tar.gz`"), format!("e.g. `{ns}-models-secrets-20250704.tar.gz`: the name says which namespace it is for"));
-        }
-    } else if !full.is_dir() {
-        ctx.error_hint(
-            &format!("{p}.path"),
-            format!(
-                "`{}` is neither a `.tar.gz` package nor a folder",
-                pkg.path.display()
-            ),
-            "give a package file, or the folder of kustomize overlays to pack",
-        );
-    } else if !full.join(&pkg.overlay).join("kustomization.yaml").is_file() {
-        ctx.error_hint(
-            &format!("{p}.overlay"),
-            format!(
-                "overlay `{}` has no kustomization.yaml in `{}`",
-                pkg.overlay,
-                pkg.path.display()
-            ),
-            "the overlay is a folder of the package holding kustomization.yaml",
-        );
-    }
-    if pkg.provides.is_empty() {
-        ctx.warn(
-            &format!("{p}.provides"),
-            "the package declares no Secrets",
-            "list the Secrets it provides so models and checks can refer to them",
-        );
-    }
 }

@@ -191,7 +191,7 @@ impl Provider for Embedded {
 }
 
 /// The embedded platform's in-place upgrade: its new CRDs, then its components recreated
-/// (docs/seldon-behaviour.md §U1).
+/// (docs/seldon-behaviour.md §20).
 struct EmbeddedSteps {
     platform: std::sync::Arc<sim::Platform>,
     controller_namespace: String,

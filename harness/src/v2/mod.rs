@@ -9,6 +9,7 @@ mod compare;
 mod negative;
 pub mod routed;
 pub mod samples;
+pub mod traffic;
 
 pub use client::*;
 pub use compare::{Difference, Mismatch, Tolerance, compare_outputs};

@@ -1,5 +1,5 @@
 //! Inference addressed by a route name, as Experiments are (`seldon-model: <name>.experiment`
-//! with the path naming the Experiment, docs/seldon-behaviour.md §E), reading back envoy's
+//! with the path naming the Experiment, docs/seldon-behaviour.md §19), reading back envoy's
 //! `x-seldon-route` response header, which names the model version that served.
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! apiextensions-apiserver's strategy does (`customresource/strategy.go`: `Validate`,
 //! `ValidateUpdate` over the whole object; on update with a status subresource the stored status
 //! is kept and validated with it). Stored objects are not re-validated when the schema changes;
-//! the next write (a dry-run too) is (docs/seldon-behaviour.md §U1).
+//! the next write (a dry-run too) is (docs/seldon-behaviour.md §20).
 //!
 //! Modelled: `required`, `type`, `properties`, `items`. Not modelled: formats, patterns, enums,
 //! CEL rules, and validation ratcheting (Kubernetes 1.30+ lets unchanged invalid fields through an

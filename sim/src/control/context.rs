@@ -98,6 +98,8 @@ pub(crate) struct Ctx {
     pub experiment_routes: HashMap<String, Vec<RoutedGeneration>>,
     /// The last network view and the store revision it was built at (`netview`).
     pub(crate) view_cache: Mutex<Option<(u64, Arc<NetworkView>)>>,
+    /// What components remember between passes (transitions take time).
+    pub(crate) memory: super::memory::Memory,
     next_ip: u32,
 }
 
@@ -114,6 +116,7 @@ impl Ctx {
             experiment_routes: HashMap::new(),
             pass_started: std::time::Instant::now(),
             view_cache: Mutex::new(None),
+            memory: Default::default(),
             next_ip: 256,
         }
     }
@@ -136,6 +139,7 @@ impl Ctx {
         self.failed
             .values()
             .map(|f| f.retry_at)
+            .chain(self.memory.wake.iter().copied())
             .filter(|at| *at > self.pass_started)
             .min()
     }

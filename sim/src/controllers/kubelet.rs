@@ -34,7 +34,11 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         .collect();
     // Pods being started see the network as it was when this pass began.
     let mut view: Option<Arc<NetworkView>> = None;
+    let mut first = Vec::new();
     for pod in pending {
+        if starting(ctx, pod, &mut first) {
+            continue;
+        }
         match super::volumes::binding(ctx, pod) {
             Binding::Ready => {}
             Binding::Waiting => continue,
@@ -89,8 +93,53 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         let status = running_status(ctx, pod, &ip, &ts, crash.as_deref(), unready.as_deref());
         set_status(&ctx.store, res("Pod"), pod, status);
     }
+    // Pods of one pass all count as first pods of their workload (a 2-replica Server's pods).
+    ctx.memory.started.extend(first);
     recheck_kafka_components(ctx, &pods);
     recheck_agents(ctx, &pods);
+}
+
+/// Whether a pod replacing another of its workload is still starting: such pods take
+/// `POD_RESTART` from when the kubelet first sees them (image present, container start, first
+/// readiness probe; docs/seldon-behaviour.md §25). A workload's first pods start at once.
+fn starting(ctx: &mut Ctx, pod: &Value, first: &mut Vec<String>) -> bool {
+    // Only workload controllers replace pods (probe pods and the like start at once).
+    let Some(owner) = pod["metadata"]["ownerReferences"]
+        .as_array()
+        .and_then(|o| o.first())
+        .filter(|o| o["kind"] == "ReplicaSet" || o["kind"] == "StatefulSet")
+    else {
+        return false;
+    };
+    let mut owner_name = owner["name"].as_str().unwrap_or_default().to_string();
+    // A ReplicaSet's pods belong to its Deployment: strip the template hash.
+    if let Some(hash) = pod["metadata"]["labels"]["pod-template-hash"].as_str() {
+        owner_name = owner_name
+            .strip_suffix(&format!("-{hash}"))
+            .unwrap_or(&owner_name)
+            .to_string();
+    }
+    let key = format!("{}/{}", namespace(pod), owner_name);
+    let uid = pod["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let memory = &mut ctx.memory;
+    if !memory.started.contains(&key) {
+        first.push(key);
+        return false;
+    }
+    let since = *memory
+        .pending_since
+        .entry(uid.clone())
+        .or_insert(ctx.pass_started);
+    let ready_at = since + crate::control::memory::POD_RESTART;
+    if ready_at > ctx.pass_started {
+        memory.wake_at(ready_at);
+        return true;
+    }
+    memory.pending_since.remove(&uid);
+    false
 }
 
 /// The Server pods' label value (`app.kubernetes.io/name`).
@@ -126,12 +175,18 @@ fn recheck_agents(ctx: &mut Ctx, pods: &[Value]) {
         } else {
             None
         };
-        let unready = agent_unready(ctx, &view, pod);
         let ready_now = pod["status"]["conditions"]
             .as_array()
             .into_iter()
             .flatten()
             .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        // An agent stays Ready once it connected: losing the scheduler later does not fail its
+        // readiness (agent_svc_manager.go `Ready`: only `isStartup` or draining; §25).
+        let unready = if ready_now && !crashing {
+            None
+        } else {
+            agent_unready(ctx, &view, pod)
+        };
         if crash.is_some() == crashing && (crashing || unready.is_none() == ready_now) {
             continue;
         }

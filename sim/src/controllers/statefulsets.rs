@@ -114,6 +114,14 @@ fn reconcile_one(ctx: &mut Ctx, sts: &Value) {
             .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] != revision.as_str())
             .max_by_key(|p| ordinal(p))
     {
+        // A Server pod drains first (preStop `/terminate`): the scheduler moves its models and
+        // waits until they are loaded elsewhere (agent server.go `drainServerReplicaImpl`).
+        if let Some(server) = old["metadata"]["labels"][crate::seldon::SERVER_LABEL].as_str()
+            && let Some(at) = ctx.memory.loads_running(&ns, server, ctx.pass_started)
+        {
+            ctx.memory.wake_at(at);
+            return;
+        }
         let _ = ctx.store.delete(res("Pod"), Some(&ns), name(old));
         return;
     }

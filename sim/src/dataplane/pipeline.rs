@@ -1,5 +1,5 @@
 //! Pipelines on the endpoint: what Seldon's pipeline gateway and dataflow engine do with a request
-//! addressed `seldon-model: <name>.pipeline` (docs/seldon-behaviour.md §P). Each step is the Model
+//! addressed `seldon-model: <name>.pipeline` (docs/seldon-behaviour.md §24). Each step is the Model
 //! of its name; a step without `inputs` gets the pipeline's inputs; an input reference is
 //! `<step>[.outputs|.inputs[.<tensor>]]` (a bare step name means its outputs, the pipeline's name
 //! its inputs); `tensorMap` renames `<step>.<outputs|inputs>.<tensor>` to the name the step

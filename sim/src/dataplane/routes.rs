@@ -1,4 +1,4 @@
-//! Experiment routes as Seldon's scheduler gives them to envoy (docs/seldon-behaviour.md §E): a
+//! Experiment routes as Seldon's scheduler gives them to envoy (docs/seldon-behaviour.md §19): a
 //! route name (`<experiment>.experiment`, or the default model's own name) leading to weighted
 //! clusters of models, optionally mirrored; and the `x-seldon-route` header naming the model that
 //! served a request.

@@ -57,7 +57,7 @@ pub(super) struct Shared {
     pub(super) pipelines: RwLock<BTreeMap<String, ServedPipeline>>,
 }
 
-/// Where envoy sends a request for a route name (docs/seldon-behaviour.md §E).
+/// Where envoy sends a request for a route name (docs/seldon-behaviour.md §19).
 pub(super) enum Routed {
     /// This model answers; the `x-seldon-route` value envoy adds to the response.
     Model(ServedModel, String),

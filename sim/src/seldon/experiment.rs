@@ -1,5 +1,5 @@
 //! Model Experiments as Seldon's scheduler, envoy processor and operator run them
-//! (docs/seldon-behaviour.md §E).
+//! (docs/seldon-behaviour.md §19).
 //!
 //! - The operator sends each generation to the namespace's scheduler (`StartExperiment`); the
 //!   scheduler refuses an invalid one with `FailedPrecondition` (default not a candidate, no

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::agent;
 use super::components::SERVER_LABEL;
+use super::placement;
 use super::runtime::RuntimeView;
 use super::scope::Controller;
 use super::server::ServerInfo;
@@ -44,12 +45,20 @@ pub const NOT_ENOUGH_REPLICAS: &str =
 enum Outcome {
     /// No scheduler to talk to: the operator's LoadModel error.
     NoScheduler(String),
-    ScheduleFailed(&'static str),
+    /// No scheduler, but the Model was placed before: its agents keep serving it and no status
+    /// event reaches the controller (docs/seldon-behaviour.md §25).
+    Kept(placement::Kept),
+    /// The scheduler could not place it; replicas that still hold it keep serving.
+    ScheduleFailed(&'static str, Option<placement::Kept>),
     Failed(String),
     Available {
         server: String,
         server_ns: String,
         replicas: usize,
+        /// Whether every chosen replica finished loading (else `ModelProgressing`).
+        complete: bool,
+        /// Whether envoy routes to it (some replica loaded, routes not dropped).
+        routed: bool,
         artifact: PathBuf,
         predictor: Arc<dyn Predictor>,
         upstream: Upstream,
@@ -126,11 +135,17 @@ pub(crate) fn reconcile(
         "v2-controller-manager",
     );
     let mut served: HashMap<String, Vec<Served>> = HashMap::new();
+    placement::prune(ctx, &models);
+    placement::notice_scheduler_restarts(ctx, &models, runtimes);
     for m in models
         .iter()
         .filter(|m| ctl.watches(namespace(m)) && !deleting(m))
     {
         let ns = namespace(m).to_string();
+        // Under the defect the scheduler lost it: no status event, nothing serves it.
+        if placement::forgotten(ctx, m) {
+            continue;
+        }
         let scheduler_up = runtimes.get(&ns).is_some_and(|r| r.scheduler_up);
         let controller_cut = if scheduler_up && !cross {
             controller_unconnected(view, &controllers, &ns, unpoliced)
@@ -138,12 +153,22 @@ pub(crate) fn reconcile(
             None
         };
         let outcome = if !scheduler_up && !cross {
-            Outcome::NoScheduler(scheduler_error(ctx, &ns))
+            match placement::kept(ctx, m) {
+                Some(k) => Outcome::Kept(k),
+                None => Outcome::NoScheduler(scheduler_error(ctx, &ns)),
+            }
         } else if let Some(e) = controller_cut {
-            Outcome::NoScheduler(e)
+            match placement::kept(ctx, m) {
+                Some(k) => Outcome::Kept(k),
+                None => Outcome::NoScheduler(e),
+            }
         } else {
             match schedule(m, servers, cross, memory_ignored) {
-                Err(why) => Outcome::ScheduleFailed(why),
+                Err(why) => {
+                    let live = placement::kept(ctx, m).filter(|k| !k.pods.is_empty());
+                    placement::keep_live(ctx, m, live.as_ref().map_or(&[], |k| &k.pods));
+                    Outcome::ScheduleFailed(why, live)
+                }
                 Ok((idx, placed)) => {
                     let pods = ready_pods(
                         &ctx.store,
@@ -167,14 +192,34 @@ pub(crate) fn reconcile(
                             release(m, &mut servers[idx], &placed, memory_ignored);
                             Outcome::Failed(why)
                         }
-                        Ok((artifact, predictor)) => Outcome::Available {
-                            server: servers[idx].name.clone(),
-                            server_ns: servers[idx].namespace.clone(),
-                            replicas: placed.len(),
-                            artifact,
-                            predictor,
-                            upstream: envoy_upstream(&ctx.store, view, &ns, &pods, unpoliced),
-                        },
+                        Ok((artifact, predictor)) => {
+                            let (sns, sname) = (&servers[idx].namespace, &servers[idx].name);
+                            let loaded = placement::place(
+                                ctx,
+                                m,
+                                (sns, sname),
+                                placed.len(),
+                                &pods,
+                                (&artifact, &predictor),
+                            );
+                            Outcome::Available {
+                                server: sname.clone(),
+                                server_ns: sns.clone(),
+                                replicas: placed.len(),
+                                complete: loaded.complete,
+                                routed: !loaded.pods.is_empty()
+                                    && !placement::routes_dropped(ctx, sns, sname),
+                                artifact,
+                                predictor,
+                                upstream: envoy_upstream(
+                                    &ctx.store,
+                                    view,
+                                    &ns,
+                                    &loaded.pods,
+                                    unpoliced,
+                                ),
+                            }
+                        }
                     }
                 }
             }
@@ -186,9 +231,11 @@ pub(crate) fn reconcile(
             Outcome::NoScheduler(e) => {
                 (false, "ModelProgressing", e.clone(), json!({"replicas": 0}))
             }
+            // No event reaches the controller: the status stays as it was.
+            Outcome::Kept(_) => (false, "", String::new(), Value::Null),
             // Defect WrongScheduleReason: the filter dump of scheduler versions before PR #5107
             // (upstream #4767) instead of the scheduler's text.
-            Outcome::ScheduleFailed(_) if ctx.faults.has(Defect::WrongScheduleReason) => (
+            Outcome::ScheduleFailed(..) if ctx.faults.has(Defect::WrongScheduleReason) => (
                 false,
                 "ScheduleFailed",
                 format!(
@@ -197,11 +244,11 @@ pub(crate) fn reconcile(
                 ),
                 json!({"replicas": 0}),
             ),
-            Outcome::ScheduleFailed(why) => (
+            Outcome::ScheduleFailed(why, live) => (
                 false,
                 "ScheduleFailed",
                 why.to_string(),
-                json!({"replicas": 0}),
+                json!({"replicas": live.as_ref().map_or(0, |k| k.pods.len())}),
             ),
             // Defect StorageErrorsHidden: the agent's LOAD_FAILED never reaches the Model.
             Outcome::Failed(_) if ctx.faults.has(Defect::StorageErrorsHidden) => (
@@ -217,6 +264,17 @@ pub(crate) fn reconcile(
                 String::new(),
                 json!({"replicas": 0}),
             ),
+            // Some replica still loading: Seldon reports the model progressing meanwhile.
+            Outcome::Available {
+                replicas,
+                complete: false,
+                ..
+            } => (
+                false,
+                "ModelProgressing",
+                String::new(),
+                json!({"replicas": replicas}),
+            ),
             Outcome::Available {
                 server, replicas, ..
             } => (
@@ -229,22 +287,34 @@ pub(crate) fn reconcile(
         let mut extra = extra;
         if ctx.faults.has(Defect::UpgradeBreaksExistingModels) {
             // Seldon before 2.8.4 wrote no `status.selector` (added by PR #5932); the upgrade's
-            // Model CRD then requires it (docs/seldon-behaviour.md §U1).
+            // Model CRD then requires it (docs/seldon-behaviour.md §20).
             if let Some(o) = extra.as_object_mut() {
                 o.remove("selector");
             }
         }
-        if let (
+        let serve = match &outcome {
             Outcome::Available {
                 server_ns,
                 artifact,
                 predictor,
                 upstream,
+                routed: true,
                 ..
-            },
-            false,
-        ) = (&outcome, never_ready)
-        {
+            } if !never_ready => Some((
+                server_ns.clone(),
+                artifact.clone(),
+                predictor.clone(),
+                upstream.clone(),
+            )),
+            Outcome::Kept(k) | Outcome::ScheduleFailed(_, Some(k)) if !k.pods.is_empty() => Some((
+                k.server_ns.clone(),
+                k.artifact.clone(),
+                k.predictor.clone(),
+                envoy_upstream(&ctx.store, view, &ns, &k.pods, unpoliced),
+            )),
+            _ => None,
+        };
+        if let Some((server_ns, artifact, predictor, upstream)) = serve {
             // The model's own endpoint serves it; cross-namespace scheduling serves it where the server is.
             let endpoint_ns = if runtimes.get(&ns).is_some_and(|r| r.mesh_up) {
                 ns.clone()
@@ -255,15 +325,14 @@ pub(crate) fn reconcile(
             served.entry(endpoint_ns).or_default().push(Served {
                 name: name(m).to_string(),
                 version: "1".to_string(),
-                artifact: artifact.clone(),
-                predictor: predictor.clone(),
+                artifact,
+                predictor,
                 // Envoy of another namespace (cross-namespace defect) is not judged.
-                upstream: if own {
-                    upstream.clone()
-                } else {
-                    Upstream::default()
-                },
+                upstream: if own { upstream } else { Upstream::default() },
             });
+        }
+        if matches!(outcome, Outcome::Kept(_)) {
+            continue;
         }
         // knative CreateAndSetCondition(type, status, message = state, reason = text); Ready mirrors ModelReady.
         let mut status = json!({
@@ -342,7 +411,7 @@ fn model_memory(m: &Value) -> i128 {
 
 /// Picks a server and reserves memory on its replicas; returns (server index, replicas placed).
 ///
-/// As `scheduleToServer` (docs/seldon-behaviour.md §C capacity): every candidate Server is tried
+/// As `scheduleToServer` (docs/seldon-behaviour.md §21 capacity): every candidate Server is tried
 /// for the desired replicas first; only when none has enough suitable replicas, and
 /// `minReplicas` > 0, every candidate again for at least `minReplicas`, taking as many suitable
 /// replicas as it has (at most the desired count).

@@ -1,5 +1,5 @@
 //! Pipelines, as Seldon's operator, scheduler, pipeline gateway and dataflow engine report them
-//! (docs/seldon-behaviour.md §P).
+//! (docs/seldon-behaviour.md §24).
 //!
 //! - No scheduler to talk to: the operator's `LoadPipeline` fails and `updateStatusFromError`
 //!   sets `PipelineReady` False with message `PipelineCreating` and the gRPC error as reason.

@@ -1,5 +1,5 @@
 //! An in-place upgrade of the Seldon install, as `helm upgrade` of the CRDs chart and then the
-//! setup chart does it (docs/seldon-behaviour.md §U1): first the new CRDs (a newer schema for
+//! setup chart does it (docs/seldon-behaviour.md §20): first the new CRDs (a newer schema for
 //! every Seldon kind; objects already stored are not re-validated until their next write), then
 //! the components on the new version, their pods deleted and recreated by their controllers.
 

@@ -351,7 +351,7 @@ pub static RESOURCES: &[ResourceType] = &[
         true,
         true
     ),
-    // Model Experiments are reconciled (`seldon/experiment.rs`, docs/seldon-behaviour.md §E).
+    // Model Experiments are reconciled (`seldon/experiment.rs`, docs/seldon-behaviour.md §19).
     rt!(
         "mlops.seldon.io",
         "v1alpha1",

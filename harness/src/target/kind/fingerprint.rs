@@ -51,7 +51,7 @@ pub fn fingerprint(
 /// The kind cluster for an install: `base` for the default platform shape (a cluster-wide
 /// controller watching every namespace, no Kafka), else `<base>-<8 hex>` of its shape
 /// (clusterwide, watchNamespaces, kafka). Scenarios needing another shape (a narrowed controller,
-/// docs/seldon-behaviour.md §C; Kafka installed or external, §14) thus get a cluster of their own
+/// docs/seldon-behaviour.md §22; Kafka installed or external, §14) thus get a cluster of their own
 /// instead of recreating the shared one under test processes that still use it, and a scenario
 /// that needs Kafka absent never runs where another installed it.
 pub fn cluster_for_install(base: &str, install: &InstallSettings) -> String {

@@ -419,7 +419,7 @@ impl Installer {
     }
 
     /// `helm upgrade --install` the CRDs chart at `settings.chart_version`: its CRDs are in
-    /// `templates/`, so an upgrade replaces them (docs/seldon-behaviour.md §U1).
+    /// `templates/`, so an upgrade replaces them (docs/seldon-behaviour.md §20).
     pub async fn install_crds_chart(&self, settings: &InstallSettings) -> Result<(), InstallError> {
         let t = settings.timeout_seconds;
         let crds = self
