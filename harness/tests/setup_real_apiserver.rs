@@ -100,15 +100,31 @@ async fn install_sealed_secret_crd(client: &Client) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
-/// The controller namespace a Seldon install creates (`harness run --target existing` checks it).
+/// What the scenarios' Seldon installs leave that `harness run --target existing` checks: the
+/// controller namespaces (`seldon-mesh`, and `seldon-system` for seed-network-policy) and, for
+/// `kafka: installed`, Strimzi's bootstrap Service in `seldon-mesh`.
 async fn controller_namespace(client: &Client) {
     let api: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": "seldon-mesh"}})).unwrap();
-    match api.create(&PostParams::default(), &ns).await {
+    for name in ["seldon-mesh", "seldon-system"] {
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        match api.create(&PostParams::default(), &ns).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => panic!("creating namespace {name}: {e}"),
+        }
+    }
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), "seldon-mesh");
+    let bootstrap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "seldon-kafka-bootstrap"},
+        "spec": {"ports": [{"name": "tcp-clients", "port": 9092}]}
+    }))
+    .unwrap();
+    match services.create(&PostParams::default(), &bootstrap).await {
         Ok(_) => {}
         Err(kube::Error::Api(e)) if e.code == 409 => {}
-        Err(e) => panic!("creating namespace seldon-mesh: {e}"),
+        Err(e) => panic!("creating Service seldon-mesh/seldon-kafka-bootstrap: {e}"),
     }
 }
 

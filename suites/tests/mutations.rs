@@ -45,7 +45,22 @@ fn check_upgrade(scenario: &Scenario, defect: Option<Defect>) -> Result<(), Fail
         upgrade_to: Some("2.10.3".into()),
         ..Default::default()
     };
-    let selection = harness::run::Selection::default();
+    // A `helmUpgrade` continuity check is left out: the flow upgrades once between its rounds,
+    // and the embedded platform's in-place upgrade replaces every pod at once (harsher than
+    // Helm's rolling updates, docs/seldon-behaviour.md §20), so traffic through it is not yet
+    // judged here (issue 14).
+    let rerun = scenario
+        .doc
+        .spec
+        .checks
+        .iter()
+        .filter(|c| !c.expect.needs_upgrade())
+        .map(|c| (scenario.name().to_string(), c.name.clone()))
+        .collect();
+    let selection = harness::run::Selection {
+        rerun: Some(rerun),
+        ..Default::default()
+    };
     let reports = rt.block_on(harness::run::upgrade::run_all(
         &opts,
         std::slice::from_ref(scenario),

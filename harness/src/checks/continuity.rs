@@ -337,9 +337,17 @@ async fn act(
         }
         Action::Rollout(s) => {
             let mut server = declared(ctx, ns, "Server", &s.server)?;
-            // A podSpec change the Server's StatefulSet rolls out pod by pod.
-            let grace = server["spec"]["podSpec"]["terminationGracePeriodSeconds"]
-                .as_i64()
+            // A podSpec change the Server's StatefulSet rolls out pod by pod: one more second
+            // than the live Server has, so a second rollout (after an upgrade) changes it again.
+            let live = Watched::seldon("Server", ns, &s.server)
+                .api(client)
+                .get_opt(&s.server)
+                .await
+                .map_err(|e| format!("reading Server {ns}/{}: {e}", s.server))?;
+            let grace = live
+                .as_ref()
+                .and_then(|o| o.data["spec"]["podSpec"]["terminationGracePeriodSeconds"].as_i64())
+                .or_else(|| server["spec"]["podSpec"]["terminationGracePeriodSeconds"].as_i64())
                 .unwrap_or(30);
             server["spec"]["podSpec"]["terminationGracePeriodSeconds"] = json!(grace + 1);
             let w = Workload::stateful_set(ns, &s.server);

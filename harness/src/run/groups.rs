@@ -1,21 +1,27 @@
 //! Scenarios that share one cluster need the same Seldon install: a scenario declares one
 //! controller (`spec.seldon`: clusterwide, watchNamespaces, chart, values), so `harness run` on a
 //! cluster runs scenarios in groups of equal install, one install per group, instead of letting a
-//! scenario silently run under another's controller (e.g. `controller-scope`'s watchNamespaces).
+//! scenario silently run under another's controller (e.g. `controller-scope`'s watchNamespaces)
+//! or where another scenario installed the Kafka it needs absent (`kafka-missing`).
 
 use crate::scenario::Scenario;
 use crate::target::TargetOptions;
 use crate::target::kind::helm::fingerprint_inputs;
 
-/// The scenarios in groups of equal install (what the kind fingerprint compares: `kafka: none`
-/// and `installed` share one), groups in order of first appearance, scenarios in their order.
+/// The scenarios in groups of equal install (what the kind fingerprint compares, and the Kafka
+/// the platform has: kind gives each a cluster of its own, `kind::fingerprint::cluster_for_install`),
+/// groups in order of first appearance, scenarios in their order.
 pub fn install_groups<'a>(
     opts: &TargetOptions,
     scenarios: &[&'a Scenario],
 ) -> Vec<Vec<&'a Scenario>> {
     let mut groups: Vec<(serde_json::Value, Vec<&'a Scenario>)> = Vec::new();
     for s in scenarios {
-        let key = fingerprint_inputs(&opts.install_settings(s));
+        let install = opts.install_settings(s);
+        let key = serde_json::json!({
+            "install": fingerprint_inputs(&install),
+            "kafka": install.kafka,
+        });
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, g)) => g.push(s),
             None => groups.push((key, vec![s])),
@@ -46,12 +52,14 @@ mod tests {
                 .map(|g| g.iter().map(|s| s.name()).collect())
                 .collect()
         };
-        // Kafka `installed` (financial-ml) and `none` share a cluster; watchNamespaces does not.
+        // Kafka `installed` (financial-ml) and `none` never share an install, nor do two
+        // controller scopes.
         assert_eq!(
             names(&TargetOptions::default()),
             vec![
-                vec!["capacity", "financial-ml", "missing-servers"],
-                vec!["controller-scope"]
+                vec!["capacity", "missing-servers"],
+                vec!["controller-scope"],
+                vec!["financial-ml"]
             ]
         );
         // --chart-version overrides every scenario's chart, not their controller scope.
@@ -59,6 +67,6 @@ mod tests {
             chart_version: Some("2.10.1".into()),
             ..Default::default()
         };
-        assert_eq!(names(&opts).len(), 2);
+        assert_eq!(names(&opts).len(), 3);
     }
 }
