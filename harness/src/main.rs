@@ -250,7 +250,9 @@ struct RunArgs {
     /// namespace-selector-ignored, policy-ignored-for-seldon-traffic, runtime-status-not-written,
     /// policy-only-for-new-pods, experiment-weights-ignored, memory-not-accounted,
     /// watch-namespaces-ignored, storage-errors-hidden, pipeline-step-skipped,
-    /// scheduler-forgets-models-on-restart, envoy-drops-during-rollout,
+    /// scheduler-forgets-models-on-restart, envoy-drops-during-rollout, available-replicas-pruned,
+    /// envoy-forgets-config-without-scheduler, envoy-routes-late-after-restart,
+    /// modelgateway-fails-after-restart, server-reload-delayed, scaling-beyond-server-unloads,
     /// upgrade-breaks-existing-models (with --upgrade-to).
     #[arg(long = "defect", value_name = "NAME")]
     defects: Vec<String>,

@@ -85,6 +85,18 @@ enum Behaviour {
     SchedulerRelearnsModels,
     /// Envoy keeps routing to a model's loaded replicas while its Server rolls out.
     RoutesKeptDuringRollout,
+    /// A Model's status carries `availableReplicas` (the installed CRD's schema keeps it).
+    AvailableReplicasReported,
+    /// Envoy keeps its last configuration while the scheduler (its xDS server) restarts.
+    EnvoyKeepsConfig,
+    /// A restarted envoy serves once it reports Ready.
+    EnvoyRoutesOnRestart,
+    /// A restarted model gateway comes back Ready.
+    ModelGatewayRestarts,
+    /// A restarted Server pod gets its models back when its agent registers.
+    ServerReloadsOnRegister,
+    /// A Model scaled beyond its Server's replicas keeps serving from the replicas it has.
+    LiveReplicasKept,
 }
 
 fn broken_by(d: Defect) -> Behaviour {
@@ -127,6 +139,12 @@ fn broken_by(d: Defect) -> Behaviour {
         Defect::PipelineStepSkipped => Behaviour::PipelineSteps,
         Defect::SchedulerForgetsModelsOnRestart => Behaviour::SchedulerRelearnsModels,
         Defect::EnvoyDropsDuringRollout => Behaviour::RoutesKeptDuringRollout,
+        Defect::AvailableReplicasPruned => Behaviour::AvailableReplicasReported,
+        Defect::EnvoyForgetsConfigWithoutScheduler => Behaviour::EnvoyKeepsConfig,
+        Defect::EnvoyRoutesLateAfterRestart => Behaviour::EnvoyRoutesOnRestart,
+        Defect::ModelGatewayFailsAfterRestart => Behaviour::ModelGatewayRestarts,
+        Defect::ServerReloadDelayed => Behaviour::ServerReloadsOnRegister,
+        Defect::ScalingBeyondServerUnloads => Behaviour::LiveReplicasKept,
     }
 }
 
@@ -320,7 +338,12 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 out.push(Behaviour::ServerCapabilities);
             }
         }
-        E::ModelReady(m) => model_needs(scenario, &m.namespace, &m.model, &mut out),
+        E::ModelReady(m) => {
+            model_needs(scenario, &m.namespace, &m.model, &mut out);
+            if m.available_replicas.is_some() {
+                out.push(Behaviour::AvailableReplicasReported);
+            }
+        }
         E::ModelNotServed(m) => {
             namespace_needs(scenario, &m.namespace, &mut out);
             // Policies ignored (entirely, or for Seldon's traffic) serve the model.
@@ -537,10 +560,53 @@ fn relies_on(scenario: &Scenario, check: &Check) -> Vec<Behaviour> {
                 model_needs(scenario, &c.namespace, &m.model, &mut out);
             }
             out.push(Behaviour::InferenceOutput);
-            match c.action {
-                Action::DeleteTogether(_) => out.push(Behaviour::SchedulerRelearnsModels),
-                Action::Rollout(_) => out.push(Behaviour::RoutesKeptDuringRollout),
-                _ => {}
+            use crate::scenario::RuntimeComponent as C;
+            match &c.action {
+                Action::DeleteTogether(_) => out.extend([
+                    Behaviour::SchedulerRelearnsModels,
+                    Behaviour::ServerReloadsOnRegister,
+                ]),
+                Action::Rollout(r) => {
+                    out.push(Behaviour::RoutesKeptDuringRollout);
+                    // A pod down is a replica short: a Model on every replica must keep serving
+                    // from the others while it cannot be rescheduled.
+                    let replicas = scenario
+                        .team(&c.namespace)
+                        .into_iter()
+                        .flat_map(|t| &t.servers)
+                        .find(|s| s["metadata"]["name"] == r.server.as_str())
+                        .map_or(1, |s| s["spec"]["replicas"].as_i64().unwrap_or(1));
+                    let full = c.models.iter().any(|m| {
+                        model_spec(scenario, &c.namespace, &m.model)["replicas"]
+                            .as_i64()
+                            .unwrap_or(1)
+                            >= replicas
+                    });
+                    if full && replicas > 1 {
+                        out.push(Behaviour::LiveReplicasKept);
+                    }
+                }
+                Action::Restart(r) => out.push(match (r.component, &r.server) {
+                    (Some(C::Scheduler), _) => Behaviour::EnvoyKeepsConfig,
+                    (Some(C::Envoy), _) => Behaviour::EnvoyRoutesOnRestart,
+                    (Some(C::ModelGateway), _) => Behaviour::ModelGatewayRestarts,
+                    (None, _) => Behaviour::ServerReloadsOnRegister,
+                }),
+                Action::KillAgentDuringLoad(_) => out.push(Behaviour::ServerReloadsOnRegister),
+                // Scaled beyond the Server's replicas, it must keep serving (#5124).
+                Action::ScaleModel(s) => {
+                    let most = scenario
+                        .team(&c.namespace)
+                        .into_iter()
+                        .flat_map(|t| &t.servers)
+                        .map(|s| s["spec"]["replicas"].as_i64().unwrap_or(1))
+                        .max()
+                        .unwrap_or(0);
+                    if s.replicas.iter().any(|&r| i64::from(r) > most) {
+                        out.push(Behaviour::LiveReplicasKept);
+                    }
+                }
+                Action::HelmUpgrade(_) => {}
             }
         }
         E::SealedSecretScope(s) => {

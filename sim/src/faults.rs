@@ -99,11 +99,29 @@ pub enum Defect {
     /// Envoy drops a model's routes while any pod of its Server rolls out, though replicas that
     /// still hold the model are Ready.
     EnvoyDropsDuringRollout,
+    /// The installed Model CRD's status schema lacks `availableReplicas` (CRDs not upgraded with
+    /// the chart), so the API server prunes it from every status write.
+    AvailableReplicasPruned,
+    /// Envoy drops its configuration when its xDS server (the scheduler) goes away, instead of
+    /// keeping the last one it got: nothing is served while the scheduler restarts.
+    EnvoyForgetsConfigWithoutScheduler,
+    /// A replacement envoy pod reports Ready seconds before it has its routes (upstream #5157:
+    /// `UNAVAILABLE` after an envoy restart).
+    EnvoyRoutesLateAfterRestart,
+    /// A replacement model-gateway pod crash-loops (its Kafka consumer is fenced by the session of
+    /// the pod it replaces): the component does not come back after a restart.
+    ModelGatewayFailsAfterRestart,
+    /// A Server pod that replaced another gets its models back only at the scheduler's next retry,
+    /// seconds later, not when its agent re-registers.
+    ServerReloadDelayed,
+    /// A Model scaled beyond its Server's replicas is unloaded from the replicas it has, so every
+    /// request fails until it is scaled back (upstream #5124).
+    ScalingBeyondServerUnloads,
 }
 
 impl Defect {
     /// Every defect, in a stable order.
-    pub const ALL: [Defect; 38] = [
+    pub const ALL: [Defect; 44] = [
         Defect::QuotaNotEnforced,
         Defect::LimitRangeIgnored,
         Defect::NetworkPolicyIgnored,
@@ -142,6 +160,12 @@ impl Defect {
         Defect::PipelineStepSkipped,
         Defect::SchedulerForgetsModelsOnRestart,
         Defect::EnvoyDropsDuringRollout,
+        Defect::AvailableReplicasPruned,
+        Defect::EnvoyForgetsConfigWithoutScheduler,
+        Defect::EnvoyRoutesLateAfterRestart,
+        Defect::ModelGatewayFailsAfterRestart,
+        Defect::ServerReloadDelayed,
+        Defect::ScalingBeyondServerUnloads,
     ];
 
     /// The kebab-case name used on the command line and in reports.
@@ -185,6 +209,12 @@ impl Defect {
             Defect::PipelineStepSkipped => "pipeline-step-skipped",
             Defect::SchedulerForgetsModelsOnRestart => "scheduler-forgets-models-on-restart",
             Defect::EnvoyDropsDuringRollout => "envoy-drops-during-rollout",
+            Defect::AvailableReplicasPruned => "available-replicas-pruned",
+            Defect::EnvoyForgetsConfigWithoutScheduler => "envoy-forgets-config-without-scheduler",
+            Defect::EnvoyRoutesLateAfterRestart => "envoy-routes-late-after-restart",
+            Defect::ModelGatewayFailsAfterRestart => "modelgateway-fails-after-restart",
+            Defect::ServerReloadDelayed => "server-reload-delayed",
+            Defect::ScalingBeyondServerUnloads => "scaling-beyond-server-unloads",
         }
     }
 

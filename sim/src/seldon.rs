@@ -37,6 +37,7 @@ use serde_json::json;
 use crate::control::context::Ctx;
 use crate::control::netview::network_view;
 use crate::control::objects::{deleting, namespace, res, set_status};
+use crate::faults::Defect;
 use runtime::{RuntimeView, reconcile_runtime, runtime_view};
 use scope::controller;
 use server::reconcile_server;
@@ -57,6 +58,30 @@ pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
 pub use upgrade::{restore_crds, roll_components, upgrade_crds};
 
 /// One reconcile pass of the Seldon control plane.
+/// The Ready envoy pods that may take their configuration now: under defect
+/// EnvoyRoutesLateAfterRestart a replacement envoy gets it only `LATE` after it became Ready.
+fn late_envoys_wait(ctx: &mut Ctx, envoys: Vec<String>) -> Vec<String> {
+    if !ctx.faults.has(Defect::EnvoyRoutesLateAfterRestart) {
+        return envoys;
+    }
+    let now = ctx.pass_started;
+    let memory = &mut ctx.memory;
+    envoys
+        .into_iter()
+        .filter(|u| {
+            if !memory.replacements.contains(u) {
+                return true;
+            }
+            let due = *memory.envoy_ready_since.entry(u.clone()).or_insert(now)
+                + crate::control::memory::LATE;
+            if due > now {
+                memory.wake_at(due);
+            }
+            due <= now
+        })
+        .collect()
+}
+
 pub(crate) async fn reconcile(ctx: &mut Ctx) {
     let Some(ctl) = controller(ctx) else {
         endpoint::sync(
@@ -89,10 +114,18 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
                 .iter()
                 .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
                 .collect();
+        let envoys = late_envoys_wait(ctx, envoys);
         let configured = &mut ctx.memory.configured_envoys;
         let xds_ok = if xds.is_ok() {
+            let any = !envoys.is_empty();
             configured.extend(envoys);
-            true
+            any
+        } else if ctx.faults.has(Defect::EnvoyForgetsConfigWithoutScheduler) {
+            // The defect: the last configuration is dropped with the xDS connection.
+            for u in &envoys {
+                configured.remove(u);
+            }
+            false
         } else {
             envoys.iter().any(|u| configured.contains(u))
         };

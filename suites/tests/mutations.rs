@@ -173,19 +173,6 @@ fn check_defect(scenario: &Scenario, defect: Defect) -> Result<(), Failed> {
     }
 }
 
-/// Checks that may, for now, be proven only by a defect failing more than half of their
-/// scenario's checks, with the reason: only issue 14's transitions, which wait for narrower
-/// defects (every other scenario holds the rule without exception).
-const BLANKET_ONLY_ALLOWED: &[(&str, &str)] = &[
-    ("upgrade-continuity", "model-ready"),
-    ("upgrade-continuity", "scheduler-restart"),
-    ("upgrade-continuity", "envoy-restart"),
-    ("upgrade-continuity", "model-gateway-restart"),
-    ("upgrade-continuity", "server-restart"),
-    ("upgrade-continuity", "model-scaling"),
-    ("upgrade-continuity", "agent-killed-during-load"),
-];
-
 /// The specificity rule: every check must be killed by at least one defect that fails at most half
 /// of its scenario's checks, so no check is proven only by a blanket defect (one that breaks the
 /// whole platform). The per-pair tests prove the failing sets are exactly `meant_to_catch`, so the
@@ -204,20 +191,7 @@ fn specificity(scenario: &Scenario) -> Result<(), Failed> {
         .collect();
     let mut problems = Vec::new();
     for c in &checks {
-        // Issue 14: every check of upgrade-continuity relies on its one model, so the model-wide
-        // defects kill them all; no defect yet breaks only one transition (agents serving without
-        // their scheduler, live replicas kept when scaling beyond the Server, reload after a restart).
-        let allowed = BLANKET_ONLY_ALLOWED
-            .iter()
-            .any(|(s, check)| *s == scenario.name() && *check == c.name);
-        let caught = specific.iter().any(|d| meant_to_catch(*d, scenario, c));
-        if caught && allowed {
-            problems.push(format!(
-                "`{}` is in BLANKET_ONLY_ALLOWED but a specific defect kills it now: remove it from the list",
-                c.name
-            ));
-        }
-        if caught || allowed {
+        if specific.iter().any(|d| meant_to_catch(*d, scenario, c)) {
             continue;
         }
         let blanket: Vec<String> = Defect::ALL

@@ -78,7 +78,17 @@ pub async fn continuity(
     let started = Instant::now();
     let stop = async {
         tokio::time::sleep(lead).await;
-        acted = Some(Box::pin(act(ctx, c, &before, deadline)).await);
+        acted = Some(Box::pin(act(ctx, c, &sets, &before, deadline)).await);
+        // Traffic runs on until every model answers right again (within `settle`): an outage
+        // that outlasts the action (a component Ready before it serves, #5157; models reloaded
+        // late) is measured, not cut off when the pods are back.
+        if matches!(acted, Some(Ok(_))) {
+            let recovery = Deadline::after(c.settle.min(deadline.remaining()));
+            let _ = until(recovery, || {
+                answers(ctx, ns, &sets, &c.traffic.protocols, recovery)
+            })
+            .await;
+        }
         let end = (started + c.traffic.duration).max(Instant::now() + lead);
         tokio::time::sleep_until(end.into()).await;
     };
@@ -295,6 +305,7 @@ async fn apply(ctx: &CheckContext<'_>, obj: &Value) -> Result<(), String> {
 async fn act(
     ctx: &CheckContext<'_>,
     c: &Continuity,
+    sets: &[(String, SampleSet)],
     before: &Snapshot,
     deadline: Deadline,
 ) -> Result<String, String> {
@@ -364,13 +375,37 @@ async fn act(
             let original = declared(ctx, ns, "Model", &s.model)?;
             let mut steps: Vec<i64> = s.replicas.iter().map(|&r| i64::from(r)).collect();
             steps.push(original["spec"]["replicas"].as_i64().unwrap_or(1));
+            let restore = steps.last().copied().unwrap_or(1);
             let mut seen = Vec::new();
             for n in steps {
                 let mut m = original.clone();
                 m["spec"]["replicas"] = json!(n);
                 apply(ctx, &m).await?;
                 let state = wait_model_decided(ctx, ns, &s.model, deadline).await?;
-                seen.push(format!("{n}: {state}"));
+                // Served at every step, also beyond the Server's replicas: the scheduler keeps
+                // the replicas it has (`FailedScheduling(..., !HasLiveReplicas())`; #5124).
+                let own: Vec<(String, SampleSet)> = sets
+                    .iter()
+                    .filter(|(x, _)| *x == s.model)
+                    .cloned()
+                    .collect();
+                let step = Deadline::after(Duration::from_secs(5).min(deadline.remaining()));
+                if let Err(why) =
+                    until(step, || answers(ctx, ns, &own, &c.traffic.protocols, step)).await
+                {
+                    // Back to the declared replicas, so the checks after this one start as
+                    // they would have.
+                    let mut m = original.clone();
+                    m["spec"]["replicas"] = json!(restore);
+                    let restored = apply(ctx, &m).await.err().map_or(String::new(), |e| {
+                        format!(" (and restoring {restore} replicas failed: {e})")
+                    });
+                    return Err(format!(
+                        "Model {ns}/{} scaled to {n} replicas ({state}) is not served: {why}{restored}",
+                        s.model
+                    ));
+                }
+                seen.push(format!("{n}: {state}, served"));
             }
             Ok(format!(
                 "scaled Model {ns}/{} ({})",

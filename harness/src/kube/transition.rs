@@ -117,7 +117,64 @@ pub async fn wait_replaced(
                 )
             })?;
     }
-    wait_ready(client, w, deadline).await
+    // The workload's status may still count the deleted pods (its controller has not caught up):
+    // done only when as many pods as desired are Ready and none of them is an old one.
+    loop {
+        wait_ready(client, w, deadline).await?;
+        let seen = wait_for(client, &w.target(), &all_pods_ready(), deadline.remaining())
+            .await
+            .ok()
+            .flatten();
+        let desired = seen
+            .as_ref()
+            .map_or(1, |o| o.data["spec"]["replicas"].as_i64().unwrap_or(1));
+        let fresh = ready_pods_of(client, w)
+            .await?
+            .into_iter()
+            .filter(|p| old.iter().all(|o| o.uid != p.uid))
+            .count() as i64;
+        if fresh >= desired {
+            return Ok(());
+        }
+        // Wait for the workload's status to move on, then look again.
+        let version = seen.and_then(|o| o.metadata.resource_version);
+        let moved = Condition::new("its status updated", move |o| {
+            o.is_some_and(|o| o.metadata.resource_version != version)
+        });
+        if let Err(e) = wait_for(client, &w.target(), &moved, deadline.remaining()).await {
+            return Err(format!(
+                "{w} has {fresh} of {desired} replacement pods Ready: {}\n{e}",
+                describe(client, w).await
+            ));
+        }
+    }
+}
+
+/// The workload's pods that are Ready and not being deleted.
+async fn ready_pods_of(client: &Client, w: &Workload) -> Result<Vec<PodId>, String> {
+    let selector = selector(client, w).await?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), &w.namespace);
+    let pods = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| format!("listing the pods of {w}: {e}"))?;
+    Ok(pods
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        })
+        .map(|p| PodId {
+            name: p.metadata.name.unwrap_or_default(),
+            uid: p.metadata.uid.unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// Waits until the workload has every desired pod Ready (for its current generation).

@@ -15,6 +15,9 @@ use crate::dataplane::Predictor;
 pub const POD_RESTART: Duration = Duration::from_millis(300);
 /// How long an agent takes to load a model onto its server (download and load, shortened).
 pub const MODEL_LOAD: Duration = Duration::from_millis(150);
+/// How late a defect makes something that should follow at once (a restarted envoy's routes, a
+/// restarted Server's models): longer than every outage budget of the scenarios (2 s).
+pub const LATE: Duration = Duration::from_millis(2500);
 
 /// Where a Model is loaded, as its agents and the scheduler know it.
 #[derive(Clone)]
@@ -42,6 +45,10 @@ pub(crate) struct Memory {
     pub started: HashSet<String>,
     /// Pod UID → when the kubelet first saw it pending.
     pub pending_since: HashMap<String, Instant>,
+    /// UIDs of pods that replaced another pod of their workload.
+    pub replacements: HashSet<String>,
+    /// Envoy pod UID → when it was first seen Ready (for defect EnvoyRoutesLateAfterRestart).
+    pub envoy_ready_since: HashMap<String, Instant>,
     /// Model UID → its placement.
     pub models: HashMap<String, Placement>,
     /// Namespace → UID of the scheduler pod last seen Ready.

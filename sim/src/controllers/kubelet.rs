@@ -129,6 +129,7 @@ fn starting(ctx: &mut Ctx, pod: &Value, first: &mut Vec<String>) -> bool {
         first.push(key);
         return false;
     }
+    memory.replacements.insert(uid.clone());
     let since = *memory
         .pending_since
         .entry(uid.clone())
@@ -279,6 +280,18 @@ fn kafka_crash(ctx: &Ctx, view: &NetworkView, pod: &Value) -> Option<String> {
         "seldon-dataflow-engine" => Defect::DataflowEngineReadyWithoutKafka,
         _ => Defect::GatewaysReadyWithoutKafka,
     };
+    // Defect ModelGatewayFailsAfterRestart: fenced by the consumer session of the pod it replaced.
+    if component == "seldon-modelgateway"
+        && ctx.faults.has(Defect::ModelGatewayFailsAfterRestart)
+        && pod["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| ctx.memory.replacements.contains(u))
+    {
+        return Some(
+            "Fatal error: Broker: Static consumer fenced by other consumer with same group.instance.id"
+                .into(),
+        );
+    }
     if !KAFKA_COMPONENTS.contains(&component)
         || ctx.faults.has(Defect::KafkaComponentsReadyWithoutKafka)
         || ctx.faults.has(spared)

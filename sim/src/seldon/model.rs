@@ -165,7 +165,10 @@ pub(crate) fn reconcile(
         } else {
             match schedule(m, servers, cross, memory_ignored) {
                 Err(why) => {
-                    let live = placement::kept(ctx, m).filter(|k| !k.pods.is_empty());
+                    // Defect ScalingBeyondServerUnloads: the replicas it has are unloaded too.
+                    let live = placement::kept(ctx, m)
+                        .filter(|k| !k.pods.is_empty())
+                        .filter(|_| !ctx.faults.has(Defect::ScalingBeyondServerUnloads));
                     placement::keep_live(ctx, m, live.as_ref().map_or(&[], |k| &k.pods));
                     Outcome::ScheduleFailed(why, live)
                 }
@@ -285,6 +288,12 @@ pub(crate) fn reconcile(
             ),
         };
         let mut extra = extra;
+        if ctx.faults.has(Defect::AvailableReplicasPruned)
+            && let Some(o) = extra.as_object_mut()
+        {
+            // A structural schema without the field: the API server prunes it (docs §25).
+            o.remove("availableReplicas");
+        }
         if ctx.faults.has(Defect::UpgradeBreaksExistingModels) {
             // Seldon before 2.8.4 wrote no `status.selector` (added by PR #5932); the upgrade's
             // Model CRD then requires it (docs/seldon-behaviour.md §20).

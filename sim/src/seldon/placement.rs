@@ -15,7 +15,7 @@ use super::components::{NAME_LABEL, SERVER_LABEL};
 use super::runtime::RuntimeView;
 use super::traffic::ready_pods;
 use crate::control::context::Ctx;
-use crate::control::memory::{MODEL_LOAD, Placement};
+use crate::control::memory::{LATE, MODEL_LOAD, Placement};
 use crate::control::objects::{name, namespace, res};
 use crate::dataplane::Predictor;
 use crate::faults::Defect;
@@ -144,6 +144,9 @@ pub(super) fn place(
         .filter(|p| p.server == server && p.server_ns == server_ns)
         .map(|p| p.pods.clone())
         .unwrap_or_default();
+    // Placed before and held nowhere now: every replica went (a Server restart). The scheduler
+    // retries it when a replica registers (`ScheduleFailedModels`), unless ServerReloadDelayed.
+    let lost = before.is_empty() && ctx.memory.models.contains_key(&key);
     let mut chosen: Vec<&Value> = ready.iter().collect();
     chosen.sort_by_key(|pod| {
         let holds = before.get(name(pod)).is_some_and(|(u, _)| *u == uid(pod));
@@ -155,6 +158,14 @@ pub(super) fn place(
         .map(|pod| {
             let at = match before.get(name(pod)) {
                 Some((u, at)) if *u == uid(pod) => *at,
+                // Defect ServerReloadDelayed: a pod that replaced another waits for the
+                // scheduler's next retry instead of getting its models when it registers.
+                _ if lost
+                    && ctx.faults.has(Defect::ServerReloadDelayed)
+                    && ctx.memory.replacements.contains(&uid(pod)) =>
+                {
+                    now + LATE
+                }
                 _ => now + MODEL_LOAD,
             };
             (name(pod).to_string(), (uid(pod), at))
