@@ -424,11 +424,31 @@ async fn act(
             let w = Workload::stateful_set(ns, &server);
             let pods = transition::pods_of(client, &w).await?;
             apply(ctx, &m).await?;
+            // Kill once the scheduler placed it (its agents are loading it), not before.
+            let placed = Condition::new("placed: status.replicas > 0, or Ready", |o| {
+                o.is_some_and(|o| {
+                    o.data["status"]["replicas"].as_i64().unwrap_or(0) > 0 || is_ready(&o.data)
+                })
+            });
+            let seen = wait_for(
+                client,
+                &Watched::seldon("Model", ns, &k.model),
+                &placed,
+                deadline.remaining(),
+            )
+            .await
+            .map_err(|e| format!("Model {ns}/{} was never placed: {e}", k.model))?;
+            let loading = !seen.as_ref().is_some_and(|o| is_ready(&o.data));
             transition::delete_pods(client, ns, &pods).await?;
             transition::wait_replaced(client, &w, &pods, deadline).await?;
             Ok(format!(
-                "created Model {ns}/{} and killed the agents of {w} while it loaded",
-                k.model
+                "created Model {ns}/{} and killed the agents of {w} {}",
+                k.model,
+                if loading {
+                    "while it loaded"
+                } else {
+                    "just after it loaded (the load was quicker than the kill)"
+                }
             ))
         }
         Action::HelmUpgrade(_) => {
