@@ -75,6 +75,9 @@ pub fn terminal(reports: &[ScenarioReport]) -> String {
         if let Some(done) = &r.setup_only {
             let _ = writeln!(out, "  setup only: {done}");
         }
+        for n in &r.notes {
+            let _ = writeln!(out, "  note: {n}");
+        }
         if let Some(e) = &r.setup_error {
             let _ = writeln!(out, "  SETUP FAILED: {}", indent(e, "    "));
         }
@@ -142,6 +145,9 @@ pub fn markdown(reports: &[ScenarioReport]) -> String {
         }
         if let Some(done) = &r.setup_only {
             let _ = writeln!(out, "Setup only: {done}\n");
+        }
+        for n in &r.notes {
+            let _ = writeln!(out, "> {n}\n");
         }
         if let Some(e) = &r.setup_error {
             let _ = writeln!(out, "**Setup failed:**\n\n```text\n{e}\n```\n");
@@ -285,6 +291,7 @@ pub fn results_json(reports: &[ScenarioReport], meta: &RunMeta) -> serde_json::V
                 "chartVersion": r.chart_version,
                 "setupError": r.setup_error,
                 "notApplicable": r.not_applicable,
+                "notes": r.notes,
                 "checks": checks,
             })
         })

@@ -54,6 +54,8 @@ pub struct ScenarioReport {
     pub chart_version: Option<String>,
     /// Setup only (`--setup-only`): what was set up and whether cleanup left anything.
     pub setup_only: Option<String>,
+    /// What the run found beside the checks' verdicts (an upgrade's CRD changes and warnings).
+    pub notes: Vec<String>,
 }
 
 impl ScenarioReport {
@@ -177,6 +179,7 @@ pub async fn run_scenario_with(
         kubernetes_version: None,
         chart_version: None,
         setup_only: None,
+        notes: Vec::new(),
     };
     if signals_received() > 0 {
         report.setup_error = Some("interrupted before it started".into());
@@ -475,6 +478,7 @@ pub async fn run_on_fresh_target_selected(
 pub fn broken(scenario: &Scenario, target: &'static str, error: String) -> ScenarioReport {
     ScenarioReport {
         setup_only: None,
+        notes: Vec::new(),
         scenario: scenario.name().to_string(),
         target,
         run_id: String::new(),
@@ -532,6 +536,7 @@ pub fn partition<'a>(
                 setup_error: None,
                 not_applicable: Some(format!("runs only on: {}", targets.join(", "))),
                 setup_only: None,
+                notes: Vec::new(),
                 checks: Vec::new(),
                 kubernetes_version: None,
                 chart_version: None,

@@ -83,7 +83,7 @@ impl InPlaceUpgrade for FakeUpgrade {
     fn upgrade_in_place<'a>(
         &'a self,
         version: &'a str,
-    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<Vec<String>>> + Send + 'a>> {
         Box::pin(async move {
             self.seen.lock().unwrap().push(version.to_string());
             let target = Watched::seldon("Model", "financial-ml", "credit-risk");
@@ -109,7 +109,9 @@ impl InPlaceUpgrade for FakeUpgrade {
                     .await?;
                 }
             }
-            Ok(())
+            Ok(vec![format!(
+                "upgrade to {version}: CRDs changed: models.mlops.seldon.io (generation 1 → 2)"
+            )])
         })
     }
 }
@@ -192,6 +194,11 @@ async fn helm_upgrade_is_dispatched_to_the_target_with_the_requested_version() {
                 "{detail}"
             );
             assert!(detail.contains("every object kept its UID"), "{detail}");
+            // What the upgrade found is in the verdict, so in the report.
+            assert!(
+                detail.contains("CRDs changed: models.mlops.seldon.io (generation 1 → 2)"),
+                "{detail}"
+            );
         }
         other => panic!("expected a pass, got {other:?}"),
     }

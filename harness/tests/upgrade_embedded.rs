@@ -65,6 +65,28 @@ fn an_upgrade_keeps_the_objects_and_every_check_passes_before_and_after() {
     );
     // Every check of the scenario ran again after the upgrade.
     assert_eq!(after.checks.len(), before.checks.len() + 1);
+    // What the upgrade found reaches the report: summary.md and results.json, not only stderr.
+    assert!(
+        after
+            .notes
+            .iter()
+            .any(|n| n.starts_with("upgrade to 2.10.3: ") && n.contains("dry-run")),
+        "{:?}",
+        after.notes
+    );
+    let md = harness::report::markdown(&reports);
+    assert!(md.contains("> upgrade to 2.10.3: "), "{md}");
+    let meta = harness::report::RunMeta {
+        started_at: "2026-12-05T00:00:00Z".into(),
+        duration: std::time::Duration::ZERO,
+        target: "sim".into(),
+        interrupted: false,
+    };
+    let json = harness::report::results_json(&reports, &meta);
+    assert_eq!(
+        json["scenarios"][1]["notes"],
+        serde_json::json!(after.notes)
+    );
 }
 
 #[test]
@@ -156,7 +178,8 @@ impl harness::target::upgrade::InPlaceUpgrade for Recreates {
     fn upgrade_in_place<'a>(
         &'a self,
         _version: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vec<String>>> + Send + 'a>>
+    {
         Box::pin(async move {
             use k8s_openapi::api::core::v1::Secret;
             let api: kube::Api<Secret> = kube::Api::namespaced(self.client.clone(), "financial-ml");
@@ -167,7 +190,7 @@ impl harness::target::upgrade::InPlaceUpgrade for Recreates {
             secret.metadata.managed_fields = None;
             secret.metadata.creation_timestamp = None;
             api.create(&Default::default(), &secret).await?;
-            Ok(())
+            Ok(Vec::new())
         })
     }
 }

@@ -455,10 +455,14 @@ async fn act(
             let (Some(up), Some(version)) = (&ctx.upgrade, &ctx.upgrade_to) else {
                 return Err("no upgrade requested".into());
             };
-            up.upgrade_in_place(version)
+            let found = up
+                .upgrade_in_place(version)
                 .await
                 .map_err(|e| format!("helm upgrade to {version}: {e:#}"))?;
-            Ok(format!("upgraded Seldon in place to {version}"))
+            Ok(format!(
+                "upgraded Seldon in place to {version} ({})",
+                found.join("; ")
+            ))
         }
     }
 }

@@ -31,8 +31,8 @@ enum Outcome {
     NotUpgraded,
     /// The upgrade failed (or was refused), with why.
     Failed(String),
-    /// Upgraded; the new version's components are Ready.
-    Upgraded,
+    /// Upgraded; the new version's components are Ready; what the upgrade found on the way.
+    Upgraded(Vec<String>),
 }
 
 /// Where the scenarios sharing one target meet: the last to arrive upgrades, if all passed.
@@ -73,13 +73,13 @@ impl Gate {
             (Some(u), true) => {
                 let started = Instant::now();
                 match u.upgrade_in_place(&self.version).await {
-                    Ok(()) => {
+                    Ok(found) => {
                         eprintln!(
                             "upgraded Seldon to {} in place in {}s",
                             self.version,
                             started.elapsed().as_secs()
                         );
-                        Outcome::Upgraded
+                        Outcome::Upgraded(found)
                     }
                     Err(e) => Outcome::Failed(format!("{e:#}")),
                 }
@@ -143,13 +143,15 @@ impl Interlude for UpgradeStage<'_> {
                     Some(format!("the upgrade to {version} failed: {e}")),
                     Vec::new(),
                 )],
-                Outcome::Upgraded => {
+                Outcome::Upgraded(found) => {
                     let kept = kept_objects(&stage, version).await;
                     let mut checks = vec![kept];
                     checks.extend(
                         run_checks(stage.target, stage.scenario, stage.selection, stage.ctx).await,
                     );
-                    vec![after(None, checks)]
+                    let mut report = after(None, checks);
+                    report.notes.extend(found);
+                    vec![report]
                 }
             }
         })

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 /// Upgrades the target's Seldon install in place (helm upgrade to `version`), keeping every object.
 pub trait InPlaceUpgrade: Send + Sync {
-    /// Runs the upgrade; returns when the new version's components are Ready.
+    /// Runs the upgrade; returns when the new version's components are Ready, with what it found
+    /// on the way (CRDs changed, objects dry-run, warnings), one line each, for the report.
     fn upgrade_in_place<'a>(
         &'a self,
         version: &'a str,
-    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<Vec<String>>> + Send + 'a>>;
 }
 
 /// The two halves of an upgrade a target performs (Helm charts, or the embedded platform's).

@@ -207,11 +207,11 @@ impl<S: UpgradeSteps + Send> InPlaceUpgrade for Upgrader<S> {
     fn upgrade_in_place<'a>(
         &'a self,
         version: &'a str,
-    ) -> Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<Vec<String>>> + Send + 'a>> {
         Box::pin(async move {
             upgrade_sequence(&self.steps, &self.cluster, version, self.timeout)
                 .await
-                .map(|_| ())
+                .map(|f| f.lines(version))
         })
     }
 }

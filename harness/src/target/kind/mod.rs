@@ -223,7 +223,8 @@ impl super::upgrade::InPlaceUpgrade for ForgetsFingerprint {
     fn upgrade_in_place<'a>(
         &'a self,
         version: &'a str,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<Vec<String>>> + Send + 'a>>
+    {
         Box::pin(async move {
             let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
                 kube::Api::namespaced(self.client.clone(), fingerprint::FINGERPRINT_NAMESPACE);
