@@ -4,10 +4,12 @@
 //! On the embedded platform each test starts its own platform, sets the scenario up and runs its
 //! one check. On a cluster the setup is server-side apply under the run's labels, so tests of the
 //! same scenario sharing `HARNESS_RUN_ID` apply the same objects and can run in parallel.
+//! `HARNESS_MODE` (`non-disruptive`, `disruptive`) is read as `harness run --mode` reads it:
+//! checks the mode leaves out are listed as ignored (skipped), with the target's default mode.
 
 use std::path::PathBuf;
 
-use harness::run::run_on_fresh_target;
+use harness::run::{Mode, Selection, run_on_fresh_target_selected};
 use harness::scenario::{self, Scenario};
 use harness::target::{Keep, TargetOptions, kind_from_env};
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -26,6 +28,16 @@ fn main() {
             eprintln!("{e:#}");
             std::process::exit(2);
         }
+    };
+    let mode = match std::env::var("HARNESS_MODE") {
+        Ok(m) if !m.is_empty() => match Mode::parse(&m) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("HARNESS_MODE: {e}");
+                std::process::exit(2);
+            }
+        },
+        _ => Mode::default_for(target),
     };
     let files = scenario::discover(&[scenarios_dir()]).expect("listing scenarios/");
     let mut trials = Vec::new();
@@ -49,10 +61,12 @@ fn main() {
         for check in &s.doc.spec.checks {
             let name = format!("{}::{}", s.name(), check.name);
             // A `helmUpgrade` check needs `harness run --upgrade-to`, which no test here passes.
-            let ignored = !s.runs_on(target) || check.expect.needs_upgrade();
+            let ignored = !s.runs_on(target)
+                || check.expect.needs_upgrade()
+                || (mode == Mode::NonDisruptive && check.expect.disruptive());
             let scenario = s.clone();
             let check_name = check.name.clone();
-            let trial = Trial::test(name, move || run_one(&scenario, &check_name))
+            let trial = Trial::test(name, move || run_one(&scenario, &check_name, mode))
                 .with_kind(check.expect.kind())
                 .with_ignored_flag(ignored);
             trials.push(trial);
@@ -61,7 +75,7 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn run_one(scenario: &Scenario, check: &str) -> Result<(), Failed> {
+fn run_one(scenario: &Scenario, check: &str, mode: Mode) -> Result<(), Failed> {
     let rt =
         tokio::runtime::Runtime::new().map_err(|e| Failed::from(format!("starting tokio: {e}")))?;
     let mut opts = TargetOptions::from_env().map_err(|e| Failed::from(format!("{e:#}")))?;
@@ -76,7 +90,14 @@ fn run_one(scenario: &Scenario, check: &str) -> Result<(), Failed> {
         opts.keep = Keep::Always;
     }
     let report = rt
-        .block_on(run_on_fresh_target(&opts, scenario, Some(check)))
+        .block_on(run_on_fresh_target_selected(
+            &opts,
+            scenario,
+            &Selection {
+                mode: Some(mode),
+                ..Selection::only(Some(check))
+            },
+        ))
         .map_err(|e| Failed::from(format!("{e:#}")))?;
     if let Some(e) = &report.setup_error {
         return Err(Failed::from(format!(
