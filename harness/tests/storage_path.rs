@@ -140,6 +140,7 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         overlay: pkg.overlay.clone(),
         provides: vec![secret_name.to_string()],
         seal: None,
+        broken_on_purpose: Default::default(),
     };
     let kind_rendered = harness::setup::secrets::prepare(
         &kind_pkg,
