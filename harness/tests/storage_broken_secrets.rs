@@ -226,3 +226,33 @@ async fn without_a_store_of_the_target_broken_secrets_are_applied_as_packaged() 
     );
     assert_eq!(d["minio-remote"].1["name"], "minio");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeclared_wrong_secret_of_a_failing_model_is_refused_with_the_fix() {
+    if !kubectl_available() {
+        eprintln!("SKIPPED: kubectl is not installed (needed for `kubectl kustomize`)");
+        return;
+    }
+    // storage-failures without its `brokenOnPurpose` declaration: the wrong remote name is
+    // caught before anything is applied, and the error says how to declare it.
+    let file = workspace().join("scenarios/storage-failures.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start = text
+        .find("          brokenOnPurpose:\n")
+        .expect("the declaration");
+    let end = text[start..].find("      runtime:").unwrap() + start;
+    let undeclared = format!("{}{}", &text[..start], &text[end..]);
+    let s = Scenario::parse(&file, &undeclared).unwrap_or_else(|e| panic!("{e}"));
+    let (_platform, client) = api_server(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let e = setup::setup(&client, &s, &ctx).await.unwrap_err();
+    let e = e.to_string();
+    assert!(e.contains("Secret storage-failures/minio-remote"), "{e}");
+    assert!(
+        e.contains("Model `wrong-remote-name` is expected to fail")
+            && e.contains("`brokenOnPurpose`"),
+        "{e}"
+    );
+    assert!(!e.contains("harness-test-secret-key-not-real"), "{e}");
+}
