@@ -29,8 +29,9 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Replaces the credential values of every package's Secret with distinct planted values;
-/// returns them.
+/// Replaces the credential values of every Secret of every package with distinct planted
+/// values (so also the kept keys of Secrets broken on purpose, which setup rewrites); returns
+/// them.
 fn plant(scenarios: &Path) -> Vec<String> {
     let mut planted = Vec::new();
     let secrets = scenarios.join("secrets");
@@ -45,11 +46,18 @@ fn plant(scenarios: &Path) -> Vec<String> {
         let file = pkg.join("production/secret.yaml");
         let mut text = std::fs::read_to_string(&file).unwrap();
         for key in ["access_key_id", "secret_access_key"] {
-            let value = format!("planted-{key}-{i}-{nonce}-Zq8x");
-            let start = text.find(&format!("{key}: ")).expect("key in package") + key.len() + 2;
-            let end = start + text[start..].find('\n').unwrap();
-            text.replace_range(start..end, &value);
-            planted.push(value);
+            let mut from = 0;
+            let mut n = 0;
+            while let Some(at) = text[from..].find(&format!("{key}: ")) {
+                let value = format!("planted-{key}-{i}-{n}-{nonce}-Zq8x");
+                let start = from + at + key.len() + 2;
+                let end = start + text[start..].find('\n').unwrap();
+                text.replace_range(start..end, &value);
+                from = start + value.len();
+                n += 1;
+                planted.push(value);
+            }
+            assert!(n > 0, "test bug: no `{key}` in {}", file.display());
         }
         std::fs::write(&file, text).unwrap();
     }
@@ -122,6 +130,7 @@ fn diagnostics_of_failed_runs_hold_no_secret_value() {
     let mut bundles = 0;
     let mut exchanges = 0;
     let mut secrets_listed = 0;
+    let mut broken_listed = 0;
     for entry in std::fs::read_dir(&scenarios).unwrap() {
         let file = entry.unwrap().path();
         if file.extension().is_none_or(|e| e != "yaml") {
@@ -188,9 +197,22 @@ fn diagnostics_of_failed_runs_hold_no_secret_value() {
                     })
                 })
                 .count();
+            // The Secret broken on purpose, rewritten for the store, is there too.
+            broken_listed += files
+                .iter()
+                .filter(|f| {
+                    std::fs::read_to_string(f).is_ok_and(|t| {
+                        t.contains("wrong-keys-s3") && t.contains("keys (values never shown)")
+                    })
+                })
+                .count();
         }
     }
     assert!(secrets_listed > 0, "no bundle lists the packages' Secrets");
+    assert!(
+        broken_listed > 0,
+        "no bundle lists the Secret broken on purpose (storage-failures)"
+    );
     assert!(bundles >= 5, "only {bundles} bundles written");
     assert!(
         exchanges > 0,

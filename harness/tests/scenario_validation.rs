@@ -326,3 +326,65 @@ fn capacity_scope_and_storage_checks_are_validated() {
     );
     load(&expected).expect("a modelLoadFails check may expect a missing Secret");
 }
+
+/// `brokenOnPurpose` (scenarios/README.md, "Secrets broken on purpose"): each misuse is an error
+/// naming the file, line and field, with what to do.
+#[test]
+fn broken_on_purpose_declarations_are_validated() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/storage-failures.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let load = |t: &str| Scenario::parse(&file, t).map_err(|e| e.to_string());
+    load(&text).expect("storage-failures is valid as shipped");
+    let declared = "            minio-remote: remoteName   # keeps `name: minio` for s3:// Models (#4947)\n            wrong-keys-s3: keys        # keeps keys the store does not know (#5139)\n";
+    assert!(text.contains(declared), "test bug: the declaration moved");
+    let with = |to: &str| text.replacen(declared, to, 1);
+    let pkg = "spec.teams[0].secretPackages[1]";
+
+    // A Secret the package does not provide.
+    let err = load(&with(
+        "            minio-remote: remoteName\n            wrong-keys-s3: keys\n            elsewhere: keys\n",
+    ))
+    .expect_err("a Secret not provided cannot be broken here");
+    assert!(err.contains("storage-failures.yaml:"), "{err}");
+    assert!(
+        err.contains(&format!("`{pkg}.brokenOnPurpose.elsewhere`")),
+        "{err}"
+    );
+    assert!(err.contains("does not list it under `provides`"), "{err}");
+
+    // A provided Secret left out: the package mixes working and broken Secrets.
+    let err = load(&with("            minio-remote: remoteName\n"))
+        .expect_err("a package with broken Secrets provides only broken ones");
+    assert!(err.contains(&format!("`{pkg}.provides[1]`")), "{err}");
+    assert!(
+        err.contains("`wrong-keys-s3` is not under `brokenOnPurpose`"),
+        "{err}"
+    );
+    assert!(err.contains("separate packages"), "{err}");
+
+    // A part that does not exist.
+    let err = load(&with(
+        "            minio-remote: remoteName\n            wrong-keys-s3: endpoint\n",
+    ))
+    .expect_err("only keys and remoteName can be kept wrong");
+    assert!(err.contains("brokenOnPurpose"), "{err}");
+    assert!(err.contains("keys") && err.contains("remoteName"), "{err}");
+
+    // A broken Secret no expected failure shows.
+    let unshown = text.replacen(
+        "          model: wrong-credentials\n",
+        "          model: credit-risk\n",
+        1,
+    );
+    let err = load(&unshown).expect_err("a broken Secret must be shown failing");
+    assert!(
+        err.contains(&format!("`{pkg}.brokenOnPurpose.wrong-keys-s3`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "no Model of team `storage-failures` that a `modelLoadFails` check names uses it"
+        ),
+        "{err}"
+    );
+}

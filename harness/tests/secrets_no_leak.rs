@@ -142,6 +142,65 @@ spec:
     Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A scenario whose package holds one rclone Secret declared broken on purpose (`part`), used by a
+/// Model a `modelLoadFails` check names.
+fn planted_broken_scenario(dir: &Path, part: &str) -> Scenario {
+    write(
+        &dir.join("leak-broken-store/production/kustomization.yaml"),
+        "resources:\n  - secret.yaml\n",
+    );
+    write(
+        &dir.join("leak-broken-store/production/secret.yaml"),
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: leak-broken\nstringData:\n  s3: |\n{}\n",
+            good_rclone()
+                .lines()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    );
+    let text = format!(
+        r#"apiVersion: conformance.harness/v1alpha1
+kind: Scenario
+metadata:
+  name: leak-broken
+spec:
+  seldon:
+    chartVersion: "2.10.2"
+  teams:
+    - namespace: leak-broken
+      secretPackages:
+        - path: leak-broken-store
+          provides: [leak-broken]
+          brokenOnPurpose: {{leak-broken: {part}}}
+      servers:
+        - apiVersion: mlops.seldon.io/v1alpha1
+          kind: Server
+          metadata:
+            name: mlserver
+          spec:
+            serverConfig: mlserver
+      models:
+        - apiVersion: mlops.seldon.io/v1alpha1
+          kind: Model
+          metadata:
+            name: leaky
+          spec:
+            storageUri: s3://bucket/leaky
+            secretName: leak-broken
+            requirements: [sklearn]
+  checks:
+    - name: fails
+      expect:
+        modelLoadFails: {{namespace: leak-broken, model: leaky, reason: failed to sync/copy}}
+"#
+    );
+    let file = dir.join("leak-broken.yaml");
+    write(&file, &text);
+    Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_values_never_reach_logs_errors_or_rendered_output() {
     let logs = logs();
@@ -224,6 +283,49 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
+    // A Secret broken on purpose pointed at a target's store (`package::broken`): its kept keys
+    // (planted) and the store's own keys reach the cluster, never a log line or an error.
+    let store = harness::package::store::StoreAccess {
+        endpoint: "http://172.18.0.7:9000".into(),
+        credentials: harness::package::store::Credentials::random().unwrap(),
+    };
+    let kept = tempfile::tempdir().unwrap();
+    let s_kept = planted_broken_scenario(kept.path(), "keys");
+    let mut ctx = RunContext::for_scenario(&s_kept).with_work_dir(kept.path());
+    ctx.package_overrides.store = Some(store.clone());
+    let applied = setup::setup(&client, &s_kept, &ctx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let broken_api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), "leak-broken");
+    let got = broken_api.get("leak-broken").await.unwrap().data.unwrap();
+    let config = String::from_utf8(got["s3"].0.clone()).unwrap();
+    assert!(
+        config.contains(PLANTED[1]) && config.contains("http://172.18.0.7:9000"),
+        "the kept keys and the store's endpoint reached the cluster (values not shown)"
+    );
+    // No runtime loads the Model: cleanup need not wait long for an unload that never comes.
+    setup::cleanup_with_timeouts(
+        &client,
+        &applied,
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Its failure path: `remoteName` declared on a remote that is the scheme.
+    let wrong = tempfile::tempdir().unwrap();
+    let s_wrong = planted_broken_scenario(wrong.path(), "remoteName");
+    let mut ctx = RunContext::for_scenario(&s_wrong).with_work_dir(wrong.path());
+    ctx.package_overrides.store = Some(store.clone());
+    let e = setup::setup(&client, &s_wrong, &ctx).await.unwrap_err();
+    assert!(e.to_string().contains("brokenOnPurpose: remoteName"), "{e}");
+    assert_clean("setup error (brokenOnPurpose)", &format!("{e} {e:?}"));
+    assert!(
+        !format!("{e} {e:?}").contains(store.credentials.secret_key()),
+        "the store's secret key is in a setup error"
+    );
+
     // Failure paths: a bad rclone remote name, a kustomize error.
     let bad = tempfile::tempdir().unwrap();
     planted_package(
@@ -270,4 +372,12 @@ async fn planted_values_never_reach_logs_errors_or_rendered_output() {
         &text[..text.len().min(2000)]
     );
     assert_clean("logs", &text);
+    assert!(
+        text.contains("leak-broken: Secret leak-broken is broken on purpose (keys)"),
+        "the rewrite was logged (without values)"
+    );
+    assert!(
+        !text.contains(store.credentials.secret_key()),
+        "the logs hold the store's secret key"
+    );
 }

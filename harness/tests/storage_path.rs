@@ -4,7 +4,9 @@
 //! S3 API (moto's server, authentication on) holding `scenarios/models/credit-risk` as
 //! `s3://models/credit-risk`; a real MLServer then loads exactly the folder rclone filled and the
 //! harness's V2 checks run against it over REST and gRPC with `samples.json`'s numbers. The kind
-//! target's generated MinIO Secret goes through the same path. Negative cases (remote name vs
+//! target's generated MinIO Secret goes through the same path, and so do the Secrets scenario
+//! `storage-failures` declares broken on purpose, pointed at the store by `package::broken` as the
+//! embedded and kind targets point them. Negative cases (remote name vs
 //! storageUri scheme, wrong credentials, missing bucket, missing path) record real rclone's
 //! errors and check that the agent's texts the embedded platform reports
 //! (`sim::seldon::storage`) are what the agent would report for them (docs/seldon-behaviour.md §12).
@@ -55,6 +57,9 @@ struct Ctx {
     package: RcloneConfig,
     /// The kind target's generated Secret value, rendered through the same package path.
     kind: RcloneConfig,
+    /// The Secrets `storage-failures` declares broken on purpose, by name, pointed at the
+    /// loopback store (with the kind Secret's keys) by the rule every target with a store applies.
+    broken: Vec<(String, RcloneConfig)>,
     samples: SampleSet,
     work: tempfile::TempDir,
 }
@@ -140,6 +145,7 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         overlay: pkg.overlay.clone(),
         provides: vec![secret_name.to_string()],
         seal: None,
+        broken_on_purpose: Default::default(),
     };
     let kind_rendered = harness::setup::secrets::prepare(
         &kind_pkg,
@@ -150,6 +156,10 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
     )
     .map_err(|e| format!("rendering the kind target's model-store package: {e}"))?;
     let kind = secret_config(kind_rendered.secret(secret_name), secret_name)?;
+    let broken = broken_secrets(&minio::StoreAccess {
+        endpoint: s3.endpoint(),
+        credentials: creds.clone(),
+    })?;
     let samples = SampleSet::load(&artifact.join("samples.json")).map_err(|e| e.to_string())?;
     Ok(Ctx {
         rt,
@@ -160,9 +170,49 @@ fn setup(python: PathBuf, rclone_bin: PathBuf, mlserver_bin: PathBuf) -> Result<
         artifact,
         package,
         kind,
+        broken,
         samples,
         work,
     })
+}
+
+/// The Secrets of `storage-failures` declared `brokenOnPurpose`, rendered from their package as a
+/// run renders it and pointed at `store` by `package::broken`, as the embedded and kind targets do.
+fn broken_secrets(store: &minio::StoreAccess) -> Result<Vec<(String, RcloneConfig)>, String> {
+    const BROKEN: &str = "scenarios/storage-failures.yaml";
+    let scenario = Scenario::load(&repo_root().join(BROKEN)).map_err(|e| e.to_string())?;
+    let dir = scenario.file.parent().expect("scenario file has a folder");
+    let team = &scenario.doc.spec.teams[0];
+    let pkg = team
+        .secret_packages
+        .iter()
+        .find(|p| !p.broken_on_purpose.is_empty())
+        .ok_or(format!("{BROKEN}: no package declares brokenOnPurpose"))?;
+    let rendered = harness::setup::secrets::render(pkg, dir, &team.namespace)
+        .map_err(|e| format!("rendering {}: {e}", pkg.path.display()))?;
+    let mut out = Vec::new();
+    for (name, part) in &pkg.broken_on_purpose {
+        let users: Vec<(&str, &str)> = team
+            .models
+            .iter()
+            .filter(|m| m["spec"]["secretName"] == name.as_str())
+            .map(|m| {
+                let uri = m["spec"]["storageUri"].as_str().unwrap_or_default();
+                (
+                    m["metadata"]["name"].as_str().unwrap_or_default(),
+                    uri.split_once("://").map_or("", |(s, _)| s),
+                )
+            })
+            .collect();
+        let secret = rendered
+            .secret(name)
+            .ok_or(format!("the package renders no Secret {name}"))?;
+        let kept = harness::package::broken::read_broken(secret, *part, &users)
+            .map_err(|e| e.to_string())?;
+        let pointed = harness::package::broken::point_at_store(secret, &kept, store);
+        out.push((name.clone(), secret_config(Some(&pointed), name)?));
+    }
+    Ok(out)
 }
 
 /// The value the agent reads from a rendered Secret, parsed as the agent parses it.
@@ -416,6 +466,50 @@ fn wrong_credentials(ctx: &Ctx) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The Secrets broken on purpose, pointed at a store that serves the artifact: each fails on its
+/// declared part only. `keys`: the store answers S3 403 `InvalidAccessKeyId` (not a DNS or
+/// connection error, which would give the agent the same text after minutes of retries);
+/// `remoteName`: the agent refuses it before calling rclone.
+fn broken_on_purpose_fail_for_their_part(ctx: &Ctx) -> Result<(), Failed> {
+    let names: Vec<&str> = ctx.broken.iter().map(|(n, _)| n.as_str()).collect();
+    if names != ["minio-remote", "wrong-keys-s3"] {
+        return Err(format!("storage-failures declares {names:?} broken on purpose").into());
+    }
+    for (name, cfg) in &ctx.broken {
+        let mut secrets = cfg.secret_values();
+        secrets.extend(ctx.kind.secret_values());
+        let rc = ctx.rclone()?;
+        let f = ctx.copy_fails(&rc, &ctx.uri, Some(cfg), &secrets)?;
+        if name == "minio-remote" {
+            let want = agent_says::remote_name_mismatch("s3", "minio");
+            if f.agent_message != want || f.rclone.is_some() {
+                return Err(format!(
+                    "{name}: agent said {:?} (rclone called: {}), expected {want:?}",
+                    f.agent_message,
+                    f.rclone.is_some()
+                )
+                .into());
+            }
+            continue;
+        }
+        expect_sync_copy_failed(ctx, &f)?;
+        let reply = f.rclone.as_ref().ok_or("rclone was not called")?;
+        let err = reply.error().unwrap_or_default();
+        if reply.status != 500
+            || !err.starts_with(rclone_says::INVALID_ACCESS_KEY_ID)
+            || !err.contains("status code: 403")
+        {
+            return Err(format!(
+                "{name}: rclone answered HTTP {} {err:?}, expected 500 {:?} (S3 403)",
+                reply.status,
+                rclone_says::INVALID_ACCESS_KEY_ID
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// A bucket the store does not have: rclone 404 "directory not found".
 fn missing_bucket(ctx: &Ctx) -> Result<(), Failed> {
     let uri = "s3://no-such-bucket/credit-risk";
@@ -481,7 +575,7 @@ fn main() {
         _ => None,
     };
     type Check = fn(&Ctx) -> Result<(), Failed>;
-    let checks: [(&str, Check); 7] = [
+    let checks: [(&str, Check); 8] = [
         (
             "storage::package_secret_per_model_serves_v2",
             package_secret_per_model,
@@ -496,6 +590,10 @@ fn main() {
             remote_name_mismatch,
         ),
         ("storage::wrong_credentials_fail", wrong_credentials),
+        (
+            "storage::broken_on_purpose_secrets_fail_for_their_part",
+            broken_on_purpose_fail_for_their_part,
+        ),
         ("storage::missing_bucket_fails", missing_bucket),
         ("storage::missing_path_fails", missing_path),
     ];

@@ -4,6 +4,7 @@
 //! Applying a package to a namespace is `setup::secrets`.
 
 pub mod archive;
+pub mod broken;
 pub mod error;
 pub mod name;
 pub mod pack;

@@ -5,7 +5,8 @@
 //! embedded platform's store), so both deliver credentials the same way.
 //!
 //! Credentials are random per store, never logged, and only leave this module inside the Secret
-//! object, written to files of mode 0600 inside the run's private state folder.
+//! object, written to files of mode 0600 inside the run's private state folder, or inside a
+//! Secret broken on purpose that setup points at the store (`package::broken`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -68,6 +69,26 @@ fn random_hex(bytes: usize) -> Result<String, StoreError> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A target's model store as the rclone Secrets in team namespaces reach it.
+#[derive(Clone, Debug)]
+pub struct StoreAccess {
+    /// The S3 endpoint pods dial (kind: the MinIO container on the kind network; embedded: the
+    /// platform's `minio.harness-model-store` Service).
+    pub endpoint: String,
+    /// The only keys the store accepts (random per store).
+    pub credentials: Credentials,
+}
+
+/// What a target with its own model store supplies for a scenario's storage Secrets.
+#[derive(Clone, Debug, Default)]
+pub struct PackageOverrides {
+    /// Generated packages applied instead of the scenario's, by (namespace, provided Secret).
+    pub packages: BTreeMap<(String, String), PathBuf>,
+    /// The store that Secrets broken on purpose (`brokenOnPurpose`) are pointed at; `None`: the
+    /// target has no store of its own (existing clusters) and applies them as packaged.
+    pub store: Option<StoreAccess>,
+}
+
 /// Writes a secret-package folder (`<dir>/<namespace>-models/<overlay>/{kustomization,secret}.yaml`)
 /// delivering the store's rclone Secret `name` to a team namespace, so the credentials reach the
 /// cluster the way the seed's teams receive theirs: as a package, applied by the harness's one
@@ -101,6 +122,27 @@ pub fn package_folder(
     Ok(root)
 }
 
+/// The value of Seldon's rclone storage Secret for an S3-compatible store (MinIO):
+/// `{name, type, parameters}` with the remote `remote`, the store's endpoint and the given keys.
+pub fn rclone_config(
+    remote: &str,
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": remote,
+        "type": "s3",
+        "parameters": {
+            "provider": "minio",
+            "env_auth": false,
+            "access_key_id": access_key,
+            "secret_access_key": secret_key,
+            "endpoint": endpoint,
+        },
+    })
+}
+
 /// Seldon's rclone storage Secret (docs-gb/kubernetes/storage-secrets.md): exactly one key whose
 /// value is `{name, type, parameters}`; the key name is free, `name` must be the storageUri scheme.
 pub fn rclone_secret(
@@ -109,17 +151,12 @@ pub fn rclone_secret(
     endpoint: &str,
     credentials: &Credentials,
 ) -> Secret {
-    let config = serde_json::json!({
-        "name": RCLONE_REMOTE,
-        "type": "s3",
-        "parameters": {
-            "provider": "minio",
-            "env_auth": false,
-            "access_key_id": credentials.access_key,
-            "secret_access_key": credentials.secret_key,
-            "endpoint": endpoint,
-        },
-    });
+    let config = rclone_config(
+        RCLONE_REMOTE,
+        endpoint,
+        &credentials.access_key,
+        &credentials.secret_key,
+    );
     Secret {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -140,16 +177,17 @@ pub fn rclone_secret(
 }
 
 /// The packages a target with its own model store supplies instead of the scenario's, by
-/// (namespace, Secret): for every team whose Models read one of the scenario's artifacts (except
-/// Models a `modelLoadFails` check expects to fail: their Secrets stay as packaged), each
-/// Secret its packages provide that those Models (`spec.secretName`) or its runtime
-/// (`config.agentConfig.rclone.config_secrets`) name is delivered from a package generated with
-/// `secret_for(name, namespace)`, written under `dir`.
+/// (namespace, Secret), and the store itself: for every team whose Models read one of the
+/// scenario's artifacts, each Secret its packages provide that those Models (`spec.secretName`)
+/// or its runtime (`config.agentConfig.rclone.config_secrets`) name is delivered from a package
+/// generated with the store's endpoint and keys, written under `dir`. Secrets a package declares
+/// `brokenOnPurpose` are not generated: setup points them at `store` keeping their wrong part
+/// (`package::broken`).
 pub fn store_packages(
     scenario: &Scenario,
     dir: &Path,
-    secret_for: impl Fn(&str, &str) -> Secret,
-) -> Result<BTreeMap<(String, String), PathBuf>, StoreError> {
+    store: &StoreAccess,
+) -> Result<PackageOverrides, StoreError> {
     let mut out = BTreeMap::new();
     let uris: std::collections::BTreeSet<&str> = scenario
         .doc
@@ -166,11 +204,6 @@ pub fn store_packages(
                 m["spec"]["storageUri"]
                     .as_str()
                     .is_some_and(|u| uris.contains(u))
-                    // Broken on purpose: delivered as the package has it.
-                    && !scenario.expects_load_failure(
-                        &team.namespace,
-                        m["metadata"]["name"].as_str().unwrap_or_default(),
-                    )
             })
             .collect();
         if models.is_empty() {
@@ -190,19 +223,26 @@ pub fn store_packages(
             }
         }
         for pkg in &team.secret_packages {
-            for secret in pkg.provides.iter().filter(|s| names.contains(*s)) {
+            let working = pkg
+                .provides
+                .iter()
+                .filter(|s| names.contains(*s) && !pkg.broken_on_purpose.contains_key(*s));
+            for secret in working {
                 let at = dir.join("model-store").join(&team.namespace).join(secret);
                 let folder = package_folder(
                     &at,
                     &team.namespace,
                     &pkg.overlay,
-                    &secret_for(secret, &team.namespace),
+                    &rclone_secret(secret, &team.namespace, &store.endpoint, &store.credentials),
                 )?;
                 out.insert((team.namespace.clone(), secret.clone()), folder);
             }
         }
     }
-    Ok(out)
+    Ok(PackageOverrides {
+        packages: out,
+        store: Some(store.clone()),
+    })
 }
 
 #[cfg(test)]
@@ -227,6 +267,7 @@ mod tests {
             overlay: "production".into(),
             provides: vec!["harness-models-s3".into()],
             seal: None,
+            broken_on_purpose: Default::default(),
         };
         let work = tempfile::tempdir().unwrap();
         let rendered = crate::setup::secrets::prepare(
@@ -243,19 +284,24 @@ mod tests {
     }
 
     #[test]
-    fn secrets_broken_on_purpose_are_delivered_as_packaged() {
+    fn secrets_broken_on_purpose_are_not_generated() {
         let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../scenarios/storage-failures.yaml");
         let scenario = crate::scenario::Scenario::load(&file).unwrap();
         let creds = Credentials::random().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let out = store_packages(&scenario, dir.path(), |name, ns| {
-            rclone_secret(name, ns, "http://172.18.0.5:9000", &creds)
-        })
-        .unwrap();
-        // Only the working Secret gets the target's store; minio-remote and wrong-keys-s3 stay
-        // as the scenario wrote them, or their failures would not show.
-        let keys: Vec<(String, String)> = out.into_keys().collect();
+        let store = StoreAccess {
+            endpoint: "http://172.18.0.5:9000".into(),
+            credentials: creds,
+        };
+        let out = store_packages(&scenario, dir.path(), &store).unwrap();
+        // Only the working Secret is generated whole; minio-remote and wrong-keys-s3 keep their
+        // package (setup points them at `out.store`, keeping their wrong part).
+        assert_eq!(
+            out.store.as_ref().map(|s| s.endpoint.as_str()),
+            Some("http://172.18.0.5:9000")
+        );
+        let keys: Vec<(String, String)> = out.packages.into_keys().collect();
         assert_eq!(
             keys,
             vec![(

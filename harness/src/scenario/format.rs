@@ -172,6 +172,33 @@ pub struct SecretPackageRef {
     /// before applying, as an infrastructure team does with `harness secrets pack --seal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<SealScope>,
+    /// Provided rclone Secrets that are wrong on purpose, each with the one part that stays wrong
+    /// (scenarios/README.md, "Secrets broken on purpose"). A target with its own model store
+    /// (embedded, kind) points them at that store and gives them its working values for every
+    /// other part; an existing cluster applies them as packaged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broken_on_purpose: BTreeMap<String, BrokenPart>,
+}
+
+/// The part of a storage Secret broken on purpose that keeps the package's (wrong) value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BrokenPart {
+    /// `parameters.access_key_id` and `parameters.secret_access_key`: keys the store does not
+    /// know (upstream #5139).
+    Keys,
+    /// The remote's `name`, which is not the Models' storageUri scheme (upstream #4947).
+    RemoteName,
+}
+
+impl BrokenPart {
+    /// The name written in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrokenPart::Keys => "keys",
+            BrokenPart::RemoteName => "remoteName",
+        }
+    }
 }
 
 /// Where a sealed value may be unsealed (kubeseal's `--scope`).

@@ -58,9 +58,8 @@ impl Scenario {
             .find(|t| t.namespace == namespace)
     }
 
-    /// Whether a `modelLoadFails` check names this Model: its storage Secret is broken on purpose
-    /// (missing, or a remote name that is not the scheme), so setup delivers it as written and
-    /// never requires or replaces it.
+    /// Whether a `modelLoadFails` check names this Model (its Secret may be missing on purpose; a
+    /// Secret wrong on purpose is declared with its package's `brokenOnPurpose`).
     pub fn expects_load_failure(&self, namespace: &str, model: &str) -> bool {
         self.doc.spec.checks.iter().any(|c| {
             matches!(&c.expect, super::format::Expectation::ModelLoadFails(f) if f.namespace == namespace && f.model == model)

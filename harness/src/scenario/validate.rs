@@ -10,7 +10,7 @@ use super::diagnostic::{Ctx, Diagnostic, ScenarioErrors, Severity};
 use super::experiment::{check_experiment, check_experiment_expectation};
 use super::format::*;
 use super::objects::*;
-use super::validate_install::{check_install, check_kafka, check_package};
+use super::validate_install::{check_broken_on_purpose, check_install, check_kafka, check_package};
 use super::yaml;
 
 pub(super) fn parse_and_validate(file: &Path, text: &str) -> Result<Scenario, ScenarioErrors> {
@@ -199,6 +199,7 @@ fn check_document(ctx: &mut Ctx<'_>, doc: &ScenarioFile, file: &Path) {
         for (j, pkg) in team.secret_packages.iter().enumerate() {
             let p = format!("{tp}.secretPackages[{j}]");
             check_package(ctx, &p, pkg, base, ns);
+            check_broken_on_purpose(ctx, &p, pkg, team, &spec.checks);
             for (k, s) in pkg.provides.iter().enumerate() {
                 check_subdomain(ctx, &format!("{p}.provides[{k}]"), s, "Secret name");
                 secrets_here.insert(s.as_str());

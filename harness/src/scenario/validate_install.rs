@@ -131,3 +131,58 @@ pub(super) fn check_package(
         );
     }
 }
+
+/// A package's `brokenOnPurpose` (scenarios/README.md, "Secrets broken on purpose"): each entry is
+/// a Secret the package provides and that a Model a `modelLoadFails` check names uses; a package
+/// declaring any provides only such Secrets, because a target with its own model store replaces a
+/// package that provides a working store Secret whole.
+pub(super) fn check_broken_on_purpose(
+    ctx: &mut Ctx<'_>,
+    p: &str,
+    pkg: &SecretPackageRef,
+    team: &Team,
+    checks: &[Check],
+) {
+    if pkg.broken_on_purpose.is_empty() {
+        return;
+    }
+    for name in pkg.broken_on_purpose.keys() {
+        let at = format!("{p}.brokenOnPurpose.{name}");
+        if !pkg.provides.contains(name) {
+            ctx.error_hint(
+                &at,
+                format!("Secret `{name}` is declared broken on purpose but the package does not list it under `provides`"),
+                "list it under `provides`, or remove the entry",
+            );
+            continue;
+        }
+        let shows_it = team.models.iter().any(|m| {
+            m["spec"]["secretName"] == name.as_str()
+                && checks.iter().any(|c| {
+                    matches!(&c.expect, Expectation::ModelLoadFails(f)
+                        if f.namespace == team.namespace && m["metadata"]["name"] == f.model.as_str())
+                })
+        });
+        if !shows_it {
+            ctx.error_hint(
+                &at,
+                format!(
+                    "Secret `{name}` is declared broken on purpose but no Model of team `{}` that a `modelLoadFails` check names uses it (`spec.secretName`): nothing would show it fails",
+                    team.namespace
+                ),
+                "add a Model naming it and a `modelLoadFails` check for that Model, or remove the entry",
+            );
+        }
+    }
+    for (k, name) in pkg.provides.iter().enumerate() {
+        if !pkg.broken_on_purpose.contains_key(name) {
+            ctx.error_hint(
+                &format!("{p}.provides[{k}]"),
+                format!(
+                    "the package declares Secrets broken on purpose, so every Secret it provides must be one, but `{name}` is not under `brokenOnPurpose`"
+                ),
+                "a target with its own model store replaces a package that provides a working store Secret whole (the broken ones with it): keep working and broken Secrets in separate packages",
+            );
+        }
+    }
+}

@@ -1,7 +1,6 @@
 //! What a run is and what it applied: its labels and work directory, and the record every object
 //! is written to before it is applied, so an interrupted run is cleaned up too.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,8 +39,9 @@ pub struct RunContext {
     /// `YYYYMMDD` dating packages packed from folders (the run's start date).
     pub package_date: String,
     /// Packages the target supplies instead of the scenario's, by (namespace, provided Secret):
-    /// e.g. on kind, the model store's real credentials replace the scenario's placeholder package.
-    pub package_overrides: BTreeMap<(String, String), PathBuf>,
+    /// e.g. on kind, the model store's real credentials replace the scenario's placeholder package;
+    /// and the store Secrets broken on purpose are pointed at (`package::broken`).
+    pub package_overrides: crate::package::store::PackageOverrides,
     /// Seal `seal:` packages with this certificate file instead of fetching the controller's.
     pub sealing_cert: Option<PathBuf>,
 }
@@ -57,7 +57,7 @@ impl RunContext {
             cleanup_timeout: CLEANUP_TIMEOUT,
             model_unload_timeout: MODEL_UNLOAD_TIMEOUT,
             package_date: crate::package::today(),
-            package_overrides: BTreeMap::new(),
+            package_overrides: Default::default(),
             sealing_cert: None,
         }
     }

@@ -44,7 +44,7 @@ use serde_json::Value;
 use super::plan::{Phase, Step, plan};
 use super::record::{Applied, Recorder, RunContext};
 use crate::kube::{Applier, ApplyError, ObjectRef};
-use crate::scenario::{Scenario, SecretPackageRef};
+use crate::scenario::{BrokenPart, Scenario, SecretPackageRef};
 use crate::setup::secrets::{self, RenderedPackage, SecretsError};
 
 /// What went wrong in setup.
@@ -115,7 +115,11 @@ pub async fn setup_recorded(
             let replaced = package
                 .provides
                 .iter()
-                .find_map(|s| ctx.package_overrides.get(&(namespace.clone(), s.clone())))
+                .find_map(|s| {
+                    ctx.package_overrides
+                        .packages
+                        .get(&(namespace.clone(), s.clone()))
+                })
                 .map(|dir| SecretPackageRef {
                     path: dir.clone(),
                     ..package.clone()
@@ -134,6 +138,12 @@ pub async fn setup_recorded(
                 &ctx.packages_dir(),
                 Some(&ctx.package_date),
             )
+            .and_then(|mut r| {
+                if replaced.is_none() {
+                    deliver_broken(scenario, namespace, package, &mut r, ctx)?;
+                }
+                Ok(r)
+            })
             .map_err(|e| {
                 remove_packages(ctx);
                 fail(Phase::SecretPackages, e.into())
@@ -263,6 +273,71 @@ fn remove_packages(ctx: &RunContext) {
     }
 }
 
+/// Delivers the Secrets a package declares broken on purpose (`brokenOnPurpose`) by the rule of
+/// `package::broken`: each must be a plain Secret of the rendered package whose declared part is
+/// wrong for the Models naming it; with the target's model store it is pointed at that store,
+/// keeping the wrong part; without one (existing clusters) it stays as packaged, and the run says
+/// what its failure then depends on. Never logs a value.
+fn deliver_broken(
+    scenario: &Scenario,
+    namespace: &str,
+    package: &SecretPackageRef,
+    rendered: &mut RenderedPackage,
+    ctx: &RunContext,
+) -> Result<(), SecretsError> {
+    let models = scenario.team(namespace).map_or(&[][..], |t| &t.models[..]);
+    for (name, part) in &package.broken_on_purpose {
+        let users: Vec<(&str, &str)> = models
+            .iter()
+            .filter(|m| m["spec"]["secretName"] == name.as_str())
+            .filter_map(|m| {
+                let uri = m["spec"]["storageUri"].as_str()?;
+                Some((
+                    m["metadata"]["name"].as_str().unwrap_or_default(),
+                    uri.split_once("://").map_or("", |(s, _)| s),
+                ))
+            })
+            .collect();
+        let Some(at) = rendered
+            .objects
+            .iter()
+            .position(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name.as_str())
+        else {
+            return Err(SecretsError::Invalid(format!(
+                "{}: `brokenOnPurpose` names Secret `{name}`, but the package renders no plain \
+                 Secret of that name (a SealedSecret cannot be pointed at the target's store): \
+                 add it to the package as a Secret, or remove the entry",
+                package.path.display()
+            )));
+        };
+        let broken = crate::package::broken::read_broken(&rendered.objects[at], *part, &users)?;
+        match &ctx.package_overrides.store {
+            Some(store) => {
+                rendered.objects[at] =
+                    crate::package::broken::point_at_store(&rendered.objects[at], &broken, store);
+                tracing::info!(
+                    "{namespace}: Secret {name} is broken on purpose ({}): it points at the \
+                     target's model store with its {} kept as packaged",
+                    part.as_str(),
+                    match part {
+                        BrokenPart::Keys => "keys",
+                        BrokenPart::RemoteName => "remote name",
+                    }
+                );
+            }
+            None => tracing::warn!(
+                "{namespace}: Secret {name} is broken on purpose ({}) and this target has no \
+                 model store of its own, so it is applied as packaged: its Models fail for the \
+                 declared reason only if the store its package's `endpoint` names is reachable \
+                 from the cluster and holds the scenario's artifacts (scenarios/README.md, \
+                 \"Secrets broken on purpose\")",
+                part.as_str()
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Checks the rclone Secrets that Models (`spec.secretName`) and runtimes
 /// (`config.agentConfig.rclone.config_secrets`) use, in the packages of their team.
 fn check_storage_secrets(
@@ -285,11 +360,27 @@ fn check_storage_secrets(
             };
             let scheme = uri.split_once("://").map_or("", |(s, _)| s);
             let name = m["metadata"]["name"].as_str().unwrap_or_default();
-            if scenario.expects_load_failure(&t.namespace, name) {
+            let broken = t
+                .secret_packages
+                .iter()
+                .any(|p| p.broken_on_purpose.contains_key(secret));
+            if broken {
+                // Checked against its declaration when its package was rendered.
                 continue;
             }
             if let Some(s) = find(secret) {
-                crate::package::check_rclone_secret(s, scheme).map_err(|e| (Phase::Models, e))?;
+                crate::package::check_rclone_secret(s, scheme).map_err(|e| {
+                    let hint = if scenario.expects_load_failure(&t.namespace, name) {
+                        format!(
+                            "; Model `{name}` is expected to fail: if Secret `{secret}` is wrong on \
+                             purpose, declare it under its package's `brokenOnPurpose` \
+                             (scenarios/README.md, \"Secrets broken on purpose\")"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    (Phase::Models, SecretsError::Invalid(format!("{e}{hint}")))
+                })?;
             }
         }
         if let Some(rt) = &t.runtime

@@ -10,7 +10,7 @@ use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
 use super::provider::{PackageOverrides, Provider};
 use super::upgrade::{InPlaceUpgrade, UpgradeSteps};
 use super::upgrader::Upgrader;
-use crate::package::store::{Credentials, rclone_secret, store_packages};
+use crate::package::store::{Credentials, StoreAccess, store_packages};
 use crate::scenario::seldon::{InstallSettings, Kafka};
 use crate::scenario::{Scenario, TargetKind};
 
@@ -150,17 +150,18 @@ impl Provider for Embedded {
         )))
     }
 
-    /// The store's rclone Secret, delivered as kind delivers its MinIO keys.
+    /// The store's rclone Secret, delivered as kind delivers its MinIO keys; Secrets broken on
+    /// purpose are pointed at the store keeping their wrong part (`package::broken`).
     fn package_overrides<'a>(
         &'a self,
         scenario: &'a Scenario,
     ) -> LocalBoxFuture<'a, anyhow::Result<PackageOverrides>> {
         Box::pin(async move {
-            Ok(store_packages(
-                scenario,
-                self.packages.path(),
-                |name, ns| rclone_secret(name, ns, &store_endpoint(), &self.credentials),
-            )?)
+            let store = StoreAccess {
+                endpoint: store_endpoint(),
+                credentials: self.credentials.clone(),
+            };
+            Ok(store_packages(scenario, self.packages.path(), &store)?)
         })
     }
 

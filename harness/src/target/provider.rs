@@ -2,7 +2,7 @@
 //! provide once started.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -11,8 +11,8 @@ use super::mesh::{BoxFuture, LocalBoxFuture, MeshEndpoint};
 use super::upgrade::InPlaceUpgrade;
 use crate::scenario::{Scenario, TargetKind};
 
-/// Secret packages a target supplies instead of the scenario's, by (namespace, Secret).
-pub type PackageOverrides = BTreeMap<(String, String), PathBuf>;
+/// Secret packages a target supplies instead of the scenario's, and its model store.
+pub use crate::package::store::PackageOverrides;
 
 /// A started target: the embedded platform, a kind cluster, or an existing cluster.
 pub trait Provider: Send + Sync {
@@ -59,12 +59,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
-    /// Secret packages this target supplies instead of the scenario's.
+    /// Secret packages this target supplies instead of the scenario's, and the store Secrets
+    /// broken on purpose are pointed at (none: they are applied as packaged).
     fn package_overrides<'a>(
         &'a self,
         _scenario: &'a Scenario,
     ) -> LocalBoxFuture<'a, anyhow::Result<PackageOverrides>> {
-        Box::pin(async { Ok(PackageOverrides::new()) })
+        Box::pin(async { Ok(PackageOverrides::default()) })
     }
 
     /// Platform facts the target knows and the cluster may not show (node image, CNI), for

@@ -74,7 +74,7 @@ impl Target {
         self.provider.in_place_upgrade()
     }
 
-    /// Secret packages this target supplies instead of the scenario's, by (namespace, Secret).
+    /// Secret packages this target supplies instead of the scenario's, and its model store.
     pub async fn package_overrides(&self, scenario: &Scenario) -> anyhow::Result<PackageOverrides> {
         self.provider.package_overrides(scenario).await
     }

@@ -14,7 +14,7 @@ use std::path::Path;
 use k8s_openapi::api::core::v1::Secret;
 
 pub use crate::package::store::{
-    Credentials, RCLONE_REMOTE, StoreError, package_folder, rclone_secret,
+    Credentials, RCLONE_REMOTE, StoreAccess, StoreError, package_folder, rclone_secret,
 };
 use testcontainers_modules::minio::MinIO;
 use testcontainers_modules::testcontainers::core::ExecCommand;
@@ -157,6 +157,16 @@ impl ModelStore {
             "{RCLONE_REMOTE}://{BUCKET}/{}",
             relative.trim_start_matches('/')
         )
+    }
+
+    /// The store as rclone Secrets in team namespaces reach it: its endpoint on the kind network
+    /// and its keys (working Secrets are generated with them, Secrets broken on purpose point at
+    /// it).
+    pub fn access(&self) -> StoreAccess {
+        StoreAccess {
+            endpoint: self.cluster_endpoint.clone(),
+            credentials: self.credentials.clone(),
+        }
     }
 
     /// The rclone Secret a team namespace needs to read the models (reference it from Model

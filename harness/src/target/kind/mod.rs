@@ -109,12 +109,12 @@ impl Kind {
     /// On kind the harness's sample models live in a MinIO store on the kind network whose
     /// credentials and address exist only at run time; the rclone Secret the scenario's models use
     /// is delivered from a package generated with them (the scenario's own package holds test
-    /// placeholders). Elsewhere the scenario's packages are used as they are.
+    /// placeholders), and Secrets broken on purpose are pointed at the store keeping their wrong
+    /// part (`package::broken`). Elsewhere the scenario's packages are used as they are.
     async fn overrides(&self, scenario: &Scenario) -> anyhow::Result<PackageOverrides> {
-        let mut out = PackageOverrides::new();
         let artifacts = &scenario.doc.spec.artifacts;
         if artifacts.is_empty() {
-            return Ok(out);
+            return Ok(PackageOverrides::default());
         }
         let folders: std::collections::BTreeSet<PathBuf> = artifacts
             .iter()
@@ -145,11 +145,7 @@ impl Kind {
             .get_or_try_init(|| ModelStore::start(folder))
             .await
             .context("starting the MinIO model store on the kind network")?;
-        let dir = self.state_dir.clone();
-        out.extend(store_packages(scenario, &dir, |secret, ns| {
-            store.rclone_secret(secret, ns)
-        })?);
-        Ok(out)
+        Ok(store_packages(scenario, &self.state_dir, &store.access())?)
     }
 }
 
@@ -184,7 +180,7 @@ impl Provider for Kind {
     /// On kind the harness's sample models live in a MinIO store on the kind network whose
     /// credentials and address exist only at run time; the rclone Secret the scenario's models use
     /// is delivered from a package generated with them (the scenario's own package holds test
-    /// placeholders).
+    /// placeholders), and Secrets broken on purpose point at the store (`package::broken`).
     fn package_overrides<'a>(
         &'a self,
         scenario: &'a Scenario,
