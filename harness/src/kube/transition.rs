@@ -42,6 +42,11 @@ pub async fn selector(client: &Client, w: &Workload) -> Result<String, String> {
 
 /// The pods of a workload, not being deleted.
 pub async fn pods_of(client: &Client, w: &Workload) -> Result<Vec<PodId>, String> {
+    Ok(live_pods(client, w).await?.iter().map(PodId::of).collect())
+}
+
+/// The workload's pods that are not being deleted, as the API has them.
+async fn live_pods(client: &Client, w: &Workload) -> Result<Vec<Pod>, String> {
     let selector = selector(client, w).await?;
     let api: Api<Pod> = Api::namespaced(client.clone(), &w.namespace);
     let pods = api
@@ -52,11 +57,16 @@ pub async fn pods_of(client: &Client, w: &Workload) -> Result<Vec<PodId>, String
         .items
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .map(|p| PodId {
-            name: p.metadata.name.unwrap_or_default(),
-            uid: p.metadata.uid.unwrap_or_default(),
-        })
         .collect())
+}
+
+impl PodId {
+    fn of(p: &Pod) -> PodId {
+        PodId {
+            name: p.metadata.name.clone().unwrap_or_default(),
+            uid: p.metadata.uid.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// Deletes pods at once (as a node failure or `kubectl delete pod` does).
@@ -152,16 +162,9 @@ pub async fn wait_replaced(
 
 /// The workload's pods that are Ready and not being deleted.
 async fn ready_pods_of(client: &Client, w: &Workload) -> Result<Vec<PodId>, String> {
-    let selector = selector(client, w).await?;
-    let api: Api<Pod> = Api::namespaced(client.clone(), &w.namespace);
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(|e| format!("listing the pods of {w}: {e}"))?;
-    Ok(pods
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
+    Ok(live_pods(client, w)
+        .await?
+        .iter()
         .filter(|p| {
             p.status
                 .as_ref()
@@ -170,10 +173,7 @@ async fn ready_pods_of(client: &Client, w: &Workload) -> Result<Vec<PodId>, Stri
                 .flatten()
                 .any(|c| c.type_ == "Ready" && c.status == "True")
         })
-        .map(|p| PodId {
-            name: p.metadata.name.unwrap_or_default(),
-            uid: p.metadata.uid.unwrap_or_default(),
-        })
+        .map(PodId::of)
         .collect())
 }
 
