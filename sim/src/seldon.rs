@@ -40,7 +40,7 @@ use crate::control::objects::{deleting, namespace, res, set_status};
 use runtime::{RuntimeView, reconcile_runtime, runtime_view};
 use scope::controller;
 use server::reconcile_server;
-use traffic::envoy_xds;
+use traffic::envoys_configured;
 
 pub use crate::control::context::StoreKeys;
 pub(crate) use agent::agent_crash;
@@ -77,25 +77,20 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
     {
         reconcile_runtime(ctx, &ctl, rt);
         let view = view.get_or_insert_with(|| network_view(ctx));
-        let xds = envoy_xds(
+        // A running envoy that reaches the scheduler gets its configuration; envoy keeps it
+        // while the scheduler is away (docs/seldon-behaviour.md §25, §26).
+        let reached = envoys_configured(
             &ctx.store,
             view,
             namespace(rt),
             ctx.faults.seldon_traffic_unpoliced(),
         );
-        // Envoy keeps the configuration it got while the scheduler is away (docs/seldon-behaviour.md §25).
-        let envoys: Vec<String> =
-            traffic::ready_pods(&ctx.store, namespace(rt), NAME_LABEL, "seldon-envoy")
-                .iter()
-                .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
-                .collect();
         let configured = &mut ctx.memory.configured_envoys;
-        let xds_ok = if xds.is_ok() {
-            configured.extend(envoys);
-            true
-        } else {
-            envoys.iter().any(|u| configured.contains(u))
-        };
+        configured.extend(reached);
+        let xds_ok = traffic::ready_pods(&ctx.store, namespace(rt), NAME_LABEL, "seldon-envoy")
+            .iter()
+            .filter_map(|p| p["metadata"]["uid"].as_str())
+            .any(|u| configured.contains(u));
         runtimes.insert(
             namespace(rt).to_string(),
             runtime_view(&ctx.store, namespace(rt), xds_ok),

@@ -58,7 +58,8 @@ pub trait UpgradeCluster: Sync {
     fn dry_run_objects(&self) -> impl Future<Output = anyhow::Result<DryRun>> + Send;
     /// The SeldonRuntimes and Servers that are Ready now (`SeldonRuntime team/seldon`).
     fn serving(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
-    /// Waits until each of `serving` (from [`UpgradeCluster::serving`]) is Ready again.
+    /// Waits until each of `serving` (from [`UpgradeCluster::serving`]) is Ready again and the
+    /// rollouts of the workloads it owns are done.
     fn wait_serving(
         &self,
         serving: &[String],

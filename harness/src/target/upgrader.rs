@@ -13,6 +13,7 @@ use kube::core::ApiResource;
 use super::upgrade::{
     DryRun, InPlaceUpgrade, Rejection, UpgradeCluster, UpgradeSteps, upgrade_sequence,
 };
+use crate::kube::transition;
 use crate::kube::{Deadline, FIELD_MANAGER, ObjectRef, Watched, condition_true, wait_for};
 
 /// Seldon's API group.
@@ -180,6 +181,22 @@ impl UpgradeCluster for KubeUpgradeCluster {
             )
             .await
             .map_err(|e| anyhow::anyhow!("after the upgrade, {}: {e}", describe(&ar, &obj)))?;
+            // The new version's images roll through the object's workloads pod by pod (the
+            // operator renders them again): wait until each rollout is done.
+            let (Some(ns), Some(uid)) = (obj.metadata.namespace.as_deref(), &obj.metadata.uid)
+            else {
+                continue;
+            };
+            for w in transition::owned_workloads(&self.client, ns, uid)
+                .await
+                .map_err(|e| anyhow::anyhow!("after the upgrade: {e}"))?
+            {
+                transition::wait_rollout_done(&self.client, &w, deadline)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("after the upgrade, {}: {e}", describe(&ar, &obj))
+                    })?;
+            }
         }
         Ok(())
     }
