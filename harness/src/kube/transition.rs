@@ -1,5 +1,6 @@
-//! Transitions a continuity check puts the platform through, on the one wait primitive: a
-//! workload's pods deleted and replaced by their controller, a rollout finished pod by pod.
+//! Transitions a continuity check (or an upgrade) puts the platform through, on the one wait
+//! primitive: a workload's pods deleted and replaced by their controller, a rollout finished pod
+//! by pod, a workload's rollout done.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
