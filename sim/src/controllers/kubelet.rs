@@ -246,7 +246,15 @@ fn recheck_envoys(ctx: &mut Ctx, pods: &[Value]) {
             .unwrap_or_default()
             .to_string();
         let status = running_status(ctx, pod, &ip, &now(), None, None);
-        set_status(&ctx.store, res("Pod"), pod, status);
+        // Under RuntimeNeverReady it stays un-Ready: nothing to write.
+        let ready = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            set_status(&ctx.store, res("Pod"), pod, status);
+        }
     }
 }
 
@@ -260,21 +268,21 @@ fn probed_container(pod: &Value) -> &'static str {
 }
 
 /// The running status of a started pod; `crash` is why its container keeps failing,
-/// `agent_unready` why its probed container (the agent; envoy) does not pass readiness.
+/// `unready` why its probed container (the agent; envoy) does not pass readiness.
 fn running_status(
     ctx: &Ctx,
     pod: &Value,
     ip: &str,
     ts: &str,
     crash: Option<&str>,
-    agent_unready: Option<&str>,
+    unready: Option<&str>,
 ) -> Value {
     // Defect RuntimeNeverReady: the runtime's component pods run but never pass readiness.
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
     let ready = crash.is_none()
-        && agent_unready.is_none()
+        && unready.is_none()
         && !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
     let r = if ready { "True" } else { "False" };
     let names: Vec<&str> = containers(pod).filter_map(|c| c["name"].as_str()).collect();
@@ -292,12 +300,12 @@ fn running_status(
                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": why, "startedAt": ts, "finishedAt": ts}},
             }),
             // The agent answers its readiness probe (9008 /ready) only once connected (agent_svc_manager.go `Ready`).
-            None if agent_unready.is_some() && c["name"] == probed_container(pod) => json!({
+            None if unready.is_some() && c["name"] == probed_container(pod) => json!({
                 "name": c["name"], "image": c["image"], "ready": false, "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
             None => json!({
-                "name": c["name"], "image": c["image"], "ready": ready || agent_unready.is_some() || (crash.is_some() && server), "restartCount": 0, "started": true,
+                "name": c["name"], "image": c["image"], "ready": ready || unready.is_some() || (crash.is_some() && server), "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
         })
@@ -310,7 +318,7 @@ fn running_status(
     } else {
         probed_container(pod).to_string()
     };
-    if crash.is_some() || agent_unready.is_some() {
+    if crash.is_some() || unready.is_some() {
         let msg = format!("containers with unready status: [{unready_names}]");
         for c in [&mut not_ready, &mut containers_ready] {
             c["reason"] = json!("ContainersNotReady");
