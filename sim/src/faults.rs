@@ -105,8 +105,8 @@ pub enum Defect {
     /// Envoy drops its configuration when its xDS server (the scheduler) goes away, instead of
     /// keeping the last one it got: nothing is served while the scheduler restarts.
     EnvoyForgetsConfigWithoutScheduler,
-    /// A replacement envoy pod reports Ready seconds before it has its routes (upstream #5157:
-    /// `UNAVAILABLE` after an envoy restart).
+    /// A replacement envoy pod gets its first configuration seconds late, so it goes live on its
+    /// `initial_fetch_timeout` without routes (upstream #5157: `UNAVAILABLE` after an envoy restart).
     EnvoyRoutesLateAfterRestart,
     /// A replacement model-gateway pod crash-loops (its Kafka consumer is fenced by the session of
     /// the pod it replaces): the component does not come back after a restart.

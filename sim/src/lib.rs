@@ -189,11 +189,16 @@ impl Platform {
             .map_err(|e| anyhow::anyhow!("putting the Seldon CRDs back failed: {e}"))
     }
 
-    /// The second half of an in-place upgrade (the setup chart): the controller on `version` and
-    /// every Seldon component and Server pod recreated. Returns how many pods were deleted.
-    pub fn roll_seldon(&self, controller_namespace: &str, version: &str) -> anyhow::Result<usize> {
+    /// The second half of an in-place upgrade (the setup chart): the controller, SeldonConfig
+    /// `default` and the ServerConfigs on `version`'s images; the workload controllers roll the
+    /// pods. Returns the objects that changed.
+    pub fn roll_seldon(
+        &self,
+        controller_namespace: &str,
+        version: &str,
+    ) -> anyhow::Result<Vec<String>> {
         seldon::roll_components(&self.store, controller_namespace, version)
-            .map_err(|e| anyhow::anyhow!("restarting the Seldon components failed: {e}"))
+            .map_err(|e| anyhow::anyhow!("upgrading the Seldon components failed: {e}"))
     }
 
     /// Creates StorageClass `standard` as kind ships it (the default class, local-path

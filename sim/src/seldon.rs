@@ -41,7 +41,7 @@ use crate::faults::Defect;
 use runtime::{RuntimeView, reconcile_runtime, runtime_view};
 use scope::controller;
 use server::reconcile_server;
-use traffic::envoy_xds;
+use traffic::envoys_configured;
 
 pub use crate::control::context::StoreKeys;
 pub(crate) use agent::agent_crash;
@@ -58,8 +58,9 @@ pub use traffic::{AGENT_PROXY_PORTS, AGENT_SCHEDULER, API_SERVER, ENVOY_XDS};
 pub use upgrade::{restore_crds, roll_components, upgrade_crds};
 
 /// One reconcile pass of the Seldon control plane.
-/// The Ready envoy pods that may take their configuration now: under defect
-/// EnvoyRoutesLateAfterRestart a replacement envoy gets it only `LATE` after it became Ready.
+/// The envoy pods that may take their configuration now: under defect EnvoyRoutesLateAfterRestart
+/// a replacement envoy gets it only `LATE` after it first reached the scheduler, so it goes live
+/// on its `initial_fetch_timeout` without routes.
 fn late_envoys_wait(ctx: &mut Ctx, envoys: Vec<String>) -> Vec<String> {
     if !ctx.faults.has(Defect::EnvoyRoutesLateAfterRestart) {
         return envoys;
@@ -72,7 +73,7 @@ fn late_envoys_wait(ctx: &mut Ctx, envoys: Vec<String>) -> Vec<String> {
             if !memory.replacements.contains(u) {
                 return true;
             }
-            let due = *memory.envoy_ready_since.entry(u.clone()).or_insert(now)
+            let due = *memory.envoy_reached_since.entry(u.clone()).or_insert(now)
                 + crate::control::memory::LATE;
             if due > now {
                 memory.wake_at(due);
@@ -102,33 +103,31 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
     {
         reconcile_runtime(ctx, &ctl, rt);
         let view = view.get_or_insert_with(|| network_view(ctx));
-        let xds = envoy_xds(
+        // A running envoy that reaches the scheduler gets its configuration; envoy keeps it
+        // while the scheduler is away (docs/seldon-behaviour.md §25, §26).
+        let reached = envoys_configured(
             &ctx.store,
             view,
             namespace(rt),
             ctx.faults.seldon_traffic_unpoliced(),
         );
-        // Envoy keeps the configuration it got while the scheduler is away (docs/seldon-behaviour.md §25).
-        let envoys: Vec<String> =
+        // Defect EnvoyRoutesLateAfterRestart: a replacement envoy's first configuration is late.
+        let reached = late_envoys_wait(ctx, reached);
+        let ready: Vec<String> =
             traffic::ready_pods(&ctx.store, namespace(rt), NAME_LABEL, "seldon-envoy")
                 .iter()
                 .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
                 .collect();
-        let envoys = late_envoys_wait(ctx, envoys);
+        let forget = ctx.faults.has(Defect::EnvoyForgetsConfigWithoutScheduler);
         let configured = &mut ctx.memory.configured_envoys;
-        let xds_ok = if xds.is_ok() {
-            let any = !envoys.is_empty();
-            configured.extend(envoys);
-            any
-        } else if ctx.faults.has(Defect::EnvoyForgetsConfigWithoutScheduler) {
-            // The defect: the last configuration is dropped with the xDS connection.
-            for u in &envoys {
+        if forget {
+            // The defect: an envoy that lost its xDS connection drops its configuration.
+            for u in ready.iter().filter(|u| !reached.contains(u)) {
                 configured.remove(u);
             }
-            false
-        } else {
-            envoys.iter().any(|u| configured.contains(u))
-        };
+        }
+        configured.extend(reached);
+        let xds_ok = ready.iter().any(|u| configured.contains(u));
         runtimes.insert(
             namespace(rt).to_string(),
             runtime_view(&ctx.store, namespace(rt), xds_ok),

@@ -1,5 +1,6 @@
-//! Transitions a continuity check puts the platform through, on the one wait primitive: a
-//! workload's pods deleted and replaced by their controller, a rollout finished pod by pod.
+//! Transitions a continuity check (or an upgrade) puts the platform through, on the one wait
+//! primitive: a workload's pods deleted and replaced by their controller, a rollout finished pod
+//! by pod, a workload's rollout done.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -258,4 +259,87 @@ pub async fn wait_rolled_out(
             .map_err(|e| format!("the rollout of {w} did not finish: {e}"))?;
     }
     Ok(())
+}
+
+/// The wait condition "the workload's rollout is done", as `kubectl rollout status` judges it: the
+/// controller observed the current generation, every desired pod runs the current template and
+/// is Ready (available), and no pod of an older template is left (a Deployment's `replicas` equal
+/// to its `updatedReplicas`; a StatefulSet's `currentRevision` equal to its `updateRevision`).
+pub fn rollout_done() -> Condition {
+    Condition::new(
+        "rollout done (every desired pod on the current template and Ready, none older left)",
+        |o| {
+            o.is_some_and(|o| {
+                let s = &o.data["status"];
+                let n = |k: &str| s[k].as_i64().unwrap_or(0);
+                let desired = o.data["spec"]["replicas"].as_i64().unwrap_or(1);
+                let observed = match (o.metadata.generation, s["observedGeneration"].as_i64()) {
+                    (Some(g), Some(seen)) => seen >= g,
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                };
+                let rest = if s["updateRevision"].is_string() {
+                    n("readyReplicas") >= desired && s["currentRevision"] == s["updateRevision"]
+                } else {
+                    n("availableReplicas") >= desired && n("replicas") == n("updatedReplicas")
+                };
+                observed && n("updatedReplicas") >= desired && rest
+            })
+        },
+    )
+}
+
+/// Waits until the workload's rollout is done ([`rollout_done`]).
+pub async fn wait_rollout_done(
+    client: &Client,
+    w: &Workload,
+    deadline: Deadline,
+) -> Result<(), String> {
+    match wait_for(client, &w.target(), &rollout_done(), deadline.remaining()).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "the rollout of {w} did not finish: {}\n{e}",
+            describe(client, w).await
+        )),
+    }
+}
+
+/// The StatefulSets and Deployments in `namespace` controlled by the object with `owner_uid`.
+pub async fn owned_workloads(
+    client: &Client,
+    namespace: &str,
+    owner_uid: &str,
+) -> Result<Vec<Workload>, String> {
+    use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+    let owned = |refs: &Option<
+        Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
+    >| { refs.iter().flatten().any(|r| r.uid == owner_uid) };
+    let mut out = Vec::new();
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    for s in sets
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing StatefulSets in {namespace}: {e}"))?
+    {
+        if owned(&s.metadata.owner_references) {
+            out.push(Workload::stateful_set(
+                namespace,
+                &s.metadata.name.unwrap_or_default(),
+            ));
+        }
+    }
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    for d in deps
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| format!("listing Deployments in {namespace}: {e}"))?
+    {
+        if owned(&d.metadata.owner_references) {
+            out.push(Workload::deployment(
+                namespace,
+                &d.metadata.name.unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(out)
 }

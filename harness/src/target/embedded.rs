@@ -191,8 +191,8 @@ impl Provider for Embedded {
     }
 }
 
-/// The embedded platform's in-place upgrade: its new CRDs, then its components recreated
-/// (docs/seldon-behaviour.md §20).
+/// The embedded platform's in-place upgrade: its new CRDs, then its components on the new images,
+/// rolled by their workload controllers (docs/seldon-behaviour.md §20, §26).
 struct EmbeddedSteps {
     platform: std::sync::Arc<sim::Platform>,
     controller_namespace: String,

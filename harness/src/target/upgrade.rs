@@ -57,9 +57,11 @@ pub trait UpgradeCluster: Sync {
     -> impl Future<Output = anyhow::Result<BTreeMap<String, i64>>> + Send;
     /// Server-side dry-runs (`dryRun=All`) an update of every existing Seldon object.
     fn dry_run_objects(&self) -> impl Future<Output = anyhow::Result<DryRun>> + Send;
-    /// The SeldonRuntimes and Servers that are Ready now (`SeldonRuntime team/seldon`).
+    /// The SeldonRuntimes and Servers that are Ready now (`SeldonRuntime team/seldon`), and the
+    /// workloads they own whose every pod is Ready (`StatefulSet team/mlserver`).
     fn serving(&self) -> impl Future<Output = anyhow::Result<Vec<String>>> + Send;
-    /// Waits until each of `serving` (from [`UpgradeCluster::serving`]) is Ready again.
+    /// Waits until each runtime and Server of `serving` (from [`UpgradeCluster::serving`]) is
+    /// Ready again and the rollout of each workload of `serving` is done.
     fn wait_serving(
         &self,
         serving: &[String],

@@ -13,6 +13,9 @@ use crate::dataplane::Predictor;
 /// How long a pod that replaces another (or adds to a workload that already ran one) takes from
 /// creation to Ready: container start plus the first readiness probe, shortened.
 pub const POD_RESTART: Duration = Duration::from_millis(300);
+/// Envoy's `initial_fetch_timeout` (15 s by default, shortened): how long a starting envoy waits
+/// for its first xDS configuration before it initializes without one (docs/seldon-behaviour.md §26).
+pub const ENVOY_INITIAL_FETCH_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long an agent takes to load a model onto its server (download and load, shortened).
 pub const MODEL_LOAD: Duration = Duration::from_millis(150);
 /// How late a defect makes something that should follow at once (a restarted envoy's routes, a
@@ -47,14 +50,17 @@ pub(crate) struct Memory {
     pub pending_since: HashMap<String, Instant>,
     /// UIDs of pods that replaced another pod of their workload.
     pub replacements: HashSet<String>,
-    /// Envoy pod UID → when it was first seen Ready (for defect EnvoyRoutesLateAfterRestart).
-    pub envoy_ready_since: HashMap<String, Instant>,
+    /// Envoy pod UID → when it first reached its xDS server (for defect EnvoyRoutesLateAfterRestart).
+    pub envoy_reached_since: HashMap<String, Instant>,
     /// Model UID → its placement.
     pub models: HashMap<String, Placement>,
     /// Namespace → UID of the scheduler pod last seen Ready.
     pub schedulers: HashMap<String, String>,
     /// Envoy pod UIDs that got their configuration from the scheduler (xDS) at least once.
     pub configured_envoys: HashSet<String>,
+    /// Envoy pod UID → when it started without a configuration (it initializes without one
+    /// after `ENVOY_INITIAL_FETCH_TIMEOUT`).
+    pub envoys_started: HashMap<String, Instant>,
     /// Instants a pass must run at (a pod's start, a load's end), cleared at each pass.
     pub wake: Vec<Instant>,
 }

@@ -4,10 +4,19 @@
 //! is available, each change a `ScalingReplicaSet` event from `deployment-controller`; the
 //! Deployment's status and conditions from the ReplicaSets' pods.
 //!
+//! A template change rolls out as kubernetes `pkg/controller/deployment/rolling.go` does
+//! (`rolloutRolling`): one step per pass, the new ReplicaSet scaled up within `maxSurge`
+//! (`reconcileNewReplicaSet`, `NewRSNewReplicas`), else old ones scaled down within
+//! `maxUnavailable`, unhealthy replicas first (`reconcileOldReplicaSets`); both default to 25 %,
+//! surge rounded up and unavailability down (`ResolveFenceposts`), so one replica rolls with a
+//! surge of 1 and none unavailable: the new pod is Ready before the old one goes. `Recreate`
+//! (`rollout_recreate.go`) scales the old ones to 0 and the new one up once their pods are gone.
+//! docs/seldon-behaviour.md §26.
+//!
 //! Checked against a real 1.20.2 controller-manager by `sim/tests/differential.rs`. Wording is the
 //! kind node's (v1.33) `Scaled up replica set web-<hash> from 0 to 2`; 1.20 says `… to 2`
-//! (docs/real-apiserver-facts.md, allowed divergences). Harsher than upstream: no surge, the new
-//! ReplicaSet gets every replica at once; `revisionHistoryLimit` is not applied.
+//! (docs/real-apiserver-facts.md, allowed divergences). `revisionHistoryLimit` and
+//! `minReadySeconds` are not applied (available = Ready).
 
 use serde_json::{Value, json};
 
@@ -35,29 +44,54 @@ fn with_hash(v: &Value, hash: &str) -> Value {
     v
 }
 
-fn max_surge(d: &Value, want: usize) -> usize {
-    match &d["spec"]["strategy"]["rollingUpdate"]["maxSurge"] {
+/// An int-or-percent of `want`, rounded up or down (`intstr.GetScaledValueFromIntOrPercent`).
+fn scaled(v: &Value, want: usize, round_up: bool, default_percent: usize) -> usize {
+    let percent = |p: usize| {
+        if round_up {
+            (want * p).div_ceil(100)
+        } else {
+            want * p / 100
+        }
+    };
+    match v {
         Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
         Value::String(s) if s.ends_with('%') => s
             .trim_end_matches('%')
             .parse::<usize>()
-            .map(|p| (want * p).div_ceil(100))
+            .map(percent)
             .unwrap_or(0),
-        _ if d["spec"]["strategy"]["type"] == "Recreate" => 0,
-        _ => want.div_ceil(4),
+        _ => percent(default_percent),
     }
 }
 
-fn scale(ctx: &Ctx, d: &Value, rs: &Value, to: usize) {
-    let from = rs["spec"]["replicas"].as_i64().unwrap_or(0).max(0) as usize;
+/// `(maxSurge, maxUnavailable)` in pods (`deploymentutil.ResolveFenceposts`): 25 % each by
+/// default, surge rounded up, unavailability down, never both 0, unavailability at most `want`;
+/// `(0, 0)` for `Recreate`.
+fn fenceposts(d: &Value, want: usize) -> (usize, usize) {
+    if d["spec"]["strategy"]["type"] == "Recreate" {
+        return (0, 0);
+    }
+    let rolling = &d["spec"]["strategy"]["rollingUpdate"];
+    let surge = scaled(&rolling["maxSurge"], want, true, 25);
+    let mut unavailable = scaled(&rolling["maxUnavailable"], want, false, 25);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    (surge, unavailable.min(want))
+}
+
+/// Scales a ReplicaSet to `to` with the controller's event; the stored ReplicaSet when it changed.
+fn scale(ctx: &Ctx, d: &Value, rs: &Value, to: usize) -> Option<Value> {
+    let from = spec_replicas(rs);
     if from == to {
-        return;
+        return None;
     }
     let mut next = rs.clone();
     next["spec"]["replicas"] = json!(to);
     next["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
         json!(replicas(d).to_string());
-    if ctx.store.update(res("ReplicaSet"), next).is_ok() {
+    let stored = ctx.store.update(res("ReplicaSet"), next).ok()?;
+    {
         let dir = if to > from { "up" } else { "down" };
         record_event(
             &ctx.store,
@@ -68,6 +102,18 @@ fn scale(ctx: &Ctx, d: &Value, rs: &Value, to: usize) {
             "deployment-controller",
         );
     }
+    Some(stored)
+}
+
+fn spec_replicas(rs: &Value) -> usize {
+    rs["spec"]["replicas"].as_i64().unwrap_or(0).max(0) as usize
+}
+
+fn available(rs: &Value) -> usize {
+    rs["status"]["availableReplicas"]
+        .as_i64()
+        .unwrap_or(0)
+        .max(0) as usize
 }
 
 fn reconcile_one(ctx: &mut Ctx, d: &Value) {
@@ -97,7 +143,7 @@ fn reconcile_one(ctx: &mut Ctx, d: &Value) {
                     "labels": with_hash(&template["metadata"]["labels"], &hash),
                     "annotations": {
                         "deployment.kubernetes.io/desired-replicas": want.to_string(),
-                        "deployment.kubernetes.io/max-replicas": (want + max_surge(d, want)).to_string(),
+                        "deployment.kubernetes.io/max-replicas": (want + fenceposts(d, want).0).to_string(),
                         "deployment.kubernetes.io/revision": (revision + 1).to_string()},
                     "ownerReferences": [owner_ref(d)]},
                 "spec": {"replicas": 0,
@@ -112,12 +158,109 @@ fn reconcile_one(ctx: &mut Ctx, d: &Value) {
             }
         }
     };
-    scale(ctx, d, &current, want);
-    let available = current["status"]["availableReplicas"].as_i64().unwrap_or(0) as usize;
-    if available >= want {
-        for old in sets.iter().filter(|r| name(r) != rs_name && !deleting(r)) {
-            scale(ctx, d, old, 0);
+    let mut olds: Vec<Value> = sets
+        .iter()
+        .filter(|r| name(r) != rs_name && !deleting(r))
+        .cloned()
+        .collect();
+    // Oldest first (`controller.ReplicaSetsByCreationTimestamp`, ties by name).
+    olds.sort_by(|a, b| {
+        let key = |r: &Value| {
+            (
+                r["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                name(r).to_string(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    if d["spec"]["strategy"]["type"] == "Recreate" {
+        recreate(ctx, d, &current, &olds, want);
+    } else {
+        rolling(ctx, d, &current, &mut olds, want);
+    }
+}
+
+/// `rollout_recreate.go`: old ReplicaSets to 0, and the new one up once none of their pods is left.
+fn recreate(ctx: &mut Ctx, d: &Value, current: &Value, olds: &[Value], want: usize) {
+    let mut scaled = false;
+    for old in olds {
+        scaled |= scale(ctx, d, old, 0).is_some();
+    }
+    let old_pods = olds
+        .iter()
+        .any(|old| owned(ctx, "Pod", old).iter().any(|p| !deleting(p)));
+    if scaled || old_pods {
+        return;
+    }
+    scale(ctx, d, current, want);
+}
+
+/// `rolling.go` `rolloutRolling`: scale the new ReplicaSet up if it can, else old ones down.
+fn rolling(ctx: &mut Ctx, d: &Value, current: &Value, olds: &mut [Value], want: usize) {
+    let (surge, unavailable) = fenceposts(d, want);
+    let new = spec_replicas(current);
+    let old_count: usize = olds.iter().map(spec_replicas).sum();
+    let all = old_count + new;
+    // reconcileNewReplicaSet / NewRSNewReplicas: never more than want + maxSurge pods in all.
+    if new > want {
+        scale(ctx, d, current, want);
+        return;
+    }
+    if new < want && all < want + surge {
+        let up = (want + surge - all).min(want - new);
+        if scale(ctx, d, current, new + up).is_some() {
+            return;
         }
+    }
+    // reconcileOldReplicaSets: never fewer than want - maxUnavailable available, counting the
+    // new ReplicaSet's unavailable pods against it.
+    if old_count == 0 {
+        return;
+    }
+    let min_available = want.saturating_sub(unavailable);
+    let new_unavailable = new.saturating_sub(available(current));
+    let max_scaled_down = all as i64 - min_available as i64 - new_unavailable as i64;
+    if max_scaled_down <= 0 {
+        return;
+    }
+    let max_scaled_down = max_scaled_down as usize;
+    // cleanupUnhealthyReplicas: old replicas that are not available go first.
+    let mut cleaned = 0;
+    for old in olds.iter_mut() {
+        if cleaned >= max_scaled_down {
+            break;
+        }
+        let (n, a) = (spec_replicas(old), available(old));
+        if n == 0 || n <= a {
+            continue;
+        }
+        let down = (max_scaled_down - cleaned).min(n - a);
+        if let Some(stored) = scale(ctx, d, old, n - down) {
+            *old = stored;
+            cleaned += down;
+        }
+    }
+    // scaleDownOldReplicaSetsForRollingUpdate: only what is available beyond minAvailable.
+    let available_all: usize = olds.iter().map(available).sum::<usize>() + available(current);
+    if available_all <= min_available {
+        return;
+    }
+    let total = available_all - min_available;
+    let mut done = 0;
+    for old in olds.iter() {
+        if done >= total {
+            break;
+        }
+        let n = spec_replicas(old);
+        if n == 0 {
+            continue;
+        }
+        let down = n.min(total - done);
+        scale(ctx, d, old, n - down);
+        done += down;
     }
 }
 
@@ -139,7 +282,7 @@ pub(crate) fn update_status(ctx: &mut Ctx, sets_by_owner: &ByOwner, pods_by_owne
             .iter()
             .filter(|p| p["metadata"]["labels"][HASH_LABEL] == hash.as_str())
             .count();
-        let min_available = want.saturating_sub(max_unavailable(d, want));
+        let min_available = want.saturating_sub(fenceposts(d, want).1);
         let prev = &d["status"]["conditions"];
         let is_available = available >= min_available;
         let mut conditions = vec![
@@ -230,21 +373,4 @@ fn with_update_time(prev: &Value, mut c: Value) -> Value {
         None => c["lastTransitionTime"].clone(),
     };
     c
-}
-
-/// `spec.strategy.rollingUpdate.maxUnavailable` (default 25%, rounded down) in pods.
-fn max_unavailable(d: &Value, want: usize) -> usize {
-    let v = &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"];
-    if d["spec"]["strategy"]["type"] == "Recreate" {
-        return 0;
-    }
-    match v {
-        Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
-        Value::String(s) if s.ends_with('%') => s
-            .trim_end_matches('%')
-            .parse::<usize>()
-            .map(|p| want * p / 100)
-            .unwrap_or(0),
-        _ => want / 4,
-    }
 }

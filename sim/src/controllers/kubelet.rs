@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::volumes::Binding;
 use crate::control::context::Ctx;
+use crate::control::memory::ENVOY_INITIAL_FETCH_TIMEOUT;
 use crate::control::netview::network_view;
 use crate::control::objects::{deleting, name, namespace, now, res, set_status};
 use crate::faults::Defect;
@@ -89,7 +90,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
         with_ip["status"]["podIP"] = json!(ip);
         let view = view.get_or_insert_with(|| network_view(ctx)).clone();
         let crash = kafka_crash(ctx, &view, &with_ip).or_else(|| agent_crash(&ctx.store, &with_ip));
-        let unready = agent_unready(ctx, &view, &with_ip);
+        let unready = agent_unready(ctx, &view, &with_ip).or_else(|| envoy_unready(ctx, pod));
         let status = running_status(ctx, pod, &ip, &ts, crash.as_deref(), unready.as_deref());
         set_status(&ctx.store, res("Pod"), pod, status);
     }
@@ -97,6 +98,7 @@ pub(crate) fn reconcile(ctx: &mut Ctx) {
     ctx.memory.started.extend(first);
     recheck_kafka_components(ctx, &pods);
     recheck_agents(ctx, &pods);
+    recheck_envoys(ctx, &pods);
 }
 
 /// Whether a pod replacing another of its workload is still starting: such pods take
@@ -200,22 +202,88 @@ fn recheck_agents(ctx: &mut Ctx, pods: &[Value]) {
     }
 }
 
+/// Envoy pods' label value (`app.kubernetes.io/name`).
+const ENVOY_POD: &str = "seldon-envoy";
+
+/// Why an envoy pod is not Ready: envoy starts its listeners, the readiness one (`/ready` on 9003)
+/// included, only once initialized, which waits for the first xDS configuration from the
+/// scheduler or `initial_fetch_timeout` (docs/seldon-behaviour.md §26). Asks for a pass at the
+/// timeout.
+fn envoy_unready(ctx: &mut Ctx, pod: &Value) -> Option<String> {
+    if pod["metadata"]["labels"][NAME_LABEL] != ENVOY_POD {
+        return None;
+    }
+    let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+    if ctx.memory.configured_envoys.contains(uid) {
+        ctx.memory.envoys_started.remove(uid);
+        return None;
+    }
+    let since = *ctx
+        .memory
+        .envoys_started
+        .entry(uid.to_string())
+        .or_insert(ctx.pass_started);
+    let live_at = since + ENVOY_INITIAL_FETCH_TIMEOUT;
+    if live_at <= ctx.pass_started {
+        return None;
+    }
+    ctx.memory.wake_at(live_at);
+    Some("envoy is initializing: no configuration from seldon-scheduler:9002 (xDS) yet".into())
+}
+
+/// Envoy pods become Ready once configured (or past the initial fetch timeout), and stay so.
+fn recheck_envoys(ctx: &mut Ctx, pods: &[Value]) {
+    for pod in pods.iter().filter(|p| {
+        p["status"]["phase"] == "Running"
+            && !deleting(p)
+            && p["metadata"]["labels"][NAME_LABEL] == ENVOY_POD
+            && !crate::control::objects::pod_ready(p)
+    }) {
+        if envoy_unready(ctx, pod).is_some() {
+            continue;
+        }
+        let ip = pod["status"]["podIP"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = running_status(ctx, pod, &ip, &now(), None, None);
+        // Under RuntimeNeverReady it stays un-Ready: nothing to write.
+        let ready = status["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        if ready {
+            set_status(&ctx.store, res("Pod"), pod, status);
+        }
+    }
+}
+
+/// The container whose readiness probe a pod's `unready` reason is about.
+fn probed_container(pod: &Value) -> &'static str {
+    if pod["metadata"]["labels"][NAME_LABEL] == ENVOY_POD {
+        "envoy"
+    } else {
+        "agent"
+    }
+}
+
 /// The running status of a started pod; `crash` is why its container keeps failing,
-/// `agent_unready` why its `agent` container does not pass readiness.
+/// `unready` why its probed container (the agent; envoy) does not pass readiness.
 fn running_status(
     ctx: &Ctx,
     pod: &Value,
     ip: &str,
     ts: &str,
     crash: Option<&str>,
-    agent_unready: Option<&str>,
+    unready: Option<&str>,
 ) -> Value {
     // Defect RuntimeNeverReady: the runtime's component pods run but never pass readiness.
     let component = pod["metadata"]["labels"]["app.kubernetes.io/name"]
         .as_str()
         .unwrap_or_default();
     let ready = crash.is_none()
-        && agent_unready.is_none()
+        && unready.is_none()
         && !(ctx.faults.has(Defect::RuntimeNeverReady) && COMPONENT_NAMES.contains(&component));
     let r = if ready { "True" } else { "False" };
     let names: Vec<&str> = containers(pod).filter_map(|c| c["name"].as_str()).collect();
@@ -233,12 +301,12 @@ fn running_status(
                 "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": why, "startedAt": ts, "finishedAt": ts}},
             }),
             // The agent answers its readiness probe (9008 /ready) only once connected (agent_svc_manager.go `Ready`).
-            None if agent_unready.is_some() && c["name"] == "agent" => json!({
+            None if unready.is_some() && c["name"] == probed_container(pod) => json!({
                 "name": c["name"], "image": c["image"], "ready": false, "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
             None => json!({
-                "name": c["name"], "image": c["image"], "ready": ready || agent_unready.is_some() || (crash.is_some() && server), "restartCount": 0, "started": true,
+                "name": c["name"], "image": c["image"], "ready": ready || unready.is_some() || (crash.is_some() && server), "restartCount": 0, "started": true,
                 "state": {"running": {"startedAt": ts}},
             }),
         })
@@ -249,9 +317,9 @@ fn running_status(
     let unready_names = if crash.is_some() && !server {
         names.join(" ")
     } else {
-        "agent".to_string()
+        probed_container(pod).to_string()
     };
-    if crash.is_some() || agent_unready.is_some() {
+    if crash.is_some() || unready.is_some() {
         let msg = format!("containers with unready status: [{unready_names}]");
         for c in [&mut not_ready, &mut containers_ready] {
             c["reason"] = json!("ContainersNotReady");

@@ -2,6 +2,13 @@
 //! per `volumeClaimTemplates` entry and ordinal (`<template>-<set>-<ordinal>`, created before the
 //! pod, never deleted with it), rolling updates one pod at a time, and the status.
 //!
+//! A template change rolls out as kubernetes `pkg/controller/statefulset/stateful_set_control.go`
+//! `updateStatefulSet` does for `RollingUpdate` with partition 0 (the default; Seldon's operator
+//! sets no update strategy): the pod with the largest ordinal not at the update revision is
+//! deleted, one at a time, each time only once the pods above it run the new revision and are
+//! Ready (here, harsher, once every pod is Ready); Server pods drain first
+//! (docs/seldon-behaviour.md §25, §26).
+//!
 //! Wording from kubernetes v1.20.2 `pkg/controller/statefulset/stateful_pod_control.go`
 //! (`create Pod web-0 in StatefulSet web successful`, `create Claim data-web-0 Pod web-0 in
 //! StatefulSet web success`), checked against a real 1.20.2 controller-manager by
@@ -182,18 +189,28 @@ pub(crate) fn update_status(ctx: &mut Ctx, by_owner: &ByOwner) {
             .filter(|p| !deleting(p))
             .collect();
         let ready = pods.iter().filter(|p| pod_ready(p)).count();
-        let updated = pods
-            .iter()
-            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == revision.as_str())
-            .count();
+        let at = |rev: &str| {
+            pods.iter()
+                .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == rev)
+                .count()
+        };
+        let updated = at(&revision);
+        // The current revision becomes the update revision once every pod runs it and is Ready
+        // (stateful_set_control.go `completeRollingUpdate`); until then it names the old one.
+        let current = match sts["status"]["currentRevision"].as_str() {
+            Some(c) if !c.is_empty() && (updated < pods.len() || ready < pods.len()) => {
+                c.to_string()
+            }
+            _ => revision.clone(),
+        };
         let mut status = json!({
             "observedGeneration": sts["metadata"]["generation"], "replicas": pods.len(),
-            "currentRevision": revision, "updateRevision": revision, "collisionCount": 0,
+            "currentRevision": current, "updateRevision": revision, "collisionCount": 0,
         });
         for (k, v) in [
             ("readyReplicas", ready),
             ("availableReplicas", ready),
-            ("currentReplicas", updated),
+            ("currentReplicas", at(&current)),
             ("updatedReplicas", updated),
         ] {
             if v > 0 {

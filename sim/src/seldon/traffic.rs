@@ -74,27 +74,24 @@ pub(crate) fn ready_pods(store: &Store, ns: &str, key: &str, value: &str) -> Vec
         .collect()
 }
 
-/// Whether envoy in `ns` gets its configuration: a Ready envoy pod connects to the scheduler's
-/// xDS port. `Err` says why not.
-pub(crate) fn envoy_xds(
+/// The running envoy pods of `ns` that get their configuration: those that connect to the
+/// scheduler's xDS port (a starting envoy is not Ready until it did, docs/seldon-behaviour.md §26).
+pub(crate) fn envoys_configured(
     store: &Store,
     view: &NetworkView,
     ns: &str,
     unpoliced: bool,
-) -> Result<(), String> {
-    let envoys = ready_pods(store, ns, NAME_LABEL, "seldon-envoy");
-    let mut why = Vec::new();
-    for pod in &envoys {
-        match dial(view, pod, ENVOY_XDS, unpoliced) {
-            Ok(()) => return Ok(()),
-            Err(e) => why.push(e),
-        }
-    }
-    Err(if why.is_empty() {
-        "no Ready envoy pod".to_string()
-    } else {
-        format!("envoy cannot reach {ENVOY_XDS} (xDS): {}", why.join("; "))
-    })
+) -> Vec<String> {
+    let (pods, _) = store.list(res("Pod"), Some(ns));
+    pods.iter()
+        .filter(|p| {
+            p["metadata"]["labels"][NAME_LABEL] == "seldon-envoy"
+                && p["metadata"]["deletionTimestamp"].is_null()
+                && p["status"]["phase"] == "Running"
+        })
+        .filter(|p| dial(view, p, ENVOY_XDS, unpoliced).is_ok())
+        .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// Whether envoy in `ns` reaches the agent proxies of the given server pods (REST, gRPC).

@@ -1,11 +1,11 @@
 //! An in-place upgrade of the Seldon install, as `helm upgrade` of the CRDs chart and then the
 //! setup chart does it (docs/seldon-behaviour.md §20): first the new CRDs (a newer schema for
 //! every Seldon kind; objects already stored are not re-validated until their next write), then
-//! the components on the new version, their pods deleted and recreated by their controllers.
+//! the components on the new version: their templates change and their controllers roll them.
 
 use serde_json::{Value, json};
 
-use super::components::{COMPONENT_NAMES, CONTROLLER_DEPLOYMENT, NAME_LABEL, SERVER_LABEL};
+use super::components::CONTROLLER_DEPLOYMENT;
 use crate::control::objects::res;
 use crate::faults::{Defect, Faults};
 use crate::store::{ApiError, RESOURCES, Store};
@@ -82,48 +82,77 @@ fn set_schemas(store: &Store, schema: impl Fn(&str) -> Value) -> Result<Vec<Stri
     Ok(changed)
 }
 
-/// The setup chart's upgrade: the controller on `version`, and every runtime component and Server
-/// pod deleted so its StatefulSet or Deployment recreates it on the new images. Returns how many
-/// pods were deleted.
+/// An image of Seldon's own (`docker.io/seldonio/seldon…`) retagged to `version`; others as they are.
+fn retag(image: &str, version: &str) -> Option<String> {
+    let (repo, tag) = image.rsplit_once(':')?;
+    (repo.starts_with("docker.io/seldonio/seldon") && tag != version)
+        .then(|| format!("{repo}:{version}"))
+}
+
+/// Retags every Seldon image of the containers under `containers`; whether one changed.
+fn retag_containers(containers: &mut Value, version: &str) -> bool {
+    let mut changed = false;
+    for c in containers.as_array_mut().into_iter().flatten() {
+        if let Some(image) = c["image"].as_str().and_then(|i| retag(i, version)) {
+            c["image"] = json!(image);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// The setup chart's upgrade, as `helm upgrade` applies it: the controller Deployment's image,
+/// and the images of SeldonConfig `default` and ServerConfigs `mlserver` and `triton` (the
+/// chart's templates, `values.yaml` `*.image.tag`), all on `version`. Nothing is deleted: the
+/// controller's Deployment rolls its pod, and the operator, which watches SeldonConfigs and
+/// ServerConfigs (`SetupWithManager` of the SeldonRuntime and Server reconcilers), renders every
+/// runtime's workloads and Server StatefulSet with the new images, which their controllers roll
+/// (docs/seldon-behaviour.md §20, §26). Returns the objects that changed (`SeldonConfig
+/// seldon-mesh/default`).
 pub fn roll_components(
     store: &Store,
     controller_ns: &str,
     version: &str,
-) -> Result<usize, ApiError> {
-    let deployments = res("Deployment");
-    if let Some(mut d) = store.get(deployments, Some(controller_ns), CONTROLLER_DEPLOYMENT) {
-        for c in d["spec"]["template"]["spec"]["containers"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            c["image"] = json!(format!("docker.io/seldonio/seldonv2-controller:{version}"));
+) -> Result<Vec<String>, ApiError> {
+    let mut changed = Vec::new();
+    let mut update = |kind: &str, name: &str, path: &[&str]| -> Result<(), ApiError> {
+        let rt = res(kind);
+        let Some(mut obj) = store.get(rt, Some(controller_ns), name) else {
+            return Ok(());
+        };
+        let mut containers = &mut obj;
+        for p in path {
+            containers = &mut containers[*p];
         }
-        d["spec"]["template"]["metadata"]["annotations"]["conformance.harness/upgraded-to"] =
-            json!(version);
-        d["metadata"]
-            .as_object_mut()
-            .map(|m| m.remove("resourceVersion"));
-        store.update(deployments, d)?;
-    }
-    let pods = res("Pod");
-    let (list, _) = store.list(pods, None);
-    let mut deleted = 0;
-    for p in list {
-        let labels = &p["metadata"]["labels"];
-        let component = labels[NAME_LABEL]
-            .as_str()
-            .is_some_and(|n| COMPONENT_NAMES.contains(&n));
-        let controller = labels["control-plane"] == "v2-controller-manager";
-        if component || controller || labels[SERVER_LABEL].is_string() {
-            let ns = p["metadata"]["namespace"].as_str();
-            let name = p["metadata"]["name"].as_str().unwrap_or_default();
-            match store.delete(pods, ns, name) {
-                Ok(_) => deleted += 1,
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
+        let mut touched = false;
+        if kind == "SeldonConfig" {
+            for comp in containers.as_array_mut().into_iter().flatten() {
+                touched |= retag_containers(&mut comp["podSpec"]["containers"], version);
             }
+        } else {
+            touched = retag_containers(containers, version);
         }
+        if touched {
+            obj["metadata"]
+                .as_object_mut()
+                .map(|m| m.remove("resourceVersion"));
+            store.update(rt, obj)?;
+            changed.push(format!("{kind} {controller_ns}/{name}"));
+        }
+        Ok(())
+    };
+    update(
+        "Deployment",
+        CONTROLLER_DEPLOYMENT,
+        &["spec", "template", "spec", "containers"],
+    )?;
+    update("SeldonConfig", "default", &["spec", "components"])?;
+    for server_config in ["mlserver", "triton"] {
+        update(
+            "ServerConfig",
+            server_config,
+            &["spec", "podSpec", "containers"],
+        )?;
     }
-    Ok(deleted)
+    Ok(changed)
 }
