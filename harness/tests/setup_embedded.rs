@@ -489,6 +489,14 @@ async fn a_wait_that_times_out_explains_itself() {
 
 /// A Model whose scheduler never came up keeps Seldon's finalizer (upstream #5043): cleanup waits
 /// a bounded time, removes the finalizer itself, says so, and leaves nothing behind.
+/// The Model carries Seldon's finalizer.
+fn held_by_finalizer() -> wait::Condition {
+    wait::Condition::new("carries seldon.model.finalizer", |o| {
+        o.and_then(|o| o.metadata.finalizers.as_ref())
+            .is_some_and(|f| f.iter().any(|f| f == setup::MODEL_FINALIZER))
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
     let s = scenario("missing-servers");
@@ -496,16 +504,14 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
     let (_platform, client, _config) = platform_with(&s, faults).await;
     let work = tempfile::tempdir().unwrap();
     let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
-    ctx.cleanup_timeout = Duration::from_secs(30);
-    ctx.model_unload_timeout = Duration::from_secs(1);
+    ctx.cleanup_timeout = Duration::from_secs(60);
+    // Long: with no scheduler pod Ready cleanup must not wait for it at all.
+    ctx.model_unload_timeout = Duration::from_secs(20);
     let guard = CleanupGuard::new(client.clone(), &ctx);
     setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let held = wait::Condition::new("carries seldon.model.finalizer", |o| {
-        o.and_then(|o| o.metadata.finalizers.as_ref())
-            .is_some_and(|f| f.iter().any(|f| f == setup::MODEL_FINALIZER))
-    });
+    let held = held_by_finalizer();
     // Both Models must carry the finalizer before cleanup starts, or one may go before it is held.
     for name in ["credit-risk", "mnist-pytorch"] {
         let model = Target::seldon("Model", "financial-ml", name);
@@ -515,7 +521,11 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
     }
     let started = std::time::Instant::now();
     let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(started.elapsed() < Duration::from_secs(20), "bounded");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "no wait for a scheduler that has no Ready pod: {:?}",
+        started.elapsed()
+    );
     let removed: Vec<String> = report
         .finalizers_removed
         .iter()
@@ -525,7 +535,70 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
     assert!(
         removed.iter().all(|r| r.contains("seldon.model.finalizer")
             && r.contains("#5043")
-            && r.contains("financial-ml")),
+            && r.contains("StatefulSet financial-ml/seldon-scheduler has no Ready pod")
+            && r.contains("at once")),
+        "{removed:#?}"
+    );
+    assert_eq!(harness_objects(&client).await, Vec::<String>::new());
+}
+
+/// A Ready scheduler the controller cannot reach (a NetworkPolicy admits only its own namespace)
+/// cannot unload a deleted Model either: its finalizer holds the deletion, and cleanup removes it
+/// after waiting `model_unload_timeout`, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_whose_scheduler_the_controller_cannot_reach_is_released_after_the_unload_wait() {
+    use k8s_openapi::api::networking::v1::NetworkPolicy;
+    let s = scenario("mnist-pytorch");
+    let (_platform, client, _config) = platform_for(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    ctx.cleanup_timeout = Duration::from_secs(30);
+    ctx.model_unload_timeout = Duration::from_secs(1);
+    let guard = CleanupGuard::new(client.clone(), &ctx);
+    setup::setup_recorded(&client, &s, &ctx, &guard.recorder())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ns = "financial-mlops-pytorch";
+    let held = held_by_finalizer();
+    let model = Target::seldon("Model", ns, "mnist-pytorch");
+    wait::wait_for(&client, &model, &held, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let scheduler_ready = wait::Condition::new("a Ready pod", |o| {
+        o.is_some_and(|o| o.data["status"]["readyReplicas"].as_i64().unwrap_or(0) > 0)
+    });
+    wait::wait_for(
+        &client,
+        &Target::of::<k8s_openapi::api::apps::v1::StatefulSet>(Some(ns), "seldon-scheduler"),
+        &scheduler_ready,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let cut: NetworkPolicy = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "scheduler-own-namespace-only", "namespace": ns},
+        "spec": {
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "seldon-scheduler"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+        },
+    }))
+    .unwrap();
+    Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+        .create(&Default::default(), &cut)
+        .await
+        .unwrap();
+    let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
+    let removed: Vec<String> = report
+        .finalizers_removed
+        .iter()
+        .map(|(o, why)| format!("{o}: {why}"))
+        .collect();
+    assert_eq!(removed.len(), 1, "the Model was held: {removed:#?}");
+    assert!(
+        removed[0].contains("did not unload it within 1s")
+            && removed[0].contains("#5043")
+            && removed[0].contains(ns),
         "{removed:#?}"
     );
     assert_eq!(harness_objects(&client).await, Vec::<String>::new());

@@ -80,23 +80,31 @@ async fn delivered(client: &kube::Client) -> BTreeMap<String, (String, Value)> {
     out
 }
 
-/// Runs setup for the scenario with `overrides` (what a target supplies), returns what was
-/// delivered, and cleans up.
-async fn setup_with(overrides: PackageOverrides) -> BTreeMap<String, (String, Value)> {
-    let s = scenario();
-    let (platform, client) = api_server(&s).await;
+/// Runs setup for `s` with `overrides` (what a target supplies), reads what `read` wants from the
+/// API server setup applied to, and cleans up.
+async fn set_up_and_read<T>(
+    s: &Scenario,
+    overrides: PackageOverrides,
+    read: impl AsyncFnOnce(&kube::Client) -> T,
+) -> T {
+    let (platform, client) = api_server(s).await;
     let work = tempfile::tempdir().unwrap();
-    let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
+    let mut ctx = RunContext::for_scenario(s).with_work_dir(work.path());
     ctx.package_overrides = overrides;
-    let applied = setup::setup(&client, &s, &ctx)
+    let applied = setup::setup(&client, s, &ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let out = delivered(&client).await;
+    let out = read(&client).await;
     setup::cleanup(&client, &applied)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     drop(platform);
     out
+}
+
+/// The scenario's delivered Secrets with `overrides`.
+async fn setup_with(overrides: PackageOverrides) -> BTreeMap<String, (String, Value)> {
+    set_up_and_read(&scenario(), overrides, async |c| delivered(c).await).await
 }
 
 fn param<'a>(d: &'a BTreeMap<String, (String, Value)>, secret: &str, p: &str) -> &'a str {
@@ -255,4 +263,107 @@ async fn an_undeclared_wrong_secret_of_a_failing_model_is_refused_with_the_fix()
         "{e}"
     );
     assert!(!e.contains("harness-test-secret-key-not-real"), "{e}");
+}
+
+/// Copies a folder tree (the scenarios, into a scratch folder the test may change).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_swaps_only_the_secrets_it_supplies_and_keeps_the_rest_of_the_package() {
+    if !kubectl_available() {
+        eprintln!("SKIPPED: kubectl is not installed (needed for `kubectl kustomize`)");
+        return;
+    }
+    // storage-failures, its broken package holding a ConfigMap too and declaring only
+    // `minio-remote` broken: `wrong-keys-s3` is then a working Secret the target supplies.
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&workspace().join("scenarios"), copy.path());
+    let overlay = copy
+        .path()
+        .join("secrets/storage-failures-broken/production");
+    std::fs::write(
+        overlay.join("settings.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: team-settings\ndata:\n  region: eu-west-1\n",
+    )
+    .unwrap();
+    let kustomization = overlay.join("kustomization.yaml");
+    let k = std::fs::read_to_string(&kustomization).unwrap();
+    assert!(k.contains("  - secret.yaml\n"), "test bug: {k}");
+    std::fs::write(
+        &kustomization,
+        k.replace("  - secret.yaml\n", "  - secret.yaml\n  - settings.yaml\n"),
+    )
+    .unwrap();
+    let file = copy.path().join("storage-failures.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let declared =
+        "            wrong-keys-s3: keys        # keeps keys the store does not know (#5139)\n";
+    assert!(text.contains(declared), "test bug: the declaration moved");
+    std::fs::write(&file, text.replacen(declared, "", 1)).unwrap();
+    let s = Scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+
+    let state = tempfile::tempdir().unwrap();
+    let store = StoreAccess {
+        endpoint: KIND_ENDPOINT.into(),
+        credentials: Credentials::random().unwrap(),
+    };
+    let overrides = store_packages(&s, state.path(), &store).unwrap();
+    assert!(
+        overrides
+            .packages
+            .contains_key(&(TEAM.to_string(), "wrong-keys-s3".to_string())),
+        "the target supplies the working Secret"
+    );
+    let (d, settings, swapped) = set_up_and_read(&s, overrides, async |client| {
+        let configs: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(client.clone(), TEAM);
+        let settings = configs
+            .get("team-settings")
+            .await
+            .expect("the package's ConfigMap is applied beside the supplied Secret");
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), TEAM);
+        let swapped = secrets.get("wrong-keys-s3").await.unwrap();
+        (delivered(client).await, settings, swapped)
+    })
+    .await;
+
+    assert_eq!(
+        settings
+            .data
+            .unwrap_or_default()
+            .get("region")
+            .map(String::as_str),
+        Some("eu-west-1")
+    );
+    // The supplied Secret: the store's endpoint and keys, applied as part of the team's package.
+    assert_eq!(param(&d, "wrong-keys-s3", "endpoint"), KIND_ENDPOINT);
+    assert_eq!(
+        param(&d, "wrong-keys-s3", "access_key_id"),
+        store.credentials.access_key
+    );
+    let label = swapped
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .get(harness::setup::secrets::PACKAGE_LABEL)
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        label.starts_with("storage-failures-broken-secrets-"),
+        "labelled with the scenario's package: {label}"
+    );
+    // The Secret still declared broken keeps its wrong part, in the same package.
+    assert_eq!(d["minio-remote"].1["name"], "minio");
+    assert_eq!(param(&d, "minio-remote", "endpoint"), KIND_ENDPOINT);
 }

@@ -133,7 +133,8 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             runtime_view(&ctx.store, namespace(rt), xds_ok),
         );
     }
-    model::finalize(ctx, &ctl, &runtimes);
+    let view = view.unwrap_or_else(|| network_view(ctx));
+    model::finalize(ctx, &ctl, &view, &runtimes);
     let mut servers = Vec::new();
     let (list, _) = ctx.store.list(res("Server"), None);
     for s in list
@@ -145,7 +146,6 @@ pub(crate) async fn reconcile(ctx: &mut Ctx) {
             servers.push(info);
         }
     }
-    let view = view.unwrap_or_else(|| network_view(ctx));
     let (served, model_statuses) = model::reconcile(ctx, &ctl, &view, &runtimes, &mut servers);
     for s in &servers {
         if let Some(obj) = ctx.store.get(res("Server"), Some(&s.namespace), &s.name) {

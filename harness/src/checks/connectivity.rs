@@ -281,7 +281,9 @@ pub async fn connectivity(
     c: &Connectivity,
     deadline: Deadline,
 ) -> Verdict {
-    match enforcement(ctx, &c.from, deadline).await {
+    // The canary is the run's, judged by `networkPolicyEnforced`: waiting for it (or running it
+    // for the run) is not this check's platform time.
+    match crate::kube::clock::prerequisite(enforcement(ctx, &c.from, deadline)).await {
         Enforcement::Enforced(_) => {}
         Enforcement::NotEnforced(d) => return Verdict::skip(d),
         Enforcement::Unknown(d) => {

@@ -1,13 +1,16 @@
 //! Time that is not the platform's: a check's deadline measures how long the platform takes,
-//! not how long this process was kept from running or chose to wait. Two kinds of time are
-//! credited back to a check's deadline ([`credit`]), both counted per check ([`metering`]):
+//! not how long this process was kept from running or chose to wait. Three kinds of time are
+//! credited back to a check's deadline ([`credit`]), all counted per check ([`metering`]):
 //!
 //! - **lateness**: a meter polled in the check's own task sleeps [`TICK`] at a time and counts
 //!   how much later than asked it ran again; on a starved machine (a 2-core runner building while
 //!   tests run) or a congested runtime that is the time the check, and the embedded platform in
 //!   the same process, could not run;
 //! - **backoff**: time the harness slept before retrying a transient API error inside the check
-//!   ([`add_backoff`]), which a throttling API server asks for.
+//!   ([`add_backoff`]), which a throttling API server asks for;
+//! - **shared prerequisites**: time spent awaiting a result the run computes once for several
+//!   checks ([`prerequisite`]: the NetworkPolicy canary), which the check computing it measures
+//!   under its own deadline; without the credit every check waiting for it would pay for it again.
 //!
 //! Credit is capped by the callers ([`MAX_CREDIT_FACTOR`] times the deadline's own length), so a
 //! failing check still ends.
@@ -29,6 +32,7 @@ pub const MAX_CREDIT_FACTOR: u32 = 4;
 struct Counters {
     late_nanos: AtomicU64,
     backoff_nanos: AtomicU64,
+    prerequisite_nanos: AtomicU64,
 }
 
 tokio::task_local! {
@@ -72,6 +76,23 @@ pub fn add_backoff(d: Duration) {
     });
 }
 
+/// Awaits `fut`, a result shared by several checks of the run (another check may be computing it
+/// under its own deadline), and credits the time waited to the running check, less what the meter
+/// and retries already credited meanwhile.
+pub async fn prerequisite<F: std::future::Future>(fut: F) -> F::Output {
+    let start = Instant::now();
+    let credited = credit();
+    let out = fut.await;
+    let waited = start
+        .elapsed()
+        .saturating_sub(credit().saturating_sub(credited));
+    let _ = COUNTERS.try_with(|c| {
+        c.prerequisite_nanos
+            .fetch_add(waited.as_nanos() as u64, Ordering::Relaxed)
+    });
+    out
+}
+
 fn read(f: impl Fn(&Counters) -> u64) -> Duration {
     Duration::from_nanos(COUNTERS.try_with(|c| f(c)).unwrap_or(0))
 }
@@ -86,9 +107,10 @@ pub fn lateness() -> Duration {
     read(|c| c.late_nanos.load(Ordering::Relaxed))
 }
 
-/// The credit so far: the running check's lateness plus its backoff.
+/// The credit so far: the running check's lateness, its backoff and its waits for shared
+/// prerequisites.
 pub fn credit() -> Duration {
-    lateness() + backoff()
+    lateness() + backoff() + read(|c| c.prerequisite_nanos.load(Ordering::Relaxed))
 }
 
 #[cfg(test)]
@@ -110,6 +132,28 @@ mod tests {
         })
         .await;
         assert_eq!(inside, Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_shared_prerequisite_leaves_the_deadline_whole() {
+        use crate::kube::wait::Deadline;
+        // Another check computes the shared result (the canary) for 300 ms; this check's
+        // 100 ms deadline must still be whole once it has the result.
+        let (waited, plain) = metering(async {
+            let d = Deadline::after(Duration::from_millis(100));
+            prerequisite(tokio::time::sleep(Duration::from_millis(300))).await;
+            let waited = d.remaining();
+            let d = Deadline::after(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            (waited, d.remaining())
+        })
+        .await;
+        assert!(waited >= Duration::from_millis(50), "{waited:?}");
+        assert_eq!(
+            plain,
+            Duration::ZERO,
+            "time not awaited as a prerequisite is the check's own"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

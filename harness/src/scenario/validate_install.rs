@@ -133,9 +133,8 @@ pub(super) fn check_package(
 }
 
 /// A package's `brokenOnPurpose` (scenarios/README.md, "Secrets broken on purpose"): each entry is
-/// a Secret the package provides and that a Model a `modelLoadFails` check names uses; a package
-/// declaring any provides only such Secrets, because a target with its own model store replaces a
-/// package that provides a working store Secret whole.
+/// a Secret the package provides and that a Model a `modelLoadFails` check names uses. A package
+/// may also provide working Secrets: a target with its own model store swaps only those.
 pub(super) fn check_broken_on_purpose(
     ctx: &mut Ctx<'_>,
     p: &str,
@@ -171,17 +170,6 @@ pub(super) fn check_broken_on_purpose(
                     team.namespace
                 ),
                 "add a Model naming it and a `modelLoadFails` check for that Model, or remove the entry",
-            );
-        }
-    }
-    for (k, name) in pkg.provides.iter().enumerate() {
-        if !pkg.broken_on_purpose.contains_key(name) {
-            ctx.error_hint(
-                &format!("{p}.provides[{k}]"),
-                format!(
-                    "the package declares Secrets broken on purpose, so every Secret it provides must be one, but `{name}` is not under `brokenOnPurpose`"
-                ),
-                "a target with its own model store replaces a package that provides a working store Secret whole (the broken ones with it): keep working and broken Secrets in separate packages",
             );
         }
     }

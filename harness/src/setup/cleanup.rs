@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use tokio::time::Instant;
@@ -124,20 +125,43 @@ pub async fn cleanup_with_timeouts(
             if t.object.kind != "Model" {
                 return (t, wait::wait_for(client, t, &gone(), left).await, None);
             }
-            let first = wait::wait_for(client, t, &gone(), left.min(model_unload)).await;
-            if first.is_ok() {
-                return (t, first, None);
-            }
+            let namespace = t.object.namespace.as_deref().unwrap_or_default();
+            // With no scheduler pod Ready nothing can unload it: waiting would only pass time.
+            let unloaded = match scheduler_down(client, namespace).await {
+                Some(why) => Err(why),
+                None => Ok(wait::wait_for(client, t, &gone(), left.min(model_unload)).await),
+            };
+            // `first`: the timed-out wait, if there was one (the report of a refused removal).
+            let (first, held) = match unloaded {
+                Ok(Ok(o)) => return (t, Ok(o), None),
+                Ok(Err(e)) => (
+                    Some(Err(e)),
+                    format!(
+                        "Seldon did not unload it within {}s, so its finalizer {MODEL_FINALIZER} \
+                         held the deletion (the scheduler of {namespace} is gone or unreachable; \
+                         upstream #5043): cleanup removed the finalizer",
+                        model_unload.as_secs_f32(),
+                    ),
+                ),
+                Err(why) => (
+                    None,
+                    format!(
+                        "Seldon cannot unload it: {why}, so its finalizer {MODEL_FINALIZER} \
+                         holds the deletion (upstream #5043): cleanup removed the finalizer at once"
+                    ),
+                ),
+            };
             let removed = match drop_model_finalizer(applier, &t.object).await {
                 Ok(false) => None,
-                Ok(true) => Some(format!(
-                    "Seldon did not unload it within {}s, so its finalizer {MODEL_FINALIZER} held                      the deletion (the scheduler of {} is gone or unreachable; upstream #5043):                      cleanup removed the finalizer",
-                    model_unload.as_secs_f32(),
-                    t.object.namespace.as_deref().unwrap_or_default()
-                )),
+                Ok(true) => Some(held),
                 // Refused (e.g. the Model no longer validates against its CRD): waiting cannot help.
                 Err(e) => {
                     let why = format!("removing its finalizer {MODEL_FINALIZER} failed: {e}");
+                    let first = match first {
+                        Some(first) => first,
+                        // Not waited yet: one look, so the report says what the Model showed.
+                        None => wait::wait_for(client, t, &gone(), Duration::ZERO).await,
+                    };
                     return (t, first, Some(why));
                 }
             };
@@ -180,6 +204,25 @@ pub async fn cleanup_with_timeouts(
         })
     }
 }
+
+/// Why Seldon cannot unload a Model of `namespace` now, if it cannot: the controller unloads it
+/// through the namespace's scheduler (the SeldonRuntime's `seldon-scheduler` StatefulSet), and
+/// with no scheduler pod Ready its call fails and is retried, the finalizer held. `None` when the
+/// scheduler has a Ready pod, or when the harness cannot tell (it then waits as usual).
+async fn scheduler_down(client: &Client, namespace: &str) -> Option<String> {
+    let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(SCHEDULER).await {
+        Ok(None) => Some(format!("namespace {namespace} has no {SCHEDULER}")),
+        Ok(Some(s)) => {
+            let ready = s.status.and_then(|s| s.ready_replicas).unwrap_or(0);
+            (ready == 0).then(|| format!("StatefulSet {namespace}/{SCHEDULER} has no Ready pod"))
+        }
+        Err(_) => None,
+    }
+}
+
+/// The scheduler's StatefulSet in a SeldonRuntime's namespace.
+const SCHEDULER: &str = "seldon-scheduler";
 
 /// Puts back exactly the labels an adopted object had before the run: labels it did not have are
 /// removed, changed ones get their old value.

@@ -44,6 +44,7 @@ use serde_json::Value;
 use super::plan::{Phase, Step, plan};
 use super::record::{Applied, Recorder, RunContext};
 use crate::kube::{Applier, ApplyError, ObjectRef};
+use crate::package::seal::is_sealed_secret;
 use crate::scenario::{BrokenPart, Scenario, SecretPackageRef};
 use crate::setup::secrets::{self, RenderedPackage, SecretsError};
 
@@ -112,36 +113,16 @@ pub async fn setup_recorded(
     let mut packages: Vec<RenderedPackage> = Vec::new();
     for step in &steps {
         if let Step::Package { namespace, package } = step {
-            let replaced = package
-                .provides
-                .iter()
-                .find_map(|s| {
-                    ctx.package_overrides
-                        .packages
-                        .get(&(namespace.clone(), s.clone()))
-                })
-                .map(|dir| SecretPackageRef {
-                    path: dir.clone(),
-                    ..package.clone()
-                });
-            if let Some(r) = &replaced {
-                tracing::info!(
-                    "{namespace}: the target supplies package {} instead of {}",
-                    r.path.display(),
-                    package.path.display()
-                );
-            }
             let r = secrets::prepare(
-                replaced.as_ref().unwrap_or(package),
+                package,
                 scenario.base_dir(),
                 namespace,
                 &ctx.packages_dir(),
                 Some(&ctx.package_date),
             )
             .and_then(|mut r| {
-                if replaced.is_none() {
-                    deliver_broken(scenario, namespace, package, &mut r, ctx)?;
-                }
+                supply_target_secrets(scenario, namespace, package, &mut r, ctx)?;
+                deliver_broken(scenario, namespace, package, &mut r, ctx)?;
                 Ok(r)
             })
             .map_err(|e| {
@@ -278,6 +259,59 @@ fn remove_packages(ctx: &RunContext) {
 /// wrong for the Models naming it; with the target's model store it is pointed at that store,
 /// keeping the wrong part; without one (existing clusters) it stays as packaged, and the run says
 /// what its failure then depends on. Never logs a value.
+/// Swaps each Secret of a rendered package that the target supplies (the rclone Secret of its own
+/// model store, `package_overrides`) for the target's, keeping every other object of the package:
+/// the target knows the store's endpoint and keys, the package holds the team's placeholders.
+fn supply_target_secrets(
+    scenario: &Scenario,
+    namespace: &str,
+    package: &SecretPackageRef,
+    rendered: &mut RenderedPackage,
+    ctx: &RunContext,
+) -> Result<(), SecretsError> {
+    for secret in &package.provides {
+        let key = (namespace.to_string(), secret.clone());
+        let Some(dir) = ctx.package_overrides.packages.get(&key) else {
+            continue;
+        };
+        let supplied = SecretPackageRef {
+            path: dir.clone(),
+            provides: vec![secret.clone()],
+            broken_on_purpose: Default::default(),
+            ..package.clone()
+        };
+        let from_target = secrets::prepare(
+            &supplied,
+            scenario.base_dir(),
+            namespace,
+            &ctx.packages_dir(),
+            Some(&ctx.package_date),
+        )?;
+        let mut object = from_target.secret(secret).cloned().ok_or_else(|| {
+            SecretsError::Invalid(format!(
+                "the target's package {} renders no Secret `{secret}`",
+                dir.display()
+            ))
+        })?;
+        // It is applied as part of the scenario's package, so it carries that package's label.
+        object["metadata"]["labels"][secrets::PACKAGE_LABEL] =
+            secrets::package_label_value(&rendered.package).into();
+        match rendered.objects.iter().position(|o| {
+            (o["kind"] == "Secret" || is_sealed_secret(o))
+                && o["metadata"]["name"] == secret.as_str()
+        }) {
+            Some(at) => rendered.objects[at] = object,
+            None => rendered.objects.push(object),
+        }
+        tracing::info!(
+            "{namespace}: Secret {secret} of package {} comes from the target's model store; the \
+             package's other objects are applied as packaged",
+            package.path.display()
+        );
+    }
+    Ok(())
+}
+
 fn deliver_broken(
     scenario: &Scenario,
     namespace: &str,

@@ -70,9 +70,26 @@ pub const MODEL_FINALIZER: &str = "seldon.model.finalizer";
 
 /// The controller's `handleFinalizer` (docs/seldon-behaviour.md §15): it adds the finalizer to
 /// every Model it watches; a deleted Model keeps it until the namespace's scheduler unloaded it
-/// (the `ModelTerminated` event), so with no scheduler up deletion hangs (upstream #5043).
-pub(crate) fn finalize(ctx: &Ctx, ctl: &Controller, runtimes: &BTreeMap<String, RuntimeView>) {
+/// (the `ModelTerminated` event), so with no scheduler up, or none the controller can reach (its
+/// `UnloadModel` call fails `Unavailable` and is retried), deletion hangs (upstream #5043).
+pub(crate) fn finalize(
+    ctx: &Ctx,
+    ctl: &Controller,
+    view: &NetworkView,
+    runtimes: &BTreeMap<String, RuntimeView>,
+) {
     let (models, _) = ctx.store.list(res("Model"), None);
+    let controllers = ready_pods(
+        &ctx.store,
+        &ctl.namespace,
+        "control-plane",
+        "v2-controller-manager",
+    );
+    let unpoliced = ctx.faults.seldon_traffic_unpoliced();
+    let unloads = |ns: &str| {
+        runtimes.get(ns).is_some_and(|r| r.scheduler_up)
+            && controller_unconnected(view, &controllers, ns, unpoliced).is_none()
+    };
     for m in models.iter().filter(|m| ctl.watches(namespace(m))) {
         let finalizers = strings(&m["metadata"]["finalizers"]);
         let has = finalizers.iter().any(|f| f == MODEL_FINALIZER);
@@ -83,7 +100,7 @@ pub(crate) fn finalize(ctx: &Ctx, ctl: &Controller, runtimes: &BTreeMap<String, 
                     .chain([MODEL_FINALIZER.to_string()])
                     .collect(),
             )
-        } else if deleting(m) && has && runtimes.get(namespace(m)).is_some_and(|r| r.scheduler_up) {
+        } else if deleting(m) && has && unloads(namespace(m)) {
             Some(
                 finalizers
                     .into_iter()
