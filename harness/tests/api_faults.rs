@@ -77,9 +77,10 @@ fn same_verdicts_under_faults(rounds: usize) {
         let differ: Vec<String> = baseline
             .iter()
             .filter(|(k, (passed, _))| faulty.get(*k).map(|v| v.0) != Some(*passed))
-            .map(|((s, c), (passed, _))| {
+            .map(|((s, c), (passed, cause))| {
+                // Both causes: a fault-free run that failed (under load, say) must say why too.
                 format!(
-                    "{s}::{c}: {} without faults, under faults: {:?}",
+                    "{s}::{c}: {} without faults ({cause}), under faults: {:?}",
                     if *passed { "PASS" } else { "FAIL" },
                     faulty.get(&(s.clone(), c.clone()))
                 )
