@@ -254,11 +254,6 @@ fn remove_packages(ctx: &RunContext) {
     }
 }
 
-/// Delivers the Secrets a package declares broken on purpose (`brokenOnPurpose`) by the rule of
-/// `package::broken`: each must be a plain Secret of the rendered package whose declared part is
-/// wrong for the Models naming it; with the target's model store it is pointed at that store,
-/// keeping the wrong part; without one (existing clusters) it stays as packaged, and the run says
-/// what its failure then depends on. Never logs a value.
 /// Swaps each Secret of a rendered package that the target supplies (the rclone Secret of its own
 /// model store, `package_overrides`) for the target's, keeping every other object of the package:
 /// the target knows the store's endpoint and keys, the package holds the team's placeholders.
@@ -312,6 +307,11 @@ fn supply_target_secrets(
     Ok(())
 }
 
+/// Delivers the Secrets a package declares broken on purpose (`brokenOnPurpose`) by the rule of
+/// `package::broken`: each must be a plain Secret of the rendered package whose declared part is
+/// wrong for the Models naming it; with the target's model store it is pointed at that store,
+/// keeping the wrong part; without one (existing clusters) it stays as packaged, and the run says
+/// what its failure then depends on. Never logs a value.
 fn deliver_broken(
     scenario: &Scenario,
     namespace: &str,
