@@ -236,6 +236,7 @@ pub async fn run_scenario_with(
             upgrade: interlude.and_then(Interlude::upgrade),
             upgrade_to: interlude.and_then(Interlude::upgrade_to),
             figures: Default::default(),
+            platform_stall: target.platform_stall(),
         };
         let (setup_error, checks) =
             match setup_recorded(&client, scenario, &run_ctx, &recorder).await {

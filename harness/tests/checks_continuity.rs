@@ -163,6 +163,7 @@ async fn helm_upgrade_check(
         upgrade: fake.clone().map(|f| f as Arc<dyn InPlaceUpgrade>),
         upgrade_to: fake.as_ref().map(|_| "9.9.9".to_string()),
         figures: Default::default(),
+        platform_stall: target.platform_stall(),
     };
     let mut check: Check = s.check("helm-upgrade-in-place").unwrap().clone();
     check.timeout = Some(Duration::from_secs(5));

@@ -47,6 +47,7 @@ async fn a_check_stopped_mid_canary_leaves_nothing_after_cleanup() {
         upgrade: None,
         upgrade_to: None,
         figures: Default::default(),
+        platform_stall: target.platform_stall(),
     };
     let check = s
         .check("networkpolicy-enforced")

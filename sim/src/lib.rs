@@ -251,6 +251,17 @@ impl Platform {
         Ok(())
     }
 
+    /// How long the controllers' reconcile passes were kept from running so far (wall time less
+    /// their thread's CPU time; `reconcile::Stall`): time a starved process took from the
+    /// platform, which a cluster on machines of its own would not have lost.
+    pub fn stalled(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(
+            self.state
+                .stalled_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// API requests served so far, by Kubernetes verb (health checks included, as `discovery`).
     pub fn api_requests(&self) -> std::collections::BTreeMap<String, u64> {
         self.requests.snapshot()

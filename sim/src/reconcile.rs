@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -59,6 +61,7 @@ pub fn spawn(store: Store, faults: Faults, state: Arc<PlatformState>) -> Vec<Joi
 
 /// One reconcile pass over the whole store, in dependency order.
 async fn pass(ctx: &mut Ctx) {
+    let stall = Stall::start();
     ctx.pass_started = std::time::Instant::now();
     ctx.memory.wake.clear();
     crate::seldon::reconcile(ctx).await;
@@ -68,6 +71,51 @@ async fn pass(ctx: &mut Ctx) {
     crate::controllers::workload_status(ctx);
     crate::sealed::reconcile(ctx);
     update_quota_status(ctx);
+    stall.finish(&ctx.state.stalled_nanos);
+}
+
+/// Time a reconcile pass was kept from running: its wall time less the CPU time its thread spent
+/// on it. Passes run in this process, so a starved machine (a build beside the tests) or a
+/// contended lock slows the platform itself; a client's deadlines may credit that time
+/// (`Platform::stalled`), as a cluster on its own machines would not have lost it.
+pub struct Stall {
+    wall: std::time::Instant,
+    cpu: Duration,
+    thread: std::thread::ThreadId,
+}
+
+impl Stall {
+    /// Starts measuring on the current thread.
+    pub fn start() -> Stall {
+        Stall {
+            wall: std::time::Instant::now(),
+            cpu: thread_cpu_time(),
+            thread: std::thread::current().id(),
+        }
+    }
+
+    /// Adds the stall since [`Stall::start`] to `total` (nanoseconds). A measurement that moved
+    /// threads (a pass that awaited and resumed elsewhere) is dropped: its CPU time is unknown.
+    pub fn finish(self, total: &AtomicU64) {
+        if std::thread::current().id() != self.thread {
+            return;
+        }
+        let cpu = thread_cpu_time().saturating_sub(self.cpu);
+        let stalled = self.wall.elapsed().saturating_sub(cpu);
+        total.fetch_add(
+            u64::try_from(stalled.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// CPU time the current thread has used (`CLOCK_THREAD_CPUTIME_ID`).
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Keeps every ResourceQuota's `status.hard` and `status.used` current.
@@ -115,5 +163,40 @@ impl crate::store::Reader for Snapshot {
             .get(rt.kind)
             .map(|v| v.iter().collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_off_the_cpu_is_stall() {
+        let total = AtomicU64::new(0);
+        let stall = Stall::start();
+        // Asleep: the thread uses no CPU, as when the machine gives it none.
+        std::thread::sleep(Duration::from_millis(50));
+        stall.finish(&total);
+        let stalled = Duration::from_nanos(total.load(Ordering::Relaxed));
+        assert!(stalled >= Duration::from_millis(45), "{stalled:?}");
+    }
+
+    #[test]
+    fn time_on_the_cpu_is_not_stall() {
+        let total = AtomicU64::new(0);
+        let wall = std::time::Instant::now();
+        let stall = Stall::start();
+        let start = thread_cpu_time();
+        while thread_cpu_time() - start < Duration::from_millis(50) {
+            std::hint::black_box(0u64);
+        }
+        stall.finish(&total);
+        let wall = wall.elapsed();
+        let stalled = Duration::from_nanos(total.load(Ordering::Relaxed));
+        // Whatever the machine's load, the 50 ms of CPU are not counted.
+        assert!(
+            stalled + Duration::from_millis(50) <= wall,
+            "{stalled:?} of {wall:?}"
+        );
     }
 }

@@ -33,6 +33,8 @@ pub struct CheckContext<'a> {
     pub upgrade_to: Option<String>,
     /// Per-second traffic figures of the continuity checks, by check name (for the report).
     pub figures: crate::v2::traffic::FigureSink,
+    /// The target's stall clock, when its platform runs in this process (`kube::clock`).
+    pub platform_stall: Option<crate::kube::clock::PlatformStall>,
 }
 
 impl CheckContext<'_> {

@@ -53,6 +53,7 @@ async fn run_within_deadline(ctx: &CheckContext<'_>, check: &Check) -> Verdict {
     // Transient API errors are retried for as long as the check's deadline allows.
     Box::pin(crate::kube::retry::within(
         deadline,
+        ctx.platform_stall.clone(),
         dispatch(ctx, check, deadline),
     ))
     .await

@@ -12,6 +12,11 @@
 //!   checks ([`prerequisite`]: the NetworkPolicy canary), which the check computing it measures
 //!   under its own deadline; without the credit every check waiting for it would pay for it again.
 //!
+//! On a target that runs in this process (the embedded platform), the platform itself is slowed
+//! by a starved machine, and the meter, a sleeper the OS wakes promptly, does not see it: the
+//! target's own stall clock ([`PlatformStall`], the time its controllers were kept from running)
+//! is credited instead whenever it is larger than the check's lateness ([`metering_on`]).
+//!
 //! Credit is capped by the callers ([`MAX_CREDIT_FACTOR`] times the deadline's own length), so a
 //! failing check still ends.
 
@@ -28,11 +33,27 @@ const SLACK: Duration = Duration::from_millis(2);
 /// At most this many times a deadline's length is credited back.
 pub const MAX_CREDIT_FACTOR: u32 = 4;
 
-#[derive(Debug, Default)]
+/// A target's stall clock: how long, in total so far, the platform was kept from running by this
+/// process's machine (only for targets running in this process).
+pub type PlatformStall = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+#[derive(Default)]
 struct Counters {
     late_nanos: AtomicU64,
     backoff_nanos: AtomicU64,
     prerequisite_nanos: AtomicU64,
+    /// The target's stall clock and its reading when the check started.
+    platform: Option<(PlatformStall, Duration)>,
+}
+
+impl Counters {
+    fn platform_stall(&self) -> Duration {
+        self.platform
+            .as_ref()
+            .map_or(Duration::ZERO, |(clock, start)| {
+                clock().saturating_sub(*start)
+            })
+    }
 }
 
 tokio::task_local! {
@@ -42,7 +63,22 @@ tokio::task_local! {
 /// Runs `fut` (a check) with its lateness and retry backoff counted: a meter is polled in the
 /// same task, so its lateness is the check's.
 pub async fn metering<F: std::future::Future>(fut: F) -> F::Output {
-    let counters = Arc::new(Counters::default());
+    metering_on(None, fut).await
+}
+
+/// [`metering`] on a target with a stall clock: the platform's stall meanwhile is credited when
+/// it exceeds the check's own lateness (both measure the same starved machine, so not both).
+pub async fn metering_on<F: std::future::Future>(
+    platform: Option<PlatformStall>,
+    fut: F,
+) -> F::Output {
+    let counters = Arc::new(Counters {
+        platform: platform.map(|clock| {
+            let start = clock();
+            (clock, start)
+        }),
+        ..Counters::default()
+    });
     let meter_counters = counters.clone();
     let meter = async move {
         loop {
@@ -107,10 +143,20 @@ pub fn lateness() -> Duration {
     read(|c| c.late_nanos.load(Ordering::Relaxed))
 }
 
-/// The credit so far: the running check's lateness, its backoff and its waits for shared
-/// prerequisites.
+/// How long the target's platform was kept from running since the check started (zero without a
+/// stall clock or outside [`metering_on`]).
+pub fn platform_stall() -> Duration {
+    COUNTERS
+        .try_with(|c| c.platform_stall())
+        .unwrap_or(Duration::ZERO)
+}
+
+/// The credit so far: the larger of the running check's lateness and its platform's stall, its
+/// backoff and its waits for shared prerequisites.
 pub fn credit() -> Duration {
-    lateness() + backoff() + read(|c| c.prerequisite_nanos.load(Ordering::Relaxed))
+    lateness().max(platform_stall())
+        + backoff()
+        + read(|c| c.prerequisite_nanos.load(Ordering::Relaxed))
 }
 
 #[cfg(test)]
@@ -154,6 +200,34 @@ mod tests {
             Duration::ZERO,
             "time not awaited as a prerequisite is the check's own"
         );
+    }
+
+    #[tokio::test]
+    async fn a_stalled_platform_is_credited_once_beside_lateness() {
+        use crate::kube::wait::Deadline;
+        let stalled = Arc::new(AtomicU64::new(Duration::from_secs(7).as_nanos() as u64));
+        let reading = stalled.clone();
+        let clock: PlatformStall =
+            Arc::new(move || Duration::from_nanos(reading.load(Ordering::Relaxed)));
+        let (before, after, credited) = metering_on(Some(clock), async {
+            let d = Deadline::after(Duration::from_millis(100));
+            let before = platform_stall();
+            // The platform is kept from running for 300 ms while the check waits.
+            stalled.fetch_add(300_000_000, Ordering::Relaxed);
+            (before, platform_stall(), d.remaining())
+        })
+        .await;
+        assert_eq!(before, Duration::ZERO, "stall before the check is not its");
+        assert_eq!(after, Duration::from_millis(300));
+        assert!(credited > Duration::from_millis(300), "{credited:?}");
+        assert!(credited <= Duration::from_millis(400), "{credited:?}");
+        // Lateness larger than the stall is credited instead, not added to it.
+        let c = Counters {
+            late_nanos: AtomicU64::new(500_000_000),
+            ..Counters::default()
+        };
+        let both = COUNTERS.sync_scope(Arc::new(c), credit);
+        assert_eq!(both, Duration::from_millis(500));
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -29,9 +29,14 @@ tokio::task_local! {
 }
 
 /// Runs `fut` with `deadline` as the limit for retries of the requests it sends; the backoff
-/// slept is credited to the deadline (`kube::clock`).
-pub async fn within<F: std::future::Future>(deadline: Deadline, fut: F) -> F::Output {
-    super::clock::metering(DEADLINE.scope(deadline, fut)).await
+/// slept is credited to the deadline, and so is the stall of a target with a stall clock
+/// (`kube::clock`).
+pub async fn within<F: std::future::Future>(
+    deadline: Deadline,
+    platform: Option<super::clock::PlatformStall>,
+    fut: F,
+) -> F::Output {
+    super::clock::metering_on(platform, DEADLINE.scope(deadline, fut)).await
 }
 
 /// Why an answer is worth retrying, if it is.
@@ -212,7 +217,7 @@ mod tests {
     #[tokio::test]
     async fn never_sleeps_past_the_deadline() {
         let d = Deadline::after(Duration::from_millis(30));
-        let delays = within(d, async {
+        let delays = within(d, None, async {
             let mut p = Transient::default();
             (0..6).map(|_| p.next_delay(None)).collect::<Vec<_>>()
         })

@@ -133,6 +133,11 @@ impl Provider for Embedded {
         self.platform.as_deref().map(sim::Platform::api_requests)
     }
 
+    fn platform_stall(&self) -> Option<crate::kube::clock::PlatformStall> {
+        let platform = self.platform.clone()?;
+        Some(std::sync::Arc::new(move || platform.stalled()))
+    }
+
     fn settle_window(&self) -> Option<Duration> {
         Some(EMBEDDED_SETTLE)
     }

@@ -35,6 +35,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// The stall clock of a target whose platform runs in this process and so is slowed when the
+    /// machine starves this process (`kube::clock`); `None` for clusters running on their own.
+    fn platform_stall(&self) -> Option<crate::kube::clock::PlatformStall> {
+        None
+    }
+
     /// How long a decision already made can take to show on the API once the platform's Servers
     /// are seen settled, for targets that know it (`None`: checks read it from the platform).
     fn settle_window(&self) -> Option<Duration> {

@@ -111,6 +111,11 @@ impl Target {
         self.provider.timeout_cap()
     }
 
+    /// The target's stall clock (see [`Provider::platform_stall`]).
+    pub fn platform_stall(&self) -> Option<crate::kube::clock::PlatformStall> {
+        self.provider.platform_stall()
+    }
+
     /// API requests served so far, by verb, where the target counts them (the embedded platform).
     pub fn api_requests(&self) -> Option<std::collections::BTreeMap<String, u64>> {
         self.provider.api_requests()

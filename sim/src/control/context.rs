@@ -25,6 +25,8 @@ pub struct PlatformState {
     pub external_addresses: Mutex<BTreeSet<String>>,
     /// The S3 model store's keys, once secured (`Platform::secure_model_store`).
     pub store_keys: Mutex<Option<StoreKeys>>,
+    /// Nanoseconds the controllers' reconcile passes were kept from running (`reconcile::Stall`).
+    pub stalled_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl Default for PlatformState {
@@ -36,6 +38,7 @@ impl Default for PlatformState {
             mesh_changes: tokio::sync::watch::channel(0).0,
             external_addresses: Mutex::default(),
             store_keys: Mutex::default(),
+            stalled_nanos: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }

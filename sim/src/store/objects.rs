@@ -49,9 +49,17 @@ impl Reader for Inner {
         ))
     }
     fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<&Value> {
+        // Keys sort by group, plural, namespace, name: a resource's objects (of one namespace)
+        // are one contiguous range, so a list never walks the rest of the store (Events pile up).
+        let from = (
+            rt.group,
+            rt.plural,
+            namespace.unwrap_or("").to_string(),
+            String::new(),
+        );
         self.objects
-            .iter()
-            .filter(|((g, p, ns, _), _)| {
+            .range(from..)
+            .take_while(|((g, p, ns, _), _)| {
                 *g == rt.group && *p == rt.plural && namespace.is_none_or(|n| n == ns)
             })
             .map(|(_, v)| v)

@@ -99,3 +99,42 @@ fn watch_resumes_from_a_resource_version() {
     assert_eq!(backlog.len(), 1);
     assert_eq!(backlog[0].kind, ChangeType::Added);
 }
+
+#[test]
+fn a_list_holds_exactly_the_resource_and_namespace_asked_for() {
+    let s = Store::new(vec![]);
+    for (kind, ns, name) in [
+        ("Secret", "b", "s1"),
+        ("ConfigMap", "c", "x"),
+        ("ConfigMap", "a", "y"),
+        ("Secret", "a", "s2"),
+        ("ConfigMap", "b", "z"),
+        ("ConfigMap", "b", "a"),
+        ("Namespace", "", "b"),
+    ] {
+        let mut obj = json!({"metadata": {"name": name}});
+        if !ns.is_empty() {
+            obj["metadata"]["namespace"] = json!(ns);
+        }
+        s.create(rt(kind), obj).unwrap();
+    }
+    let names = |kind: &str, ns: Option<&str>| -> Vec<String> {
+        s.list(rt(kind), ns)
+            .0
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names("ConfigMap", Some("b")), ["b/a", "b/z"]);
+    assert_eq!(names("ConfigMap", None), ["a/y", "b/a", "b/z", "c/x"]);
+    assert_eq!(names("Secret", None), ["a/s2", "b/s1"]);
+    assert_eq!(names("Secret", Some("c")), Vec::<String>::new());
+    assert_eq!(names("Namespace", None), ["/b"]);
+    assert_eq!(names("Pod", None), Vec::<String>::new());
+}
