@@ -635,9 +635,12 @@ pub fn upgrade_refused_under(defect: Defect) -> bool {
 
 /// The defects a check is proven to catch, by name (for reports).
 pub fn proven_to_catch(scenario: &Scenario, check: &Check) -> Vec<&'static str> {
+    // What the check relies on, worked out once rather than once per defect (for a
+    // `requiredFlows` check that is three evaluations of the scenario's policies).
+    let relies = relies_on(scenario, check);
     Defect::ALL
         .into_iter()
-        .filter(|d| meant_to_catch(*d, scenario, check))
+        .filter(|d| relies.contains(&broken_by(*d)))
         .map(Defect::name)
         .collect()
 }
