@@ -221,13 +221,19 @@ mod tests {
         assert_eq!(after, Duration::from_millis(300));
         assert!(credited > Duration::from_millis(300), "{credited:?}");
         assert!(credited <= Duration::from_millis(400), "{credited:?}");
-        // Lateness larger than the stall is credited instead, not added to it.
-        let c = Counters {
-            late_nanos: AtomicU64::new(500_000_000),
-            ..Counters::default()
+        // Lateness larger than the stall is credited instead, not added to it, and the other way
+        // round.
+        let with = |late_ms: u64, stalled_ms: u64| {
+            let clock: PlatformStall = Arc::new(move || Duration::from_millis(stalled_ms));
+            let c = Counters {
+                late_nanos: AtomicU64::new(late_ms * 1_000_000),
+                platform: Some((clock, Duration::ZERO)),
+                ..Counters::default()
+            };
+            COUNTERS.sync_scope(Arc::new(c), credit)
         };
-        let both = COUNTERS.sync_scope(Arc::new(c), credit);
-        assert_eq!(both, Duration::from_millis(500));
+        assert_eq!(with(500, 200), Duration::from_millis(500));
+        assert_eq!(with(200, 500), Duration::from_millis(500));
     }
 
     #[tokio::test(flavor = "current_thread")]
