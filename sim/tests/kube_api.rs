@@ -765,3 +765,101 @@ async fn installing_the_controller_serves_its_custom_types() {
         );
     }
 }
+
+/// A scale patch is re-applied to the fresh object when a controller writes the workload's status
+/// between the server's read and its write (the API server's GuaranteedUpdate); only a request
+/// that names a resource version gets a 409. Without the retry, CI saw a dry-run scale
+/// patch answer 409 while the StatefulSet controller updated status.
+#[tokio::test]
+async fn scale_patches_are_reapplied_while_status_changes_underneath() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::autoscaling::v1::Scale;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let p = platform();
+    let client = client(&p).await;
+    let sets: Api<StatefulSet> = Api::namespaced(client, "default");
+    let mut sts =
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"}});
+    sts.as_object_mut()
+        .unwrap()
+        .extend(body("StatefulSet", "default").as_object().unwrap().clone());
+    sets.create(
+        &PostParams::default(),
+        &serde_json::from_value(sts).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    // A writer that keeps changing status, as the StatefulSet controller does on a live cluster.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (store, stop, writes) = (p.store().clone(), stop.clone(), writes.clone());
+        std::thread::spawn(move || {
+            let rt = rt("StatefulSet");
+            while !stop.load(Ordering::Relaxed) {
+                let mut o = store.get(rt, Some("default"), "db").unwrap();
+                o["status"]["observedGeneration"] = json!(writes.load(Ordering::Relaxed) + 1);
+                if store.update_status(rt, o).is_ok() {
+                    writes.fetch_add(1, Ordering::Relaxed);
+                }
+                // A controller's pace, not a spin that holds the store's lock: the server
+                // retries a bounded number of times, as it should for a live object.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })
+    };
+    let mut refused = Vec::new();
+    for i in 0..200 {
+        let pp = if i % 2 == 0 {
+            PatchParams::default()
+        } else {
+            PatchParams::default().dry_run()
+        };
+        let patch = Patch::Merge(json!({"spec": {"replicas": i % 7}}));
+        if let Err(e) = sets.patch_scale("db", &pp, &patch).await {
+            refused.push(format!("patch {i}: {e}"));
+        }
+    }
+    let before_stop = writes.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(
+        before_stop > 0,
+        "the writer changed status during the patches"
+    );
+    assert!(refused.is_empty(), "refused scale patches: {refused:#?}");
+
+    // A request naming a stale resource version is refused, not retried.
+    let stale = sets.get_scale("db").await.unwrap();
+    let rt_ = rt("StatefulSet");
+    let mut o = p.store().get(rt_, Some("default"), "db").unwrap();
+    o["status"]["observedGeneration"] = json!(0);
+    p.store().update_status(rt_, o).unwrap();
+    let mut put: Scale = stale.clone();
+    put.spec.as_mut().unwrap().replicas = Some(4);
+    let err = sets
+        .replace_scale("db", &PostParams::default(), &put)
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (409, "Conflict".into()));
+    let rv = stale.metadata.resource_version.unwrap();
+    let err = sets
+        .patch_scale(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"resourceVersion": rv}, "spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err), (409, "Conflict".into()));
+    // Without a resource version, a replace is unconditional.
+    put.metadata.resource_version = None;
+    let got = sets
+        .replace_scale("db", &PostParams::default(), &put)
+        .await
+        .unwrap();
+    assert_eq!(got.spec.unwrap().replicas, Some(4));
+}

@@ -4,6 +4,11 @@ use serde_json::{Map, Value};
 
 use crate::store::{ApiError, ResourceType};
 
+/// How long a patch is applied again on a fresh read while the object keeps changing underneath
+/// it: the API server's GuaranteedUpdate retries without a count, until the request times out
+/// (`--request-timeout`, 1m0s by default).
+pub const RETRY_CHANGED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The patch formats the API accepts, by request `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {

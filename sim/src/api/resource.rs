@@ -16,9 +16,6 @@ use crate::controllers::LOG_ANNOTATION;
 use crate::rbac::{Attributes, UserInfo};
 use crate::store::ApiError;
 
-/// How often a patch is retried when the object changed underneath it (as the API server does).
-const PATCH_ATTEMPTS: usize = 8;
-
 impl ApiServer {
     /// A request on a resource path: authorizes it, then runs the verb.
     pub(super) async fn resource(
@@ -278,7 +275,8 @@ impl ApiServer {
             );
             return Err(e);
         }
-        for _ in 0..PATCH_ATTEMPTS {
+        let give_up = std::time::Instant::now() + patch::RETRY_CHANGED_FOR;
+        while std::time::Instant::now() < give_up {
             let Some(current) = self.store.get(rt, ns, name) else {
                 if kind == PatchKind::Apply && !status_only {
                     // Server-side apply creates what does not exist yet.

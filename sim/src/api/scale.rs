@@ -81,62 +81,79 @@ impl ApiServer {
     ) -> Result<Response<Body>, ApiError> {
         let rt = path.rt;
         let name = path.name.as_deref().expect("scale has a name");
-        let current = self
-            .store
-            .get(rt, path.namespace.as_deref(), name)
-            .ok_or_else(|| not_found(path, name))?;
-        let scale = scale_of(&current);
-        let wanted = match verb {
-            "get" => return Ok(json_response(StatusCode::OK, &scale)),
-            "update" => {
-                let body = patch::parse_body(&req.body)?;
-                if let Some(rv) = body["metadata"]["resourceVersion"]
-                    .as_str()
-                    .filter(|rv| !rv.is_empty())
-                    && Some(rv) != current["metadata"]["resourceVersion"].as_str()
-                {
-                    return Err(ApiError::conflict(rt, name));
-                }
-                body
-            }
-            _ => {
-                let ct = req
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|c| c.to_str().ok())
-                    .unwrap_or_default();
-                let kind = PatchKind::from_content_type(ct)?;
-                let scale_rt = crate::store::ResourceType::by_kind("v1", "ConfigMap")
-                    .expect("a built-in type for patching the Scale");
-                // A Scale has no merge keys or schema: every patch format merges as JSON.
-                let kind = if kind == PatchKind::Apply {
-                    PatchKind::Merge
-                } else {
-                    kind
-                };
-                patch::apply_patch(scale_rt, kind, &scale, &req.body)?
-            }
-        };
-        let Some(replicas) = wanted["spec"]["replicas"].as_i64() else {
-            return Err(ApiError::invalid(format!(
-                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"
-            )));
-        };
-        if replicas < 0 {
-            return Err(ApiError::invalid(format!(
-                "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
-            )));
-        }
-        let mut next = current.clone();
-        next["spec"]["replicas"] = json!(replicas);
         let manager = super::managed::manager_of(
             req.query.get("fieldManager"),
             req.headers
                 .get(header::USER_AGENT)
                 .and_then(|u| u.to_str().ok()),
         );
-        super::managed::record_update(rt, Some(&current), &mut next, &manager, false);
-        let stored = self.store.update_with(rt, next, false, dry_run)?;
-        Ok(json_response(StatusCode::OK, &scale_of(&stored)))
+        // As the API server's GuaranteedUpdate: the write is retried on a fresh read when the
+        // workload changed underneath (a controller writing its status), unless the request
+        // itself named a resource version.
+        let give_up = std::time::Instant::now() + patch::RETRY_CHANGED_FOR;
+        while std::time::Instant::now() < give_up {
+            let current = self
+                .store
+                .get(rt, path.namespace.as_deref(), name)
+                .ok_or_else(|| not_found(path, name))?;
+            let scale = scale_of(&current);
+            let read_rv = scale["metadata"]["resourceVersion"].clone();
+            let (wanted, retry_on_conflict) = match verb {
+                "get" => return Ok(json_response(StatusCode::OK, &scale)),
+                "update" => {
+                    let body = patch::parse_body(&req.body)?;
+                    let unconditional = body["metadata"]["resourceVersion"]
+                        .as_str()
+                        .is_none_or(str::is_empty);
+                    (body, unconditional)
+                }
+                _ => {
+                    let ct = req
+                        .headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|c| c.to_str().ok())
+                        .unwrap_or_default();
+                    let kind = PatchKind::from_content_type(ct)?;
+                    let scale_rt = crate::store::ResourceType::by_kind("v1", "ConfigMap")
+                        .expect("a built-in type for patching the Scale");
+                    // A Scale has no merge keys or schema: every patch format merges as JSON.
+                    let kind = if kind == PatchKind::Apply {
+                        PatchKind::Merge
+                    } else {
+                        kind
+                    };
+                    let patched = patch::apply_patch(scale_rt, kind, &scale, &req.body)?;
+                    // A patch that kept the version it was applied to is applied again on a
+                    // conflict; one that set a version is a precondition.
+                    let kept = patched["metadata"]["resourceVersion"] == read_rv;
+                    (patched, kept)
+                }
+            };
+            let Some(replicas) = wanted["spec"]["replicas"].as_i64() else {
+                return Err(ApiError::invalid(format!(
+                    "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Required value"
+                )));
+            };
+            if replicas < 0 {
+                return Err(ApiError::invalid(format!(
+                    "Scale.autoscaling \"{name}\" is invalid: spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+                )));
+            }
+            let mut next = current.clone();
+            next["spec"]["replicas"] = json!(replicas);
+            // The Scale's resource version is the workload's precondition; none means none.
+            next["metadata"]["resourceVersion"] =
+                match wanted["metadata"]["resourceVersion"].as_str() {
+                    Some(rv) if !rv.is_empty() => json!(rv),
+                    _ => read_rv,
+                };
+            super::managed::record_update(rt, Some(&current), &mut next, &manager, false);
+            match self.store.update_with(rt, next, false, dry_run) {
+                Ok(stored) => return Ok(json_response(StatusCode::OK, &scale_of(&stored))),
+                Err(e) if e.reason == "Conflict" && retry_on_conflict => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApiError::conflict(rt, name))
     }
 }
