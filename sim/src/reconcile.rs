@@ -5,19 +5,18 @@
 //! (5 ms doubling, `control::context::FailedCreate`), and at once when something that could
 //! change the verdict changed (the pod template, or a ResourceQuota/LimitRange of the namespace).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::task::JoinHandle;
 
 use crate::control::context::{Ctx, PlatformState};
 use crate::control::objects::{namespace, res, set_status};
 use crate::faults::Faults;
-use crate::store::{RESOURCES, ResourceType, Store};
+use crate::store::Store;
 
 /// Starts every controller; they run until the returned tasks are aborted.
 pub fn spawn(store: Store, faults: Faults, state: Arc<PlatformState>) -> Vec<JoinHandle<()>> {
@@ -122,47 +121,18 @@ fn thread_cpu_time() -> Duration {
 fn update_quota_status(ctx: &Ctx) {
     let (quotas, _) = ctx.store.list(res("ResourceQuota"), None);
     for q in quotas {
-        let ns = namespace(&q).to_string();
-        let snap = Snapshot::of_namespace(&ctx.store, &ns);
         let hard = crate::admission::quota_hard(&q);
-        let used = crate::admission::namespace_usage(&snap, &ns, &hard.keys().cloned().collect());
+        let keys = hard.keys().cloned().collect();
+        // Counted in place: copying the namespace's objects for each quota in each pass was
+        // much of the platform's CPU time.
+        let used = ctx
+            .store
+            .read(|r| crate::admission::namespace_usage(r, namespace(&q), &keys));
         let status = json!({
             "hard": q["spec"]["hard"].clone(),
             "used": used.iter().map(|(k, v)| (k.clone(), json!(v.to_string()))).collect::<serde_json::Map<_, _>>(),
         });
         set_status(&ctx.store, res("ResourceQuota"), &q, status);
-    }
-}
-
-/// A copy of one namespace's objects, readable by admission-side helpers.
-pub(crate) struct Snapshot {
-    objects: HashMap<&'static str, Vec<Value>>,
-}
-
-impl Snapshot {
-    /// Every namespaced object of `ns`.
-    pub fn of_namespace(store: &Store, ns: &str) -> Snapshot {
-        let objects = RESOURCES
-            .iter()
-            .filter(|r| r.namespaced)
-            .map(|r| (r.kind, store.list(r, Some(ns)).0))
-            .collect();
-        Snapshot { objects }
-    }
-}
-
-impl crate::store::Reader for Snapshot {
-    fn get(&self, rt: &ResourceType, _: Option<&str>, name: &str) -> Option<&Value> {
-        self.objects
-            .get(rt.kind)?
-            .iter()
-            .find(|o| o["metadata"]["name"] == name)
-    }
-    fn list(&self, rt: &ResourceType, _: Option<&str>) -> Vec<&Value> {
-        self.objects
-            .get(rt.kind)
-            .map(|v| v.iter().collect())
-            .unwrap_or_default()
     }
 }
 

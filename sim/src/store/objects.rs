@@ -201,6 +201,12 @@ impl Store {
         self.lock().get(crd, None, &rt.crd_name()).is_some()
     }
 
+    /// `f` over the store as it is now, reading objects in place rather than copying them (the
+    /// store is locked meanwhile, so `f` must not call the store).
+    pub fn read<T>(&self, f: impl FnOnce(&dyn Reader) -> T) -> T {
+        f(&*self.lock())
+    }
+
     /// All objects of a type (in a namespace, or all) and the resource version of the list.
     pub fn list(&self, rt: &'static ResourceType, namespace: Option<&str>) -> (Vec<Value>, u64) {
         let inner = self.lock();
