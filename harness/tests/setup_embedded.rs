@@ -549,7 +549,7 @@ async fn a_model_held_by_its_finalizer_does_not_hang_cleanup() {
 async fn a_model_whose_scheduler_the_controller_cannot_reach_is_released_after_the_unload_wait() {
     use k8s_openapi::api::networking::v1::NetworkPolicy;
     let s = scenario("mnist-pytorch");
-    let (_platform, client, _config) = platform_for(&s).await;
+    let (platform, client, _config) = platform_for(&s).await;
     let work = tempfile::tempdir().unwrap();
     let mut ctx = RunContext::for_scenario(&s).with_work_dir(work.path());
     ctx.cleanup_timeout = Duration::from_secs(30);
@@ -584,10 +584,16 @@ async fn a_model_whose_scheduler_the_controller_cannot_reach_is_released_after_t
         },
     }))
     .unwrap();
-    Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+    let cut = Api::<NetworkPolicy>::namespaced(client.clone(), ns)
         .create(&Default::default(), &cut)
         .await
         .unwrap();
+    // The cut must reach the controllers before the deletion does; a real CNI also programs a
+    // policy some time after it is created (a loaded machine once deleted the Model first).
+    let rv = cut.metadata.resource_version.unwrap().parse().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), platform.reconciled(rv))
+        .await
+        .expect("the platform acts on the NetworkPolicy within 30 s");
     let report = guard.finish().await.unwrap_or_else(|e| panic!("{e}"));
     let removed: Vec<String> = report
         .finalizers_removed

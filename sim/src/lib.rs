@@ -262,6 +262,15 @@ impl Platform {
         )
     }
 
+    /// Waits until the controllers finished a reconcile pass that started with the store at
+    /// resource version `rv` or later: every change up to `rv` has been acted on once. For tests
+    /// whose outcome depends on the order two changes reach the controllers.
+    pub async fn reconciled(&self, rv: u64) {
+        let mut rx = self.state.reconciled_rv.subscribe();
+        // The sender lives as long as the platform's state, which `self` holds.
+        let _ = rx.wait_for(|seen| *seen >= rv).await;
+    }
+
     /// API requests served so far, by Kubernetes verb (health checks included, as `discovery`).
     pub fn api_requests(&self) -> std::collections::BTreeMap<String, u64> {
         self.requests.snapshot()

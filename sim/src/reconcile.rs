@@ -61,6 +61,7 @@ pub fn spawn(store: Store, faults: Faults, state: Arc<PlatformState>) -> Vec<Joi
 /// One reconcile pass over the whole store, in dependency order.
 async fn pass(ctx: &mut Ctx) {
     let stall = Stall::start();
+    let seen = ctx.store.resource_version();
     ctx.pass_started = std::time::Instant::now();
     ctx.memory.wake.clear();
     crate::seldon::reconcile(ctx).await;
@@ -71,6 +72,11 @@ async fn pass(ctx: &mut Ctx) {
     crate::sealed::reconcile(ctx);
     update_quota_status(ctx);
     stall.finish(&ctx.state.stalled_nanos);
+    ctx.state.reconciled_rv.send_if_modified(|rv| {
+        let newer = seen > *rv;
+        *rv = (*rv).max(seen);
+        newer
+    });
 }
 
 /// Time a reconcile pass was kept from running: its wall time less the CPU time its thread spent

@@ -863,3 +863,24 @@ async fn scale_patches_are_reapplied_while_status_changes_underneath() {
         .unwrap();
     assert_eq!(got.spec.unwrap().replicas, Some(4));
 }
+
+/// `Platform::reconciled(rv)` returns once the controllers finished a pass that saw the store at
+/// `rv`, and not before: a version the store has not reached yet is never reported reconciled.
+#[tokio::test]
+async fn reconciled_waits_for_a_pass_that_saw_the_version() {
+    let p = sim::Platform::start(sim::faults::Faults::default()).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&p).await, "default");
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c"}})).unwrap();
+    let created = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let rv: u64 = created.metadata.resource_version.unwrap().parse().unwrap();
+    tokio::time::timeout(TIMEOUT, p.reconciled(rv))
+        .await
+        .expect("a pass after the change finishes");
+    let ahead = p.store().resource_version() + 1_000;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), p.reconciled(ahead))
+            .await
+            .is_err(),
+        "a version the store has not reached is not reconciled"
+    );
+}

@@ -27,6 +27,8 @@ pub struct PlatformState {
     pub store_keys: Mutex<Option<StoreKeys>>,
     /// Nanoseconds the controllers' reconcile passes were kept from running (`reconcile::Stall`).
     pub stalled_nanos: std::sync::atomic::AtomicU64,
+    /// The store's resource version when the last finished reconcile pass started.
+    pub reconciled_rv: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for PlatformState {
@@ -39,6 +41,7 @@ impl Default for PlatformState {
             external_addresses: Mutex::default(),
             store_keys: Mutex::default(),
             stalled_nanos: std::sync::atomic::AtomicU64::new(0),
+            reconciled_rv: tokio::sync::watch::channel(0).0,
         }
     }
 }
