@@ -5,9 +5,9 @@
 //!
 //! A standalone embedded platform (`harness platform up --scenario S`) plays an existing cluster,
 //! so the objects outlive each `harness run` process. The default test interrupts each scenario
-//! at `HARNESS_INTERRUPTIONS` instants (default 2, 12 runs); `interrupts_every_scenario_50_times`
-//! (ignored, `cargo nextest run -p harness --run-ignored only -E 'test(/50_times/)'`) does 50
-//! per scenario, 300 runs. Instants are drawn uniformly from the first `WINDOW` of the run (a
+//! in `scenarios/` at `HARNESS_INTERRUPTIONS` instants (default 2);
+//! `interrupts_every_scenario_50_times` (ignored, `cargo nextest run -p harness --run-ignored
+//! only -E 'test(/50_times/)'`) does 50 per scenario. Instants are drawn uniformly from the first `WINDOW` of the run (a
 //! scenario on the embedded platform sets up and runs its first checks in about 1.5 s).
 
 // Sending signals to the processes this test starts needs libc.
@@ -23,14 +23,6 @@ use harness::kube::{Applier, ObjectRef, RunLabels};
 use kube::api::{Api, DynamicObject, ListParams};
 
 const MANAGED: &str = "app.kubernetes.io/managed-by=seldon-conformance-harness";
-const SCENARIOS: &[&str] = &[
-    "financial-ml",
-    "shared-scheduler",
-    "missing-servers",
-    "quota-without-cpu-limits",
-    "seed-network-policy",
-    "mnist-pytorch",
-];
 /// Instants are drawn from this window after the run process starts.
 const WINDOW: Duration = Duration::from_millis(2500);
 /// Every kind a run (setup or checks) creates.
@@ -64,6 +56,18 @@ impl Drop for Killed {
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every scenario in `scenarios/`, so a scenario added later is interrupted too.
+fn scenarios() -> Vec<String> {
+    let files = harness::scenario::discover(&[repo().join("scenarios")]).expect("scenarios/");
+    let mut names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no scenario in scenarios/");
+    names
 }
 
 fn platform(dir: &Path, scenario: &str) -> (Killed, PathBuf) {
@@ -231,8 +235,8 @@ async fn interrupt_scenario(scenario: &str, n: usize) -> Vec<String> {
 
 async fn interrupt_every_scenario(n: usize) {
     let mut log = Vec::new();
-    for s in SCENARIOS {
-        log.extend(interrupt_scenario(s, n).await);
+    for s in scenarios() {
+        log.extend(interrupt_scenario(&s, n).await);
     }
     let interrupted = log.iter().filter(|l| l.contains("(interrupted")).count();
     eprintln!("{}", log.join("\n"));
@@ -257,7 +261,7 @@ async fn interrupted_at_random_instants_leaves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "300 interrupted runs, about 15 minutes on 2 cores; run on demand"]
+#[ignore = "50 interrupted runs per scenario, about 20 minutes on 2 cores; run on demand"]
 async fn interrupts_every_scenario_50_times() {
     interrupt_every_scenario(50).await;
 }
